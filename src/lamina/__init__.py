@@ -1,0 +1,36 @@
+"""Lamina: labeled images in, a trained, evaluated, versioned network out.
+
+The Python API mirrors the command line::
+
+    import lamina
+    run = lamina.train("data/digits", output="runs/digits")
+    report = lamina.evaluate("runs/digits", "data/digits", split="test")
+    lamina.load("runs/digits").predict(["data/digits/test/3/0001.png"])
+
+Heavy imports (torch) happen on first use, so ``import lamina`` stays cheap.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["train", "evaluate", "load", "__version__"]
+
+
+def train(data_or_config=None, *, output=None, overrides=None, **kwargs):
+    """Train a model; see :func:`lamina.api.train`."""
+    from lamina import api
+
+    return api.train(data_or_config, output=output, overrides=overrides, **kwargs)
+
+
+def evaluate(model, data, *, split=None, **kwargs):
+    """Evaluate a trained model on labeled data; see :func:`lamina.api.evaluate`."""
+    from lamina import api
+
+    return api.evaluate(model, data, split=split, **kwargs)
+
+
+def load(path, **kwargs):
+    """Load a model package for prediction; see :func:`lamina.api.load`."""
+    from lamina import api
+
+    return api.load(path, **kwargs)

@@ -1,0 +1,81 @@
+"""The Python API behind ``lamina.train``, ``lamina.evaluate`` and ``lamina.load`` (and the CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lamina.common.config import Config, load_config
+
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+def resolve_config(data_or_config=None, *, overrides=None, seed=None, device=None, skip_bad=None) -> Config:
+    """The run's Config from a YAML path, a config dict or a data path, then overrides and flags.
+
+    Args:
+        data_or_config: "my.yaml" | {"data": {...}, ...} | "data/digits" (zero-config) | None.
+        overrides: "dotted.key=value" strings, as ``--set``.
+        seed, device, skip_bad: shortcuts for train.seed, train.device, data.skip_bad.
+    """
+    sets = list(overrides or [])
+    if device is not None:
+        sets.append(f"train.device={device}")
+    if skip_bad:
+        sets.append("data.skip_bad=true")
+    is_config = isinstance(data_or_config, dict) or (
+        data_or_config is not None and str(data_or_config).lower().endswith(CONFIG_SUFFIXES)
+    )
+    return load_config(
+        data_or_config if is_config else None,
+        data_path=None if is_config or data_or_config is None else str(data_or_config),
+        overrides=sets,
+        seed=seed,
+    )
+
+
+def default_output(cfg: Config) -> Path:
+    """runs/<data folder or manifest name>."""
+    name = Path(cfg.data.path or "run").resolve().name
+    return Path("runs") / (Path(name).stem or "run")
+
+
+def train(data_or_config=None, *, output=None, overrides=None, seed=None, device=None, skip_bad=None,
+          overwrite: bool = False, quiet: bool = True) -> dict:
+    """Train and evaluate a model; writes a run directory with the model package in ``model/``.
+
+    Args:
+        data_or_config: a data folder / CSV manifest, a YAML config path, or a config dict.
+        output: run directory to create (default runs/<data name>).
+        overrides: "dotted.key=value" strings.
+        overwrite: replace an existing run directory.
+        quiet: no progress output.
+    Returns:
+        {"run", "model", "metrics": {"val", "test"}, "best_epoch", "epochs", "train_seconds",
+         "samples_per_s", "precision", "device", "skipped"}.
+    """
+    from lamina.training.session import run_training
+
+    cfg = resolve_config(data_or_config, overrides=overrides, seed=seed, device=device, skip_bad=skip_bad)
+    return run_training(cfg, Path(output) if output else default_output(cfg), overwrite=overwrite, quiet=quiet)
+
+
+def evaluate(model, data, *, split: str | None = None, skip_bad: bool = False, cache: bool = True) -> dict:
+    """Evaluate a run or model package on labeled data.
+
+    Args:
+        model: run directory or its ``model/`` directory.
+        data: labeled data in any supported layout (need not be the training data).
+        split: None = all of ``data``; else that split folder, or the split recorded in the run.
+    Returns:
+        {"accuracy", "macro_f1", "n", "labels", "per_class", "confusion_matrix", "split", "data", "skipped"}.
+    """
+    from lamina.training.session import run_evaluation
+
+    return run_evaluation(model, data, split=split, skip_bad=skip_bad, cache=cache)
+
+
+def load(path, device: str = "cpu"):
+    """Load a model package (or run directory) for prediction: ``load(p).predict([...])``."""
+    from lamina.models.package import Predictor
+
+    return Predictor.load(path, device=device)

@@ -1,0 +1,1 @@
+"""Command line: parses arguments, calls the library, prints. No logic of its own."""

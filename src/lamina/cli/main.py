@@ -1,0 +1,155 @@
+"""`lamina` command line. Imports are lazy so `lamina --help` does not load torch.
+
+Exit status: 0 success, 2 bad input or usage (message on stderr, no traceback), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EPILOG = """examples:
+  lamina datasets make digits --output data/digits
+  lamina train data/digits --output runs/digits
+  lamina evaluate runs/digits data/digits --split test --json
+  lamina predict runs/digits data/digits/test/3/0003.png --json
+  lamina train my-config.yaml --set train.epochs=5 --seed 1
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lamina", description="Train, evaluate and use deep networks on labeled images.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    ds = sub.add_parser("datasets", help="make ready-to-train datasets")
+    ds_sub = ds.add_subparsers(dest="action", metavar="ACTION", required=True)
+    mk = ds_sub.add_parser("make", help="write a dataset in lamina's layout")
+    mk.add_argument("name", help="dataset name: digits")
+    mk.add_argument("--output", required=True, help="folder to create")
+    mk.add_argument("--seed", type=int, default=0, help="seed for the train/test split (default 0)")
+    mk.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
+    mk.add_argument("--json", action="store_true", help="print one JSON object")
+
+    tr = sub.add_parser("train", help="train a model (data folder, CSV manifest, or YAML config)")
+    tr.add_argument("source", help="data folder / CSV manifest (zero-config) or a YAML config file")
+    tr.add_argument("--output", help="run directory to create (default runs/<data name>)")
+    tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value, e.g. --set train.epochs=5 (repeatable)")
+    tr.add_argument("--seed", type=int, help="seed for everything random (train.seed)")
+    tr.add_argument("--device", choices=["auto", "cpu", "cuda"], help="train.device (default auto)")
+    tr.add_argument("--skip-bad", action="store_true", help="skip bad files/rows, listing each in the run")
+    tr.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    tr.add_argument("--json", action="store_true", help="print one JSON object with the run's summary")
+
+    ev = sub.add_parser("evaluate", help="metrics of a trained model on labeled data")
+    ev.add_argument("model", help="run directory or its model/ directory")
+    ev.add_argument("data", help="labeled data (folder or CSV manifest)")
+    ev.add_argument("--split", help="evaluate one split (train/val/test); default: all of the data")
+    ev.add_argument("--skip-bad", action="store_true", help="skip bad files, listing each")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+
+    pr = sub.add_parser("predict", help="top-k labels for input files")
+    pr.add_argument("model", help="run directory or its model/ directory")
+    pr.add_argument("inputs", nargs="+", help="image files")
+    pr.add_argument("--top-k", type=int, default=5, help="labels per input (default 5)")
+    pr.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+
+
+def _cmd_datasets(a) -> None:
+    from lamina.data.makers import make_dataset
+
+    summary = make_dataset(a.name, a.output, seed=a.seed, overwrite=a.overwrite)
+    if a.json:
+        _print_json(summary)
+    else:
+        counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items())
+        print(f"wrote {a.name} to {summary['output']} ({counts})")
+
+
+def _cmd_train(a) -> None:
+    from lamina.api import train
+
+    summary = train(a.source, output=a.output, overrides=a.overrides, seed=a.seed, device=a.device,
+                    skip_bad=a.skip_bad, overwrite=a.overwrite, quiet=False)
+    if a.json:
+        _print_json(summary)
+        return
+    print(f"run: {summary['run']}  ({summary['epochs']} epochs, {summary['train_seconds']:.1f} s, "
+          f"{summary['samples_per_s']:.0f} samples/s, {summary['precision']} on {summary['device']})")
+    for split, m in summary["metrics"].items():
+        print(f"{split}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  (n={m['n']})")
+    print(f"model package: {summary['model']}")
+
+
+def _cmd_evaluate(a) -> None:
+    from lamina.api import evaluate
+
+    r = evaluate(a.model, a.data, split=a.split, skip_bad=a.skip_bad)
+    if a.json:
+        _print_json(r)
+        return
+    print(f"{r['data']}{' [' + r['split'] + ']' if r['split'] else ''}: accuracy {r['accuracy']:.4f}  "
+          f"macro-F1 {r['macro_f1']:.4f}  n {r['n']}")
+    width = max(len(k) for k in r["per_class"]) if r["per_class"] else 5
+    print(f"{'label':<{width}}  precision  recall     f1  support")
+    for label, c in r["per_class"].items():
+        print(f"{label:<{width}}  {c['precision']:9.4f}  {c['recall']:6.4f}  {c['f1']:.4f}  {c['support']:7d}")
+
+
+def _cmd_predict(a) -> None:
+    from lamina.api import load
+
+    results = load(a.model).predict(a.inputs, top_k=a.top_k)
+    if a.json:
+        _print_json({"predictions": results})
+        return
+    for r in results:
+        rest = ", ".join(f"{t['label']} {t['score']:.3f}" for t in r["top_k"])
+        print(f"{r['input']}: {r['label']}  ({rest})")
+
+
+COMMANDS = {"datasets": _cmd_datasets, "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from lamina import __version__
+
+        print(f"lamina {__version__}")
+        return 0
+    if not args.command:
+        parser.print_help()
+        return 2
+    from lamina.common.errors import LaminaError
+
+    try:
+        COMMANDS[args.command](args)
+    except LaminaError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        print("internal error: this is a bug in lamina; please report it with the lines above.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

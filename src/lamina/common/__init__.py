@@ -1,0 +1,1 @@
+"""Shared foundations: errors, typed config, runtime facts and file helpers. Imports nothing of lamina."""

@@ -1,0 +1,193 @@
+"""Typed configuration: one pydantic model per stage, every field defaulted, with its unit.
+
+Built once at the edge (CLI or API) by :func:`load_config`, then passed down explicitly.
+Unknown keys and bad values become a ConfigError that names the key, what was expected,
+what was received, and the closest valid key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lamina.common.errors import ConfigError, did_you_mean
+
+
+class _Stage(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AugmentConfig(_Stage):
+    """Batch-level augmentation, applied to training batches only."""
+
+    translate: float = Field(0.1, ge=0, le=0.5)  # max random shift, fraction of the image side (>=1 px when >0)
+    flip: bool = False  # random horizontal flips; off by default (digits and text are not mirror-symmetric)
+
+
+class DataConfig(_Stage):
+    """Where the data is and how it becomes tensors."""
+
+    path: str | None = None  # folder (per class, optionally train/val/test) or CSV manifest "path,label[,split]"
+    modality: Literal["auto", "image"] = "auto"  # auto = inferred from file extensions
+    image_size: int | None = Field(None, ge=4, le=1024)  # pixels, square side; None = most common side in the data
+    channels: Literal[1, 3] | None = None  # None = 1 when every image is grayscale, else 3
+    val_fraction: float = Field(0.1, ge=0, lt=1)  # of all samples, when the data has no val split
+    test_fraction: float = Field(0.1, ge=0, lt=1)  # of all samples, when the data has no split folders
+    skip_bad: bool = False  # skip undecodable/missing files (each one is listed in the run) instead of failing
+    cache: bool = True  # keep decoded images in a memory-mapped cache (see lamina.data.cache)
+    augment: AugmentConfig = AugmentConfig()
+
+
+LayerSpec = Union[str, dict[str, Any]]
+
+
+class ModelConfig(_Stage):
+    """Which network. Input and output layers are inferred from the data and the labels."""
+
+    name: str = "resnet-small"  # a registered architecture (lamina.models.registry.MODELS)
+    layers: list[LayerSpec] | None = None  # hidden layers, e.g. [{conv: 32}, relu, {pool: 2}, {dense: 128}]
+    width: int | None = Field(None, ge=1)  # channels of the first stage (CNNs) or hidden units (MLP); None = the model's default
+    depth: int | None = Field(None, ge=1)  # residual blocks per stage (CNNs) or hidden layers (MLP); None = the model's default
+    dropout: float = Field(0.0, ge=0, lt=1)  # before the output layer
+
+
+class TrainConfig(_Stage):
+    """The optimisation and the loop around it."""
+
+    epochs: int = Field(30, ge=1)  # passes over the training split
+    lr: float = Field(3e-3, gt=0)  # peak learning rate, per batch (AdamW)
+    batch_size: int = Field(128, ge=1)  # samples per optimizer step
+    seed: int = 0  # seeds every generator: split, init, order, augmentation, dropout
+    weight_decay: float = Field(0.05, ge=0)  # AdamW decoupled decay, on weights only (not norms/biases)
+    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"  # learning-rate shape over all steps
+    warmup: float = Field(0.2, ge=0, lt=1)  # fraction of steps spent rising to the peak lr
+    label_smoothing: float = Field(0.1, ge=0, lt=1)  # mass spread over all classes in the loss
+    grad_clip: float | None = Field(1.0, gt=0)  # max global gradient L2 norm; None = no clipping
+    early_stopping: int = Field(10, ge=0)  # epochs without a better val metric before stopping; 0 = off
+    monitor: Literal["accuracy", "macro_f1", "loss"] = "accuracy"  # validation metric for best/early stopping
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto = bf16 autocast where the device does bf16 natively
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None = torch's default (all cores)
+    log_every: int = Field(50, ge=1)  # steps between train lines in metrics.jsonl
+
+
+class Config(_Stage):
+    """A whole run."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+
+def _all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys.extend(_all_keys(ann, prefix + name + "."))
+    return keys
+
+
+CONFIG_KEYS = _all_keys(Config)
+
+
+def _format_error(err: dict, source: str) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'{did_you_mean(key, CONFIG_KEYS)}"
+    got = err.get("input")
+    return f"{source}: {key}: {err['msg'].lower()}; got {got!r}"
+
+
+def validate_config(raw: dict, source: str = "config") -> Config:
+    """Validate a nested dict into a Config, or raise ConfigError naming every bad key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of stages (data, model, train), got {type(raw).__name__}")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError("\n".join(_format_error(err, source) for err in e.errors())) from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split "train.lr=0.01" into (["train", "lr"], 0.01); the value is read as YAML."""
+    import yaml
+
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set train.epochs=5")
+    key, _, value = text.partition("=")
+    key = key.strip()
+    if key not in CONFIG_KEYS:
+        raise ConfigError(f"--set: unknown key '{key}'{did_you_mean(key, CONFIG_KEYS)}")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return key.split("."), parsed
+
+
+def load_config(
+    config_path: str | Path | dict | None = None,
+    *,
+    data_path: str | None = None,
+    overrides: list[str] | None = None,
+    seed: int | None = None,
+) -> Config:
+    """Build the resolved Config: YAML file (optional), then data path, --set overrides, --seed.
+
+    Args:
+        config_path: a YAML file with any of the stages, or the same as a dict; None = all defaults.
+        data_path: sets data.path (the zero-config case).
+        overrides: "dotted.key=value" strings, applied in order.
+        seed: sets train.seed.
+    Returns:
+        A validated Config with every default filled in.
+    """
+    import yaml
+
+    import copy
+
+    raw: dict = {}
+    source = "config"
+    if isinstance(config_path, dict):
+        raw = copy.deepcopy(config_path)
+    elif config_path is not None:
+        source = str(config_path)
+        try:
+            text = Path(config_path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"{config_path}: cannot read config ({e.strerror})") from None
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{config_path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{config_path}: expected a mapping with data/model/train, got {type(raw).__name__}")
+    if data_path is not None:
+        raw.setdefault("data", {})
+        if not isinstance(raw["data"], dict):
+            raise ConfigError(f"{source}: data: expected a mapping, got {raw['data']!r}")
+        raw["data"]["path"] = str(data_path)
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        node = raw
+        for k in keys[:-1]:
+            if not isinstance(node.get(k), dict):
+                node[k] = {}
+            node = node[k]
+        node[keys[-1]] = value
+    if seed is not None:
+        raw.setdefault("train", {})["seed"] = seed
+    return validate_config(raw, source)
+
+
+def dump_config(cfg: Config) -> str:
+    """The resolved config as YAML (every default filled in)."""
+    import yaml
+
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,25 @@
+"""Error types. A LaminaError is the user's to fix (exit 2); anything else is ours (exit 1)."""
+
+from __future__ import annotations
+
+import difflib
+
+
+class LaminaError(Exception):
+    """Bad input or usage: the message names what was wrong, what was expected, and the fix."""
+
+    exit_code = 2
+
+
+class DataError(LaminaError):
+    """A file, row or folder of the user's data cannot be used."""
+
+
+class ConfigError(LaminaError):
+    """A config key or value is unknown or invalid."""
+
+
+def did_you_mean(word: str, choices) -> str:
+    """Return " (did you mean 'x'?)" for the closest choice, or "" when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,61 @@
+"""Facts about the machine and the process environment. The only module that reads env vars.
+
+torch is imported inside functions, so the CLI starts fast and serving can import this file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Where decoded data is cached: $LAMINA_CACHE_DIR, else $XDG_CACHE_HOME/lamina, else ~/.cache/lamina."""
+    if os.environ.get("LAMINA_CACHE_DIR"):
+        return Path(os.environ["LAMINA_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lamina"
+
+
+def is_tty(stream) -> bool:
+    """True when progress can be drawn as a live bar (a terminal, and not disabled by $LAMINA_PLAIN)."""
+    if os.environ.get("LAMINA_PLAIN"):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def resolve_device(requested: str) -> str:
+    """Map 'auto'|'cpu'|'cuda'|'cuda:N' to an available torch device string."""
+    import torch
+
+    from lamina.common.errors import LaminaError
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise LaminaError(f"--device {requested}: no CUDA device is available here. Use --device cpu or auto.")
+    return requested
+
+
+def bf16_supported(device: str) -> bool:
+    """Whether bf16 autocast is fast on this device (native bf16 on the CPU, or a GPU that has it)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    cpu = getattr(torch, "cpu", None)
+    probe = getattr(cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(cpu, "_is_amx_tile_supported", None)
+    return bool((probe and probe()) or (amx and amx()))
+
+
+def set_threads(num_threads: int | None) -> int:
+    """Set torch's intra-op threads (None = physical cores torch sees). Returns the count in use."""
+    import torch
+
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    return torch.get_num_threads()

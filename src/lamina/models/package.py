@@ -1,0 +1,154 @@
+"""The model package: ``model.safetensors`` + ``lamina.json``, and a Predictor built from it.
+
+``lamina.json`` carries everything needed to rebuild and use the network without the
+training run: labels, modality, preprocessing, resolved model config, input/output
+signature, metrics, data fingerprint and versions. No pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from lamina import __version__
+from lamina.common.config import ModelConfig
+from lamina.common.errors import DataError, LaminaError
+from lamina.common.files import atomic_write_bytes, read_json, write_json
+from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
+from lamina.models.registry import Classifier, build_model
+
+FORMAT = "lamina.model/1"
+
+
+def find_package(path: str | Path) -> Path:
+    """The model package directory for a run directory or a package directory.
+
+    Raises:
+        LaminaError: neither ``path/lamina.json`` nor ``path/model/lamina.json`` exists.
+    """
+    p = Path(path)
+    for candidate in (p, p / "model"):
+        if (candidate / "lamina.json").is_file():
+            return candidate
+    if not p.exists():
+        raise LaminaError(f"{p}: no such run directory or model package.")
+    raise LaminaError(f"{p}: not a run directory or model package (no lamina.json in it or in {p / 'model'}).")
+
+
+def versions() -> dict:
+    return {"lamina": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def package_meta(*, name, modality, labels, prep: ImagePreprocess, mean, std, model_cfg: ModelConfig, metrics, fingerprint) -> dict:
+    """The content of lamina.json for an image classifier."""
+    c, s = prep.channels, prep.size
+    return {
+        "format": FORMAT,
+        "name": name,
+        "modality": modality,
+        "labels": list(labels),
+        "preprocessing": {**prep.to_dict(), "mean": list(mean), "std": list(std)},
+        "model": model_cfg.model_dump(mode="json"),
+        "input": {"name": "pixels", "dtype": "float32", "shape": [-1, c, s, s], "layout": "NCHW", "range": [0, 255]},
+        "output": {"name": "logits", "dtype": "float32", "shape": [-1, len(labels)]},
+        "metrics": metrics,
+        "data_fingerprint": fingerprint,
+        "versions": versions(),
+    }
+
+
+def save_weights(path: Path, model: torch.nn.Module) -> None:
+    """Write a state dict as safetensors, atomically."""
+    from safetensors.torch import save
+
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_write_bytes(path, save(state))
+
+
+def save_package(directory: str | Path, model: torch.nn.Module, meta: dict) -> Path:
+    """Write model.safetensors and lamina.json into ``directory``."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    save_weights(d / "model.safetensors", model)
+    write_json(d / "lamina.json", meta)
+    return d
+
+
+def load_model(path: str | Path) -> tuple[Classifier, dict]:
+    """Rebuild the network of a package and load its weights (eval mode, CPU)."""
+    d = find_package(path)
+    meta = read_json(d / "lamina.json")
+    if meta.get("format") != FORMAT:
+        raise LaminaError(f"{d / 'lamina.json'}: format {meta.get('format')!r} is not {FORMAT!r}; it was written by another lamina version.")
+    pre = meta["preprocessing"]
+    shape = tuple(meta["input"]["shape"][1:])
+    model = build_model(ModelConfig.model_validate(meta["model"]), shape, len(meta["labels"]), pre["mean"], pre["std"])
+    model.load_state_dict(load_file(d / "model.safetensors"), strict=True)
+    model.eval()
+    return model, meta
+
+
+
+
+class Predictor:
+    """A loaded model package: ``predict`` takes files, bytes, PIL images or uint8 arrays."""
+
+    def __init__(self, model: Classifier, meta: dict, device: str = "cpu"):
+        self.model = model.to(device)
+        self.meta = meta
+        self.device = device
+        self.labels: list[str] = meta["labels"]
+        self.prep = ImagePreprocess.from_dict(meta["preprocessing"])
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> "Predictor":
+        model, meta = load_model(path)
+        return cls(model, meta, device)
+
+    def _decode(self, item) -> np.ndarray:
+        if isinstance(item, np.ndarray):
+            arr = item if item.ndim == 3 else item[:, :, None]
+            expected = (self.prep.size, self.prep.size, self.prep.channels)
+            if arr.shape != expected or arr.dtype != np.uint8:
+                raise DataError(f"array input: expected uint8 {expected}, got {arr.dtype} {arr.shape}")
+            return arr
+        try:
+            return load_image(Path(item) if isinstance(item, str) else item, self.prep)
+        except FileNotFoundError:
+            raise DataError(f"{item}: no such file.") from None
+        except ImageDecodeError as e:
+            raise DataError(f"{item}: cannot decode image ({e}).") from None
+
+    @torch.no_grad()
+    def probabilities(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Softmax probabilities (N, labels) for uint8 images (N, C, H, W)."""
+        out = []
+        for start in range(0, len(x), batch_size):
+            batch = x[start : start + batch_size].to(self.device, torch.float32)
+            out.append(torch.softmax(self.model(batch).float(), dim=1).cpu())
+        return torch.cat(out) if out else torch.zeros((0, len(self.labels)))
+
+    def predict(self, inputs, top_k: int = 5) -> list[dict]:
+        """Top-k labels with scores for each input.
+
+        Args:
+            inputs: one input or a list of file paths, bytes, PIL images or uint8 (H, W, C) arrays.
+            top_k: how many labels to return per input (at most the number of labels).
+        Returns:
+            One dict per input: {"input", "label", "score", "top_k": [{"label", "score"}, ...]}.
+        """
+        items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        arrays = np.stack([self._decode(i) for i in items]) if items else np.zeros((0, 1, 1, 1), np.uint8)
+        probs = self.probabilities(torch.from_numpy(arrays).permute(0, 3, 1, 2))
+        k = max(1, min(top_k, len(self.labels)))
+        scores, idx = probs.topk(k, dim=1)
+        results = []
+        for item, s_row, i_row in zip(items, scores.tolist(), idx.tolist()):
+            top = [{"label": self.labels[i], "score": s} for s, i in zip(s_row, i_row)]
+            name = str(item) if isinstance(item, (str, Path)) else type(item).__name__
+            results.append({"input": name, "label": top[0]["label"], "score": top[0]["score"], "top_k": top})
+        return results

@@ -1,0 +1,62 @@
+"""A small ResNet for small images (8 to 64 px): three stages of basic residual blocks.
+
+Widths w, 2w, 4w; stages 2 and 3 halve the resolution; a stride-2 stem is added for inputs
+of 48 px and more. BatchNorm everywhere, global average pooling, one linear output layer.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lamina.common.config import ModelConfig
+
+
+DEFAULTS = {"width": 32, "depth": 1}  # first-stage channels, blocks per stage
+
+
+def conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout))
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 conv-BN layers with an identity (or 1x1 projection) shortcut."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = conv_bn(cin, cout, stride)
+        self.conv2 = conv_bn(cout, cout)
+        self.act = nn.ReLU(inplace=True)
+        self.shortcut = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, cin, H, W) -> (B, cout, H/s, W/s)
+        return self.act(self.conv2(self.act(self.conv1(x))) + self.shortcut(x))
+
+
+class ResNetSmall(nn.Module):
+    def __init__(self, channels: int, side: int, num_classes: int, width: int, depth: int, dropout: float):
+        super().__init__()
+        stem_stride = 2 if side >= 48 else 1
+        self.stem = nn.Sequential(conv_bn(channels, width, stem_stride), nn.ReLU(inplace=True))
+        blocks: list[nn.Module] = []
+        cin = width
+        for stage, cout in enumerate((width, 2 * width, 4 * width)):
+            for i in range(depth):
+                stride = 2 if stage > 0 and i == 0 else 1
+                blocks.append(BasicBlock(cin, cout, stride))
+                cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, num_classes)
+        x = self.blocks(self.stem(x))
+        return self.fc(self.dropout(torch.flatten(self.pool(x), 1)))
+
+
+def build(cfg: ModelConfig, input_shape: tuple, num_classes: int) -> nn.Module:
+    channels, height, width = input_shape
+    return ResNetSmall(channels, min(height, width), num_classes, cfg.width, cfg.depth, cfg.dropout)

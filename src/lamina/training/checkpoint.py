@@ -1,0 +1,117 @@
+"""Checkpoints: safetensors for tensors, JSON for the rest, a sha256 manifest, atomic swaps.
+
+Layout of ``run/checkpoints/<tag>/`` (tag = "last" or "best")::
+
+    model.safetensors   weights
+    state.safetensors   optimizer moments and RNG states (all tensors)
+    state.json          counters, optimizer hyperparameters, best metric
+    manifest.json       sha256 of the three files above
+
+A checkpoint is written to a temporary folder, fsynced, then swapped in by rename, so a
+crash leaves the previous checkpoint or the new one, never a mix. Loading verifies the
+manifest and falls back to the previous copy when it does not match. No pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save
+
+from lamina.common.errors import LaminaError
+from lamina.common.files import atomic_write_bytes, fsync_dir, read_json, sha256_file, write_json
+
+FILES = ("model.safetensors", "state.safetensors", "state.json")
+
+
+class CheckpointError(LaminaError):
+    """A checkpoint is missing, truncated or does not match its manifest."""
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state dict into tensors (for safetensors) and plain values (for JSON)."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, state in sd["state"].items():
+        for name, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{idx}.{name}"] = value.detach().contiguous().cpu()
+            else:
+                scalars[f"{idx}.{name}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """Inverse of :func:`optimizer_tensors`."""
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = value
+    for key, value in meta["scalars"].items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_checkpoint(directory: str | Path, tag: str, model: torch.nn.Module, extra_tensors: dict[str, torch.Tensor], state: dict) -> Path:
+    """Atomically write checkpoint ``tag`` under ``directory``; returns its folder."""
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / tag
+    tmp = root / f".{tag}.tmp-{os.getpid()}"
+    old = root / f".{tag}.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_write_bytes(tmp / "model.safetensors", save(weights))
+    atomic_write_bytes(tmp / "state.safetensors", save(extra_tensors) if extra_tensors else save({"_empty": torch.zeros(0)}))
+    write_json(tmp / "state.json", state)
+    write_json(tmp / "manifest.json", {"files": {name: sha256_file(tmp / name) for name in FILES}})
+    fsync_dir(tmp)
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    fsync_dir(root)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def verify(folder: Path) -> None:
+    """Raise CheckpointError unless every file matches the manifest."""
+    try:
+        manifest = read_json(folder / "manifest.json")
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{folder}: unreadable manifest ({e})") from None
+    for name in FILES:
+        expected = manifest.get("files", {}).get(name)
+        if expected is None or not (folder / name).is_file():
+            raise CheckpointError(f"{folder / name}: missing")
+        if sha256_file(folder / name) != expected:
+            raise CheckpointError(f"{folder / name}: sha256 does not match the manifest (truncated or corrupted)")
+
+
+def load_checkpoint(directory: str | Path, tag: str) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict, list[str]]:
+    """Load checkpoint ``tag``, falling back to the previous copy if the current one is damaged.
+
+    Returns:
+        (weights, extra tensors, state, problems) where problems lists what was rejected.
+    Raises:
+        CheckpointError: no intact copy exists.
+    """
+    root = Path(directory)
+    problems: list[str] = []
+    for folder in (root / tag, root / f".{tag}.old"):
+        if not folder.exists():
+            continue
+        try:
+            verify(folder)
+            return load_file(folder / "model.safetensors"), load_file(folder / "state.safetensors"), json.loads((folder / "state.json").read_text()), problems
+        except CheckpointError as e:
+            problems.append(str(e))
+    raise CheckpointError(f"{root / tag}: no intact checkpoint" + (f" ({'; '.join(problems)})" if problems else ""))

@@ -1,0 +1,156 @@
+"""The training loop: one explicit loop over seeded batches, AdamW, a step-wise schedule,
+bf16 autocast where the hardware has it, per-epoch validation, checkpoints, early stopping.
+
+What it does not know about: where data came from (it gets tensors), the CLI, the model
+package format (the caller writes it), serving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from lamina.common.config import Config
+from lamina.common.progress import Progress
+from lamina.common.runtime import bf16_supported, resolve_device, set_threads
+from lamina.data.augment import augment_batch
+from lamina.data.batches import eval_batches, steps_per_epoch, train_batches
+from lamina.data.dataset import PreparedData, SplitData
+from lamina.models.registry import Classifier, build_model, resolve
+from lamina.training.checkpoint import load_checkpoint, optimizer_tensors, save_checkpoint
+from lamina.training.metrics import classification_metrics
+from lamina.training.optim import lr_at, make_optimizer
+from lamina.training.run import RunDir
+
+
+@dataclass
+class FitResult:
+    model: Classifier  # with the best weights loaded, eval mode, on CPU
+    best_epoch: int
+    best_metric: tuple[float, float]
+    epochs_run: int
+    precision: str
+    device: str
+    train_seconds: float
+    samples_per_s: float
+
+
+def autocast(device: str, precision: str):
+    """bf16 autocast context for 'bf16', a no-op for 'fp32'."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
+
+
+def resolve_precision(requested: str, device: str) -> str:
+    if requested == "auto":
+        return "bf16" if bf16_supported(device) else "fp32"
+    return requested
+
+
+def to_input(x: torch.Tensor, device: str) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> float32 channels-last on ``device`` (the model normalises)."""
+    return x.to(device, non_blocking=True).float().contiguous(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def predict_split(model: Classifier, split: SplitData, device: str, precision: str, batch_size: int = 512) -> tuple[torch.Tensor, float]:
+    """Logits (N, K) as float32 on CPU and the mean cross-entropy (no smoothing)."""
+    model.eval()
+    out, loss_sum = [], 0.0
+    for sl in eval_batches(len(split), batch_size):
+        with autocast(device, precision):
+            logits = model(to_input(split.x[sl], device)).float()
+        loss_sum += F.cross_entropy(logits, split.y[sl].to(device), reduction="sum").item()
+        out.append(logits.cpu())
+    return torch.cat(out), loss_sum / max(1, len(split))
+
+
+def _score(metrics: dict, loss: float, monitor: str) -> tuple[float, float]:
+    """Higher is better; ties on the monitored metric (common for accuracy) go to the lower loss."""
+    return (-loss, -loss) if monitor == "loss" else (metrics[monitor], -loss)
+
+
+def fit(cfg: Config, data: PreparedData, run: RunDir, progress_quiet: bool = False) -> FitResult:
+    """Train ``cfg.model`` on ``data``; writes metrics and checkpoints into ``run``."""
+    tc = cfg.train
+    device = resolve_device(tc.device)
+    precision = resolve_precision(tc.precision, device)
+    set_threads(tc.num_threads)
+    torch.manual_seed(tc.seed)  # weight init and dropout draw from torch's default generator, saved in checkpoints
+    train, val = data.splits["train"], data.splits.get("val")
+    input_shape = tuple(train.x.shape[1:])
+    model = build_model(resolve(cfg.model), input_shape, len(data.labels), data.mean, data.std)
+    model = model.to(device, memory_format=torch.channels_last)
+    opt = make_optimizer(model, tc)
+    aug_gen = torch.Generator().manual_seed(tc.seed + 1)
+    per_epoch = steps_per_epoch(len(train), tc.batch_size)
+    total_steps = per_epoch * tc.epochs
+    progress = Progress(total_steps, "train", quiet=progress_quiet)
+    best_score, best_epoch, stale, global_step, seen = (float("-inf"), float("-inf")), -1, 0, 0, 0
+    t_start = time.perf_counter()
+    epoch = 0
+    try:
+        for epoch in range(tc.epochs):
+            model.train()
+            loss_sum, correct, count = torch.zeros(()), torch.zeros((), dtype=torch.int64), 0
+            t_epoch = time.perf_counter()
+            for step, idx in train_batches(len(train), tc.batch_size, tc.seed, epoch):
+                x = to_input(augment_batch(train.x[idx], cfg.data.augment, aug_gen), device)
+                y = train.y[idx].to(device, non_blocking=True)
+                lr = lr_at(global_step, total_steps, tc)
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                with autocast(device, precision):
+                    logits = model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=tc.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if tc.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                opt.step()
+                global_step += 1
+                loss_sum += loss.detach().cpu() * len(y)
+                correct += (logits.argmax(1) == y).sum().cpu()
+                count += len(y)
+                if global_step % tc.log_every == 0 or step == per_epoch - 1:
+                    rate = count / max(1e-9, time.perf_counter() - t_epoch)
+                    record = {"step": global_step, "epoch": epoch, "split": "train", "loss": loss_sum.item() / count,
+                              "accuracy": correct.item() / count, "lr": lr, "samples_per_s": rate}
+                    run.log_metrics(record)
+                progress.update(1, epoch=epoch + 1, loss=loss.item(), samples_per_s=round(count / max(1e-9, time.perf_counter() - t_epoch)))
+            seen += count
+            val_record = {"step": global_step, "epoch": epoch, "split": "val"}
+            score = (-(loss_sum.item() / count),) * 2  # without a val split, the training loss decides
+            if val is not None and len(val):
+                logits, val_loss = predict_split(model, val, device, precision)
+                m = classification_metrics(val.y.numpy(), logits.argmax(1).numpy(), data.labels)
+                val_record.update(loss=val_loss, accuracy=m["accuracy"], macro_f1=m["macro_f1"], n=m["n"])
+                run.log_metrics(val_record)
+                score = _score(m, val_loss, tc.monitor)
+                progress.log(f"epoch {epoch + 1}/{tc.epochs}  train loss {loss_sum.item() / count:.4f}  "
+                             f"val loss {val_loss:.4f}  val accuracy {m['accuracy']:.4f}")
+            state = {"epoch": epoch, "step_in_epoch": per_epoch, "global_step": global_step, "best_score": list(max(best_score, score)),
+                     "precision": precision}
+            tensors, opt_meta = optimizer_tensors(opt)
+            tensors.update({"rng.torch": torch.get_rng_state(), "rng.augment": aug_gen.get_state()})
+            save_checkpoint(run.checkpoints, "last", model, tensors, {**state, "optimizer": opt_meta})
+            if score > best_score:
+                best_score, best_epoch, stale = score, epoch, 0
+                save_checkpoint(run.checkpoints, "best", model, {}, state)
+            else:
+                stale += 1
+                if tc.early_stopping and stale >= tc.early_stopping:
+                    progress.log(f"early stopping: no better val {tc.monitor} for {stale} epochs (best at epoch {best_epoch + 1})")
+                    break
+    finally:
+        progress.close()
+    train_seconds = time.perf_counter() - t_start
+    weights, _, _, _ = load_checkpoint(run.checkpoints, "best")
+    model.load_state_dict(weights)
+    model = model.cpu().eval()
+    return FitResult(model, best_epoch, best_score, epoch + 1, precision, device, train_seconds, seen / max(1e-9, train_seconds))

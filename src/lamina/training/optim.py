@@ -1,0 +1,41 @@
+"""AdamW with decay on weights only, and the learning-rate schedule as a pure function of the step.
+
+A schedule that is a function of the global step has no state to save: a resumed run
+computes the same rate for the same step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from lamina.common.config import TrainConfig
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW; norms and biases (tensors of rank <= 1) get no weight decay."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim > 1 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)
+
+
+def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
+    """Learning rate for 0-based ``step`` of ``total_steps``.
+
+    All shapes rise linearly from lr/25 to lr over the first ``warmup`` fraction, then:
+    onecycle falls linearly to 0, cosine follows a half cosine to 0, constant stays at lr.
+    """
+    total = max(1, total_steps)
+    warm = int(round(cfg.warmup * total))
+    if step < warm:
+        return cfg.lr * (0.04 + 0.96 * step / warm)
+    if cfg.schedule == "constant":
+        return cfg.lr
+    t = (step - warm) / max(1, total - warm)  # 0 -> 1 over the decay phase
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
+    return cfg.lr * (1 - t)

@@ -1,0 +1,72 @@
+"""The run directory: config.yaml, data.json, metrics.jsonl, run.json, checkpoints/, model/.
+
+``--output DIR`` makes exactly DIR. ``run.json`` says whether the run is running,
+completed or failed (a crashed run stays "running" with a pid that is gone).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from lamina import __version__
+from lamina.common.config import Config, dump_config
+from lamina.common.errors import LaminaError
+from lamina.common.files import atomic_write_text, read_json, write_json
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RunDir:
+    """Writes the files of one run."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.checkpoints = self.path / "checkpoints"
+        self.model = self.path / "model"
+        self._metrics = None
+        self._started = time.monotonic()
+
+    def create(self, overwrite: bool = False) -> "RunDir":
+        """Make the directory; refuse one that already holds files unless ``overwrite``."""
+        if self.path.exists() and not self.path.is_dir():
+            raise LaminaError(f"--output {self.path}: exists and is not a directory.")
+        if self.path.exists() and any(self.path.iterdir()):
+            if not overwrite:
+                raise LaminaError(f"--output {self.path}: already holds a run. Choose another --output or pass --overwrite.")
+            import shutil
+
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def write_config(self, cfg: Config) -> None:
+        atomic_write_text(self.path / "config.yaml", dump_config(cfg))
+
+    def write_data(self, summary: dict) -> None:
+        write_json(self.path / "data.json", summary)
+
+    def set_status(self, status: str, **extra) -> None:
+        """Record running/completed/failed in run.json, with times and the command line."""
+        path = self.path / "run.json"
+        info = read_json(path) if path.exists() else {"started": _now(), "pid": os.getpid(), "argv": sys.argv, "lamina": __version__}
+        info.update(status=status, updated=_now(), elapsed_s=round(time.monotonic() - self._started, 3), **extra)
+        write_json(path, info)
+
+    def log_metrics(self, record: dict) -> None:
+        """Append one JSON object to metrics.jsonl (flushed, so a crash keeps every line written)."""
+        if self._metrics is None:
+            self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
+        self._metrics.write(json.dumps(record) + "\n")
+        self._metrics.flush()
+
+    def close(self) -> None:
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None

@@ -1,0 +1,101 @@
+"""A whole run, start to end: run directory, data, fit, evaluation, model package.
+
+Also the evaluation of a finished model on any labeled data.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from lamina.common.config import Config
+from lamina.common.errors import LaminaError
+from lamina.common.files import read_json
+from lamina.data.dataset import PreparedData, prepare_eval_data, prepare_training_data
+from lamina.data.image import ImagePreprocess
+from lamina.models.package import Predictor, find_package, package_meta, save_package
+from lamina.models.registry import resolve
+from lamina.training.loop import fit, predict_split
+from lamina.training.metrics import classification_metrics
+from lamina.training.run import RunDir
+
+
+def _warn_skipped(skipped: list[dict], quiet: bool) -> None:
+    if skipped and not quiet:
+        print(f"warning: skipped {len(skipped)} bad file(s) or row(s):", file=sys.stderr)
+        for item in skipped[:20]:
+            print(f"  {item['path']}: {item['reason']}", file=sys.stderr)
+        if len(skipped) > 20:
+            print(f"  ... and {len(skipped) - 20} more (all listed in data.json)", file=sys.stderr)
+
+
+def _resolved(cfg: Config, data: PreparedData) -> Config:
+    """The config with every inferred value written in (modality, size, channels, model defaults)."""
+    data_cfg = cfg.data.model_copy(update={"modality": data.modality, "image_size": data.prep.size, "channels": data.prep.channels})
+    return cfg.model_copy(update={"data": data_cfg, "model": resolve(cfg.model)})
+
+
+def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool = True) -> dict:
+    """Train per ``cfg`` into the run directory ``output``; see :func:`lamina.api.train`."""
+    resolve(cfg.model)  # fail on an unknown model before touching disk or data
+    run = RunDir(output).create(overwrite=overwrite)
+    run.set_status("running")
+    try:
+        data = prepare_training_data(cfg.data, cfg.train.seed)
+        _warn_skipped(data.skipped, quiet)
+        cfg = _resolved(cfg, data)
+        run.write_config(cfg)
+        run.write_data(data.summary())
+        result = fit(cfg, data, run, progress_quiet=quiet)
+        metrics = {}
+        for name in ("val", "test"):
+            split = data.splits.get(name)
+            if split is None or not len(split):
+                continue
+            logits, loss = predict_split(result.model, split, "cpu", "fp32")
+            m = classification_metrics(split.y.numpy(), logits.argmax(1).numpy(), data.labels)
+            metrics[name] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "loss": loss, "n": m["n"]}
+            run.log_metrics({"step": None, "epoch": result.best_epoch, "split": name, "final": True, **metrics[name]})
+        meta = package_meta(
+            name=run.path.resolve().name, modality=data.modality, labels=data.labels, prep=data.prep, mean=data.mean,
+            std=data.std, model_cfg=cfg.model, metrics=metrics, fingerprint=data.fingerprint,
+        )
+        meta["training"] = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "precision": result.precision,
+                            "device": result.device, "seed": cfg.train.seed}
+        save_package(run.model, result.model, meta)
+        summary = {
+            "run": str(run.path), "model": str(run.model), "metrics": metrics, "best_epoch": result.best_epoch,
+            "epochs": result.epochs_run, "train_seconds": round(result.train_seconds, 3),
+            "samples_per_s": round(result.samples_per_s, 1), "precision": result.precision, "device": result.device,
+            "skipped": len(data.skipped),
+        }
+        run.set_status("completed", result=summary)
+        return summary
+    except BaseException as e:
+        run.set_status("failed" if not isinstance(e, KeyboardInterrupt) else "interrupted", error=str(e) or type(e).__name__)
+        raise
+    finally:
+        run.close()
+
+
+def _recorded_splits(package_dir: Path) -> dict | None:
+    data_json = package_dir.parent / "data.json"
+    if data_json.is_file():
+        return read_json(data_json).get("splits")
+    return None
+
+
+def run_evaluation(model_path, data_path, split: str | None = None, skip_bad: bool = False, cache: bool = True) -> dict:
+    """Metrics of a model package on labeled data; see :func:`lamina.api.evaluate`."""
+    package = find_package(model_path)
+    predictor = Predictor.load(package)
+    meta = predictor.meta
+    if meta["modality"] != "image":
+        raise LaminaError(f"{package}: modality '{meta['modality']}' cannot be evaluated by this lamina version.")
+    data, skipped = prepare_eval_data(
+        data_path, ImagePreprocess.from_dict(meta["preprocessing"]), meta["labels"], split, _recorded_splits(package), skip_bad, cache
+    )
+    probs = predictor.probabilities(data.x)
+    result = classification_metrics(data.y.numpy(), probs.argmax(1).numpy(), meta["labels"], present_only=True)
+    result.update(split=split, data=str(data_path), model=str(package), skipped=skipped)
+    return result
