@@ -93,11 +93,34 @@ def _all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 CONFIG_KEYS = _all_keys(Config)
 
+# Names other tools use for our keys, so "did you mean" can bridge the vocabulary.
+KEY_ALIASES = {
+    "learning_rate": "lr", "learningrate": "lr", "max_lr": "lr", "batchsize": "batch_size", "bs": "batch_size",
+    "num_epochs": "epochs", "max_epochs": "epochs", "n_epochs": "epochs", "random_seed": "seed",
+    "architecture": "name", "arch": "name", "optimizer_schedule": "schedule", "lr_schedule": "schedule",
+    "scheduler": "schedule", "clip_grad_norm": "grad_clip", "gradient_clipping": "grad_clip", "patience": "early_stopping",
+    "dtype": "precision", "mixed_precision": "precision", "img_size": "image_size", "size": "image_size",
+}
+
+
+def suggest_key(key: str) -> str:
+    """" (did you mean 'train.lr'?)" for a mistyped dotted key, or "" when nothing is close."""
+    prefix, _, leaf = key.rpartition(".")
+    siblings = [k.rpartition(".")[2] for k in CONFIG_KEYS if k.rpartition(".")[0] == prefix]
+    if siblings:
+        names = siblings + [a for a, target in KEY_ALIASES.items() if target in siblings]
+        hit = did_you_mean(leaf, names)
+        if hit:
+            word = hit.split("'")[1]
+            return f" (did you mean '{(prefix + '.' if prefix else '') + KEY_ALIASES.get(word, word)}'?)"
+        return ""
+    return did_you_mean(key, [k for k in CONFIG_KEYS if "." in k])
+
 
 def _format_error(err: dict, source: str) -> str:
     key = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
-        return f"{source}: unknown key '{key}'{did_you_mean(key, CONFIG_KEYS)}"
+        return f"{source}: unknown key '{key}'{suggest_key(key)}"
     got = err.get("input")
     return f"{source}: {key}: {err['msg'].lower()}; got {got!r}"
 
@@ -121,7 +144,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, _, value = text.partition("=")
     key = key.strip()
     if key not in CONFIG_KEYS:
-        raise ConfigError(f"--set: unknown key '{key}'{did_you_mean(key, CONFIG_KEYS)}")
+        raise ConfigError(f"--set: unknown key '{key}'{suggest_key(key)}")
     try:
         parsed = yaml.safe_load(value) if value.strip() else None
     except yaml.YAMLError:

@@ -8,8 +8,9 @@ Layout of ``run/checkpoints/<tag>/`` (tag = "last" or "best")::
     manifest.json       sha256 of the three files above
 
 A checkpoint is written to a temporary folder, fsynced, then swapped in by rename, so a
-crash leaves the previous checkpoint or the new one, never a mix. Loading verifies the
-manifest and falls back to the previous copy when it does not match. No pickle.
+crash leaves the previous checkpoint or the new one, never a mix. The previous copy stays
+as ``.<tag>.old``; loading verifies the manifest and falls back to that copy when the
+current one is missing or does not match. No pickle.
 """
 
 from __future__ import annotations
@@ -78,7 +79,6 @@ def save_checkpoint(directory: str | Path, tag: str, model: torch.nn.Module, ext
         os.replace(final, old)
     os.replace(tmp, final)
     fsync_dir(root)
-    shutil.rmtree(old, ignore_errors=True)
     return final
 
 
