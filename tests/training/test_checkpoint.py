@@ -1,7 +1,15 @@
 import pytest
 import torch
 
-from lamina.training.checkpoint import CheckpointError, load_checkpoint, optimizer_tensors, restore_optimizer, save_checkpoint
+from lamina.training.checkpoint import (
+    CheckpointError,
+    CheckpointWriter,
+    load_checkpoint,
+    optimizer_tensors,
+    restore_optimizer,
+    save_checkpoint,
+    snapshot,
+)
 
 
 def _model_and_opt():
@@ -20,7 +28,7 @@ def test_round_trip_restores_weights_optimizer_and_rng(tmp_path):
     tensors, meta = optimizer_tensors(opt)
     gen = torch.Generator().manual_seed(5)
     tensors["rng.gen"] = gen.get_state()
-    save_checkpoint(tmp_path, "last", model, tensors, {"global_step": 3, "optimizer": meta})
+    save_checkpoint(tmp_path, "last", snapshot(model), tensors, {"global_step": 3, "optimizer": meta})
     weights, extra, state, problems = load_checkpoint(tmp_path, "last")
     assert problems == [] and state["global_step"] == 3
     model2, opt2 = _model_and_opt()
@@ -45,8 +53,8 @@ def test_corrupted_checkpoint_falls_back_to_previous(tmp_path):
     import shutil
 
     model, _ = _model_and_opt()
-    save_checkpoint(tmp_path, "last", model, {}, {"global_step": 1})
-    save_checkpoint(tmp_path, "last", model, {}, {"global_step": 2})
+    save_checkpoint(tmp_path, "last", snapshot(model), {}, {"global_step": 1})
+    save_checkpoint(tmp_path, "last", snapshot(model), {}, {"global_step": 2})
     assert load_checkpoint(tmp_path, "last")[2]["global_step"] == 2
     blob = (tmp_path / "last" / "model.safetensors").read_bytes()
     (tmp_path / "last" / "model.safetensors").write_bytes(blob[: len(blob) // 2])  # truncated
@@ -59,12 +67,30 @@ def test_corrupted_checkpoint_falls_back_to_previous(tmp_path):
 
 def test_crash_between_renames_uses_previous_copy(tmp_path):
     model, _ = _model_and_opt()
-    save_checkpoint(tmp_path, "last", model, {}, {"global_step": 1})
+    save_checkpoint(tmp_path, "last", snapshot(model), {}, {"global_step": 1})
     (tmp_path / "last").rename(tmp_path / ".last.old")  # the state right after the first rename
     assert load_checkpoint(tmp_path, "last")[2]["global_step"] == 1
 
 
 def test_no_pickle_files_are_written(tmp_path):
     model, _ = _model_and_opt()
-    folder = save_checkpoint(tmp_path, "best", model, {}, {})
+    folder = save_checkpoint(tmp_path, "best", snapshot(model), {}, {})
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "model.safetensors", "state.json", "state.safetensors"]
+
+
+def test_background_writer_snapshots_and_reports_errors(tmp_path):
+    model, opt = _model_and_opt()
+    writer = CheckpointWriter(tmp_path)
+    weights = snapshot(model)
+    writer.submit([("last", weights, {}, {"global_step": 7}), ("best", weights, {}, {"global_step": 7})])
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)  # training goes on while the write is in flight
+    writer.wait()
+    loaded = load_checkpoint(tmp_path, "best")[0]
+    assert all(torch.equal(loaded[k], weights[k]) for k in weights)
+    (tmp_path / "blocker").write_text("x")
+    bad = CheckpointWriter(tmp_path / "blocker" / "sub")  # a file where a folder must go
+    bad.submit([("last", weights, {}, {})])
+    with pytest.raises(OSError):
+        bad.wait()

@@ -71,6 +71,7 @@ class TrainConfig(_Stage):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None = torch's default (all cores)
     log_every: int = Field(50, ge=1)  # steps between train lines in metrics.jsonl
+    checkpoint_interval: float = Field(30.0, ge=0)  # seconds: epoch-end checkpoints closer than this are skipped; the last epoch always writes
 
 
 class Config(_Stage):

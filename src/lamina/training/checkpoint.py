@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import torch
@@ -59,8 +60,19 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tenso
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def save_checkpoint(directory: str | Path, tag: str, model: torch.nn.Module, extra_tensors: dict[str, torch.Tensor], state: dict) -> Path:
-    """Atomically write checkpoint ``tag`` under ``directory``; returns its folder."""
+def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of the weights that later optimizer steps do not change."""
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+
+
+def save_checkpoint(directory: str | Path, tag: str, weights: dict[str, torch.Tensor], extra_tensors: dict[str, torch.Tensor], state: dict) -> Path:
+    """Atomically write checkpoint ``tag`` under ``directory``; returns its folder.
+
+    Args:
+        weights: the model's state dict (CPU tensors, e.g. from :func:`snapshot`).
+        extra_tensors: optimizer moments, RNG states.
+        state: JSON-ready counters and settings.
+    """
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     final = root / tag
@@ -68,7 +80,6 @@ def save_checkpoint(directory: str | Path, tag: str, model: torch.nn.Module, ext
     old = root / f".{tag}.old"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     atomic_write_bytes(tmp / "model.safetensors", save(weights))
     atomic_write_bytes(tmp / "state.safetensors", save(extra_tensors) if extra_tensors else save({"_empty": torch.zeros(0)}))
     write_json(tmp / "state.json", state)
@@ -115,3 +126,38 @@ def load_checkpoint(directory: str | Path, tag: str) -> tuple[dict[str, torch.Te
         except CheckpointError as e:
             problems.append(str(e))
     raise CheckpointError(f"{root / tag}: no intact checkpoint" + (f" ({'; '.join(problems)})" if problems else ""))
+
+
+class CheckpointWriter:
+    """Writes checkpoints on a background thread so training does not wait for the disk.
+
+    The caller passes snapshots (copies); one write is in flight at a time, and ``wait``
+    re-raises any error the write met.
+    """
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, jobs: list[tuple[str, dict, dict, dict]]) -> None:
+        """Queue (tag, weights, extra tensors, state) writes, in order, after the previous batch."""
+        self.wait()
+
+        def work():
+            try:
+                for job in jobs:
+                    save_checkpoint(self.directory, *job)
+            except BaseException as e:  # surfaced by wait()
+                self._error = e
+
+        self._thread = threading.Thread(target=work, name="lamina-checkpoint", daemon=False)
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
