@@ -1,0 +1,243 @@
+"""From a data path to tensors: scan, split, decode (through the cache), fingerprint.
+
+The result holds each split as one uint8 tensor (N, C, H, W) in channels-last memory,
+which is small for the datasets lamina targets on one machine and makes a batch a slice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lamina.common.config import DataConfig
+from lamina.common.errors import DataError
+from lamina.common.runtime import cache_dir
+from lamina.data.cache import ImageCache
+from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image, peek
+from lamina.data.layout import Layout, Sample, scan
+from lamina.data.split import assign_splits
+
+MAX_INFERRED_SIZE = 64  # px: the inferred side is capped here to keep CPU training fast
+PEEK_LIMIT = 2000  # files whose headers are read to infer size and channels
+
+
+@dataclass
+class SplitData:
+    """One split as tensors."""
+
+    x: torch.Tensor  # (N, C, H, W) uint8, channels-last
+    y: torch.Tensor  # (N,) int64 label indices
+    keys: list[str]  # sample keys (paths relative to the data root), aligned with x
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+@dataclass
+class PreparedData:
+    """Everything training needs to know about its data."""
+
+    modality: str
+    root: str
+    layout: str
+    labels: list[str]
+    prep: ImagePreprocess
+    splits: dict[str, SplitData]
+    mean: list[float]  # per channel, pixel units 0..255, from the train split
+    std: list[float]
+    fingerprint: str  # sha256 over (split, label, content hash) of every sample
+    split_record: dict[str, list[str]]  # split -> sample keys, replayable by evaluate
+    skipped: list[dict] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """JSON-ready description, saved as data.json in the run."""
+        return {
+            "path": self.root,
+            "layout": self.layout,
+            "modality": self.modality,
+            "labels": self.labels,
+            "preprocessing": self.prep.to_dict(),
+            "counts": {s: dict(sorted(Counter(self.labels[i] for i in d.y.tolist()).items())) for s, d in self.splits.items()},
+            "fingerprint": self.fingerprint,
+            "skipped": self.skipped,
+            "splits": self.split_record,
+        }
+
+
+def _hash_bytes(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _infer_prep(cfg: DataConfig, samples: list[Sample]) -> ImagePreprocess:
+    if cfg.image_size and cfg.channels:
+        return ImagePreprocess(cfg.image_size, cfg.channels)
+    stride = max(1, len(samples) // PEEK_LIMIT)
+    sides: Counter = Counter()
+    gray = True
+    for s in samples[::stride]:
+        try:
+            w, h, g = peek(s.path)
+        except ImageDecodeError:
+            continue  # reported with its reason when decoded
+        sides[max(w, h)] += 1
+        gray &= g
+    if not sides:
+        raise DataError(f"{samples[0].path.parent}: none of the images could be read.")
+    size = cfg.image_size or min(sides.most_common(1)[0][0], MAX_INFERRED_SIZE)
+    channels = cfg.channels or (1 if gray else 3)
+    return ImagePreprocess(size, channels)
+
+
+def decode_samples(samples: list[Sample], prep: ImagePreprocess, use_cache: bool, skip_bad: bool, skipped: list):
+    """Decode samples (through the cache). Returns (uint8 (N, H, W, C), content hashes, kept samples)."""
+    cache = ImageCache(cache_dir(), prep) if use_cache else None
+
+    def read(s: Sample):
+        try:
+            return s.path.read_bytes()
+        except OSError as e:
+            return e
+
+    workers = min(8, (os.cpu_count() or 2) * 2)
+    with ThreadPoolExecutor(workers) as pool:
+        blobs = list(pool.map(read, samples))
+        hashes = [_hash_bytes(b) if isinstance(b, bytes) else "" for b in blobs]
+        known = cache.lookup(hashes) if cache else {}
+
+        def decode(i: int):
+            if isinstance(blobs[i], Exception):
+                return f"cannot read file ({blobs[i].strerror or blobs[i]})"
+            if hashes[i] in known:
+                return None
+            try:
+                return load_image(blobs[i], prep)
+            except ImageDecodeError as e:
+                return f"cannot decode image ({e})"
+
+        decoded = list(pool.map(decode, range(len(samples))))
+    fresh: dict[str, np.ndarray] = {}
+    keep: list[int] = []
+    for i, (s, d) in enumerate(zip(samples, decoded)):
+        if isinstance(d, str):
+            if not skip_bad:
+                raise DataError(f"{s.path}: {d}. Remove it or pass --skip-bad.")
+            skipped.append({"path": str(s.path), "reason": d})
+            continue
+        if isinstance(d, np.ndarray):
+            fresh[hashes[i]] = d
+        keep.append(i)
+    if cache is not None:
+        rows = dict(known)
+        if fresh:
+            rows.update(cache.add(fresh))
+        arr = cache.read(np.array([rows[hashes[i]] for i in keep], dtype=np.int64))
+    else:
+        arr = np.stack([fresh[hashes[i]] for i in keep]) if keep else np.zeros((0, prep.size, prep.size, prep.channels), np.uint8)
+    return arr, [hashes[i] for i in keep], [samples[i] for i in keep]
+
+
+def _to_split(arr: np.ndarray, samples: list[Sample], label_index: dict[str, int]) -> SplitData:
+    x = torch.from_numpy(arr).permute(0, 3, 1, 2)  # (N, H, W, C) memory viewed as (N, C, H, W): channels-last
+    y = torch.tensor([label_index[s.label] for s in samples], dtype=torch.int64)
+    return SplitData(x, y, [s.key for s in samples])
+
+
+def _mean_std(x: torch.Tensor) -> tuple[list[float], list[float]]:
+    flat = x.permute(1, 0, 2, 3).reshape(x.shape[1], -1).to(torch.float64)  # (C, N*H*W)
+    mean = flat.mean(dim=1)
+    std = flat.std(dim=1).clamp_min(1.0)
+    return mean.tolist(), std.tolist()
+
+
+def prepare_training_data(cfg: DataConfig, seed: int) -> PreparedData:
+    """Scan, split, decode and describe the training data named by ``cfg.path``.
+
+    Raises:
+        DataError: missing path, bad layout, a single class, or (without skip_bad) a bad file.
+    """
+    if not cfg.path:
+        raise DataError("data.path is not set. Pass a data folder (lamina train DATA) or set data.path in the config.")
+    layout: Layout = scan(cfg.path, cfg.skip_bad)
+    skipped = list(layout.skipped)
+    assignment = assign_splits(layout.samples, cfg.val_fraction, cfg.test_fraction, seed)
+    train_samples = [s for s in layout.samples if assignment[s.key] == "train"]
+    labels = sorted({s.label for s in train_samples})
+    if len(labels) < 2:
+        raise DataError(
+            f"{cfg.path}: found {len(labels)} class ({', '.join(labels) or 'none'}) in the training data; "
+            "a classifier needs at least 2 class folders (or labels)."
+        )
+    others = sorted({s.label for s in layout.samples} - set(labels))
+    if others:
+        raise DataError(f"{cfg.path}: labels {others} appear in val/test but not in train. Add training samples for them.")
+    prep = _infer_prep(cfg, train_samples)
+    arr, hashes, kept = decode_samples(layout.samples, prep, cfg.cache, cfg.skip_bad, skipped)
+    label_index = {name: i for i, name in enumerate(labels)}
+    by_split: dict[str, list[int]] = {}
+    for i, s in enumerate(kept):
+        by_split.setdefault(assignment[s.key], []).append(i)
+    if "train" not in by_split:
+        raise DataError(f"{cfg.path}: no training samples are left after skipping bad files.")
+    splits = {name: _to_split(arr[idx], [kept[i] for i in idx], label_index) for name, idx in sorted(by_split.items())}
+    lines = sorted(f"{assignment[s.key]}\t{s.label}\t{h}" for s, h in zip(kept, hashes))
+    fingerprint = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    mean, std = _mean_std(splits["train"].x)
+    record = {name: d.keys for name, d in splits.items()}
+    return PreparedData(layout.modality, str(cfg.path), layout.kind, labels, prep, splits, mean, std, fingerprint, record, skipped)
+
+
+def prepare_eval_data(
+    path: str | Path,
+    prep: ImagePreprocess,
+    labels: list[str],
+    split: str | None,
+    recorded: dict[str, list[str]] | None,
+    skip_bad: bool = False,
+    use_cache: bool = True,
+) -> tuple[SplitData, list[dict]]:
+    """Labeled data for evaluation, preprocessed as the model was trained.
+
+    Args:
+        split: None = every sample; else that split folder/column, or the split recorded at
+            training time (``recorded``) when the data has none.
+    Raises:
+        DataError: unknown split, or a label the model does not know.
+    """
+    layout = scan(path, skip_bad)
+    skipped = list(layout.skipped)
+    samples = layout.samples
+    if split is not None:
+        split = {"valid": "val", "validation": "val"}.get(split, split)
+        if layout.has_splits:
+            samples = [s for s in samples if s.split == split]
+            if not samples:
+                found = sorted({s.split for s in layout.samples})
+                raise DataError(f"{path}: no '{split}' split in the data (found {found}).")
+        else:
+            if not recorded or split not in recorded:
+                raise DataError(
+                    f"{path}: the data has no split folders and the run records no '{split}' split. "
+                    "Evaluate without --split, or point at the run directory that trained on this data."
+                )
+            wanted = set(recorded[split])
+            samples = [s for s in samples if s.key in wanted]
+            if not samples:
+                raise DataError(f"{path}: none of the {len(wanted)} files of the recorded '{split}' split are in this data.")
+    known = set(labels)
+    unknown = Counter(s.label for s in samples if s.label not in known)
+    if unknown:
+        label, n = unknown.most_common(1)[0]
+        example = next(s.path for s in samples if s.label == label)
+        raise DataError(
+            f"{path}: label '{label}' ({n} files, e.g. {example}) is not one of the model's labels {labels}. "
+            "Evaluate on data whose labels the model knows."
+        )
+    arr, _, kept = decode_samples(samples, prep, use_cache, skip_bad, skipped)
+    return _to_split(arr, kept, {name: i for i, name in enumerate(labels)}), skipped

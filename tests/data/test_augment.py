@@ -1,0 +1,39 @@
+import torch
+
+from lamina.common.config import AugmentConfig
+from lamina.data.augment import augment_batch, hflip, translate
+from lamina.data.batches import steps_per_epoch, train_batches
+
+
+def test_translate_shifts_content_and_fills_zero():
+    x = torch.zeros(64, 1, 8, 8, dtype=torch.uint8)
+    x[:, :, 3, 4] = 255
+    out = translate(x, 2, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    assert (out.sum(dim=(1, 2, 3)) == 255).all()  # one bright pixel each, moved by at most 2
+    pos = out[:, 0].flatten(1).argmax(1)
+    rows, cols = pos // 8, pos % 8
+    assert ((rows - 3).abs() <= 2).all() and ((cols - 4).abs() <= 2).all()
+    assert len(set(zip(rows.tolist(), cols.tolist()))) > 5  # offsets vary across the batch
+
+
+def test_augment_is_seeded_and_flip_only_when_asked():
+    x = torch.randint(0, 255, (16, 3, 8, 8), dtype=torch.uint8)
+    a = augment_batch(x, AugmentConfig(translate=0.25, flip=True), torch.Generator().manual_seed(1))
+    b = augment_batch(x, AugmentConfig(translate=0.25, flip=True), torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    same = augment_batch(x, AugmentConfig(translate=0.0, flip=False), torch.Generator().manual_seed(1))
+    assert torch.equal(same, x)
+    flipped = hflip(x, torch.Generator().manual_seed(0))
+    n_flipped = sum(torch.equal(flipped[i], x[i].flip(2)) for i in range(16))
+    assert 0 < n_flipped < 16
+
+
+def test_batches_cover_epoch_and_depend_on_seed_and_epoch():
+    idx = torch.cat([i for _, i in train_batches(100, 32, seed=0, epoch=0)])
+    assert steps_per_epoch(100, 32) == 3 and len(idx) == 96 and len(set(idx.tolist())) == 96
+    again = torch.cat([i for _, i in train_batches(100, 32, seed=0, epoch=0)])
+    other = torch.cat([i for _, i in train_batches(100, 32, seed=0, epoch=1)])
+    assert torch.equal(idx, again) and not torch.equal(idx, other)
+    resumed = [i for _, i in train_batches(100, 32, seed=0, epoch=0, start_step=2)]
+    assert torch.equal(resumed[0], idx[64:96])

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from conftest import write_png
+from lamina.data.cache import ImageCache
+from lamina.data.dataset import decode_samples
+from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
+from lamina.data.layout import scan
+
+
+def test_load_image_resizes_and_converts(tmp_path):
+    rgb = np.zeros((10, 20, 3), np.uint8)
+    rgb[..., 0] = 200
+    p = write_png(tmp_path / "x.png", rgb)
+    out = load_image(p, ImagePreprocess(size=8, channels=1))
+    assert out.shape == (8, 8, 1) and out.dtype == np.uint8
+    assert abs(int(out[0, 0, 0]) - round(0.299 * 200)) <= 1  # ITU-R 601 luma of pure red
+    assert load_image(p, ImagePreprocess(size=8, channels=3)).shape == (8, 8, 3)
+
+
+def test_truncated_image_is_a_decode_error(tmp_path):
+    p = write_png(tmp_path / "x.png", np.full((32, 32), 7, np.uint8))
+    p.write_bytes(p.read_bytes()[:40])
+    with pytest.raises(ImageDecodeError):
+        load_image(p, ImagePreprocess(8, 1))
+
+
+def test_cache_decodes_each_content_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAMINA_CACHE_DIR", str(tmp_path / "cache"))
+    for i in range(4):
+        write_png(tmp_path / "d" / "a" / f"{i}.png", np.full((8, 8), 10 * i, np.uint8))
+        write_png(tmp_path / "d" / "b" / f"{i}.png", np.full((8, 8), 100 + i, np.uint8))
+    prep = ImagePreprocess(8, 1)
+    samples = scan(tmp_path / "d").samples
+    arr1, hashes, kept = decode_samples(samples, prep, True, False, [])
+    cache = ImageCache(tmp_path / "cache", prep)
+    data_file = cache.dir / "data.u8"
+    assert data_file.stat().st_size == 8 * 8 * 8
+    arr2, _, _ = decode_samples(samples, prep, True, False, [])
+    assert data_file.stat().st_size == 8 * 8 * 8  # nothing decoded or appended the second time
+    np.testing.assert_array_equal(arr1, arr2)
+    np.testing.assert_array_equal(arr1[:, 0, 0, 0], [0, 10, 20, 30, 100, 101, 102, 103])
+    write_png(tmp_path / "d" / "a" / "0.png", np.full((8, 8), 77, np.uint8))  # changed content: a new row
+    arr3, _, _ = decode_samples(samples, prep, True, False, [])
+    assert data_file.stat().st_size == 9 * 8 * 8
+    assert arr3[0, 0, 0, 0] == 77
+    # Uncached decoding gives the same pixels.
+    arr4, _, _ = decode_samples(samples, prep, False, False, [])
+    np.testing.assert_array_equal(arr3, arr4)
+
+
+def test_cache_ignores_torn_tail(tmp_path):
+    prep = ImagePreprocess(4, 1)
+    cache = ImageCache(tmp_path, prep)
+    rows = cache.add({"h1": np.full((4, 4, 1), 1, np.uint8)})
+    with open(cache.dir / "data.u8", "ab") as f:
+        f.write(b"\x09" * 5)  # a crashed writer's partial row
+    rows.update(cache.add({"h2": np.full((4, 4, 1), 2, np.uint8)}))
+    assert rows == {"h1": 0, "h2": 1}
+    np.testing.assert_array_equal(cache.read(np.array([1, 0]))[:, 0, 0, 0], [2, 1])
