@@ -30,6 +30,15 @@ def test_run_directory_contract(digits_run):
     assert {p.name for p in (digits_run / "checkpoints").iterdir()} >= {"last", "best"}
     for tag in ("last", "best"):
         assert (digits_run / "checkpoints" / tag / "manifest.json").is_file()
+    from safetensors.torch import load_file
+
+    from lamina.training.checkpoint import load_checkpoint
+
+    best, _, state, problems = load_checkpoint(digits_run / "checkpoints", "best")
+    package = load_file(digits_run / "model" / "model.safetensors")
+    assert problems == [] and set(best) == set(package) and all((best[k] == package[k]).all() for k in best)
+    last_state = load_checkpoint(digits_run / "checkpoints", "last")[2]
+    assert last_state["best_epoch"] == state["best_epoch"] == json.loads((digits_run / "model" / "lamina.json").read_text())["training"]["best_epoch"]
     lines = [json.loads(x) for x in (digits_run / "metrics.jsonl").read_text().splitlines()]
     assert all({"step", "epoch", "split"} <= set(x) for x in lines)
     assert {"train", "val", "test"} <= {x["split"] for x in lines}

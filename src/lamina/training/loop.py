@@ -21,7 +21,7 @@ from lamina.data.augment import augment_batch
 from lamina.data.batches import eval_batches, steps_per_epoch, train_batches
 from lamina.data.dataset import PreparedData, SplitData
 from lamina.models.registry import Classifier, build_model, resolve
-from lamina.training.checkpoint import CheckpointWriter, load_checkpoint, optimizer_tensors, snapshot
+from lamina.training.checkpoint import CheckpointWriter, optimizer_tensors, snapshot
 from lamina.training.metrics import classification_metrics
 from lamina.training.optim import lr_at, make_optimizer
 from lamina.training.run import RunDir
@@ -70,13 +70,38 @@ def predict_split(model: Classifier, split: SplitData, device: str, precision: s
     return torch.cat(out), loss_sum / max(1, len(split))
 
 
+def validate(model: Classifier, val: SplitData, labels: list[str], device: str, precision: str, monitor: str) -> dict:
+    """Val loss and accuracy (and macro-F1 when it is the monitored metric) for one epoch."""
+    logits, loss = predict_split(model, val, device, precision)
+    pred = logits.argmax(1)
+    m = {"loss": loss, "accuracy": (pred == val.y).float().mean().item(), "n": len(val)}
+    if monitor == "macro_f1":  # scikit-learn costs ~15 ms a call: only when it decides
+        m["macro_f1"] = classification_metrics(val.y.numpy(), pred.numpy(), labels)["macro_f1"]
+    return m
+
+
 def _score(metrics: dict, loss: float, monitor: str) -> tuple[float, float]:
     """Higher is better; ties on the monitored metric (common for accuracy) go to the lower loss."""
     return (-loss, -loss) if monitor == "loss" else (metrics[monitor], -loss)
 
 
-def fit(cfg: Config, data: PreparedData, run: RunDir, progress_quiet: bool = False) -> FitResult:
-    """Train ``cfg.model`` on ``data``; writes metrics and checkpoints into ``run``."""
+def _checkpoint_jobs(model, opt, aug_gen: torch.Generator, state: dict, best_weights: dict | None) -> list[tuple]:
+    """Snapshots for a 'last' checkpoint (and 'best', when a new best is not on disk yet)."""
+    tensors, opt_meta = optimizer_tensors(opt)
+    tensors = {k: v.clone() for k, v in tensors.items()}  # the optimizer keeps updating its own
+    tensors.update({"rng.torch": torch.get_rng_state(), "rng.augment": aug_gen.get_state()})
+    jobs = [("last", snapshot(model), tensors, {**state, "optimizer": opt_meta})]
+    if best_weights is not None:
+        jobs.append(("best", best_weights, {}, state))
+    return jobs
+
+
+def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, progress_quiet: bool = False) -> FitResult:
+    """Train ``cfg.model`` on ``data``; writes metrics into ``run`` and checkpoints through ``writer``.
+
+    The last checkpoint write may still be in flight on return (it overlaps the caller's
+    final evaluation); the caller calls ``writer.wait()`` before declaring the run complete.
+    """
     tc = cfg.train
     device = resolve_device(tc.device)
     precision = resolve_precision(tc.precision, device)
@@ -90,11 +115,10 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, progress_quiet: bool = Fal
     aug_gen = torch.Generator().manual_seed(tc.seed + 1)
     per_epoch = steps_per_epoch(len(train), tc.batch_size)
     total_steps = per_epoch * tc.epochs
-    writer = CheckpointWriter(run.checkpoints)
     progress = Progress(total_steps, "train", quiet=progress_quiet)
     best_score, best_epoch, stale, global_step, seen = (float("-inf"), float("-inf")), -1, 0, 0, 0
     t_start = last_save = time.perf_counter()
-    best_weights = None  # snapshot of the best epoch not yet on disk
+    best_weights, pending_best = None, False  # snapshot of the best epoch; whether it is not on disk yet
     epoch = 0
     try:
         for epoch in range(tc.epochs):
@@ -129,20 +153,14 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, progress_quiet: bool = Fal
             val_record = {"step": global_step, "epoch": epoch, "split": "val"}
             score = (-(loss_sum.item() / count),) * 2  # without a val split, the training loss decides
             if val is not None and len(val):
-                logits, val_loss = predict_split(model, val, device, precision)
-                pred = logits.argmax(1)
-                m = {"accuracy": (pred == val.y).float().mean().item(), "n": len(val)}
-                if tc.monitor == "macro_f1":  # scikit-learn costs ~15 ms a call: only when it decides
-                    m["macro_f1"] = classification_metrics(val.y.numpy(), pred.numpy(), data.labels)["macro_f1"]
-                val_record.update(loss=val_loss, **m)
-                run.log_metrics(val_record)
-                score = _score(m, val_loss, tc.monitor)
+                m = validate(model, val, data.labels, device, precision, tc.monitor)
+                run.log_metrics({**val_record, **m})
+                score = _score(m, m["loss"], tc.monitor)
                 progress.log(f"epoch {epoch + 1}/{tc.epochs}  train loss {loss_sum.item() / count:.4f}  "
-                             f"val loss {val_loss:.4f}  val accuracy {m['accuracy']:.4f}")
-            improved = score > best_score
-            if improved:
+                             f"val loss {m['loss']:.4f}  val accuracy {m['accuracy']:.4f}")
+            if score > best_score:
                 best_score, best_epoch, stale = score, epoch, 0
-                best_weights = snapshot(model)
+                best_weights, pending_best = snapshot(model), True
             else:
                 stale += 1
             stop = bool(tc.early_stopping and stale >= tc.early_stopping)
@@ -150,23 +168,15 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, progress_quiet: bool = Fal
             if final or time.perf_counter() - last_save >= tc.checkpoint_interval:
                 state = {"epoch": epoch, "step_in_epoch": per_epoch, "global_step": global_step, "best_epoch": best_epoch,
                          "best_score": list(best_score), "precision": precision}
-                tensors, opt_meta = optimizer_tensors(opt)
-                tensors = {k: v.clone() for k, v in tensors.items()}
-                tensors.update({"rng.torch": torch.get_rng_state(), "rng.augment": aug_gen.get_state()})
-                jobs = [("last", snapshot(model), tensors, {**state, "optimizer": opt_meta})]
-                if best_weights is not None:
-                    jobs.append(("best", best_weights, {}, state))
-                    best_weights = None  # written; a later improvement takes a new snapshot
-                writer.submit(jobs)
+                writer.submit(_checkpoint_jobs(model, opt, aug_gen, state, best_weights if pending_best else None))
+                pending_best = False
                 last_save = time.perf_counter()
             if stop:
                 progress.log(f"early stopping: no better val {tc.monitor} for {stale} epochs (best at epoch {best_epoch + 1})")
                 break
     finally:
         progress.close()
-        writer.wait()
     train_seconds = time.perf_counter() - t_start
-    weights, _, _, _ = load_checkpoint(run.checkpoints, "best")
-    model.load_state_dict(weights)
+    model.load_state_dict(best_weights)
     model = model.cpu().eval()
     return FitResult(model, best_epoch, best_score, epoch + 1, precision, device, train_seconds, seen / max(1e-9, train_seconds))

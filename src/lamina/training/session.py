@@ -5,6 +5,7 @@ Also the evaluation of a finished model on any labeled data.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from lamina.data.dataset import PreparedData, prepare_eval_data, prepare_trainin
 from lamina.data.image import ImagePreprocess
 from lamina.models.package import Predictor, find_package, package_meta, save_package
 from lamina.models.registry import resolve
+from lamina.training.checkpoint import CheckpointWriter
 from lamina.training.loop import fit, predict_split
 from lamina.training.metrics import classification_metrics
 from lamina.training.run import RunDir
@@ -46,7 +48,13 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
         cfg = _resolved(cfg, data)
         run.write_config(cfg)
         run.write_data(data.summary())
-        result = fit(cfg, data, run, progress_quiet=quiet)
+        writer = CheckpointWriter(run.checkpoints)
+        try:
+            result = fit(cfg, data, run, writer, progress_quiet=quiet)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writer.wait()
+            raise
         metrics = {}
         for name in ("val", "test"):
             split = data.splits.get(name)
@@ -63,6 +71,7 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
         meta["training"] = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "precision": result.precision,
                             "device": result.device, "seed": cfg.train.seed}
         save_package(run.model, result.model, meta)
+        writer.wait()  # the final checkpoint was written while the lines above ran
         summary = {
             "run": str(run.path), "model": str(run.model), "metrics": metrics, "best_epoch": result.best_epoch,
             "epochs": result.epochs_run, "train_seconds": round(result.train_seconds, 3),
