@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lamina.common.config import Config, load_config
+from lamina.common.errors import LaminaError
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
 
@@ -40,7 +41,7 @@ def default_output(cfg: Config) -> Path:
 
 
 def train(data_or_config=None, *, output=None, overrides=None, seed=None, device=None, skip_bad=None,
-          overwrite: bool = False, quiet: bool = True) -> dict:
+          overwrite: bool = False, quiet: bool = True, export_onnx: bool = True) -> dict:
     """Train and evaluate a model; writes a run directory with the model package in ``model/``.
 
     Args:
@@ -49,6 +50,7 @@ def train(data_or_config=None, *, output=None, overrides=None, seed=None, device
         overrides: "dotted.key=value" strings.
         overwrite: replace an existing run directory.
         quiet: no progress output.
+        export_onnx: also write model.onnx (checked for parity), so the run can be served.
     Returns:
         {"run", "model", "metrics": {"val", "test"}, "best_epoch", "epochs", "train_seconds",
          "samples_per_s", "precision", "device", "skipped"}.
@@ -56,7 +58,27 @@ def train(data_or_config=None, *, output=None, overrides=None, seed=None, device
     from lamina.training.session import run_training
 
     cfg = resolve_config(data_or_config, overrides=overrides, seed=seed, device=device, skip_bad=skip_bad)
-    return run_training(cfg, Path(output) if output else default_output(cfg), overwrite=overwrite, quiet=quiet)
+    summary = run_training(cfg, Path(output) if output else default_output(cfg), overwrite=overwrite, quiet=quiet)
+    if export_onnx:
+        summary["export"] = export(summary["model"])
+    return summary
+
+
+def export(model, format: str = "onnx") -> dict:
+    """Write ``model.onnx`` into a model package (run directory or ``model/``) and check parity.
+
+    Returns:
+        The "export" section recorded in lamina.json, plus "path" to the written file.
+    Raises:
+        ExportError: ONNX Runtime and PyTorch disagree (nothing is written).
+    """
+    from lamina.common.package import find_package
+    from lamina.export.onnx import export_onnx
+
+    if format != "onnx":
+        raise LaminaError(f"export: unknown format {format!r}; supported: onnx")
+    section = export_onnx(model)
+    return {**section, "path": str(find_package(model) / section["file"])}
 
 
 def evaluate(model, data, *, split: str | None = None, skip_bad: bool = False, cache: bool = True) -> dict:

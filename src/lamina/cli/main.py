@@ -53,6 +53,22 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--skip-bad", action="store_true", help="skip bad files, listing each")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
 
+    ex = sub.add_parser("export", help="write model.onnx into a model package and check parity")
+    ex.add_argument("model", help="run directory or its model/ directory")
+    ex.add_argument("--format", default="onnx", choices=["onnx"], help="export format (onnx)")
+    ex.add_argument("--json", action="store_true", help="print one JSON object")
+
+    sv = sub.add_parser("serve", help="serve model packages over HTTP (ONNX Runtime)")
+    sv.add_argument("models", nargs="+", metavar="MODEL", help="run directory or package; NAME=PATH to choose the name")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sv.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on every endpoint but health")
+    sv.add_argument("--max-batch-size", type=int, default=32, help="samples per inference batch (default 32)")
+    sv.add_argument("--max-latency-ms", type=float, default=5.0, help="longest wait for a batch to fill (default 5)")
+    sv.add_argument("--max-body-mb", type=float, default=10.0, help="largest request body in MiB (default 10)")
+    sv.add_argument("--max-queue", type=int, default=256, help="waiting requests per model before 503 (default 256)")
+    sv.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads per model (default 0 = all cores)")
+
     pr = sub.add_parser("predict", help="top-k labels for input files")
     pr.add_argument("model", help="run directory or its model/ directory")
     pr.add_argument("inputs", nargs="+", help="image files")
@@ -118,7 +134,31 @@ def _cmd_predict(a) -> None:
         print(f"{r['input']}: {r['label']}  ({rest})")
 
 
-COMMANDS = {"datasets": _cmd_datasets, "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}
+def _cmd_export(a) -> None:
+    from lamina.api import export
+
+    section = export(a.model, format=a.format)
+    if a.json:
+        _print_json(section)
+        return
+    p = section["parity"]
+    print(f"wrote {section['path']} (parity on {p['n']} images: max |difference| {p['max_abs_diff']:.1e}, same labels: {p['argmax_equal']})")
+
+
+def _cmd_serve(a) -> None:
+    from lamina.common.errors import LaminaError
+    from lamina.serve.app import ServeOptions
+    from lamina.serve.server import serve
+
+    if a.max_batch_size < 1 or a.max_latency_ms < 0 or a.max_body_mb <= 0 or a.max_queue < 1:
+        raise LaminaError("serve: --max-batch-size and --max-queue must be >= 1, --max-latency-ms >= 0, --max-body-mb > 0")
+    options = ServeOptions(token=a.token, max_batch_size=a.max_batch_size, max_latency_ms=a.max_latency_ms,
+                           max_body_mb=a.max_body_mb, max_queue=a.max_queue)
+    serve(a.models, host=a.host, port=a.port, options=options, threads=a.threads)
+
+
+COMMANDS = {"datasets": _cmd_datasets, "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
+            "export": _cmd_export, "serve": _cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,27 +16,12 @@ from safetensors.torch import load_file
 
 from lamina import __version__
 from lamina.common.config import ModelConfig
-from lamina.common.errors import DataError, LaminaError
-from lamina.common.files import atomic_write_bytes, read_json, write_json
+from lamina.common.errors import DataError
+from lamina.common.files import atomic_write_bytes, write_json
+from lamina.common.package import FORMAT, find_package, read_meta
 from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
 from lamina.models.registry import Classifier, build_model
 
-FORMAT = "lamina.model/1"
-
-
-def find_package(path: str | Path) -> Path:
-    """The model package directory for a run directory or a package directory.
-
-    Raises:
-        LaminaError: neither ``path/lamina.json`` nor ``path/model/lamina.json`` exists.
-    """
-    p = Path(path)
-    for candidate in (p, p / "model"):
-        if (candidate / "lamina.json").is_file():
-            return candidate
-    if not p.exists():
-        raise LaminaError(f"{p}: no such run directory or model package.")
-    raise LaminaError(f"{p}: not a run directory or model package (no lamina.json in it or in {p / 'model'}).")
 
 
 def versions() -> dict:
@@ -81,9 +66,7 @@ def save_package(directory: str | Path, model: torch.nn.Module, meta: dict) -> P
 def load_model(path: str | Path) -> tuple[Classifier, dict]:
     """Rebuild the network of a package and load its weights (eval mode, CPU)."""
     d = find_package(path)
-    meta = read_json(d / "lamina.json")
-    if meta.get("format") != FORMAT:
-        raise LaminaError(f"{d / 'lamina.json'}: format {meta.get('format')!r} is not {FORMAT!r}; it was written by another lamina version.")
+    meta = read_meta(d)
     pre = meta["preprocessing"]
     shape = tuple(meta["input"]["shape"][1:])
     model = build_model(ModelConfig.model_validate(meta["model"]), shape, len(meta["labels"]), pre["mean"], pre["std"])

@@ -137,7 +137,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if tc.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip, foreach=True)
                 opt.step()
                 global_step += 1
                 loss_sum += loss.detach() * len(y)

@@ -14,7 +14,8 @@ from lamina.common.errors import LaminaError
 from lamina.common.files import read_json
 from lamina.data.dataset import PreparedData, prepare_eval_data, prepare_training_data
 from lamina.data.image import ImagePreprocess
-from lamina.models.package import Predictor, find_package, package_meta, save_package
+from lamina.common.package import find_package
+from lamina.models.package import Predictor, package_meta, save_package
 from lamina.models.registry import resolve
 from lamina.training.checkpoint import CheckpointWriter
 from lamina.training.loop import fit, predict_split

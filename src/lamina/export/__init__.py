@@ -1,0 +1,1 @@
+"""Export: the model package's network as an ONNX graph, checked against eager PyTorch."""

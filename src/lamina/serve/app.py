@@ -1,0 +1,206 @@
+"""The HTTP app: Open Inference Protocol v2, /predict, a try-it page, Prometheus metrics.
+
+Built from already-loaded models; knows nothing of torch, training or run directories.
+Every error body is {"error": "..."} without stack traces or server paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from lamina import __version__
+from lamina.serve.batching import Batcher, Overloaded
+from lamina.serve.guard import BodyTooLarge, Guard
+from lamina.serve.metrics import Metrics
+from lamina.serve.page import render_page
+from lamina.serve.protocol import infer_response, parse_input, requested_outputs, split_binary, top_k
+from lamina.serve.runtime import InputError, ServedModel
+
+
+@dataclass
+class ServeOptions:
+    token: str | None = None  # bearer token required on every endpoint but health; None = open
+    max_batch_size: int = 32  # samples per inference batch
+    max_latency_ms: float = 5.0  # longest wait for a batch to fill after its first request
+    max_body_mb: float = 10.0  # request bodies over this get 413
+    max_queue: int = 256  # waiting requests per model before 503
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class App:
+    """Routes over a fixed set of models."""
+
+    def __init__(self, models: list[ServedModel], options: ServeOptions):
+        self.models = {m.name: m for m in models}
+        if len(self.models) != len(models):
+            raise ValueError("two served models have the same name; use NAME=PATH to tell them apart")
+        self.options = options
+        self.ready = False
+        self.metrics = Metrics(list(self.models))
+        self.batchers = {
+            m.name: Batcher(m.run, options.max_batch_size, options.max_latency_ms, options.max_queue,
+                            on_batch=self.metrics.batch_size.labels(m.name).observe)
+            for m in models
+        }
+
+    def _label(self, request: Request, endpoint: str) -> ServedModel | None:
+        name = request.path_params.get("name")
+        model = self.models.get(name) if isinstance(name, str) else None
+        request.scope["lamina.labels"] = (self.metrics.model_label(name), endpoint)
+        return model
+
+    @staticmethod
+    def _unknown(request: Request) -> JSONResponse:
+        return error(404, f"unknown model {str(request.path_params.get('name'))[:64]!r}")
+
+    async def _body(self, request: Request) -> bytes:
+        return await request.body()
+
+    async def _probabilities(self, model: ServedModel, images: np.ndarray) -> np.ndarray:
+        return await self.batchers[model.name].submit(model.check_batch(images))
+
+    # --- Open Inference Protocol v2 -------------------------------------------------------
+    async def live(self, request: Request):
+        request.scope["lamina.labels"] = ("_none", "health")
+        return JSONResponse({"live": True})
+
+    async def ready_endpoint(self, request: Request):
+        request.scope["lamina.labels"] = ("_none", "health")
+        return JSONResponse({"ready": self.ready}, status_code=200 if self.ready else 503)
+
+    async def server_metadata(self, request: Request):
+        request.scope["lamina.labels"] = ("_none", "server")
+        return JSONResponse({"name": "lamina", "version": __version__, "extensions": ["binary_tensor_data"]})
+
+    async def model_metadata(self, request: Request):
+        model = self._label(request, "metadata")
+        if model is None:
+            return self._unknown(request)
+        export = model.meta["export"]
+        return JSONResponse({
+            "name": model.name, "versions": ["1"], "platform": "onnxruntime_onnx",
+            "inputs": [{"name": export["input"]["name"], "datatype": "UINT8", "shape": export["input"]["shape"]}],
+            "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(model.labels)]},
+                        {"name": "label", "datatype": "BYTES", "shape": [-1]}],
+            "parameters": {"modality": model.meta["modality"], "labels": model.labels},
+        })
+
+    async def model_ready(self, request: Request):
+        model = self._label(request, "ready")
+        if model is None:
+            return self._unknown(request)
+        return JSONResponse({"name": model.name, "ready": self.ready}, status_code=200 if self.ready else 503)
+
+    async def infer(self, request: Request):
+        model = self._label(request, "infer")
+        if model is None:
+            return self._unknown(request)
+        body = await self._body(request)
+        doc, tail = split_binary(body, request.headers.get("inference-header-content-length"))
+        names = requested_outputs(doc)
+        images = parse_input(doc, tail, model.input_shape, "UINT8")
+        probs = await self._probabilities(model, images)
+        rid = doc.get("id")
+        return JSONResponse(infer_response(model.name, rid if isinstance(rid, str) else None, probs, model.labels, names))
+
+    # --- Simple API ----------------------------------------------------------------------
+    async def predict(self, request: Request):
+        model = self._label(request, "predict")
+        if model is None:
+            return self._unknown(request)
+        try:
+            k = int(request.query_params.get("top_k", 5))
+        except ValueError:
+            return error(400, "top_k must be an integer")
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data"):
+            form = await request.form(max_files=16, max_fields=16)
+            files = [v for _, v in form.multi_items() if hasattr(v, "read")]
+            if not files:
+                return error(400, "multipart body has no file field")
+            blobs = [await f.read() for f in files]
+        else:
+            blobs = [await self._body(request)]
+        if not all(blobs):
+            return error(400, "empty body: send an image file (raw body or multipart field)")
+        images = np.stack([model.decode_file(b) for b in blobs])
+        probs = await self._probabilities(model, images)
+        return JSONResponse({"model": model.name, "predictions": top_k(probs, model.labels, k)})
+
+    # --- Page and metrics ----------------------------------------------------------------
+    async def page(self, request: Request):
+        request.scope["lamina.labels"] = ("_none", "page")
+        return HTMLResponse(render_page(list(self.models.values()), token_required=self.options.token is not None))
+
+    async def metrics_endpoint(self, request: Request):
+        request.scope["lamina.labels"] = ("_none", "metrics")
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # --- Lifecycle -----------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app):
+        for b in self.batchers.values():
+            b.start()
+        self.ready = True
+        try:
+            yield
+        finally:
+            self.ready = False
+            for b in self.batchers.values():
+                await b.stop()
+
+
+def build_app(models: list[ServedModel], options: ServeOptions | None = None):
+    """The ASGI app serving ``models``; ``app.state.lamina`` is the App (for readiness on shutdown)."""
+    options = options or ServeOptions()
+    core = App(models, options)
+
+    async def input_error(request: Request, exc: InputError):
+        return error(400, str(exc))
+
+    async def too_large(request: Request, exc: BodyTooLarge):
+        return error(413, f"body larger than {int(options.max_body_mb * 2**20)} bytes")
+
+    async def overloaded(request: Request, exc: Overloaded):
+        return error(503, "server is busy (queue full); retry later")
+
+    async def not_found(request: Request, exc):
+        status = getattr(exc, "status_code", 404)
+        return error(status, {404: "not found", 405: "method not allowed"}.get(status, "request failed"))
+
+    async def internal(request: Request, exc: Exception):
+        return error(500, "internal error")
+
+    routes = [
+        Route("/", core.page, methods=["GET"]),
+        Route("/metrics", core.metrics_endpoint, methods=["GET"]),
+        Route("/v2", core.server_metadata, methods=["GET"]),
+        Route("/v2/health/live", core.live, methods=["GET"]),
+        Route("/v2/health/ready", core.ready_endpoint, methods=["GET"]),
+        Route("/v2/models/{name}", core.model_metadata, methods=["GET"]),
+        Route("/v2/models/{name}/ready", core.model_ready, methods=["GET"]),
+        Route("/v2/models/{name}/infer", core.infer, methods=["POST"]),
+        Route("/predict/{name}", core.predict, methods=["POST"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={InputError: input_error, BodyTooLarge: too_large, Overloaded: overloaded, 404: not_found,
+                            405: not_found, Exception: internal},
+        lifespan=core.lifespan,
+    )
+    app.state.lamina = core
+    guarded = Guard(app, options.token, int(options.max_body_mb * 2**20))
+    outer = core.metrics.middleware(guarded)
+    outer.state = app.state  # type: ignore[attr-defined]
+    return outer

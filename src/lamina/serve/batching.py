@@ -1,0 +1,115 @@
+"""Dynamic batching: requests for one model are queued and run together.
+
+A batch closes when it holds ``max_batch_size`` samples or ``max_latency_ms`` after its
+first request arrived, whichever comes first; it never holds more than ``max_batch_size``
+samples (a request that would overflow it waits for the next batch; a request larger than
+the limit runs alone, in chunks of the limit). The queue is bounded: when it is full a
+request is refused at once (503) instead of piling up. Inference runs on a worker thread
+(ONNX Runtime releases the GIL), so the event loop keeps accepting requests meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
+
+
+class Overloaded(Exception):
+    """The queue is full."""
+
+
+class Batcher:
+    """Batches (N_i, ...) arrays for ``infer``; one batch runs at a time."""
+
+    def __init__(self, infer: Callable[[np.ndarray], np.ndarray], max_batch_size: int = 32, max_latency_ms: float = 5.0,
+                 max_queue: int = 256, on_batch: Callable[[int], None] | None = None):
+        if max_batch_size < 1:
+            raise ValueError("max_batch_size must be >= 1")
+        self.infer = infer
+        self.max_batch_size = max_batch_size
+        self.max_latency = max_latency_ms / 1000.0
+        self.max_queue = max_queue
+        self.on_batch = on_batch
+        self._queue: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lamina-infer")
+
+    def start(self) -> None:
+        """Start the worker on the running event loop."""
+        self._queue = asyncio.Queue(maxsize=self.max_queue)
+        self._task = asyncio.get_running_loop().create_task(self._worker())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._pool.shutdown(wait=True)
+
+    async def submit(self, x: np.ndarray) -> np.ndarray:
+        """Queue ``x`` (N, ...) and wait for its outputs (N, ...).
+
+        Raises:
+            Overloaded: the queue is full.
+        """
+        fut = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait((x, fut))
+        except asyncio.QueueFull:
+            raise Overloaded() from None
+        return await fut
+
+    async def _run(self, batch: np.ndarray) -> np.ndarray:
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.infer, batch)
+
+    async def _worker(self) -> None:
+        carry = None  # a request that did not fit in the previous batch
+        while True:
+            first = carry if carry is not None else await self._queue.get()
+            carry = None
+            items, size = [first], len(first[0])
+            deadline = time.monotonic() + self.max_latency
+            while size < self.max_batch_size:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), timeout)
+                except asyncio.TimeoutError:
+                    break
+                if size + len(item[0]) > self.max_batch_size:
+                    carry = item
+                    break
+                items.append(item)
+                size += len(item[0])
+            await self._dispatch(items)
+
+    async def _dispatch(self, items: list) -> None:
+        live = [(x, f) for x, f in items if not f.done()]  # a client that went away needs no answer
+        if not live:
+            return
+        try:
+            if len(live) == 1 and len(live[0][0]) > self.max_batch_size:
+                x = live[0][0]
+                parts = [await self._run(x[i : i + self.max_batch_size]) for i in range(0, len(x), self.max_batch_size)]
+                outputs = [np.concatenate(parts)]
+            else:
+                out = await self._run(np.concatenate([x for x, _ in live]))
+                bounds = np.cumsum([0] + [len(x) for x, _ in live])
+                outputs = [out[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        except Exception as e:  # the requests get the error; the worker keeps serving
+            for _, f in live:
+                if not f.done():
+                    f.set_exception(e)
+            return
+        for (_, f), out in zip(live, outputs):
+            if not f.done():
+                f.set_result(out)

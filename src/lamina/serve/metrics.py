@@ -1,0 +1,50 @@
+"""Prometheus metrics with bounded labels: model names come only from the served set."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+ENDPOINTS = ("infer", "predict", "metadata", "ready", "health", "server", "page", "metrics", "other")
+UNKNOWN = "_unknown"
+
+
+class Metrics:
+    """One registry per app, so several apps (tests) never share series."""
+
+    def __init__(self, model_names: list[str]):
+        self.models = set(model_names)
+        self.registry = CollectorRegistry()
+        self.duration = Histogram("lamina_request_duration_seconds", "Request latency", ["model", "endpoint"],
+                                  registry=self.registry, buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+        self.requests = Counter("lamina_requests", "Requests by model, endpoint and status", ["model", "endpoint", "status"],
+                                registry=self.registry)
+        self.batch_size = Histogram("lamina_batch_size", "Samples per inference batch", ["model"], registry=self.registry,
+                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
+
+    def model_label(self, name) -> str:
+        return name if name in self.models else UNKNOWN
+
+    def middleware(self, app):
+        """Wrap an ASGI app: time each request, count it by the labels its endpoint set."""
+
+        async def wrapped(scope, receive, send):
+            if scope["type"] != "http":
+                return await app(scope, receive, send)
+            start = time.perf_counter()
+            status = {"code": 500}
+
+            async def send_status(message):
+                if message["type"] == "http.response.start":
+                    status["code"] = message["status"]
+                await send(message)
+
+            try:
+                await app(scope, receive, send_status)
+            finally:
+                model, endpoint = scope.get("lamina.labels", (UNKNOWN, "other"))
+                self.duration.labels(model, endpoint).observe(time.perf_counter() - start)
+                self.requests.labels(model, endpoint, str(status["code"])).inc()
+
+        return wrapped

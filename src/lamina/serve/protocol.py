@@ -1,0 +1,129 @@
+"""Open Inference Protocol v2 (KServe / Triton REST): request parsing and response shaping.
+
+Supports JSON tensors and the binary tensor data extension that tritonclient uses by
+default (``Inference-Header-Content-Length``). Every check raises InputError with a message
+that is safe to return: it names the field, never a server path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from lamina.serve.runtime import InputError
+
+MAX_BATCH = 1024  # samples in one request
+NP_DTYPES = {"UINT8": np.uint8, "FP32": np.float32, "INT64": np.int64}
+
+
+def split_binary(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
+    """The JSON header of an infer request and the binary tail (empty for plain JSON)."""
+    if header_length is not None:
+        try:
+            n = int(header_length)
+        except ValueError:
+            raise InputError("Inference-Header-Content-Length must be an integer") from None
+        if not 0 < n <= len(body):
+            raise InputError(f"Inference-Header-Content-Length {n} is outside the body ({len(body)} bytes)")
+        head, tail = body[:n], body[n:]
+    else:
+        head, tail = body, b""
+    try:
+        doc = json.loads(head)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"request body is not valid JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise InputError("request body must be a JSON object with an 'inputs' list")
+    return doc, tail
+
+
+def _shape(value) -> list[int]:
+    if not isinstance(value, list) or not value or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
+        raise InputError(f"'shape' must be a non-empty list of integers, got {str(value)[:80]}")
+    if any(d < 0 for d in value):
+        raise InputError(f"'shape' has a negative dimension: {value}")
+    return value
+
+
+def parse_input(doc: dict, tail: bytes, expected_shape: list[int], datatype: str) -> np.ndarray:
+    """The single input tensor of an infer request, checked against the model's signature.
+
+    Args:
+        expected_shape: [-1, d1, d2, ...] (the batch dimension is free).
+        datatype: the v2 datatype the model takes, e.g. "UINT8".
+    """
+    inputs = doc.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+        raise InputError("'inputs' must be a list with exactly one tensor")
+    spec = inputs[0]
+    if spec.get("datatype") != datatype:
+        raise InputError(f"input datatype must be {datatype}, got {str(spec.get('datatype'))[:20]!r}")
+    shape = _shape(spec.get("shape"))
+    want = list(expected_shape[1:])
+    if len(shape) != len(expected_shape) or shape[1:] != want:
+        raise InputError(f"input shape must be [N, {', '.join(map(str, want))}], got {shape[:8]}")
+    if not 1 <= shape[0] <= MAX_BATCH:
+        raise InputError(f"batch size must be between 1 and {MAX_BATCH}, got {shape[0]}")
+    count = math.prod(shape)
+    dtype = np.dtype(NP_DTYPES[datatype])
+    params = spec.get("parameters") or {}
+    if "binary_data_size" in params:
+        size = params["binary_data_size"]
+        if not isinstance(size, int) or size != count * dtype.itemsize or size != len(tail):
+            raise InputError(f"binary_data_size must be {count * dtype.itemsize} bytes for shape {shape}, and match the body")
+        return np.frombuffer(tail, dtype=dtype).reshape(shape)
+    data = spec.get("data")
+    if not isinstance(data, list):
+        raise InputError("input 'data' must be a list (or use the binary tensor extension)")
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError):
+        raise InputError("input 'data' is ragged or not numeric") from None
+    if arr.size != count:
+        raise InputError(f"input 'data' has {arr.size} elements but shape {shape} needs {count}")
+    if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and datatype != "FP32"):
+        raise InputError(f"input 'data' must hold {datatype} numbers")
+    if datatype == "UINT8" and arr.size and (arr.min() < 0 or arr.max() > 255):
+        raise InputError("UINT8 input 'data' must be integers in 0..255")
+    return arr.astype(dtype, copy=False).reshape(shape)
+
+
+def requested_outputs(doc: dict) -> list[str]:
+    """The output names asked for (all by default)."""
+    outputs = doc.get("outputs")
+    if outputs is None:
+        return ["probabilities", "label"]
+    if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs):
+        raise InputError("'outputs' must be a list of objects with a 'name'")
+    names = [o["name"] for o in outputs]
+    unknown = [n for n in names if n not in ("probabilities", "label")]
+    if unknown:
+        raise InputError(f"unknown output {unknown[0][:40]!r}; outputs are 'probabilities' and 'label'")
+    return names
+
+
+def infer_response(model_name: str, request_id, probs: np.ndarray, labels: list[str], names: list[str]) -> dict:
+    """The v2 response body for probabilities (N, K)."""
+    outputs = []
+    for name in names:
+        if name == "probabilities":
+            outputs.append({"name": name, "datatype": "FP32", "shape": list(probs.shape), "data": probs.ravel().tolist()})
+        else:
+            outputs.append({"name": name, "datatype": "BYTES", "shape": [len(probs)], "data": [labels[i] for i in probs.argmax(1)]})
+    body = {"model_name": model_name, "model_version": "1", "outputs": outputs}
+    if request_id is not None:
+        body["id"] = request_id
+    return body
+
+
+def top_k(probs: np.ndarray, labels: list[str], k: int) -> list[dict]:
+    """Per row: {"label", "score", "top_k": [{"label", "score"}, ...]}, best first."""
+    k = max(1, min(k, len(labels)))
+    results = []
+    for row in probs:
+        order = np.argsort(-row, kind="stable")[:k]
+        top = [{"label": labels[i], "score": float(row[i])} for i in order]
+        results.append({"label": top[0]["label"], "score": top[0]["score"], "top_k": top})
+    return results
