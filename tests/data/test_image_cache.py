@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import write_png
+from helpers import write_png
 from lamina.data.cache import ImageCache
 from lamina.data.dataset import decode_samples
 from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image

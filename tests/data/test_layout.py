@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import make_image_folders, write_png
+from helpers import make_image_folders, write_png
 from lamina.common.errors import DataError
 from lamina.data.layout import scan
 

@@ -3,7 +3,7 @@ from collections import Counter
 from lamina.data.layout import scan
 from lamina.data.split import assign_splits
 
-from conftest import make_image_folders
+from helpers import make_image_folders
 
 
 def test_stratified_seeded_split(tmp_path):

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from conftest import make_image_folders, run_cli, write_png
+from helpers import make_image_folders, run_cli, write_png
 from lamina.cli.main import main
 
 

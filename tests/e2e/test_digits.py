@@ -5,17 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
-
-
-@pytest.fixture(scope="module")
-def digits_run(digits, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "digits"
-    r = run_cli("train", digits, "--output", out, "--json")
-    assert r.returncode == 0, r.stderr
-    summary = json.loads(r.stdout)  # stdout is exactly one JSON object
-    assert summary["run"] == str(out)
-    return out
+from helpers import run_cli
 
 
 def test_zero_config_training_reaches_accuracy(digits_run):

@@ -9,6 +9,7 @@ when ONNX Runtime and eager PyTorch disagree.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,16 @@ def parity(session, graph: ServingGraph, images: np.ndarray) -> dict:
     }
 
 
+def check_parity(check: dict, package: Path) -> dict:
+    """Return ``check`` when ONNX and eager agree; raise ExportError otherwise."""
+    if check["max_abs_diff"] > PARITY_ATOL or not check["argmax_equal"]:
+        raise ExportError(
+            f"{package}: ONNX parity failed: max |difference| {check['max_abs_diff']:.2e} (allowed {PARITY_ATOL:.0e}), "
+            f"same labels: {check['argmax_equal']}. model.onnx was not written."
+        )
+    return check
+
+
 def export_onnx(path: str | Path) -> dict:
     """Write ``model.onnx`` into the package, check parity, record both in lamina.json.
 
@@ -93,18 +104,18 @@ def export_onnx(path: str | Path) -> dict:
     graph = ServingGraph(model).eval()
     example = torch.zeros((2, prep.size, prep.size, prep.channels), dtype=torch.uint8)
     buf = io.BytesIO()
-    torch.onnx.export(
-        graph, (example,), buf, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=OPSET,
-        dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, dynamo=False,
-    )
+    # The TorchScript exporter: 0.18 s on digits' resnet-small against 5.4 s for the dynamo
+    # exporter (which also needs onnxscript), same graph within 3e-7. Deprecated since torch
+    # 2.9, still present in 2.13; its deprecation warning is silenced here, not elsewhere.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            graph, (example,), buf, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=OPSET,
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, dynamo=False,
+        )
     blob = buf.getvalue()
     session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
-    check = parity(session, graph, sample_images(package, prep))
-    if check["max_abs_diff"] > PARITY_ATOL or not check["argmax_equal"]:
-        raise ExportError(
-            f"{package}: ONNX parity failed: max |difference| {check['max_abs_diff']:.2e} (allowed {PARITY_ATOL:.0e}), "
-            f"same labels: {check['argmax_equal']}. model.onnx was not written."
-        )
+    check = check_parity(parity(session, graph, sample_images(package, prep)), package)
     atomic_write_bytes(package / "model.onnx", blob)
     section = {
         "format": "onnx",

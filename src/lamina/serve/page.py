@@ -7,7 +7,7 @@ import json
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>lamina</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <style>
  body{font:15px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:46rem;padding:0 1rem;color:#222}
  .model{border:1px solid #ccc;border-radius:8px;padding:1rem;margin:1rem 0}

@@ -6,6 +6,7 @@ finish, then the process exits.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import uvicorn
@@ -36,4 +37,11 @@ def serve(model_args: list[str], host: str = "127.0.0.1", port: int = 8000, opti
     server = DrainingServer(config, app.state.lamina)
     names = ", ".join(m.name for m in models)
     print(f"serving {names} on http://{host}:{port}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    server.run()
+    # uvicorn re-raises a stop signal after draining, through the handler that was there
+    # before it; with this one, a drained SIGTERM ends the process with status 0.
+    previous = signal.signal(signal.SIGTERM, lambda sig, frame: None)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print("stopped after draining in-flight requests", file=sys.stderr, flush=True)

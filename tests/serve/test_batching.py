@@ -1,0 +1,101 @@
+"""Dynamic batching bounds, on the real Batcher with a recording inference function."""
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from lamina.serve.batching import Batcher, Overloaded
+
+
+def _recording():
+    sizes = []
+
+    def infer(x):
+        sizes.append(len(x))
+        return x * 2
+
+    return sizes, infer
+
+
+def test_batches_never_exceed_the_limit_and_answers_match():
+    sizes, infer = _recording()
+
+    async def main():
+        b = Batcher(infer, max_batch_size=8, max_latency_ms=20, max_queue=1000)
+        b.start()
+        reqs = [np.full((1 + i % 3, 2), i, dtype=np.int64) for i in range(60)]
+        outs = await asyncio.gather(*(b.submit(r) for r in reqs))
+        big = await b.submit(np.arange(20 * 2).reshape(20, 2))
+        await b.stop()
+        return reqs, outs, big
+
+    reqs, outs, big = asyncio.run(main())
+    for r, o in zip(reqs, outs):
+        np.testing.assert_array_equal(o, r * 2)
+    np.testing.assert_array_equal(big, np.arange(40).reshape(20, 2) * 2)
+    assert max(sizes) <= 8
+    assert sum(sizes) == sum(len(r) for r in reqs) + 20
+    assert len(sizes) < 60  # requests were actually batched together
+
+
+def test_latency_bound_closes_a_partial_batch():
+    sizes, infer = _recording()
+
+    async def main():
+        b = Batcher(infer, max_batch_size=64, max_latency_ms=30, max_queue=10)
+        b.start()
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await b.submit(np.zeros((1, 2)))
+        elapsed = loop.time() - t0
+        await b.stop()
+        return elapsed
+
+    elapsed = asyncio.run(main())
+    assert sizes == [1] and 0.025 <= elapsed < 2.0
+
+
+def test_full_queue_is_refused_at_once():
+    gate = threading.Event()
+
+    def slow(x):
+        gate.wait(5)
+        return x
+
+    async def main():
+        b = Batcher(slow, max_batch_size=1, max_latency_ms=0, max_queue=2)
+        b.start()
+        first = asyncio.ensure_future(b.submit(np.zeros((1, 1))))
+        await asyncio.sleep(0.05)  # the worker took it and is blocked in inference
+        queued = [asyncio.ensure_future(b.submit(np.zeros((1, 1)))) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        with pytest.raises(Overloaded):
+            await b.submit(np.zeros((1, 1)))
+        gate.set()
+        await asyncio.gather(first, *queued)
+        await b.stop()
+
+    asyncio.run(main())
+
+
+def test_inference_error_reaches_the_request_and_worker_survives():
+    calls = []
+
+    def flaky(x):
+        calls.append(len(x))
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return x
+
+    async def main():
+        b = Batcher(flaky, max_batch_size=4, max_latency_ms=0)
+        b.start()
+        with pytest.raises(RuntimeError, match="boom"):
+            await b.submit(np.zeros((1, 1)))
+        out = await b.submit(np.ones((1, 1)))
+        await b.stop()
+        return out
+
+    assert asyncio.run(main())[0, 0] == 1
