@@ -23,8 +23,14 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# Needs Debian's wrk for the serving benchmark (apt-get install wrk). Rewrites benchmarks/RESULTS.md.
 bench: install
-	$(BIN)/python benchmarks/train_throughput.py
+	$(PIP) -e '.[test,bench]'
+	{ echo "# Benchmark results"; echo; echo "Written by \`make bench\` on $$(date -u +%F), $$(nproc) cores, $$(uname -m)."; \
+	  echo; echo "## Training throughput (benchmarks/train_throughput.py)"; echo; $(BIN)/python benchmarks/train_throughput.py; \
+	  echo; echo "## Serving (benchmarks/serve_throughput.py)"; echo; $(BIN)/python benchmarks/serve_throughput.py; } > benchmarks/RESULTS.md.tmp
+	mv benchmarks/RESULTS.md.tmp benchmarks/RESULTS.md
+	cat benchmarks/RESULTS.md
 
 clean:
 	rm -rf $(VENV) demo-data demo-runs build src/*.egg-info
