@@ -1,7 +1,9 @@
 """Dynamic batching: requests for one model are queued and run together.
 
 A batch closes when it holds ``max_batch_size`` samples or ``max_latency_ms`` after its
-first request arrived, whichever comes first; it never holds more than ``max_batch_size``
+first request arrived, whichever comes first. The wait only happens under load (when the
+previous batch held more than one request): a lone request on an idle server runs at
+once instead of waiting for company that is not coming. A batch never holds more than ``max_batch_size``
 samples (a request that would overflow it waits for the next batch; a request larger than
 the limit runs alone, in chunks of the limit). The queue is bounded: when it is full a
 request is refused at once (503) instead of piling up. Inference runs on a worker thread
@@ -70,26 +72,36 @@ class Batcher:
             self.on_batch(len(batch))
         return await asyncio.get_running_loop().run_in_executor(self._pool, self.infer, batch)
 
+    async def _next(self, deadline: float | None):
+        """The next queued request: without waiting when ``deadline`` is None, else until it."""
+        if deadline is None:
+            return self._queue.get_nowait() if not self._queue.empty() else None
+        timeout = deadline - time.monotonic()
+        if timeout <= 0:
+            return None
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except asyncio.TimeoutError:
+            return None
+
     async def _worker(self) -> None:
         carry = None  # a request that did not fit in the previous batch
+        under_load = False  # the previous batch held more than one request
         while True:
             first = carry if carry is not None else await self._queue.get()
             carry = None
             items, size = [first], len(first[0])
-            deadline = time.monotonic() + self.max_latency
+            deadline = time.monotonic() + self.max_latency if under_load else None
             while size < self.max_batch_size:
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), timeout)
-                except asyncio.TimeoutError:
+                item = await self._next(deadline)
+                if item is None:
                     break
                 if size + len(item[0]) > self.max_batch_size:
                     carry = item
                     break
                 items.append(item)
                 size += len(item[0])
+            under_load = len(items) > 1
             await self._dispatch(items)
 
     async def _dispatch(self, items: list) -> None:
