@@ -105,6 +105,9 @@ def _cmd_train(a) -> None:
     for split, m in summary["metrics"].items():
         print(f"{split}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  (n={m['n']})")
     print(f"model package: {summary['model']}")
+    if "export" in summary:
+        p = summary["export"]["parity"]
+        print(f"onnx: {summary['export']['path']} (parity on {p['n']} images: max |difference| {p['max_abs_diff']:.1e})")
 
 
 def _cmd_evaluate(a) -> None:
