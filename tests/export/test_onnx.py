@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import onnxruntime as ort
 import pytest
 
@@ -39,3 +38,24 @@ def test_parity_failure_is_loud(digits_run, tmp_path):
     assert check["max_abs_diff"] > 1e-2
     with pytest.raises(ExportError, match="ONNX parity failed"):
         check_parity(check, digits_run / "model")
+
+
+def test_cli_export_json_and_serve_needs_an_export(digits_run, tmp_path):
+    import shutil
+
+    from helpers import run_cli
+    from lamina.common.files import sha256_file
+
+    r = run_cli("export", digits_run, "--format", "onnx", "--json")
+    assert r.returncode == 0, r.stderr
+    section = json.loads(r.stdout)
+    assert section["path"] == str(digits_run / "model" / "model.onnx")
+    assert section["sha256"] == sha256_file(section["path"]) and section["parity"]["argmax_equal"]
+    bare = tmp_path / "bare"
+    shutil.copytree(digits_run / "model", bare)
+    (bare / "model.onnx").unlink()
+    r = run_cli("serve", bare, "--port", "1")
+    assert r.returncode == 2 and "no model.onnx" in r.stderr and "lamina export" in r.stderr
+    (bare / "model.onnx").write_bytes(b"tampered")
+    r = run_cli("serve", bare, "--port", "1")
+    assert r.returncode == 2 and "sha256 does not match" in r.stderr

@@ -4,7 +4,6 @@ import shutil
 
 import pytest
 
-from helpers import Server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
