@@ -41,7 +41,8 @@ def default_output(cfg: Config) -> Path:
 
 
 def train(data_or_config=None, *, output=None, overrides=None, seed=None, device=None, skip_bad=None,
-          overwrite: bool = False, quiet: bool = True, export_onnx: bool = True) -> dict:
+          overwrite: bool = False, quiet: bool = True, export_onnx: bool = True, resume: bool | None = None,
+          deterministic: bool | None = None) -> dict:
     """Train and evaluate a model; writes a run directory with the model package in ``model/``.
 
     Args:
@@ -51,14 +52,21 @@ def train(data_or_config=None, *, output=None, overrides=None, seed=None, device
         overwrite: replace an existing run directory.
         quiet: no progress output.
         export_onnx: also write model.onnx (checked for parity), so the run can be served.
+        resume: None = continue ``output`` from its last checkpoint when it has one; True = insist; False = refuse.
+        deterministic: sets train.deterministic (bit-identical reruns and resumes).
     Returns:
         {"run", "model", "metrics": {"val", "test"}, "best_epoch", "epochs", "train_seconds",
          "samples_per_s", "precision", "device", "skipped"}.
     """
     from lamina.training.session import run_training
 
-    cfg = resolve_config(data_or_config, overrides=overrides, seed=seed, device=device, skip_bad=skip_bad)
-    summary = run_training(cfg, Path(output) if output else default_output(cfg), overwrite=overwrite, quiet=quiet)
+    sets = list(overrides or []) + (["train.deterministic=true"] if deterministic else [])
+    cfg = resolve_config(data_or_config, overrides=sets, seed=seed, device=device, skip_bad=skip_bad)
+    from lamina.common.config import parse_override
+
+    explicit = [".".join(parse_override(o)[0]) for o in sets] + (["train.seed"] if seed is not None else [])
+    summary = run_training(cfg, Path(output) if output else default_output(cfg), overwrite=overwrite, quiet=quiet,
+                           resume=resume, explicit_keys=explicit)
     if export_onnx:
         summary["export"] = export(summary["model"])
     return summary

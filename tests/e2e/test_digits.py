@@ -28,7 +28,7 @@ def test_run_directory_contract(digits_run):
     package = load_file(digits_run / "model" / "model.safetensors")
     assert problems == [] and set(best) == set(package) and all((best[k] == package[k]).all() for k in best)
     last_state = load_checkpoint(digits_run / "checkpoints", "last")[2]
-    assert last_state["best_epoch"] == state["best_epoch"] == json.loads((digits_run / "model" / "lamina.json").read_text())["training"]["best_epoch"]
+    assert last_state["train"]["best_epoch"] == state["train"]["best_epoch"] == json.loads((digits_run / "model" / "lamina.json").read_text())["training"]["best_epoch"]
     lines = [json.loads(x) for x in (digits_run / "metrics.jsonl").read_text().splitlines()]
     assert all({"step", "epoch", "split"} <= set(x) for x in lines)
     assert {"train", "val", "test"} <= {x["split"] for x in lines}

@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", choices=["auto", "cpu", "cuda"], help="train.device (default auto)")
     tr.add_argument("--skip-bad", action="store_true", help="skip bad files/rows, listing each in the run")
     tr.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    tr.add_argument("--resume", action="store_true", help="continue --output from its last checkpoint (the default when it has one)")
+    tr.add_argument("--deterministic", action="store_true", help="deterministic kernels: bit-identical reruns and resumes")
     tr.add_argument("--json", action="store_true", help="print one JSON object with the run's summary")
 
     ev = sub.add_parser("evaluate", help="metrics of a trained model on labeled data")
@@ -96,7 +98,8 @@ def _cmd_train(a) -> None:
     from lamina.api import train
 
     summary = train(a.source, output=a.output, overrides=a.overrides, seed=a.seed, device=a.device,
-                    skip_bad=a.skip_bad, overwrite=a.overwrite, quiet=False)
+                    skip_bad=a.skip_bad, overwrite=a.overwrite, quiet=False, resume=True if a.resume else None,
+                    deterministic=a.deterministic or None)
     if a.json:
         _print_json(summary)
         return

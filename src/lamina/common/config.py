@@ -72,6 +72,8 @@ class TrainConfig(_Stage):
     num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None = torch's default (all cores)
     log_every: int = Field(50, ge=1)  # steps between train lines in metrics.jsonl
     checkpoint_interval: float = Field(30.0, ge=0)  # seconds: epoch-end checkpoints closer than this are skipped; the last epoch always writes
+    checkpoint_every: int = Field(0, ge=0)  # steps between checkpoints (also at every epoch end); 0 = epoch ends only
+    deterministic: bool = False  # torch.use_deterministic_algorithms: bit-identical reruns and resumes
 
 
 class Config(_Stage):

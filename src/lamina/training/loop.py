@@ -85,50 +85,115 @@ def _score(metrics: dict, loss: float, monitor: str) -> tuple[float, float]:
     return (-loss, -loss) if monitor == "loss" else (metrics[monitor], -loss)
 
 
-def _checkpoint_jobs(model, opt, aug_gen: torch.Generator, state: dict, best_weights: dict | None) -> list[tuple]:
-    """Snapshots for a 'last' checkpoint (and 'best', when a new best is not on disk yet)."""
+@dataclass
+class TrainState:
+    """Where training stands, saved in every checkpoint: enough to continue bit for bit."""
+
+    epoch: int = 0  # the epoch in progress (or next to start)
+    step_in_epoch: int = 0  # the next step of that epoch
+    global_step: int = 0
+    best_score: tuple = (float("-inf"), float("-inf"))
+    best_epoch: int = -1
+    stale: int = 0  # epochs since the best one
+    seen: int = 0  # training samples processed in earlier epochs
+    loss_sum: float = 0.0  # sums over the epoch in progress, for its logged averages
+    correct: int = 0
+    count: int = 0
+    finished: bool = False  # all epochs done or early stopping fired
+    metrics_bytes: int = 0  # length of metrics.jsonl when this state was saved
+
+    def to_json(self) -> dict:
+        d = dict(self.__dict__)
+        d["best_score"] = list(self.best_score)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TrainState":
+        fields = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        fields["best_score"] = tuple(fields.get("best_score", (float("-inf"),) * 2))
+        return cls(**fields)
+
+
+@dataclass
+class Resume:
+    """A checkpoint to continue from (see lamina.training.checkpoint.load_checkpoint)."""
+
+    weights: dict
+    tensors: dict
+    state: dict
+    best_weights: dict | None
+
+
+def _checkpoint_jobs(model, opt, aug_gen: torch.Generator, state: TrainState, best_weights: dict | None) -> list[tuple]:
+    """Snapshots for a 'last' checkpoint, preceded by 'best' when a new best is not on disk yet.
+
+    'best' goes first: a crash between the two leaves a 'last' that predates the new best,
+    and the resumed run reaches the same best again (training is deterministic).
+    """
     tensors, opt_meta = optimizer_tensors(opt)
     tensors = {k: v.clone() for k, v in tensors.items()}  # the optimizer keeps updating its own
     tensors.update({"rng.torch": torch.get_rng_state(), "rng.augment": aug_gen.get_state()})
-    jobs = [("last", snapshot(model), tensors, {**state, "optimizer": opt_meta})]
-    if best_weights is not None:
-        jobs.append(("best", best_weights, {}, state))
-    return jobs
+    meta = {"train": state.to_json(), "optimizer": opt_meta}
+    jobs = [("best", best_weights, {}, {"train": state.to_json()})] if best_weights is not None else []
+    return jobs + [("last", snapshot(model), tensors, meta)]
 
 
-def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, progress_quiet: bool = False) -> FitResult:
+def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, progress_quiet: bool = False,
+        resume: Resume | None = None) -> FitResult:
     """Train ``cfg.model`` on ``data``; writes metrics into ``run`` and checkpoints through ``writer``.
 
-    The last checkpoint write may still be in flight on return (it overlaps the caller's
-    final evaluation); the caller calls ``writer.wait()`` before declaring the run complete.
+    With ``resume``, continues from that checkpoint exactly: same batches, same augmentation
+    and dropout draws, same learning rates. The last checkpoint write may still be in flight
+    on return (it overlaps the caller's final evaluation); the caller calls ``writer.wait()``.
     """
     tc = cfg.train
     device = resolve_device(tc.device)
     precision = resolve_precision(tc.precision, device)
     set_threads(tc.num_threads)
+    if tc.deterministic:
+        torch.use_deterministic_algorithms(True)
     torch.manual_seed(tc.seed)  # weight init and dropout draw from torch's default generator, saved in checkpoints
     train, val = data.splits["train"], data.splits.get("val")
-    input_shape = tuple(train.x.shape[1:])
-    model = build_model(resolve(cfg.model), input_shape, len(data.labels), data.mean, data.std)
+    model = build_model(resolve(cfg.model), tuple(train.x.shape[1:]), len(data.labels), data.mean, data.std)
     model = model.to(device, memory_format=torch.channels_last)
     opt = make_optimizer(model, tc)
     aug_gen = torch.Generator().manual_seed(tc.seed + 1)
+    st, best_weights = TrainState(), None
+    if resume is not None:
+        from lamina.training.checkpoint import restore_optimizer
+
+        model.load_state_dict(resume.weights)
+        restore_optimizer(opt, resume.tensors, resume.state["optimizer"])
+        torch.set_rng_state(resume.tensors["rng.torch"])
+        aug_gen.set_state(resume.tensors["rng.augment"])
+        st = TrainState.from_json(resume.state["train"])
+        best_weights = resume.best_weights
+        run.truncate_metrics(st.metrics_bytes)  # lines written after the checkpoint will be written again
+    pending_best = False  # best_weights not yet on disk
     per_epoch = steps_per_epoch(len(train), tc.batch_size)
     total_steps = per_epoch * tc.epochs
     progress = Progress(total_steps, "train", quiet=progress_quiet)
-    best_score, best_epoch, stale, global_step, seen = (float("-inf"), float("-inf")), -1, 0, 0, 0
+    progress.update(st.global_step)
     t_start = last_save = time.perf_counter()
-    best_weights, pending_best = None, False  # snapshot of the best epoch; whether it is not on disk yet
-    epoch = 0
+    seen_at_start = st.seen + st.count
+
+    def save():
+        nonlocal pending_best, last_save
+        st.metrics_bytes = run.metrics_bytes()
+        writer.submit(_checkpoint_jobs(model, opt, aug_gen, st, best_weights if pending_best else None))
+        pending_best, last_save = False, time.perf_counter()
+
     try:
-        for epoch in range(tc.epochs):
+        while not st.finished and st.epoch < tc.epochs:
+            epoch = st.epoch
             model.train()
-            loss_sum, correct, count = torch.zeros((), device=device), torch.zeros((), dtype=torch.int64, device=device), 0
-            t_epoch = time.perf_counter()
-            for step, idx in train_batches(len(train), tc.batch_size, tc.seed, epoch):
+            loss_sum = torch.tensor(st.loss_sum, device=device)
+            correct = torch.tensor(st.correct, dtype=torch.int64, device=device)
+            t_epoch, count_at_start = time.perf_counter(), st.count
+            for step, idx in train_batches(len(train), tc.batch_size, tc.seed, epoch, start_step=st.step_in_epoch):
                 x = to_input(augment_batch(train.x[idx], cfg.data.augment, aug_gen), device)
                 y = train.y[idx].to(device, non_blocking=True)
-                lr = lr_at(global_step, total_steps, tc)
+                lr = lr_at(st.global_step, total_steps, tc)
                 for group in opt.param_groups:
                     group["lr"] = lr
                 with autocast(device, precision):
@@ -139,44 +204,44 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
                 if tc.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip, foreach=True)
                 opt.step()
-                global_step += 1
+                st.global_step += 1
+                st.step_in_epoch = step + 1
                 loss_sum += loss.detach() * len(y)
                 correct += (logits.argmax(1) == y).sum()
-                count += len(y)
-                if global_step % tc.log_every == 0 or step == per_epoch - 1:
-                    rate = count / max(1e-9, time.perf_counter() - t_epoch)
-                    record = {"step": global_step, "epoch": epoch, "split": "train", "loss": loss_sum.item() / count,
-                              "accuracy": correct.item() / count, "lr": lr, "samples_per_s": rate}
-                    run.log_metrics(record)
-                progress.update(1, epoch=epoch + 1, loss=loss.item(), samples_per_s=round(count / max(1e-9, time.perf_counter() - t_epoch)))
-            seen += count
-            val_record = {"step": global_step, "epoch": epoch, "split": "val"}
-            score = (-(loss_sum.item() / count),) * 2  # without a val split, the training loss decides
+                st.count += len(y)
+                rate = (st.count - count_at_start) / max(1e-9, time.perf_counter() - t_epoch)
+                if st.global_step % tc.log_every == 0 or step == per_epoch - 1:
+                    run.log_metrics({"step": st.global_step, "epoch": epoch, "split": "train", "loss": loss_sum.item() / st.count,
+                                     "accuracy": correct.item() / st.count, "lr": lr, "samples_per_s": rate})
+                progress.update(1, epoch=epoch + 1, loss=loss.item(), samples_per_s=round(rate))
+                if tc.checkpoint_every and st.global_step % tc.checkpoint_every == 0 and step < per_epoch - 1:
+                    st.loss_sum, st.correct = loss_sum.item(), int(correct.item())
+                    save()
+            st.loss_sum, st.correct = loss_sum.item(), int(correct.item())
+            score = (-(st.loss_sum / st.count),) * 2  # without a val split, the training loss decides
             if val is not None and len(val):
                 m = validate(model, val, data.labels, device, precision, tc.monitor)
-                run.log_metrics({**val_record, **m})
+                run.log_metrics({"step": st.global_step, "epoch": epoch, "split": "val", **m})
                 score = _score(m, m["loss"], tc.monitor)
-                progress.log(f"epoch {epoch + 1}/{tc.epochs}  train loss {loss_sum.item() / count:.4f}  "
+                progress.log(f"epoch {epoch + 1}/{tc.epochs}  train loss {st.loss_sum / st.count:.4f}  "
                              f"val loss {m['loss']:.4f}  val accuracy {m['accuracy']:.4f}")
-            if score > best_score:
-                best_score, best_epoch, stale = score, epoch, 0
+            if score > st.best_score:
+                st.best_score, st.best_epoch, st.stale = score, epoch, 0
                 best_weights, pending_best = snapshot(model), True
             else:
-                stale += 1
-            stop = bool(tc.early_stopping and stale >= tc.early_stopping)
-            final = stop or epoch == tc.epochs - 1
-            if final or time.perf_counter() - last_save >= tc.checkpoint_interval:
-                state = {"epoch": epoch, "step_in_epoch": per_epoch, "global_step": global_step, "best_epoch": best_epoch,
-                         "best_score": list(best_score), "precision": precision}
-                writer.submit(_checkpoint_jobs(model, opt, aug_gen, state, best_weights if pending_best else None))
-                pending_best = False
-                last_save = time.perf_counter()
+                st.stale += 1
+            stop = bool(tc.early_stopping and st.stale >= tc.early_stopping)
+            st.seen += st.count
+            st.epoch, st.step_in_epoch, st.loss_sum, st.correct, st.count = epoch + 1, 0, 0.0, 0, 0
+            st.finished = stop or st.epoch >= tc.epochs
+            if st.finished or tc.checkpoint_every or time.perf_counter() - last_save >= tc.checkpoint_interval:
+                save()
             if stop:
-                progress.log(f"early stopping: no better val {tc.monitor} for {stale} epochs (best at epoch {best_epoch + 1})")
-                break
+                progress.log(f"early stopping: no better val {tc.monitor} for {st.stale} epochs (best at epoch {st.best_epoch + 1})")
     finally:
         progress.close()
     train_seconds = time.perf_counter() - t_start
     model.load_state_dict(best_weights)
     model = model.cpu().eval()
-    return FitResult(model, best_epoch, best_score, epoch + 1, precision, device, train_seconds, seen / max(1e-9, train_seconds))
+    rate = (st.seen + st.count - seen_at_start) / max(1e-9, train_seconds)
+    return FitResult(model, st.best_epoch, st.best_score, st.epoch, precision, device, train_seconds, rate)

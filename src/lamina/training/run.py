@@ -66,6 +66,21 @@ class RunDir:
         self._metrics.write(json.dumps(record) + "\n")
         self._metrics.flush()
 
+    def metrics_bytes(self) -> int:
+        """Current length of metrics.jsonl (recorded in checkpoints)."""
+        if self._metrics is not None:
+            self._metrics.flush()
+        path = self.path / "metrics.jsonl"
+        return path.stat().st_size if path.exists() else 0
+
+    def truncate_metrics(self, length: int) -> None:
+        """Cut metrics.jsonl back to ``length`` bytes: what a resumed run will log again."""
+        self.close()
+        path = self.path / "metrics.jsonl"
+        if path.exists():
+            with open(path, "r+b") as f:
+                f.truncate(length)
+
     def close(self) -> None:
         if self._metrics is not None:
             self._metrics.close()

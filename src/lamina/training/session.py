@@ -9,7 +9,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from lamina.common.config import Config
+from lamina.common.config import Config, load_config
 from lamina.common.errors import LaminaError
 from lamina.common.files import read_json
 from lamina.data.dataset import PreparedData, prepare_eval_data, prepare_training_data
@@ -17,8 +17,8 @@ from lamina.data.image import ImagePreprocess
 from lamina.common.package import find_package
 from lamina.models.package import Predictor, package_meta, save_package
 from lamina.models.registry import resolve
-from lamina.training.checkpoint import CheckpointWriter
-from lamina.training.loop import fit, predict_split
+from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
+from lamina.training.loop import Resume, fit, predict_split
 from lamina.training.metrics import classification_metrics
 from lamina.training.run import RunDir
 
@@ -38,20 +38,86 @@ def _resolved(cfg: Config, data: PreparedData) -> Config:
     return cfg.model_copy(update={"data": data_cfg, "model": resolve(cfg.model)})
 
 
-def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool = True) -> dict:
-    """Train per ``cfg`` into the run directory ``output``; see :func:`lamina.api.train`."""
+def run_state(output: Path) -> str:
+    """'empty' | 'resumable' (a checkpoint to continue from) | 'completed' | 'unfinished' (no checkpoint yet)."""
+    if not output.exists() or (output.is_dir() and not any(output.iterdir())):
+        return "empty"
+    info = output / "run.json"
+    status = read_json(info).get("status") if info.is_file() else None
+    if status == "completed":
+        return "completed"
+    if (output / "checkpoints" / "last").is_dir() or (output / "checkpoints" / ".last.old").is_dir():
+        return "resumable"
+    return "unfinished" if status is not None else "foreign"
+
+
+def _load_resume(run: RunDir, quiet: bool) -> Resume:
+    weights, tensors, state, problems = load_checkpoint(run.checkpoints, "last")
+    best = None
+    if state["train"]["best_epoch"] >= 0:
+        best, _, _, best_problems = load_checkpoint(run.checkpoints, "best")
+        problems += best_problems
+    if problems and not quiet:
+        print("warning: damaged checkpoint files were skipped: " + "; ".join(problems), file=sys.stderr)
+    return Resume(weights, tensors, state, best)
+
+
+def _check_same(requested: Config, saved: Config, keys: list[str], output: Path) -> None:
+    """Refuse to resume when an explicitly given key differs from the run's saved config."""
+    for key in keys:
+        a, b = requested, saved
+        for part in key.split("."):
+            a, b = getattr(a, part), getattr(b, part)
+        if a != b:
+            raise LaminaError(f"{output}: {key}={a!r} differs from the run being resumed ({key}={b!r}). "
+                              "Drop the option to resume, or pass --overwrite to start over.")
+
+
+def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool = True, resume: bool | None = None,
+                 explicit_keys: list[str] | None = None) -> dict:
+    """Train per ``cfg`` into the run directory ``output``; see :func:`lamina.api.train`.
+
+    A directory with a checkpoint is resumed from it (with the run's own saved config) unless
+    ``overwrite``; ``resume=True`` insists on resuming, ``resume=False`` refuses to. Keys
+    given explicitly (``explicit_keys``, e.g. from --set) must match the saved config.
+    """
+    state = "empty" if overwrite else run_state(output)
+    if state == "completed":
+        raise LaminaError(f"--output {output}: holds a completed run. Choose another --output or pass --overwrite.")
+    if state == "foreign":
+        raise LaminaError(f"--output {output}: holds files that are not a lamina run. Choose another --output or pass --overwrite.")
+    if resume and state != "resumable":
+        raise LaminaError(f"--resume: {output} has no checkpoint to resume from.")
+    resuming = state == "resumable" and resume is not False
+    if state == "resumable" and resume is False:
+        raise LaminaError(f"--output {output}: holds an unfinished run with checkpoints. Resume it or pass --overwrite.")
+    if resuming:
+        saved = load_config(read_yaml_config(output / "config.yaml"))
+        _check_same(cfg, saved, explicit_keys or [], output)
+        cfg = saved
     resolve(cfg.model)  # fail on an unknown model before touching disk or data
-    run = RunDir(output).create(overwrite=overwrite)
+    run = RunDir(output) if resuming else RunDir(output).create(overwrite=True)
     run.set_status("running")
     try:
         data = prepare_training_data(cfg.data, cfg.train.seed)
         _warn_skipped(data.skipped, quiet)
         cfg = _resolved(cfg, data)
-        run.write_config(cfg)
-        run.write_data(data.summary())
+        checkpoint = None
+        if resuming:
+            recorded = read_json(output / "data.json")["fingerprint"]
+            if recorded != data.fingerprint:
+                raise LaminaError(f"{cfg.data.path}: the data changed since {output} started (fingerprint differs). "
+                                  "Restore it, or pass --overwrite to start over.")
+            checkpoint = _load_resume(run, quiet)
+            if not quiet:
+                t = checkpoint.state["train"]
+                print(f"resuming {output} at epoch {t['epoch'] + 1}, step {t['global_step']}", file=sys.stderr)
+        else:
+            run.write_config(cfg)
+            run.write_data(data.summary())
         writer = CheckpointWriter(run.checkpoints)
         try:
-            result = fit(cfg, data, run, writer, progress_quiet=quiet)
+            result = fit(cfg, data, run, writer, progress_quiet=quiet, resume=checkpoint)
         except BaseException:
             with contextlib.suppress(Exception):
                 writer.wait()
@@ -86,6 +152,13 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
         raise
     finally:
         run.close()
+
+
+def read_yaml_config(path: Path) -> dict:
+    """A run's saved config.yaml as a dict."""
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
 def _recorded_splits(package_dir: Path) -> dict | None:
