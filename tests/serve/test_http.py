@@ -137,7 +137,8 @@ from lamina.serve.app import build_app
 from lamina.serve.runtime import load_served_model
 app = build_app([load_served_model({str(digits_run)!r})])
 server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-threading.Thread(target=server.run, daemon=True).start()
+thread = threading.Thread(target=server.run)
+thread.start()
 while not server.started: time.sleep(0.05)
 port = server.servers[0].sockets[0].getsockname()[1]
 body = b'{{"inputs":[{{"name":"images","shape":[1,8,8,1],"datatype":"UINT8","data":[' + b",".join([b"0"] * 64) + b']}}]}}'
@@ -145,6 +146,7 @@ r = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{{port}}/v2
 assert r.status == 200
 print("torch" in sys.modules)
 server.should_exit = True
+thread.join(30)  # a clean stop: a daemon thread still logging at interpreter exit can abort the process
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -71,6 +71,19 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-queue", type=int, default=256, help="waiting requests per model before 503 (default 256)")
     sv.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads per model (default 0 = all cores)")
 
+    rn = sub.add_parser("runs", help="list, show and compare run directories")
+    rn_sub = rn.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ls = rn_sub.add_parser("ls", help="table of the runs under a folder")
+    ls.add_argument("root", nargs="?", default="runs", help="folder holding run directories (default runs)")
+    ls.add_argument("--json", action="store_true", help="print one JSON object")
+    sh = rn_sub.add_parser("show", help="a run's config, metrics and files")
+    sh.add_argument("run", help="run directory")
+    sh.add_argument("--json", action="store_true", help="print one JSON object")
+    cp = rn_sub.add_parser("compare", help="config differences and metrics side by side")
+    cp.add_argument("a", help="run directory")
+    cp.add_argument("b", help="run directory")
+    cp.add_argument("--json", action="store_true", help="print one JSON object")
+
     pr = sub.add_parser("predict", help="top-k labels for input files")
     pr.add_argument("model", help="run directory or its model/ directory")
     pr.add_argument("inputs", nargs="+", help="image files")
@@ -163,8 +176,49 @@ def _cmd_serve(a) -> None:
     serve(a.models, host=a.host, port=a.port, options=options, threads=a.threads)
 
 
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return "-" if v is None else str(v)
+
+
+def _cmd_runs(a) -> None:
+    from lamina.training.runs import compare_runs, list_runs, show_run
+
+    if a.action == "ls":
+        runs = list_runs(a.root)
+        if a.json:
+            _print_json({"runs": runs})
+            return
+        cols = ("name", "status", "modality", "model", "val_accuracy", "test_accuracy", "epochs", "started")
+        rows = [[_fmt(r[c]) for c in cols] for r in runs]
+        widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c) for i, c in enumerate(cols)]
+        print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+        for row in rows:
+            print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+    elif a.action == "show":
+        r = show_run(a.run)
+        if a.json:
+            _print_json(r)
+            return
+        import yaml
+
+        print(f"{r['name']}: {r['status']}  model {r['model']}  val accuracy {_fmt(r['val_accuracy'])}  test accuracy {_fmt(r['test_accuracy'])}")
+        for name, path in r["files"].items():
+            print(f"  {name}: {path}")
+        print(yaml.safe_dump(r["config"], sort_keys=False).rstrip())
+    else:
+        r = compare_runs(a.a, a.b)
+        if a.json:
+            _print_json(r)
+            return
+        print(f"{'':24}{r['runs'][0]:>30}  {r['runs'][1]:>30}")
+        for k, (x, y) in {**r["side_by_side"], **r["config_diff"]}.items():
+            print(f"{k:24}{_fmt(x):>30}  {_fmt(y):>30}")
+
+
 COMMANDS = {"datasets": _cmd_datasets, "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
-            "export": _cmd_export, "serve": _cmd_serve}
+            "export": _cmd_export, "serve": _cmd_serve, "runs": _cmd_runs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `lamina runs ls | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception:
         import traceback
 
