@@ -100,3 +100,17 @@ def test_pickle_in_place_of_a_checkpoint_is_never_executed(digits, tmp_path):
     assert not marker.exists()
     assert r.returncode == 0, r.stderr
     assert "sha256 does not match" in r.stderr  # reported, and the previous good checkpoint was used
+
+
+def test_run_that_died_before_its_first_checkpoint_starts_over(tmp_path, capsys):
+    from helpers import make_image_folders
+    from lamina.cli.main import main
+
+    data = make_image_folders(tmp_path / "d")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"status": "running", "pid": 999999999}))
+    (out / "metrics.jsonl").write_text('{"step": 1, "epoch": 0, "split": "train"}\n')
+    assert main(["train", str(data), "--output", str(out), "--set", "train.epochs=1", "--set", "model.name=mlp"]) == 0
+    assert "stopped before its first checkpoint; starting over" in capsys.readouterr().err
+    assert json.loads((out / "run.json").read_text())["status"] == "completed"

@@ -96,6 +96,8 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
         _check_same(cfg, saved, explicit_keys or [], output)
         cfg = saved
     resolve(cfg.model)  # fail on an unknown model before touching disk or data
+    if state == "unfinished" and not quiet:
+        print(f"{output}: an earlier run stopped before its first checkpoint; starting over", file=sys.stderr)
     run = RunDir(output) if resuming else RunDir(output).create(overwrite=True)
     run.set_status("running")
     try:
