@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lamina.common.config import Config, load_config
+from lamina.common.config import Config, load_config, parse_override
 from lamina.common.errors import LaminaError
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
@@ -62,8 +62,6 @@ def train(data_or_config=None, *, output=None, overrides=None, seed=None, device
 
     sets = list(overrides or []) + (["train.deterministic=true"] if deterministic else [])
     cfg = resolve_config(data_or_config, overrides=sets, seed=seed, device=device, skip_bad=skip_bad)
-    from lamina.common.config import parse_override
-
     explicit = [".".join(parse_override(o)[0]) for o in sets] + (["train.seed"] if seed is not None else [])
     summary = run_training(cfg, Path(output) if output else default_output(cfg), overwrite=overwrite, quiet=quiet,
                            resume=resume, explicit_keys=explicit)

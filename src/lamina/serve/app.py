@@ -33,6 +33,10 @@ class ServeOptions:
     max_body_mb: float = 10.0  # request bodies over this get 413
     max_queue: int = 256  # waiting requests per model before 503
 
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 2**20)
+
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
@@ -63,9 +67,6 @@ class App:
     @staticmethod
     def _unknown(request: Request) -> JSONResponse:
         return error(404, f"unknown model {str(request.path_params.get('name'))[:64]!r}")
-
-    async def _body(self, request: Request) -> bytes:
-        return await request.body()
 
     async def _probabilities(self, model: ServedModel, images: np.ndarray) -> np.ndarray:
         return await self.batchers[model.name].submit(model.check_batch(images))
@@ -106,7 +107,7 @@ class App:
         model = self._label(request, "infer")
         if model is None:
             return self._unknown(request)
-        body = await self._body(request)
+        body = await request.body()
         doc, tail = split_binary(body, request.headers.get("inference-header-content-length"))
         names = requested_outputs(doc)
         images = parse_input(doc, tail, model.input_shape, "UINT8")
@@ -131,7 +132,7 @@ class App:
                 return error(400, "multipart body has no file field")
             blobs = [await f.read() for f in files]
         else:
-            blobs = [await self._body(request)]
+            blobs = [await request.body()]
         if not all(blobs):
             return error(400, "empty body: send an image file (raw body or multipart field)")
         images = np.stack([model.decode_file(b) for b in blobs])
@@ -170,7 +171,7 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
         return error(400, str(exc))
 
     async def too_large(request: Request, exc: BodyTooLarge):
-        return error(413, f"body larger than {int(options.max_body_mb * 2**20)} bytes")
+        return error(413, f"body larger than {options.max_body_bytes} bytes")
 
     async def overloaded(request: Request, exc: Overloaded):
         return error(503, "server is busy (queue full); retry later")
@@ -200,7 +201,7 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
         lifespan=core.lifespan,
     )
     app.state.lamina = core
-    guarded = Guard(app, options.token, int(options.max_body_mb * 2**20))
+    guarded = Guard(app, options.token, options.max_body_bytes)
     outer = core.metrics.middleware(guarded)
     outer.state = app.state  # type: ignore[attr-defined]
     return outer

@@ -21,7 +21,7 @@ from lamina.data.augment import augment_batch
 from lamina.data.batches import eval_batches, steps_per_epoch, train_batches
 from lamina.data.dataset import PreparedData, SplitData
 from lamina.models.registry import Classifier, build_model, resolve
-from lamina.training.checkpoint import CheckpointWriter, optimizer_tensors, snapshot
+from lamina.training.checkpoint import CheckpointWriter, optimizer_tensors, restore_optimizer, snapshot
 from lamina.training.metrics import classification_metrics
 from lamina.training.optim import lr_at, make_optimizer
 from lamina.training.run import RunDir
@@ -150,6 +150,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
     device = resolve_device(tc.device)
     precision = resolve_precision(tc.precision, device)
     set_threads(tc.num_threads)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()  # a process-wide switch: restored on return
     if tc.deterministic:
         torch.use_deterministic_algorithms(True)
     torch.manual_seed(tc.seed)  # weight init and dropout draw from torch's default generator, saved in checkpoints
@@ -160,8 +161,6 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
     aug_gen = torch.Generator().manual_seed(tc.seed + 1)
     st, best_weights = TrainState(), None
     if resume is not None:
-        from lamina.training.checkpoint import restore_optimizer
-
         model.load_state_dict(resume.weights)
         restore_optimizer(opt, resume.tensors, resume.state["optimizer"])
         torch.set_rng_state(resume.tensors["rng.torch"])
@@ -240,6 +239,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
                 progress.log(f"early stopping: no better val {tc.monitor} for {st.stale} epochs (best at epoch {st.best_epoch + 1})")
     finally:
         progress.close()
+        torch.use_deterministic_algorithms(was_deterministic)
     train_seconds = time.perf_counter() - t_start
     model.load_state_dict(best_weights)
     model = model.cpu().eval()
