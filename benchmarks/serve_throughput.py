@@ -85,13 +85,15 @@ def main() -> None:
     results: dict[str, dict] = {}
     for i, (name, cmd) in enumerate(servers.items()):
         port = 18700 + i
+        t0 = time.perf_counter()
         proc = subprocess.Popen([c.format(port=port) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             url = f"http://127.0.0.1:{port}/predict/digits"
             wait_up(url, proc)
+            ready = time.perf_counter() - t0
             run_wrk(url, body, 4, 2)  # warm-up
             idle = rss_mb(proc.pid)
-            results[name] = {"idle_rss": idle, "runs": {}}
+            results[name] = {"idle_rss": idle, "runs": {}, "ready_s": ready}
             for c in map(int, args.connections.split(",")):
                 results[name]["runs"][c] = run_wrk(url, body, c, args.duration)
             results[name]["rss"] = rss_mb(proc.pid)
@@ -107,6 +109,8 @@ def main() -> None:
               f"{b['p50']:.1f} / {b['p99']:.1f} | {a['errors']}/{b['errors']} |")
     print(f"\nresident memory (MB), idle -> after load: lamina {lam['idle_rss']:.0f} -> {lam['rss']:.0f}, "
           f"naive {naive['idle_rss']:.0f} -> {naive['rss']:.0f} (ratio after load {lam['rss'] / naive['rss']:.2f})")
+    print(f"\nstart-up until the first answer (s): lamina {lam['ready_s']:.2f}, naive {naive['ready_s']:.2f} "
+          f"(ratio {lam['ready_s'] / naive['ready_s']:.2f})")
 
 
 if __name__ == "__main__":

@@ -21,57 +21,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 import lamina
+from baselines import handwritten
 from lamina.common.config import load_config
-from lamina.data.augment import augment_batch
 from lamina.data.dataset import prepare_training_data
 from lamina.data.makers import make_digits
-from lamina.models.registry import build_model, resolve
 from lamina.training.loop import resolve_precision
-from lamina.training.optim import lr_at
-
-
-def handwritten(cfg, data, precision: str) -> float:
-    """A plain loop a practitioner would write; returns samples/s over the whole training phase."""
-    tc = cfg.train
-    torch.manual_seed(tc.seed)
-    train, val = data.splits["train"], data.splits["val"]
-    model = build_model(resolve(cfg.model), tuple(train.x.shape[1:]), len(data.labels), data.mean, data.std)
-    model = model.to(memory_format=torch.channels_last)
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr)
-    gen = torch.Generator().manual_seed(tc.seed + 1)
-    steps = len(train) // tc.batch_size
-    total, seen, step = steps * tc.epochs, 0, 0
-    use_bf16 = precision == "bf16"
-    t0 = time.perf_counter()
-    for epoch in range(tc.epochs):
-        model.train()
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(epoch))
-        for i in range(steps):
-            idx = order[i * tc.batch_size : (i + 1) * tc.batch_size]
-            x = augment_batch(train.x[idx], cfg.data.augment, gen).float().contiguous(memory_format=torch.channels_last)
-            y = train.y[idx]
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total, tc)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=tc.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            opt.step()
-            step += 1
-            seen += len(y)
-        model.eval()
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            correct = sum((model(val.x[s : s + 512].float().contiguous(memory_format=torch.channels_last)).argmax(1)
-                           == val.y[s : s + 512]).sum().item() for s in range(0, len(val), 512))
-        _ = correct / len(val)
-    return seen / (time.perf_counter() - t0)
 
 
 def with_lamina(cfg_dict: dict, out: Path) -> float:
@@ -100,7 +56,7 @@ def main() -> None:
             handwritten(cfg, data, precision)  # warm-up (allocator, kernels)
             base, ours = [], []
             for r in range(args.repeats):  # ABBA order cancels slow drifts of the machine's speed
-                pair = [lambda: base.append(handwritten(cfg, data, precision)), lambda: ours.append(with_lamina(cfg_dict, work / "run"))]
+                pair = [lambda: base.append(handwritten(cfg, data, precision)[0]), lambda: ours.append(with_lamina(cfg_dict, work / "run"))]
                 for run in pair if r % 2 == 0 else pair[::-1]:
                     run()
             b, o = statistics.median(base), statistics.median(ours)

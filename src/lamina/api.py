@@ -87,19 +87,22 @@ def export(model, format: str = "onnx") -> dict:
     return {**section, "path": str(find_package(model) / section["file"])}
 
 
-def evaluate(model, data, *, split: str | None = None, skip_bad: bool = False, cache: bool = True) -> dict:
+def evaluate(model, data, *, split: str | None = None, skip_bad: bool = False, cache: bool = True, report=None) -> dict:
     """Evaluate a run or model package on labeled data.
 
     Args:
         model: run directory or its ``model/`` directory.
         data: labeled data in any supported layout (need not be the training data).
         split: None = all of ``data``; else that split folder, or the split recorded in the run.
+        report: a path to write a self-contained HTML report to (confusion matrix, per-class
+            table, worst mistakes, and the training curves when ``model`` sits in its run).
     Returns:
-        {"accuracy", "macro_f1", "n", "labels", "per_class", "confusion_matrix", "split", "data", "skipped"}.
+        {"accuracy", "macro_f1", "n", "labels", "per_class", "confusion_matrix", "split", "data", "skipped"}
+        (and "report" when one was written).
     """
     from lamina.training.session import run_evaluation
 
-    return run_evaluation(model, data, split=split, skip_bad=skip_bad, cache=cache)
+    return run_evaluation(model, data, split=split, skip_bad=skip_bad, cache=cache, report_path=report)
 
 
 def load(path, device: str = "cpu"):

@@ -15,3 +15,23 @@ def test_schedule_shapes(schedule):
         assert lrs[-1] == 1.0
     else:
         assert all(a >= b for a, b in zip(lrs[20:], lrs[21:])) and lrs[-1] < 0.05
+
+
+def test_auto_epochs_is_a_sample_budget_within_bounds():
+    from lamina.training.loop import AUTO_EPOCH_SAMPLES, auto_epochs
+
+    assert auto_epochs(7, 10) == 7  # an explicit count is kept
+    assert auto_epochs("auto", 1_437) == 30  # small sets: capped
+    assert auto_epochs("auto", 54_000) == round(AUTO_EPOCH_SAMPLES / 54_000) == 10
+    assert auto_epochs("auto", 10_000_000) == 5  # huge sets: at least 5 passes
+
+
+def test_epochs_auto_is_written_into_the_run_config(tmp_path):
+    import yaml
+
+    from helpers import make_image_folders
+    import lamina
+
+    make_image_folders(tmp_path / "d", per_class=10)
+    lamina.train({"data": {"path": str(tmp_path / "d")}, "model": {"name": "mlp"}, "train": {"early_stopping": 2}}, output=tmp_path / "r")
+    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["train"]["epochs"] == 30

@@ -29,9 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("datasets", help="make ready-to-train datasets")
     ds_sub = ds.add_subparsers(dest="action", metavar="ACTION", required=True)
     mk = ds_sub.add_parser("make", help="write a dataset in lamina's layout")
-    mk.add_argument("name", help="dataset name: digits")
+    mk.add_argument("name", help="dataset name: digits, fashion-mnist")
     mk.add_argument("--output", required=True, help="folder to create")
     mk.add_argument("--seed", type=int, default=0, help="seed for the train/test split (default 0)")
+    mk.add_argument("--source", help="where a system dataset's files are (fashion-mnist: default /usr/share/datasets/fashion-mnist; "
+                    "an http(s) URL downloads them)")
     mk.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
     mk.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -53,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("data", help="labeled data (folder or CSV manifest)")
     ev.add_argument("--split", help="evaluate one split (train/val/test); default: all of the data")
     ev.add_argument("--skip-bad", action="store_true", help="skip bad files, listing each")
+    ev.add_argument("--report", metavar="FILE", help="also write a self-contained HTML report (curves, confusion matrix, mistakes)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
 
     ex = sub.add_parser("export", help="write model.onnx into a model package and check parity")
@@ -99,7 +102,7 @@ def _print_json(obj) -> None:
 def _cmd_datasets(a) -> None:
     from lamina.data.makers import make_dataset
 
-    summary = make_dataset(a.name, a.output, seed=a.seed, overwrite=a.overwrite)
+    summary = make_dataset(a.name, a.output, seed=a.seed, overwrite=a.overwrite, source=a.source)
     if a.json:
         _print_json(summary)
     else:
@@ -121,6 +124,8 @@ def _cmd_train(a) -> None:
     for split, m in summary["metrics"].items():
         print(f"{split}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  (n={m['n']})")
     print(f"model package: {summary['model']}")
+    if summary.get("report"):
+        print(f"report: {summary['report']}")
     if "export" in summary:
         p = summary["export"]["parity"]
         print(f"onnx: {summary['export']['path']} (parity on {p['n']} images: max |difference| {p['max_abs_diff']:.1e})")
@@ -129,7 +134,7 @@ def _cmd_train(a) -> None:
 def _cmd_evaluate(a) -> None:
     from lamina.api import evaluate
 
-    r = evaluate(a.model, a.data, split=a.split, skip_bad=a.skip_bad)
+    r = evaluate(a.model, a.data, split=a.split, skip_bad=a.skip_bad, report=a.report)
     if a.json:
         _print_json(r)
         return
@@ -139,6 +144,8 @@ def _cmd_evaluate(a) -> None:
     print(f"{'label':<{width}}  precision  recall     f1  support")
     for label, c in r["per_class"].items():
         print(f"{label:<{width}}  {c['precision']:9.4f}  {c['recall']:6.4f}  {c['f1']:.4f}  {c['support']:7d}")
+    if r.get("report"):
+        print(f"report: {r['report']}")
 
 
 def _cmd_predict(a) -> None:

@@ -22,7 +22,7 @@ class _Stage(BaseModel):
 class AugmentConfig(_Stage):
     """Batch-level augmentation, applied to training batches only."""
 
-    translate: float = Field(0.1, ge=0, le=0.5)  # max random shift, fraction of the image side (>=1 px when >0)
+    translate: float = Field(0.05, ge=0, le=0.5)  # max random shift, fraction of the image side (>=1 px when >0)
     flip: bool = False  # random horizontal flips; off by default (digits and text are not mirror-symmetric)
 
 
@@ -56,7 +56,7 @@ class ModelConfig(_Stage):
 class TrainConfig(_Stage):
     """The optimisation and the loop around it."""
 
-    epochs: int = Field(30, ge=1)  # passes over the training split
+    epochs: Union[int, Literal["auto"]] = Field("auto", ge=1)  # passes over the training split; auto = ~540k samples seen, 5 to 30 epochs
     lr: float = Field(3e-3, gt=0)  # peak learning rate, per batch (AdamW)
     batch_size: int = Field(128, ge=1)  # samples per optimizer step
     seed: int = 0  # seeds every generator: split, init, order, augmentation, dropout
@@ -120,12 +120,23 @@ def suggest_key(key: str) -> str:
     return did_you_mean(key, [k for k in CONFIG_KEYS if "." in k])
 
 
-def _format_error(err: dict, source: str) -> str:
-    key = ".".join(str(p) for p in err["loc"])
-    if err["type"] == "extra_forbidden":
-        return f"{source}: unknown key '{key}'{suggest_key(key)}"
-    got = err.get("input")
-    return f"{source}: {key}: {err['msg'].lower()}; got {got!r}"
+def _error_key(err: dict) -> str:
+    """The dotted key of a validation error, without pydantic's union-branch tags ('int', "literal['auto']")."""
+    return ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and (p in ("int", "float", "str", "bool") or "[" in p)))
+
+
+def _format_errors(errors: list[dict], source: str) -> str:
+    """One line per bad key; the branches of a union (e.g. an integer or 'auto') joined by 'or'."""
+    by_key: dict[str, list[dict]] = {}
+    for err in errors:
+        by_key.setdefault(_error_key(err), []).append(err)
+    lines = []
+    for key, errs in by_key.items():
+        if errs[0]["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{key}'{suggest_key(key)}")
+        else:
+            lines.append(f"{source}: {key}: {' or '.join(e['msg'].lower() for e in errs)}; got {errs[0].get('input')!r}")
+    return "\n".join(lines)
 
 
 def validate_config(raw: dict, source: str = "config") -> Config:
@@ -135,7 +146,7 @@ def validate_config(raw: dict, source: str = "config") -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError("\n".join(_format_error(err, source) for err in e.errors())) from None
+        raise ConfigError(_format_errors(e.errors(), source)) from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -48,13 +48,106 @@ def make_digits(output: Path, seed: int = 0, overwrite: bool = False) -> dict:
     return {"dataset": "digits", "output": str(output), "counts": counts, "labels": [str(x) for x in range(10)]}
 
 
-DATASETS: dict[str, Callable[..., dict]] = {"digits": make_digits}
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
+FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"  # the official mirror
+FASHION_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+FASHION_MNIST_LABELS = ["T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle_boot"]
 
 
-def make_dataset(name: str, output: str | Path, seed: int = 0, overwrite: bool = False) -> dict:
-    """Write dataset ``name`` to ``output``; returns a summary (counts per split)."""
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzip-compressed when it ends in .gz) as a uint8 array of its declared shape.
+
+    The format: two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions,
+    one big-endian uint32 per dimension, then the data.
+    """
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise LaminaError(f"{path}: cannot read IDX file ({e})") from None
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
+        raise LaminaError(f"{path}: not an unsigned-byte IDX file (header {raw[:4].hex()})")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if len(raw) != header + int(np.prod(shape)):
+        raise LaminaError(f"{path}: header declares shape {shape} ({int(np.prod(shape))} bytes) but the file holds {len(raw) - header}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _fetch_fashion_mnist(url: str, into: Path) -> Path:
+    """Download the four official files from ``url`` (only when the user names a URL)."""
+    import urllib.request
+
+    into.mkdir(parents=True, exist_ok=True)
+    for images, labels in FASHION_MNIST_FILES.values():
+        for name in (images, labels):
+            if not (into / name).exists():
+                try:
+                    with urllib.request.urlopen(url.rstrip("/") + "/" + name, timeout=60) as r:
+                        (into / (name + ".part")).write_bytes(r.read())
+                except OSError as e:
+                    raise LaminaError(f"--source {url}: cannot download {name} ({e})") from None
+                (into / (name + ".part")).rename(into / name)
+    return into
+
+
+def make_fashion_mnist(output: Path, seed: int = 0, overwrite: bool = False, source: str | None = None) -> dict:
+    """Fashion-MNIST (Zalando; 60,000 train + 10,000 test 28x28 grayscale images, 10 classes).
+
+    Reads the official IDX files from ``source``: a folder (default the Debian package's
+    folder), or an http(s) URL to download them from (only then is the network used; the
+    files are kept in ``output/.download``). Writes ``output/{train,test}/<class>/<index>.png``
+    with the official split; ``seed`` is unused (the split is fixed).
+    """
+    from PIL import Image
+
+    src = source or FASHION_MNIST_DIR
+    if src.startswith(("http://", "https://")):
+        folder = _fetch_fashion_mnist(src, output.parent / f".{output.name}-download")
+    else:
+        folder = Path(src)
+        missing = [n for pair in FASHION_MNIST_FILES.values() for n in pair if not (folder / n).exists()]
+        if missing:
+            hint = ("install the Debian package: apt-get install dataset-fashion-mnist, "
+                    f"or pass --source {FASHION_MNIST_URL} to download the official files") if source is None else "pass the folder that holds them"
+            raise LaminaError(f"fashion-mnist: {folder} lacks {', '.join(missing)}; {hint}")
+    splits = {}
+    for split, (images_name, labels_name) in FASHION_MNIST_FILES.items():
+        images, labels = read_idx(folder / images_name), read_idx(folder / labels_name)
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels) or labels.max() >= len(FASHION_MNIST_LABELS):
+            raise LaminaError(f"fashion-mnist: {folder / images_name} {images.shape} and {folder / labels_name} {labels.shape} do not match")
+        splits[split] = (images, labels)
+    _prepare_output(output, overwrite)
+    counts = {}
+    for split, (images, labels) in splits.items():
+        for name in FASHION_MNIST_LABELS:
+            (output / split / name).mkdir(parents=True)
+        for i, (img, label) in enumerate(zip(images, labels)):
+            Image.fromarray(img, mode="L").save(output / split / FASHION_MNIST_LABELS[label] / f"{i:05d}.png", compress_level=1)
+        counts[split] = len(images)
+    return {"dataset": "fashion-mnist", "output": str(output), "counts": counts, "labels": FASHION_MNIST_LABELS, "source": str(src)}
+
+
+DATASETS: dict[str, Callable[..., dict]] = {"digits": make_digits, "fashion-mnist": make_fashion_mnist}
+
+
+def make_dataset(name: str, output: str | Path, seed: int = 0, overwrite: bool = False, source: str | None = None) -> dict:
+    """Write dataset ``name`` to ``output``; returns a summary (counts per split).
+
+    ``source`` is where a system dataset is read from (a folder or, when the user asks, a URL).
+    """
     from lamina.common.errors import did_you_mean
 
     if name not in DATASETS:
         raise LaminaError(f"datasets make: unknown dataset '{name}'{did_you_mean(name, DATASETS)}; available: {', '.join(sorted(DATASETS))}")
-    return DATASETS[name](Path(output), seed=seed, overwrite=overwrite)
+    kwargs = {"source": source} if source is not None else {}
+    if source is not None and name == "digits":
+        raise LaminaError("datasets make digits: --source does not apply (the data ships with scikit-learn)")
+    return DATASETS[name](Path(output), seed=seed, overwrite=overwrite, **kwargs)

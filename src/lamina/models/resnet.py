@@ -1,7 +1,8 @@
 """A small ResNet for small images (8 to 64 px): three stages of basic residual blocks.
 
-Widths w, 2w, 4w; stages 2 and 3 halve the resolution; a stride-2 stem is added for inputs
-of 48 px and more. BatchNorm everywhere, global average pooling, one linear output layer.
+Widths w, 2w, 4w; stages 2 and 3 halve the resolution; the stem has a stride of 2 for
+inputs of 24 px and more (28 px Fashion-MNIST: 2,900 instead of 900 samples/s in bf16 on 2
+cores, and 93.6% test accuracy in 10 epochs; benchmarks/DEFAULTS.md). BatchNorm everywhere, global average pooling, one linear output layer.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from lamina.common.config import ModelConfig
 
 
 DEFAULTS = {"width": 32, "depth": 1}  # first-stage channels, blocks per stage
+STEM_STRIDE_FROM = 24  # px: images this large or larger are halved by the stem
 
 
 def conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -38,7 +40,7 @@ class BasicBlock(nn.Module):
 class ResNetSmall(nn.Module):
     def __init__(self, channels: int, side: int, num_classes: int, width: int, depth: int, dropout: float):
         super().__init__()
-        stem_stride = 2 if side >= 48 else 1
+        stem_stride = 2 if side >= STEM_STRIDE_FROM else 1
         self.stem = nn.Sequential(conv_bn(channels, width, stem_stride), nn.ReLU(inplace=True))
         blocks: list[nn.Module] = []
         cin = width

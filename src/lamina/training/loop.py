@@ -39,6 +39,23 @@ class FitResult:
     samples_per_s: float
 
 
+AUTO_EPOCH_SAMPLES = 540_000  # training samples seen with train.epochs=auto (benchmarks/DEFAULTS.md)
+AUTO_EPOCH_RANGE = (5, 30)
+
+
+def auto_epochs(epochs: int | str, n_train: int) -> int:
+    """``epochs`` itself, or for 'auto' the epochs that show the model ~540k training samples.
+
+    Small sets get up to 30 epochs (digits: 1,437 images -> 30), large ones at least 5
+    (Fashion-MNIST: 54,000 -> 10): a fixed amount of compute rather than of passes, so the
+    zero-config run on a large set ends in minutes on a laptop CPU.
+    """
+    if epochs != "auto":
+        return int(epochs)
+    lo, hi = AUTO_EPOCH_RANGE
+    return max(lo, min(hi, round(AUTO_EPOCH_SAMPLES / max(1, n_train))))
+
+
 def autocast(device: str, precision: str):
     """bf16 autocast context for 'bf16', a no-op for 'fp32'."""
     if precision != "bf16":

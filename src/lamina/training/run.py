@@ -23,6 +23,21 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def read_metrics(run_path: str | Path) -> list[dict]:
+    """Every record of a run's metrics.jsonl, skipping a line torn by a crash; [] when there is none."""
+    rows = []
+    try:
+        with open(Path(run_path) / "metrics.jsonl", encoding="utf-8") as f:
+            for line in f:
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    continue
+    except OSError:
+        return []
+    return rows
+
+
 class RunDir:
     """Writes the files of one run."""
 

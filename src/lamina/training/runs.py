@@ -6,12 +6,12 @@ run marked running whose process no longer exists on this machine.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from lamina.common.errors import LaminaError
 from lamina.common.files import read_json
+from lamina.training.run import read_metrics
 
 
 def _pid_alive(pid) -> bool:
@@ -44,19 +44,8 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 
 def _last_val(path: Path) -> dict | None:
-    last = None
-    try:
-        with open(path / "metrics.jsonl", encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue  # a line torn by a crash
-                if rec.get("split") == "val" and not rec.get("final"):
-                    last = rec
-    except OSError:
-        return None
-    return last
+    vals = [r for r in read_metrics(path) if r.get("split") == "val" and not r.get("final")]
+    return vals[-1] if vals else None
 
 
 def summarize(path: str | Path) -> dict:

@@ -9,18 +9,19 @@ import contextlib
 import sys
 from pathlib import Path
 
-from lamina.common.config import Config, load_config
+from lamina.common.config import Config, dump_config, load_config
 from lamina.common.errors import LaminaError
 from lamina.common.files import read_json
-from lamina.data.dataset import PreparedData, prepare_eval_data, prepare_training_data
+from lamina.data.dataset import PreparedData, SplitData, prepare_eval_data, prepare_training_data
 from lamina.data.image import ImagePreprocess
 from lamina.common.package import find_package
 from lamina.models.package import Predictor, package_meta, save_package
 from lamina.models.registry import resolve
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
-from lamina.training.loop import Resume, fit, predict_split
+from lamina.training.loop import Resume, auto_epochs, fit, predict_split
 from lamina.training.metrics import classification_metrics
-from lamina.training.run import RunDir
+from lamina.training import report
+from lamina.training.run import RunDir, read_metrics
 
 
 def _warn_skipped(skipped: list[dict], quiet: bool) -> None:
@@ -33,9 +34,10 @@ def _warn_skipped(skipped: list[dict], quiet: bool) -> None:
 
 
 def _resolved(cfg: Config, data: PreparedData) -> Config:
-    """The config with every inferred value written in (modality, size, channels, model defaults)."""
+    """The config with every inferred value written in (modality, size, channels, model defaults, epochs)."""
     data_cfg = cfg.data.model_copy(update={"modality": data.modality, "image_size": data.prep.size, "channels": data.prep.channels})
-    return cfg.model_copy(update={"data": data_cfg, "model": resolve(cfg.model)})
+    train_cfg = cfg.train.model_copy(update={"epochs": auto_epochs(cfg.train.epochs, len(data.splits["train"]))})
+    return cfg.model_copy(update={"data": data_cfg, "model": resolve(cfg.model), "train": train_cfg})
 
 
 def run_state(output: Path) -> str:
@@ -124,7 +126,7 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
             with contextlib.suppress(Exception):
                 writer.wait()
             raise
-        metrics = {}
+        metrics, reported = {}, None
         for name in ("val", "test"):
             split = data.splits.get(name)
             if split is None or not len(split):
@@ -133,6 +135,7 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
             m = classification_metrics(split.y.numpy(), logits.argmax(1).numpy(), data.labels)
             metrics[name] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "loss": loss, "n": m["n"]}
             run.log_metrics({"step": None, "epoch": result.best_epoch, "split": name, "final": True, **metrics[name]})
+            reported = (name, split, logits.softmax(1).numpy(), m)  # the test split when there is one, else val
         meta = package_meta(
             name=run.path.resolve().name, modality=data.modality, labels=data.labels, prep=data.prep, mean=data.mean,
             std=data.std, model_cfg=cfg.model, metrics=metrics, fingerprint=data.fingerprint,
@@ -140,12 +143,18 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
         meta["training"] = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "precision": result.precision,
                             "device": result.device, "seed": cfg.train.seed}
         save_package(run.model, result.model, meta)
+        report_file = None
+        if reported is not None:
+            name, split, probs, m = reported
+            report_file = _write_report(run.path / "report.html", f"{run.path.resolve().name}: {cfg.model.name} on {data.root}", name, m,
+                          split, probs, data.labels, read_metrics(run.path), dump_config(cfg), data.fingerprint,
+                          {"precision": result.precision, "best epoch": result.best_epoch + 1, "epochs": result.epochs_run})
         writer.wait()  # the final checkpoint was written while the lines above ran
         summary = {
             "run": str(run.path), "model": str(run.model), "metrics": metrics, "best_epoch": result.best_epoch,
             "epochs": result.epochs_run, "train_seconds": round(result.train_seconds, 3),
             "samples_per_s": round(result.samples_per_s, 1), "precision": result.precision, "device": result.device,
-            "skipped": len(data.skipped),
+            "skipped": len(data.skipped), "report": str(report_file) if report_file else None,
         }
         run.set_status("completed", result=summary)
         return summary
@@ -154,6 +163,14 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
         raise
     finally:
         run.close()
+
+
+def _write_report(path: Path, title: str, split_name: str, evaluation: dict, split: SplitData, probs, labels: list[str],
+                  rows: list[dict], config_yaml: str, fingerprint: str, extra: dict) -> Path:
+    mistakes = report.worst_mistakes(probs, split.y.numpy(), split.keys, labels, lambda i: report.image_preview(split.x[i].numpy()))
+    page = report.render(title=title, split=split_name, evaluation=evaluation, rows=rows, mistakes=mistakes,
+                         config_yaml=config_yaml, fingerprint=fingerprint, extra=extra)
+    return report.write(path, page)
 
 
 def read_yaml_config(path: Path) -> dict:
@@ -170,8 +187,13 @@ def _recorded_splits(package_dir: Path) -> dict | None:
     return None
 
 
-def run_evaluation(model_path, data_path, split: str | None = None, skip_bad: bool = False, cache: bool = True) -> dict:
-    """Metrics of a model package on labeled data; see :func:`lamina.api.evaluate`."""
+def run_evaluation(model_path, data_path, split: str | None = None, skip_bad: bool = False, cache: bool = True,
+                   report_path: str | Path | None = None) -> dict:
+    """Metrics of a model package on labeled data; see :func:`lamina.api.evaluate`.
+
+    With ``report_path``, also writes a report.html there (curves from the model's run when
+    the package sits in one).
+    """
     package = find_package(model_path)
     predictor = Predictor.load(package)
     meta = predictor.meta
@@ -183,4 +205,11 @@ def run_evaluation(model_path, data_path, split: str | None = None, skip_bad: bo
     probs = predictor.probabilities(data.x)
     result = classification_metrics(data.y.numpy(), probs.argmax(1).numpy(), meta["labels"], present_only=True)
     result.update(split=split, data=str(data_path), model=str(package), skipped=skipped)
+    if report_path is not None:
+        run_dir = package.parent
+        rows = read_metrics(run_dir) if (run_dir / "run.json").is_file() else []
+        config_yaml = (run_dir / "config.yaml").read_text(encoding="utf-8") if rows and (run_dir / "config.yaml").is_file() else ""
+        _write_report(Path(report_path), f"{meta.get('name', package.name)} evaluated on {data_path}", split or "all", result, data,
+                      probs.numpy(), meta["labels"], rows, config_yaml, meta.get("data_fingerprint", ""), {})
+        result["report"] = str(report_path)
     return result

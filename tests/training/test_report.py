@@ -1,0 +1,72 @@
+"""report.html: drawn in a real headless Chromium, and the pieces it is built from."""
+
+import io
+
+import numpy as np
+
+from helpers import chromium_driver, run_cli
+from lamina.training import report
+
+
+def _screenshot_is_drawn(png: bytes) -> bool:
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)
+    return img.std() > 10 and (img < 128).mean() > 0.01  # not a blank page: dark strokes on white
+
+
+def _check_page(path, n_labels: int, curves: bool):
+    from selenium.webdriver.common.by import By
+
+    driver = chromium_driver()
+    try:
+        driver.get(path.resolve().as_uri())
+        assert driver.title
+        lines = driver.find_elements(By.CSS_SELECTOR, "svg.chart polyline.series")
+        assert len(lines) == (4 if curves else 0)  # train/val loss and train/val accuracy
+        for line in lines:
+            assert len(line.get_attribute("points").split()) >= 2
+            assert line.size["width"] > 100  # drawn across the chart, not collapsed
+        assert len(driver.find_elements(By.CSS_SELECTOR, "svg.confusion rect.cell")) == n_labels**2
+        thumbs = driver.find_elements(By.CSS_SELECTOR, ".mistake img")
+        assert all(driver.execute_script("return arguments[0].naturalWidth", t) > 0 for t in thumbs)
+        assert _screenshot_is_drawn(driver.get_screenshot_as_png())
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    finally:
+        driver.quit()
+
+
+def test_training_report_renders_in_chromium(digits_run):
+    page = digits_run / "report.html"
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text  # self-contained: nothing fetched
+    data_json = (digits_run / "data.json").read_text()
+    assert __import__("json").loads(data_json)["fingerprint"] in text
+    _check_page(page, 10, curves=True)
+
+
+def test_evaluate_report_renders_in_chromium(digits_run, digits, tmp_path):
+    out = tmp_path / "eval.html"
+    r = run_cli("evaluate", digits_run, digits, "--split", "test", "--report", out, "--json")
+    assert r.returncode == 0, r.stderr
+    assert __import__("json").loads(r.stdout)["report"] == str(out)
+    _check_page(out, 10, curves=True)
+
+
+def test_worst_mistakes_are_the_most_confident_wrong_ones():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3]])
+    y = np.array([0, 0, 0, 1])
+    ms = report.worst_mistakes(probs, y, ["a", "b", "c", "d"], ["x", "y"], lambda i: "")
+    assert [(m.key, m.predicted, m.true) for m in ms] == [("b", "y", "x"), ("d", "x", "y"), ("c", "y", "x")]
+
+
+def test_curves_take_each_epochs_last_train_line_and_skip_final_lines():
+    rows = [{"epoch": 0, "split": "train", "loss": 2.0, "accuracy": 0.1}, {"epoch": 0, "split": "train", "loss": 1.5, "accuracy": 0.3},
+            {"epoch": 0, "split": "val", "loss": 1.4, "accuracy": 0.4}, {"epoch": 0, "split": "val", "final": True, "loss": 9, "accuracy": 0}]
+    loss, acc = report.curves(rows)
+    assert loss == {"train loss": [(1, 1.5)], "val loss": [(1, 1.4)]} and acc["val accuracy"] == [(1, 0.4)]
+
+
+def test_labels_are_escaped():
+    svg = report.confusion_svg([[1, 0], [0, 1]], ["<script>", "b&c"])
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "b&amp;c" in svg
