@@ -32,9 +32,9 @@ def make_image_folders(root: Path, classes=("a", "b"), per_class: int = 6, size:
     return root
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real `lamina` entry point in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "lamina", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+    return subprocess.run([sys.executable, "-m", "lamina", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600, env=env)
 
 
 def free_port() -> int:
@@ -44,11 +44,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen([sys.executable, "-m", "lamina", "serve", *map(str, args), "--port", str(self.port)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -56,18 +56,23 @@ def train(data_or_config=None, *, output=None, overrides=None, seed=None, device
         deterministic: sets train.deterministic (bit-identical reruns and resumes).
     Returns:
         {"run", "model", "metrics": {"val", "test"}, "best_epoch", "epochs", "train_seconds",
-         "samples_per_s", "precision", "device", "skipped"}.
+         "samples_per_s", "precision", "device", "skipped", "report", "export"}, and "tracking"
+        ({"uri", "run_id", "experiment_id", "model_version", "unlogged"}) with track.mlflow_uri.
     """
     from lamina.training.session import run_training
 
     sets = list(overrides or []) + (["train.deterministic=true"] if deterministic else [])
     cfg = resolve_config(data_or_config, overrides=sets, seed=seed, device=device, skip_bad=skip_bad)
+    if cfg.track.registered_model and not cfg.track.mlflow_uri:
+        from lamina.common.runtime import mlflow_tracking_uri
+
+        cfg.track.mlflow_uri = mlflow_tracking_uri()
+        if not cfg.track.mlflow_uri:
+            raise LaminaError(f"track.registered_model={cfg.track.registered_model!r} needs a tracking server: "
+                              "pass --tracking-uri URI (track.mlflow_uri) or set MLFLOW_TRACKING_URI")
     explicit = [".".join(parse_override(o)[0]) for o in sets] + (["train.seed"] if seed is not None else [])
-    summary = run_training(cfg, Path(output) if output else default_output(cfg), overwrite=overwrite, quiet=quiet,
-                           resume=resume, explicit_keys=explicit)
-    if export_onnx:
-        summary["export"] = export(summary["model"])
-    return summary
+    return run_training(cfg, Path(output) if output else default_output(cfg), overwrite=overwrite, quiet=quiet,
+                        resume=resume, explicit_keys=explicit, finalize=export if export_onnx else None)
 
 
 def export(model, format: str = "onnx") -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 EPILOG = """examples:
   lamina datasets make digits --output data/digits
@@ -48,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     tr.add_argument("--resume", action="store_true", help="continue --output from its last checkpoint (the default when it has one)")
     tr.add_argument("--deterministic", action="store_true", help="deterministic kernels: bit-identical reruns and resumes")
+    tr.add_argument("--tracking-uri", metavar="URI", help="also log the run to this MLflow tracking server (track.mlflow_uri)")
+    tr.add_argument("--register", metavar="NAME", help="register the model package in MLflow's registry as NAME (track.registered_model)")
+    tr.add_argument("--alias", metavar="ALIAS", help="set this alias (e.g. champion) on the new registered version (track.alias)")
     tr.add_argument("--json", action="store_true", help="print one JSON object with the run's summary")
 
     ev = sub.add_parser("evaluate", help="metrics of a trained model on labeled data")
@@ -64,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--json", action="store_true", help="print one JSON object")
 
     sv = sub.add_parser("serve", help="serve model packages over HTTP (ONNX Runtime)")
-    sv.add_argument("models", nargs="+", metavar="MODEL", help="run directory or package; NAME=PATH to choose the name")
+    sv.add_argument("models", nargs="+", metavar="MODEL",
+                    help="run directory or package (NAME=PATH to choose the name), or models:/NAME@ALIAS | models:/NAME/VERSION from MLflow")
+    sv.add_argument("--tracking-uri", metavar="URI", help="MLflow server for models:/ (default $MLFLOW_TRACKING_URI)")
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     sv.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on every endpoint but health")
@@ -113,7 +119,11 @@ def _cmd_datasets(a) -> None:
 def _cmd_train(a) -> None:
     from lamina.api import train
 
-    summary = train(a.source, output=a.output, overrides=a.overrides, seed=a.seed, device=a.device,
+    sets = list(a.overrides)
+    for key, value in (("track.mlflow_uri", a.tracking_uri), ("track.registered_model", a.register), ("track.alias", a.alias)):
+        if value is not None:
+            sets.append(f"{key}={json.dumps(value)}")  # JSON strings are YAML strings: no value is misread
+    summary = train(a.source, output=a.output, overrides=sets, seed=a.seed, device=a.device,
                     skip_bad=a.skip_bad, overwrite=a.overwrite, quiet=False, resume=True if a.resume else None,
                     deterministic=a.deterministic or None)
     if a.json:
@@ -129,6 +139,10 @@ def _cmd_train(a) -> None:
     if "export" in summary:
         p = summary["export"]["parity"]
         print(f"onnx: {summary['export']['path']} (parity on {p['n']} images: max |difference| {p['max_abs_diff']:.1e})")
+    if summary.get("tracking", {}).get("run_id"):
+        t = summary["tracking"]
+        version = f", registered as {t['registered_model']} version {t['model_version']}" if t.get("model_version") else ""
+        print(f"mlflow: run {t['run_id']} at {t['uri']}{version}")
 
 
 def _cmd_evaluate(a) -> None:
@@ -180,7 +194,19 @@ def _cmd_serve(a) -> None:
         raise LaminaError("serve: --max-batch-size and --max-queue must be >= 1, --max-latency-ms >= 0, --max-body-mb > 0")
     options = ServeOptions(token=a.token, max_batch_size=a.max_batch_size, max_latency_ms=a.max_latency_ms,
                            max_body_mb=a.max_body_mb, max_queue=a.max_queue)
-    serve(a.models, host=a.host, port=a.port, options=options, threads=a.threads)
+    models = list(a.models)
+    if any(m.startswith("models:/") for m in models):
+        import tempfile
+
+        from lamina.common.runtime import mlflow_tracking_uri
+        from lamina.training.tracking import fetch_registered_model
+
+        into = Path(tempfile.mkdtemp(prefix="lamina-registry-"))
+        for i, spec in enumerate(models):
+            if spec.startswith("models:/"):
+                name, local = fetch_registered_model(spec, a.tracking_uri or mlflow_tracking_uri(), into)
+                models[i] = f"{name}={local}"
+    serve(models, host=a.host, port=a.port, options=options, threads=a.threads)
 
 
 def _fmt(v) -> str:

@@ -76,12 +76,22 @@ class TrainConfig(_Stage):
     deterministic: bool = False  # torch.use_deterministic_algorithms: bit-identical reruns and resumes
 
 
+class TrackConfig(_Stage):
+    """Optional copy of the run in MLflow (pip install 'lamina[mlflow]')."""
+
+    mlflow_uri: str | None = None  # tracking server, e.g. http://127.0.0.1:5000; None = no MLflow logging
+    experiment: str = "lamina"  # MLflow experiment name (created when missing)
+    registered_model: str | None = None  # register the package under this name: each completed run becomes a new version
+    alias: str | None = None  # alias set on that version, e.g. champion
+
+
 class Config(_Stage):
     """A whole run."""
 
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    track: TrackConfig = TrackConfig()
 
 
 def _all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
@@ -142,7 +152,7 @@ def _format_errors(errors: list[dict], source: str) -> str:
 def validate_config(raw: dict, source: str = "config") -> Config:
     """Validate a nested dict into a Config, or raise ConfigError naming every bad key."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping of stages (data, model, train), got {type(raw).__name__}")
+        raise ConfigError(f"{source}: expected a mapping of stages (data, model, train, track), got {type(raw).__name__}")
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
@@ -204,7 +214,7 @@ def load_config(
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             raise ConfigError(f"{config_path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
         if not isinstance(raw, dict):
-            raise ConfigError(f"{config_path}: expected a mapping with data/model/train, got {type(raw).__name__}")
+            raise ConfigError(f"{config_path}: expected a mapping with data/model/train/track, got {type(raw).__name__}")
     if data_path is not None:
         raw.setdefault("data", {})
         if not isinstance(raw["data"], dict):

@@ -59,3 +59,17 @@ def set_threads(num_threads: int | None) -> int:
     if num_threads:
         torch.set_num_threads(num_threads)
     return torch.get_num_threads()
+
+
+def mlflow_tracking_uri() -> str | None:
+    """$MLFLOW_TRACKING_URI, as MLflow users expect it to be honoured."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or None
+
+
+def set_mlflow_client_defaults() -> None:
+    """Short MLflow HTTP retries and timeouts (unless the user set them): a dead tracking server
+    then costs seconds, not MLflow's default minutes of backoff. The user's own values win."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -47,6 +47,7 @@ class RunDir:
         self.model = self.path / "model"
         self._metrics = None
         self._started = time.monotonic()
+        self.tracker = None  # receives every metrics record too (lamina.training.tracking)
 
     def create(self, overwrite: bool = False) -> "RunDir":
         """Make the directory; refuse one that already holds files unless ``overwrite``."""
@@ -80,6 +81,8 @@ class RunDir:
             self._metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
         self._metrics.write(json.dumps(record) + "\n")
         self._metrics.flush()
+        if self.tracker is not None:
+            self.tracker.log(record)
 
     def metrics_bytes(self) -> int:
         """Current length of metrics.jsonl (recorded in checkpoints)."""

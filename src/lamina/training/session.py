@@ -76,12 +76,14 @@ def _check_same(requested: Config, saved: Config, keys: list[str], output: Path)
 
 
 def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool = True, resume: bool | None = None,
-                 explicit_keys: list[str] | None = None) -> dict:
+                 explicit_keys: list[str] | None = None, finalize=None) -> dict:
     """Train per ``cfg`` into the run directory ``output``; see :func:`lamina.api.train`.
 
     A directory with a checkpoint is resumed from it (with the run's own saved config) unless
     ``overwrite``; ``resume=True`` insists on resuming, ``resume=False`` refuses to. Keys
     given explicitly (``explicit_keys``, e.g. from --set) must match the saved config.
+    ``finalize(model_dir)`` runs once the package is written (the API exports ONNX there);
+    its result is the summary's "export". With track.mlflow_uri, the run is mirrored to MLflow.
     """
     state = "empty" if overwrite else run_state(output)
     if state == "completed":
@@ -101,7 +103,9 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
     if state == "unfinished" and not quiet:
         print(f"{output}: an earlier run stopped before its first checkpoint; starting over", file=sys.stderr)
     run = RunDir(output) if resuming else RunDir(output).create(overwrite=True)
+    previous_tracking = read_json(output / "run.json").get("tracking") if resuming and (output / "run.json").is_file() else None
     run.set_status("running")
+    tracker, status, summary = None, "failed", None
     try:
         data = prepare_training_data(cfg.data, cfg.train.seed)
         _warn_skipped(data.skipped, quiet)
@@ -119,6 +123,7 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
         else:
             run.write_config(cfg)
             run.write_data(data.summary())
+        tracker = _start_tracking(cfg, run, data, previous_tracking, quiet)
         writer = CheckpointWriter(run.checkpoints)
         try:
             result = fit(cfg, data, run, writer, progress_quiet=quiet, resume=checkpoint)
@@ -147,8 +152,8 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
         if reported is not None:
             name, split, probs, m = reported
             report_file = _write_report(run.path / "report.html", f"{run.path.resolve().name}: {cfg.model.name} on {data.root}", name, m,
-                          split, probs, data.labels, read_metrics(run.path), dump_config(cfg), data.fingerprint,
-                          {"precision": result.precision, "best epoch": result.best_epoch + 1, "epochs": result.epochs_run})
+                                        split, probs, data.labels, read_metrics(run.path), dump_config(cfg), data.fingerprint,
+                                        {"precision": result.precision, "best epoch": result.best_epoch + 1, "epochs": result.epochs_run})
         writer.wait()  # the final checkpoint was written while the lines above ran
         summary = {
             "run": str(run.path), "model": str(run.model), "metrics": metrics, "best_epoch": result.best_epoch,
@@ -157,12 +162,56 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
             "skipped": len(data.skipped), "report": str(report_file) if report_file else None,
         }
         run.set_status("completed", result=summary)
-        return summary
+        status = "completed"
+        if finalize is not None:
+            summary["export"] = finalize(run.model)  # before tracking finishes, so the logged package is complete
     except BaseException as e:
-        run.set_status("failed" if not isinstance(e, KeyboardInterrupt) else "interrupted", error=str(e) or type(e).__name__)
+        if status != "completed":
+            run.set_status("failed" if not isinstance(e, KeyboardInterrupt) else "interrupted", error=str(e) or type(e).__name__)
         raise
     finally:
+        if tracker is not None:
+            info = tracker.finish(status, run.path, cfg.track.registered_model, cfg.track.alias)
+            run.set_status(read_json(run.path / "run.json")["status"], tracking=info)
+            if summary is not None:
+                summary["tracking"] = info
+            if info["unlogged"] and not quiet:
+                print(f"warning: MLflow at {info['uri']} did not get everything (all of it is in {run.path}): "
+                      + "; ".join(info["unlogged"]), file=sys.stderr)
         run.close()
+    return summary
+
+
+def _start_tracking(cfg: Config, run: RunDir, data: PreparedData, previous: dict | None, quiet: bool):
+    """An MlflowTracker when track.mlflow_uri is set (continuing the run's MLflow run on resume), else None.
+
+    An unreachable server is reported and training goes on untracked.
+    """
+    uri = cfg.track.mlflow_uri
+    if not uri:
+        return None
+    import platform
+
+    import torch
+
+    from lamina import __version__
+    from lamina.training.tracking import MlflowTracker, TrackingUnavailable
+
+    tags = {"lamina.data_fingerprint": data.fingerprint, "lamina.version": __version__, "torch.version": torch.__version__,
+            "python.version": platform.python_version(), "lamina.run_dir": str(run.path.resolve()), "lamina.modality": data.modality,
+            "lamina.model": cfg.model.name}
+    run_id = previous.get("run_id") if previous and previous.get("uri") == uri else None
+    try:
+        tracker = MlflowTracker(uri, cfg.track.experiment, run.path.resolve().name, cfg.model_dump(mode="json"), tags, run_id=run_id)
+    except TrackingUnavailable as e:
+        if not quiet:
+            print(f"warning: MLflow tracking is off for this run, nothing was logged to it ({e}); the run directory has everything",
+                  file=sys.stderr)
+        run.set_status("running", tracking={"uri": uri, "unlogged": [f"everything: {e}"]})
+        return None
+    run.set_status("running", tracking={"uri": uri, "run_id": tracker.run_id, "experiment_id": tracker.experiment_id})
+    run.tracker = tracker
+    return tracker
 
 
 def _write_report(path: Path, title: str, split_name: str, evaluation: dict, split: SplitData, probs, labels: list[str],
