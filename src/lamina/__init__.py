@@ -12,7 +12,7 @@ Heavy imports (torch) happen on first use, so ``import lamina`` stays cheap.
 
 __version__ = "0.1.0"
 
-__all__ = ["train", "evaluate", "load", "__version__"]
+__all__ = ["train", "evaluate", "load", "tune", "__version__"]
 
 
 def train(data_or_config=None, *, output=None, overrides=None, **kwargs):
@@ -34,3 +34,10 @@ def load(path, **kwargs):
     from lamina import api
 
     return api.load(path, **kwargs)
+
+
+def tune(config, *, trials, **kwargs):
+    """Hyperparameter search with Optuna; see :func:`lamina.api.tune`."""
+    from lamina import api
+
+    return api.tune(config, trials=trials, **kwargs)

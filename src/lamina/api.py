@@ -75,6 +75,18 @@ def train(data_or_config=None, *, output=None, overrides=None, seed=None, device
                         resume=resume, explicit_keys=explicit, finalize=export if export_onnx else None)
 
 
+def tune(config, *, trials: int, storage: str | None = None, study: str | None = None, output=None, pruner: str = "median",
+         quiet: bool = True) -> dict:
+    """Optuna search over the ``search:`` section of the YAML ``config``; see lamina.training.tune.
+
+    Returns {"study", "storage", "best_trial", "best_value", "best_params", "best_run", "best_config", "trials"}.
+    """
+    from lamina.training.tune import run_tune
+
+    name = study or Path(config).stem
+    return run_tune(config, trials, storage, name, Path(output) if output else Path("runs") / f"tune-{name}", pruner=pruner, quiet=quiet)
+
+
 def export(model, format: str = "onnx") -> dict:
     """Write ``model.onnx`` into a model package (run directory or ``model/``) and check parity.
 

@@ -53,6 +53,21 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--register", metavar="NAME", help="register the model package in MLflow's registry as NAME (track.registered_model)")
     tr.add_argument("--alias", metavar="ALIAS", help="set this alias (e.g. champion) on the new registered version (track.alias)")
     tr.add_argument("--json", action="store_true", help="print one JSON object with the run's summary")
+    dd = tr.add_argument_group("distributed (through torchrun: torch.distributed.run)")
+    dd.add_argument("--nproc", type=int, metavar="N", help="processes on this machine (DDP; gloo on CPU, nccl on GPU)")
+    dd.add_argument("--nnodes", type=int, metavar="M", help="machines taking part (run the same command on each)")
+    dd.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous address, the same on every machine (needed with --nnodes > 1)")
+    dd.add_argument("--max-restarts", type=int, default=0, metavar="K",
+                    help="restart the worker group up to K times after a worker dies; it resumes from the last checkpoint")
+
+    tu = sub.add_parser("tune", help="hyperparameter search with Optuna over a config's search: section")
+    tu.add_argument("config", help="YAML config with a search: section (dotted key -> loguniform|uniform|int|choice)")
+    tu.add_argument("--trials", type=int, required=True, help="finished trials the study should hold (shared by all processes)")
+    tu.add_argument("--storage", help="Optuna storage URL shared by cooperating processes, e.g. sqlite:///study.db (default: in memory)")
+    tu.add_argument("--study", help="study name (default: the config file's name)")
+    tu.add_argument("--output", help="folder for the trial run directories and best.yaml (default runs/tune-<study>)")
+    tu.add_argument("--pruner", choices=["median", "none"], default="median", help="stop weak trials early (default median)")
+    tu.add_argument("--json", action="store_true", help="print one JSON object")
 
     ev = sub.add_parser("evaluate", help="metrics of a trained model on labeled data")
     ev.add_argument("model", help="run directory or its model/ directory")
@@ -116,8 +131,55 @@ def _cmd_datasets(a) -> None:
         print(f"wrote {a.name} to {summary['output']} ({counts})")
 
 
+DIST_FLAGS = {"--nproc": 1, "--nnodes": 1, "--rdzv-endpoint": 1, "--max-restarts": 1}
+
+
+def _worker_argv(argv: list[str]) -> list[str]:
+    """The train command line without the launcher's own flags (both --flag V and --flag=V forms)."""
+    out, skip = [], 0
+    for arg in argv:
+        if skip:
+            skip -= 1
+            continue
+        name = arg.split("=", 1)[0]
+        if name in DIST_FLAGS:
+            skip = 0 if "=" in arg else DIST_FLAGS[name]
+            continue
+        out.append(arg)
+    return out
+
+
+def _launch_distributed(a, argv: list[str]) -> None:
+    """Run `lamina train` under torch.distributed.run (elastic): --nproc workers on each of --nnodes machines."""
+    from lamina.common.errors import LaminaError
+
+    nproc, nnodes = a.nproc or 1, a.nnodes or 1
+    if nproc < 1 or nnodes < 1 or a.max_restarts < 0:
+        raise LaminaError("--nproc and --nnodes must be >= 1, --max-restarts >= 0")
+    if nnodes > 1 and not a.rdzv_endpoint:
+        raise LaminaError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (the same on every machine)")
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun
+
+    rdzv = ["--rdzv-backend", "c10d", "--rdzv-endpoint", a.rdzv_endpoint] if a.rdzv_endpoint else ["--standalone"]
+    args = ["--nnodes", str(nnodes), "--nproc-per-node", str(nproc), "--max-restarts", str(a.max_restarts),
+            "--monitor-interval", "0.5", *rdzv, "--module", "lamina", *_worker_argv(argv)]
+    try:
+        torchrun(args)
+    except ChildFailedError as e:
+        failures = "; ".join(f"rank {rank} (pid {f.pid}) " + (f"killed by signal {-f.exitcode}" if f.exitcode < 0 else f"exited with status {f.exitcode}")
+                             for rank, f in sorted(e.failures.items()))
+        codes = {f.exitcode for f in e.failures.values()}
+        raise LaminaError(f"distributed training failed: {failures}; restarts used up (--max-restarts {a.max_restarts}). "
+                          "The run directory keeps its last checkpoint: run the same command to resume.",
+                          exit_code=2 if codes == {2} else 1) from None
+
+
 def _cmd_train(a) -> None:
     from lamina.api import train
+
+    if (a.nproc or a.nnodes) and not _in_worker():
+        return _launch_distributed(a, a.argv)
 
     sets = list(a.overrides)
     for key, value in (("track.mlflow_uri", a.tracking_uri), ("track.registered_model", a.register), ("track.alias", a.alias)):
@@ -126,6 +188,8 @@ def _cmd_train(a) -> None:
     summary = train(a.source, output=a.output, overrides=sets, seed=a.seed, device=a.device,
                     skip_bad=a.skip_bad, overwrite=a.overwrite, quiet=False, resume=True if a.resume else None,
                     deterministic=a.deterministic or None)
+    if summary.get("rank"):
+        return  # a worker other than rank 0: rank 0 reports
     if a.json:
         _print_json(summary)
         return
@@ -143,6 +207,19 @@ def _cmd_train(a) -> None:
         t = summary["tracking"]
         version = f", registered as {t['registered_model']} version {t['model_version']}" if t.get("model_version") else ""
         print(f"mlflow: run {t['run_id']} at {t['uri']}{version}")
+
+
+def _cmd_tune(a) -> None:
+    from lamina.api import tune
+
+    r = tune(a.config, trials=a.trials, storage=a.storage, study=a.study, output=a.output, pruner=a.pruner, quiet=a.json)
+    if a.json:
+        _print_json(r)
+        return
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(r["trials"].items()))
+    print(f"study {r['study']}: {counts}")
+    print(f"best: trial {r['best_trial']} ({r['best_run']}), val {r['best_value']:.4f}, {r['best_params']}")
+    print(f"best config: {r['best_config']}")
 
 
 def _cmd_evaluate(a) -> None:
@@ -250,13 +327,21 @@ def _cmd_runs(a) -> None:
             print(f"{k:24}{_fmt(x):>30}  {_fmt(y):>30}")
 
 
-COMMANDS = {"datasets": _cmd_datasets, "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
+COMMANDS = {"datasets": _cmd_datasets, "train": _cmd_train, "tune": _cmd_tune, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
             "export": _cmd_export, "serve": _cmd_serve, "runs": _cmd_runs}
+
+
+def _in_worker() -> bool:
+    from lamina.common.runtime import dist_env
+
+    return dist_env()[1] > 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if args.version:
         from lamina import __version__
 
@@ -280,7 +365,13 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception:
+    except Exception as e:
+        if _in_worker() and (type(e).__module__.startswith("torch") or "gloo" in str(e) or "NCCL" in str(e)):
+            from lamina.common.runtime import dist_env
+
+            print(f"error: worker rank {dist_env()[0]} lost its peers ({str(e).splitlines()[0][:200]}); "
+                  "torchrun restarts the group if --max-restarts allows", file=sys.stderr)
+            return 1
         import traceback
 
         traceback.print_exc()

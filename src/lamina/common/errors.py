@@ -10,6 +10,11 @@ class LaminaError(Exception):
 
     exit_code = 2
 
+    def __init__(self, message: str = "", exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code  # e.g. 1 for a failure that is not the user's input
+
 
 class DataError(LaminaError):
     """A file, row or folder of the user's data cannot be used."""

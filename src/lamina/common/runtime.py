@@ -73,3 +73,19 @@ def set_mlflow_client_defaults() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def dist_env() -> tuple[int, int, int]:
+    """(rank, world size, local rank) set by torchrun for this process; (0, 1, 0) outside torchrun."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def dist_restart_count() -> int:
+    """How many times torchrun has restarted this worker group ($TORCHELASTIC_RESTART_COUNT)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
+
+
+def dist_store() -> tuple[str, int, bool]:
+    """(MASTER_ADDR, MASTER_PORT, whether torchrun's agent hosts the store) for this worker."""
+    return (os.environ.get("MASTER_ADDR", "127.0.0.1"), int(os.environ.get("MASTER_PORT", 29500)),
+            os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True")

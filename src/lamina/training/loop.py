@@ -21,6 +21,7 @@ from lamina.data.augment import augment_batch
 from lamina.data.batches import eval_batches, steps_per_epoch, train_batches
 from lamina.data.dataset import PreparedData, SplitData
 from lamina.models.registry import Classifier, build_model, resolve
+from lamina.training.distributed import Dist
 from lamina.training.checkpoint import CheckpointWriter, optimizer_tensors, restore_optimizer, snapshot
 from lamina.training.metrics import classification_metrics
 from lamina.training.optim import lr_at, make_optimizer
@@ -156,15 +157,24 @@ def _checkpoint_jobs(model, opt, aug_gen: torch.Generator, state: TrainState, be
 
 
 def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, progress_quiet: bool = False,
-        resume: Resume | None = None) -> FitResult:
+        resume: Resume | None = None, dist: Dist = Dist(), on_epoch=None) -> FitResult:
     """Train ``cfg.model`` on ``data``; writes metrics into ``run`` and checkpoints through ``writer``.
 
     With ``resume``, continues from that checkpoint exactly: same batches, same augmentation
     and dropout draws, same learning rates. The last checkpoint write may still be in flight
     on return (it overlaps the caller's final evaluation); the caller calls ``writer.wait()``.
+
+    Under torchrun (``dist.active``) the model is wrapped in DistributedDataParallel, each rank
+    trains on its slice of every global batch, and only rank 0 validates, logs and writes
+    checkpoints; its validation score is broadcast so every rank stops at the same epoch.
+
+    ``on_epoch(epoch, val_metrics)`` is called on rank 0 after each validation; returning
+    True ends training there (a hyperparameter search pruning the trial).
     """
     tc = cfg.train
     device = resolve_device(tc.device)
+    if dist.active and device.startswith("cuda"):
+        device = f"cuda:{dist.local_rank}"
     precision = resolve_precision(tc.precision, device)
     set_threads(tc.num_threads)
     was_deterministic = torch.are_deterministic_algorithms_enabled()  # a process-wide switch: restored on return
@@ -174,6 +184,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
     train, val = data.splits["train"], data.splits.get("val")
     model = build_model(resolve(cfg.model), tuple(train.x.shape[1:]), len(data.labels), data.mean, data.std)
     model = model.to(device, memory_format=torch.channels_last)
+    net = torch.nn.parallel.DistributedDataParallel(model) if dist.active else model  # the training forward
     opt = make_optimizer(model, tc)
     aug_gen = torch.Generator().manual_seed(tc.seed + 1)
     st, best_weights = TrainState(), None
@@ -188,13 +199,15 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
     pending_best = False  # best_weights not yet on disk
     per_epoch = steps_per_epoch(len(train), tc.batch_size)
     total_steps = per_epoch * tc.epochs
-    progress = Progress(total_steps, "train", quiet=progress_quiet)
+    progress = Progress(total_steps, "train", quiet=progress_quiet or not dist.main)
     progress.update(st.global_step)
     t_start = last_save = time.perf_counter()
     seen_at_start = st.seen + st.count
 
     def save():
         nonlocal pending_best, last_save
+        if not dist.main:
+            return
         st.metrics_bytes = run.metrics_bytes()
         writer.submit(_checkpoint_jobs(model, opt, aug_gen, st, best_weights if pending_best else None))
         pending_best, last_save = False, time.perf_counter()
@@ -203,17 +216,26 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
         while not st.finished and st.epoch < tc.epochs:
             epoch = st.epoch
             model.train()
-            loss_sum = torch.tensor(st.loss_sum, device=device)
-            correct = torch.tensor(st.correct, dtype=torch.int64, device=device)
-            t_epoch, count_at_start = time.perf_counter(), st.count
+            # This process's sums since the epoch (or the resumed checkpoint) began; st holds the
+            # totals over all ranks up to then, so totals() is the same on every rank.
+            base = (st.loss_sum, st.correct, st.count)
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            local_count = 0
+
+            def totals() -> tuple[float, int, int]:
+                lsum, corr, n = dist.sum([loss_sum.item(), float(correct.item()), float(local_count)])
+                return base[0] + lsum, base[1] + int(corr), base[2] + int(n)
+
+            t_epoch = time.perf_counter()
             for step, idx in train_batches(len(train), tc.batch_size, tc.seed, epoch, start_step=st.step_in_epoch):
-                x = to_input(augment_batch(train.x[idx], cfg.data.augment, aug_gen), device)
-                y = train.y[idx].to(device, non_blocking=True)
+                x = to_input(dist.shard(augment_batch(train.x[idx], cfg.data.augment, aug_gen)), device)
+                y = dist.shard(train.y[idx]).to(device, non_blocking=True)
                 lr = lr_at(st.global_step, total_steps, tc)
                 for group in opt.param_groups:
                     group["lr"] = lr
                 with autocast(device, precision):
-                    logits = model(x)
+                    logits = net(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=tc.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -224,41 +246,48 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
                 st.step_in_epoch = step + 1
                 loss_sum += loss.detach() * len(y)
                 correct += (logits.argmax(1) == y).sum()
-                st.count += len(y)
-                rate = (st.count - count_at_start) / max(1e-9, time.perf_counter() - t_epoch)
+                local_count += len(y)
+                rate = local_count * dist.world / max(1e-9, time.perf_counter() - t_epoch)
                 if st.global_step % tc.log_every == 0 or step == per_epoch - 1:
-                    run.log_metrics({"step": st.global_step, "epoch": epoch, "split": "train", "loss": loss_sum.item() / st.count,
-                                     "accuracy": correct.item() / st.count, "lr": lr, "samples_per_s": rate})
+                    lsum, corr, n = totals()
+                    run.log_metrics({"step": st.global_step, "epoch": epoch, "split": "train", "loss": lsum / n,
+                                     "accuracy": corr / n, "lr": lr, "samples_per_s": rate})
                 progress.update(1, epoch=epoch + 1, loss=loss.item(), samples_per_s=round(rate))
                 if tc.checkpoint_every and st.global_step % tc.checkpoint_every == 0 and step < per_epoch - 1:
-                    st.loss_sum, st.correct = loss_sum.item(), int(correct.item())
+                    st.loss_sum, st.correct, st.count = totals()
                     save()
-            st.loss_sum, st.correct = loss_sum.item(), int(correct.item())
+            st.loss_sum, st.correct, st.count = totals()
             score = (-(st.loss_sum / st.count),) * 2  # without a val split, the training loss decides
-            if val is not None and len(val):
+            if val is not None and len(val) and dist.main:
                 m = validate(model, val, data.labels, device, precision, tc.monitor)
                 run.log_metrics({"step": st.global_step, "epoch": epoch, "split": "val", **m})
                 score = _score(m, m["loss"], tc.monitor)
                 progress.log(f"epoch {epoch + 1}/{tc.epochs}  train loss {st.loss_sum / st.count:.4f}  "
                              f"val loss {m['loss']:.4f}  val accuracy {m['accuracy']:.4f}")
+            halt = bool(on_epoch is not None and dist.main and val is not None and len(val) and on_epoch(epoch, m))
+            score, halt = dist.broadcast((score, halt))  # rank 0 decides best and stopping for everyone
             if score > st.best_score:
                 st.best_score, st.best_epoch, st.stale = score, epoch, 0
-                best_weights, pending_best = snapshot(model), True
+                if dist.main:
+                    best_weights, pending_best = snapshot(model), True
             else:
                 st.stale += 1
-            stop = bool(tc.early_stopping and st.stale >= tc.early_stopping)
+            stop = bool(tc.early_stopping and st.stale >= tc.early_stopping) or halt
             st.seen += st.count
             st.epoch, st.step_in_epoch, st.loss_sum, st.correct, st.count = epoch + 1, 0, 0.0, 0, 0
             st.finished = stop or st.epoch >= tc.epochs
             if st.finished or tc.checkpoint_every or time.perf_counter() - last_save >= tc.checkpoint_interval:
                 save()
-            if stop:
+            if halt:
+                progress.log(f"stopped after epoch {epoch + 1} by the search (pruned)")
+            elif stop:
                 progress.log(f"early stopping: no better val {tc.monitor} for {st.stale} epochs (best at epoch {st.best_epoch + 1})")
     finally:
         progress.close()
         torch.use_deterministic_algorithms(was_deterministic)
     train_seconds = time.perf_counter() - t_start
-    model.load_state_dict(best_weights)
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
     model = model.cpu().eval()
     rate = (st.seen + st.count - seen_at_start) / max(1e-9, train_seconds)
     return FitResult(model, st.best_epoch, st.best_score, st.epoch, precision, device, train_seconds, rate)

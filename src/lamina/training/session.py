@@ -18,6 +18,8 @@ from lamina.common.package import find_package
 from lamina.models.package import Predictor, package_meta, save_package
 from lamina.models.registry import resolve
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
+from lamina.training import distributed
+from lamina.training.distributed import Dist
 from lamina.training.loop import Resume, auto_epochs, fit, predict_split
 from lamina.training.metrics import classification_metrics
 from lamina.training import report
@@ -76,7 +78,7 @@ def _check_same(requested: Config, saved: Config, keys: list[str], output: Path)
 
 
 def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool = True, resume: bool | None = None,
-                 explicit_keys: list[str] | None = None, finalize=None) -> dict:
+                 explicit_keys: list[str] | None = None, finalize=None, on_epoch=None) -> dict:
     """Train per ``cfg`` into the run directory ``output``; see :func:`lamina.api.train`.
 
     A directory with a checkpoint is resumed from it (with the run's own saved config) unless
@@ -84,7 +86,56 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
     given explicitly (``explicit_keys``, e.g. from --set) must match the saved config.
     ``finalize(model_dir)`` runs once the package is written (the API exports ONNX there);
     its result is the summary's "export". With track.mlflow_uri, the run is mirrored to MLflow.
+    ``on_epoch(epoch, val_metrics) -> bool`` may end training early (see fit). Under torchrun,
+    rank 0 does all of this and the other ranks only train.
     """
+    dist = distributed.init(cfg.train.device)
+    try:
+        if not dist.main:
+            return _follow(output, dist)
+        return _lead(cfg, output, overwrite, quiet, resume, explicit_keys, finalize, dist, on_epoch)
+    finally:
+        distributed.close(dist)
+
+
+def _follow(output: Path, dist: Dist) -> dict:
+    """A rank other than 0: train in step with rank 0 on the config it resolved; write nothing."""
+    plan = dist.broadcast(None)
+    if "error" in plan:
+        raise SystemExit(2)  # rank 0 reports the error
+    cfg = load_config(plan["cfg"])
+    data = prepare_training_data(cfg.data, cfg.train.seed)  # from the cache rank 0 has just filled
+    checkpoint = _load_resume(RunDir(output), quiet=True) if plan["resuming"] else None
+    fit(cfg, data, _NullRun(), None, progress_quiet=True, resume=checkpoint, dist=dist)
+    return {"run": str(output), "rank": dist.rank}
+
+
+class _NullRun:
+    """The run directory as ranks other than 0 see it: they log and write nothing."""
+
+    def log_metrics(self, record: dict) -> None:
+        pass
+
+    def metrics_bytes(self) -> int:
+        return 0
+
+    def truncate_metrics(self, length: int) -> None:
+        pass
+
+
+def _lead(cfg: Config, output: Path, overwrite: bool, quiet: bool, resume: bool | None, explicit_keys: list[str] | None,
+          finalize, dist: Dist, on_epoch=None) -> dict:
+    """Rank 0 (or the only process): the run directory, data, fit, evaluation, package, tracking."""
+    try:
+        return _lead_unguarded(cfg, output, overwrite, quiet, resume, explicit_keys, finalize, dist, on_epoch)
+    except BaseException as e:
+        if dist.active and not dist.announced:
+            dist.broadcast({"error": str(e)})  # the other ranks are waiting for the plan: let them exit
+        raise
+
+
+def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, resume: bool | None, explicit_keys: list[str] | None,
+                    finalize, dist: Dist, on_epoch=None) -> dict:
     state = "empty" if overwrite else run_state(output)
     if state == "completed":
         raise LaminaError(f"--output {output}: holds a completed run. Choose another --output or pass --overwrite.")
@@ -124,9 +175,12 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
             run.write_config(cfg)
             run.write_data(data.summary())
         tracker = _start_tracking(cfg, run, data, previous_tracking, quiet)
+        if dist.active:
+            dist.broadcast({"cfg": cfg.model_dump(mode="json"), "resuming": resuming})
+            dist.announced = True
         writer = CheckpointWriter(run.checkpoints)
         try:
-            result = fit(cfg, data, run, writer, progress_quiet=quiet, resume=checkpoint)
+            result = fit(cfg, data, run, writer, progress_quiet=quiet, resume=checkpoint, dist=dist, on_epoch=on_epoch)
         except BaseException:
             with contextlib.suppress(Exception):
                 writer.wait()
