@@ -75,6 +75,18 @@ def train(data_or_config=None, *, output=None, overrides=None, seed=None, device
                         resume=resume, explicit_keys=explicit, finalize=export if export_onnx else None)
 
 
+def validate(data_or_config, *, overrides=None) -> dict:
+    """Check training data without training: every bad file at once, class balance, leakage.
+
+    Returns {"path", "files", "counts", "errors", "warnings"}; each problem has "level",
+    "kind", "message" and, where files are involved, "paths" (first 20) and "count".
+    """
+    from lamina.data.dataset import validate_data
+
+    cfg = resolve_config(data_or_config, overrides=overrides)
+    return validate_data(cfg.data, cfg.train.seed)
+
+
 def tune(config, *, trials: int, storage: str | None = None, study: str | None = None, output=None, pruner: str = "median",
          quiet: bool = True) -> dict:
     """Optuna search over the ``search:`` section of the YAML ``config``; see lamina.training.tune.

@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     dd.add_argument("--max-restarts", type=int, default=0, metavar="K",
                     help="restart the worker group up to K times after a worker dies; it resumes from the last checkpoint")
 
+    va = sub.add_parser("validate", help="check training data before training: bad files, balance, leakage")
+    va.add_argument("source", help="data folder / CSV manifest or a YAML config")
+    va.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    va.add_argument("--json", action="store_true", help="print one JSON object")
+
     tu = sub.add_parser("tune", help="hyperparameter search with Optuna over a config's search: section")
     tu.add_argument("config", help="YAML config with a search: section (dotted key -> loguniform|uniform|int|choice)")
     tu.add_argument("--trials", type=int, required=True, help="finished trials the study should hold (shared by all processes)")
@@ -209,6 +214,27 @@ def _cmd_train(a) -> None:
         print(f"mlflow: run {t['run_id']} at {t['uri']}{version}")
 
 
+def _cmd_validate(a) -> None:
+    from lamina.api import validate
+
+    r = validate(a.source, overrides=a.overrides)
+    if a.json:
+        _print_json(r)
+    else:
+        if r["files"] is not None:
+            counts = "; ".join(f"{split}: " + ", ".join(f"{k} {v}" for k, v in c.items()) for split, c in r["counts"].items())
+            print(f"{r['path']}: {r['files']} files ({counts})")
+        for p in r["errors"] + r["warnings"]:
+            print(f"{p['level']}: {p['message']}")
+            for path in p.get("paths", []):
+                print(f"  {path}")
+            if p.get("count", 0) > len(p.get("paths", [])):
+                print(f"  ... and {p['count'] - len(p['paths'])} more")
+        print(f"{len(r['errors'])} errors, {len(r['warnings'])} warnings")
+    if r["errors"]:
+        raise SystemExit(2)
+
+
 def _cmd_tune(a) -> None:
     from lamina.api import tune
 
@@ -327,7 +353,7 @@ def _cmd_runs(a) -> None:
             print(f"{k:24}{_fmt(x):>30}  {_fmt(y):>30}")
 
 
-COMMANDS = {"datasets": _cmd_datasets, "train": _cmd_train, "tune": _cmd_tune, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
+COMMANDS = {"datasets": _cmd_datasets, "train": _cmd_train, "validate": _cmd_validate, "tune": _cmd_tune, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
             "export": _cmd_export, "serve": _cmd_serve, "runs": _cmd_runs}
 
 

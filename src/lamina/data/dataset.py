@@ -20,6 +20,7 @@ from lamina.common.config import DataConfig
 from lamina.common.errors import DataError
 from lamina.common.runtime import cache_dir
 from lamina.data.cache import ImageCache
+from lamina.data.checks import check_samples
 from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image, peek
 from lamina.data.layout import Layout, Sample, scan
 from lamina.data.split import assign_splits
@@ -55,6 +56,7 @@ class PreparedData:
     fingerprint: str  # sha256 over (split, label, content hash) of every sample
     split_record: dict[str, list[str]]  # split -> sample keys, replayable by evaluate
     skipped: list[dict] = field(default_factory=list)
+    checks: list[dict] = field(default_factory=list)  # warnings from lamina.data.checks (imbalance, leakage)
 
     def summary(self) -> dict:
         """JSON-ready description, saved as data.json in the run."""
@@ -67,6 +69,7 @@ class PreparedData:
             "counts": {s: dict(sorted(Counter(self.labels[i] for i in d.y.tolist()).items())) for s, d in self.splits.items()},
             "fingerprint": self.fingerprint,
             "skipped": self.skipped,
+            "checks": self.checks,
             "splits": self.split_record,
         }
 
@@ -190,7 +193,31 @@ def prepare_training_data(cfg: DataConfig, seed: int) -> PreparedData:
     fingerprint = hashlib.sha256("\n".join(lines).encode()).hexdigest()
     mean, std = _mean_std(splits["train"].x)
     record = {name: d.keys for name, d in splits.items()}
-    return PreparedData(layout.modality, str(cfg.path), layout.kind, labels, prep, splits, mean, std, fingerprint, record, skipped)
+    checks = check_samples([s.key for s in kept], [s.label for s in kept], [assignment[s.key] for s in kept], hashes, arr)
+    return PreparedData(layout.modality, str(cfg.path), layout.kind, labels, prep, splits, mean, std, fingerprint, record, skipped, checks)
+
+
+def validate_data(cfg: DataConfig, seed: int) -> dict:
+    """Every problem of the training data at once: `lamina validate`.
+
+    Decodes every file (through the cache) and runs lamina.data.checks. Returns
+    {"path", "files", "counts", "errors", "warnings"}: errors (bad or missing files, a single
+    class, labels only in val/test) stop a training; warnings (imbalance, leakage, near
+    duplicates) do not.
+    """
+    try:
+        data = prepare_training_data(cfg.model_copy(update={"skip_bad": True}), seed)
+    except DataError as e:
+        return {"path": str(cfg.path), "files": None, "counts": {}, "errors": [{"level": "error", "kind": "data", "message": str(e)}],
+                "warnings": []}
+    errors = []
+    if data.skipped:
+        paths = [f"{s['path']}: {s['reason']}" for s in data.skipped]
+        errors.append({"level": "error", "kind": "bad-files", "message": f"{len(paths)} files or rows cannot be used",
+                       "paths": paths, "count": len(paths)})
+    summary = data.summary()
+    files = sum(len(d) for d in data.splits.values()) + len(data.skipped)
+    return {"path": str(cfg.path), "files": files, "counts": summary["counts"], "errors": errors, "warnings": data.checks}
 
 
 def prepare_eval_data(

@@ -35,6 +35,13 @@ def _warn_skipped(skipped: list[dict], quiet: bool) -> None:
             print(f"  ... and {len(skipped) - 20} more (all listed in data.json)", file=sys.stderr)
 
 
+def _warn_checks(checks: list[dict], quiet: bool) -> None:
+    if not quiet:
+        for c in checks:
+            print(f"warning: {c['message']}" + (f" (e.g. {c['paths'][0]}; all listed in data.json)" if c.get("paths") else ""),
+                  file=sys.stderr)
+
+
 def _resolved(cfg: Config, data: PreparedData) -> Config:
     """The config with every inferred value written in (modality, size, channels, model defaults, epochs)."""
     data_cfg = cfg.data.model_copy(update={"modality": data.modality, "image_size": data.prep.size, "channels": data.prep.channels})
@@ -160,6 +167,7 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
     try:
         data = prepare_training_data(cfg.data, cfg.train.seed)
         _warn_skipped(data.skipped, quiet)
+        _warn_checks(data.checks, quiet)
         cfg = _resolved(cfg, data)
         checkpoint = None
         if resuming:
