@@ -108,6 +108,36 @@ def test_body_limits_before_reading(server):
         assert s.recv(4096).startswith(b"HTTP/1.1 413")
 
 
+def test_compressed_bodies_are_limited_by_their_decoded_size(server, digits):
+    import gzip
+    import zlib
+
+    image = next((digits / "test" / "4").glob("*.png")).read_bytes()
+    for encoding, packed in (("gzip", gzip.compress(image)), ("deflate", zlib.compress(image))):
+        r = httpx.post(f"{server.url}/predict/digits", content=packed, headers={"Content-Encoding": encoding})
+        assert r.status_code == 200, r.text
+    bomb = gzip.compress(b"\0" * (64 * 2**20))  # 64 MiB of zeros in ~64 KiB: under the 1 MiB limit compressed
+    assert len(bomb) < 2**20
+    r = httpx.post(f"{server.url}/predict/digits", content=bomb, headers={"Content-Encoding": "gzip"})
+    assert r.status_code == 413
+    body = json.dumps({"inputs": [{"name": "images", "shape": [1, 8, 8, 1], "datatype": "UINT8", "data": [0] * 64}]}).encode()
+    r = httpx.post(f"{server.url}/v2/models/digits/infer", content=gzip.compress(body), headers={"Content-Encoding": "gzip"})
+    assert r.status_code == 200
+    r = httpx.post(f"{server.url}/predict/digits", content=gzip.compress(image)[:-10], headers={"Content-Encoding": "gzip"})
+    assert r.status_code == 400 and r.json() == {"error": "compressed body is corrupt or truncated"}
+    r = httpx.post(f"{server.url}/predict/digits", content=b"xx", headers={"Content-Encoding": "br"})
+    assert r.status_code == 415
+
+
+@pytest.mark.parametrize("name", ["../x", "..%2fx", "%252e%252e%252f", "..%5cx", "%2fetc%2fpasswd", "..\\x", "C:%5cx"])
+def test_path_traversal_forms_in_model_names_are_404(server, name):
+    for method, path in (("GET", f"/v2/models/{name}"), ("POST", f"/v2/models/{name}/infer"), ("POST", f"/predict/{name}")):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:  # raw: no client-side normalisation
+            s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+            reply = s.recv(4096)
+        assert reply.split(b" ")[1] == b"404", (path, reply[:200])
+
+
 def test_token_required_except_health(token_server, digits):
     url = token_server.url
     assert httpx.get(f"{url}/v2/health/live").status_code == 200

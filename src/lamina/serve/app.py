@@ -12,14 +12,16 @@ from dataclasses import dataclass
 import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from lamina import __version__
 from lamina.serve.batching import Batcher, Overloaded
-from lamina.serve.guard import BodyTooLarge, Guard
+from lamina.serve.guard import BadEncoding, BodyTooLarge, Guard
 from lamina.serve.metrics import Metrics
+from lamina.serve.openapi import openapi_document
 from lamina.serve.page import render_page
 from lamina.serve.protocol import infer_response, parse_input, requested_outputs, split_binary, top_k
 from lamina.serve.runtime import InputError, ServedModel
@@ -144,6 +146,10 @@ class App:
         request.scope["lamina.labels"] = ("_none", "page")
         return HTMLResponse(render_page(list(self.models.values()), token_required=self.options.token is not None))
 
+    async def openapi(self, request: Request):
+        request.scope["lamina.labels"] = ("_none", "openapi")
+        return JSONResponse(openapi_document(self.models, __version__, self.options.token is not None))
+
     async def metrics_endpoint(self, request: Request):
         request.scope["lamina.labels"] = ("_none", "metrics")
         return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -173,6 +179,9 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
     async def too_large(request: Request, exc: BodyTooLarge):
         return error(413, f"body larger than {options.max_body_bytes} bytes")
 
+    async def bad_encoding(request: Request, exc: BadEncoding):
+        return error(400, "compressed body is corrupt or truncated")
+
     async def overloaded(request: Request, exc: Overloaded):
         return error(503, "server is busy (queue full); retry later")
 
@@ -180,12 +189,17 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
         status = getattr(exc, "status_code", 404)
         return error(status, {404: "not found", 405: "method not allowed"}.get(status, "request failed"))
 
+    async def http_error(request: Request, exc: HTTPException):  # e.g. a malformed multipart body from Starlette's parser
+        status = exc.status_code if 400 <= exc.status_code < 500 else 400
+        return error(status, f"bad request: {str(exc.detail)[:200]}" if exc.detail else "bad request")
+
     async def internal(request: Request, exc: Exception):
         return error(500, "internal error")
 
     routes = [
         Route("/", core.page, methods=["GET"]),
         Route("/metrics", core.metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", core.openapi, methods=["GET"]),
         Route("/v2", core.server_metadata, methods=["GET"]),
         Route("/v2/health/live", core.live, methods=["GET"]),
         Route("/v2/health/ready", core.ready_endpoint, methods=["GET"]),
@@ -196,8 +210,8 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={InputError: input_error, BodyTooLarge: too_large, Overloaded: overloaded, 404: not_found,
-                            405: not_found, Exception: internal},
+        exception_handlers={InputError: input_error, BodyTooLarge: too_large, BadEncoding: bad_encoding, Overloaded: overloaded, 404: not_found,
+                            405: not_found, HTTPException: http_error, Exception: internal},
         lifespan=core.lifespan,
     )
     app.state.lamina = core

@@ -1,0 +1,89 @@
+"""The server's OpenAPI 3.0 document (GET /openapi.json), written out by hand.
+
+It describes what the server accepts and answers, so clients can be generated and a fuzzer
+(schemathesis, in tests/serve/test_fuzz.py) can test every route against it. Model names
+are an enum of the served models: anything else is a 404 by contract.
+"""
+
+from __future__ import annotations
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict:
+    text = {400: "bad request (the message says what)", 401: "missing or wrong bearer token", 404: "unknown model",
+            413: "body larger than --max-body-mb", 415: "unsupported Content-Encoding", 503: "not ready, draining or busy"}
+    return {str(c): {"description": text[c], **_json(ERROR)} for c in codes}
+
+
+def openapi_document(models: dict, version: str, token_required: bool) -> dict:
+    """The document for ``models`` (name -> ServedModel-like with .input_shape and .labels)."""
+    names = sorted(models)
+    name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": names}}
+    tensor = {
+        "type": "object", "required": ["name", "shape", "datatype"],
+        "properties": {
+            "name": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 8},
+            "datatype": {"type": "string", "enum": ["UINT8"]},
+            "data": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}},
+            "parameters": {"type": "object"},
+        },
+    }
+    infer_request = {
+        "type": "object", "required": ["inputs"],
+        "properties": {
+            "id": {"type": "string"},
+            "inputs": {"type": "array", "items": tensor, "minItems": 1, "maxItems": 1},
+            "outputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string", "enum": ["probabilities", "label"]}}}},
+            "parameters": {"type": "object"},
+        },
+    }
+    auth = [{"bearer": []}] if token_required else []
+    doc = {
+        "openapi": "3.0.3",
+        "info": {"title": "lamina serve", "version": version,
+                 "description": "Open Inference Protocol v2 (KServe) and a simple /predict API for lamina model packages."},
+        "paths": {
+            "/v2/health/live": {"get": {"summary": "liveness", "security": [],
+                                        "responses": {"200": {"description": "alive", **_json({"type": "object"})}}}},
+            "/v2/health/ready": {"get": {"summary": "readiness", "security": [],
+                                         "responses": {"200": {"description": "ready", **_json({"type": "object"})}, **_errors(503)}}},
+            "/v2": {"get": {"summary": "server metadata", "responses": {"200": {"description": "metadata", **_json({"type": "object"})},
+                                                                          **_errors(401)}}},
+            "/v2/models/{name}": {"get": {"summary": "model metadata", "parameters": [name_param],
+                                          "responses": {"200": {"description": "metadata", **_json({"type": "object"})}, **_errors(401, 404)}}},
+            "/v2/models/{name}/ready": {"get": {"summary": "model readiness", "parameters": [name_param],
+                                                "responses": {"200": {"description": "ready", **_json({"type": "object"})},
+                                                              **_errors(401, 404, 503)}}},
+            "/v2/models/{name}/infer": {"post": {
+                "summary": "inference: UINT8 images [N, H, W, C] at the model's size",
+                "parameters": [name_param],
+                "requestBody": {"required": True, **_json(infer_request)},
+                "responses": {"200": {"description": "probabilities and labels", **_json({"type": "object"})},
+                              **_errors(400, 401, 404, 413, 415, 503)},
+            }},
+            "/predict/{name}": {"post": {
+                "summary": "top-k labels for an image file (raw body or multipart field)",
+                "parameters": [name_param, {"name": "top_k", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}}],
+                "requestBody": {"required": True, "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
+                }},
+                "responses": {"200": {"description": "predictions", **_json({"type": "object"})}, **_errors(400, 401, 404, 413, 415, 503)},
+            }},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
+                "200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}, **_errors(401)}}},
+        },
+        "components": {
+            "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}},
+                                  "additionalProperties": False}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": auth,
+    }
+    return doc
