@@ -8,11 +8,14 @@ what was received, and the closest valid key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lamina.common.errors import ConfigError, did_you_mean
+
+
+PositiveInt = Annotated[int, Field(ge=1)]
 
 
 class _Stage(BaseModel):
@@ -56,9 +59,11 @@ class ModelConfig(_Stage):
 class TrainConfig(_Stage):
     """The optimisation and the loop around it."""
 
-    epochs: Union[int, Literal["auto"]] = Field("auto", ge=1)  # passes over the training split; auto = ~540k samples seen, 5 to 30 epochs
+    epochs: Union[PositiveInt, Literal["auto"]] = "auto"  # passes over the training split; auto = ~540k samples seen, 5 to 30 epochs
     lr: float = Field(3e-3, gt=0)  # peak learning rate, per batch (AdamW)
-    batch_size: int = Field(128, ge=1)  # samples per optimizer step
+    batch_size: Union[PositiveInt, Literal["auto"]] = 128  # samples per optimizer step; auto = 128, split into micro-batches that fit memory
+    micro_batch_size: int | None = Field(None, ge=1)  # samples per forward/backward (gradients accumulate up to batch_size); None = batch_size
+    eval_batch_size: int = Field(512, ge=1)  # samples per forward pass in validation and evaluation
     seed: int = 0  # seeds every generator: split, init, order, augmentation, dropout
     weight_decay: float = Field(0.05, ge=0)  # AdamW decoupled decay, on weights only (not norms/biases)
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"  # learning-rate shape over all steps
@@ -132,7 +137,7 @@ def suggest_key(key: str) -> str:
 
 def _error_key(err: dict) -> str:
     """The dotted key of a validation error, without pydantic's union-branch tags ('int', "literal['auto']")."""
-    return ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and (p in ("int", "float", "str", "bool") or "[" in p)))
+    return ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and (p in ("int", "float", "str", "bool") or "[" in p or "-" in p)))
 
 
 def _format_errors(errors: list[dict], source: str) -> str:

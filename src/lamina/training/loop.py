@@ -23,6 +23,7 @@ from lamina.data.dataset import PreparedData, SplitData
 from lamina.models.registry import Classifier, build_model, resolve
 from lamina.training.distributed import Dist
 from lamina.training.checkpoint import CheckpointWriter, optimizer_tensors, restore_optimizer, snapshot
+from lamina.training.memory import AUTO_BATCH, probe_batch_sizes
 from lamina.training.metrics import classification_metrics
 from lamina.training.optim import lr_at, make_optimizer
 from lamina.training.run import RunDir
@@ -38,6 +39,7 @@ class FitResult:
     device: str
     train_seconds: float
     samples_per_s: float
+    batch: dict  # {"batch_size", "micro_batch_size", "accumulation", "eval_batch_size"} as used
 
 
 AUTO_EPOCH_SAMPLES = 540_000  # training samples seen with train.epochs=auto (benchmarks/DEFAULTS.md)
@@ -88,9 +90,10 @@ def predict_split(model: Classifier, split: SplitData, device: str, precision: s
     return torch.cat(out), loss_sum / max(1, len(split))
 
 
-def validate(model: Classifier, val: SplitData, labels: list[str], device: str, precision: str, monitor: str) -> dict:
+def validate(model: Classifier, val: SplitData, labels: list[str], device: str, precision: str, monitor: str,
+             batch_size: int = 512) -> dict:
     """Val loss and accuracy (and macro-F1 when it is the monitored metric) for one epoch."""
-    logits, loss = predict_split(model, val, device, precision)
+    logits, loss = predict_split(model, val, device, precision, batch_size)
     pred = logits.argmax(1)
     m = {"loss": loss, "accuracy": (pred == val.y).float().mean().item(), "n": len(val)}
     if monitor == "macro_f1":  # scikit-learn costs ~15 ms a call: only when it decides
@@ -119,6 +122,8 @@ class TrainState:
     count: int = 0
     finished: bool = False  # all epochs done or early stopping fired
     metrics_bytes: int = 0  # length of metrics.jsonl when this state was saved
+    micro_batch_size: int = 0  # chosen at the start (batch_size: auto probes memory) and kept on resume
+    eval_batch_size: int = 0
 
     def to_json(self) -> dict:
         d = dict(self.__dict__)
@@ -184,22 +189,35 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
     train, val = data.splits["train"], data.splits.get("val")
     model = build_model(resolve(cfg.model), tuple(train.x.shape[1:]), len(data.labels), data.mean, data.std)
     model = model.to(device, memory_format=torch.channels_last)
+    st, best_weights = TrainState(), None
+    if resume is not None:
+        st = TrainState.from_json(resume.state["train"])
+    batch_size = AUTO_BATCH if tc.batch_size == "auto" else tc.batch_size
+    if not st.micro_batch_size:  # a fresh run (a resumed one keeps the sizes it started with)
+        st.micro_batch_size, st.eval_batch_size = min(tc.micro_batch_size or batch_size, batch_size), tc.eval_batch_size
+        if tc.batch_size == "auto":  # probed before DDP wraps the model: no collective runs during the probe
+            probe = probe_batch_sizes(model, tuple(train.x.shape[1:]), device, lambda: autocast(device, precision),
+                                      limit_train=-(-batch_size // dist.world))
+            st.micro_batch_size, st.eval_batch_size = dist.broadcast((probe["micro_batch_size"], probe["eval_batch_size"]))
+    micro = st.micro_batch_size
+    accumulation = -(-(batch_size // dist.world) // micro)
     net = torch.nn.parallel.DistributedDataParallel(model) if dist.active else model  # the training forward
     opt = make_optimizer(model, tc)
     aug_gen = torch.Generator().manual_seed(tc.seed + 1)
-    st, best_weights = TrainState(), None
     if resume is not None:
         model.load_state_dict(resume.weights)
         restore_optimizer(opt, resume.tensors, resume.state["optimizer"])
         torch.set_rng_state(resume.tensors["rng.torch"])
         aug_gen.set_state(resume.tensors["rng.augment"])
-        st = TrainState.from_json(resume.state["train"])
         best_weights = resume.best_weights
         run.truncate_metrics(st.metrics_bytes)  # lines written after the checkpoint will be written again
     pending_best = False  # best_weights not yet on disk
-    per_epoch = steps_per_epoch(len(train), tc.batch_size)
+    per_epoch = steps_per_epoch(len(train), batch_size)
     total_steps = per_epoch * tc.epochs
     progress = Progress(total_steps, "train", quiet=progress_quiet or not dist.main)
+    if tc.batch_size == "auto" or accumulation > 1:
+        progress.log(f"batch {batch_size}: {accumulation} micro-batch(es) of up to {micro} per step and process; "
+                     f"evaluation batches of {st.eval_batch_size}")
     progress.update(st.global_step)
     t_start = last_save = time.perf_counter()
     seen_at_start = st.seen + st.count
@@ -228,25 +246,31 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
                 return base[0] + lsum, base[1] + int(corr), base[2] + int(n)
 
             t_epoch = time.perf_counter()
-            for step, idx in train_batches(len(train), tc.batch_size, tc.seed, epoch, start_step=st.step_in_epoch):
-                x = to_input(dist.shard(augment_batch(train.x[idx], cfg.data.augment, aug_gen)), device)
-                y = dist.shard(train.y[idx]).to(device, non_blocking=True)
+            for step, idx in train_batches(len(train), batch_size, tc.seed, epoch, start_step=st.step_in_epoch):
+                xb = dist.shard(augment_batch(train.x[idx], cfg.data.augment, aug_gen))
+                yb = dist.shard(train.y[idx])
                 lr = lr_at(st.global_step, total_steps, tc)
                 for group in opt.param_groups:
                     group["lr"] = lr
-                with autocast(device, precision):
-                    logits = net(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=tc.label_smoothing)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                starts = range(0, len(yb), micro)
+                for j, start in enumerate(starts):  # one pass unless the batch is split into micro-batches
+                    x = to_input(xb[start : start + micro], device)
+                    y = yb[start : start + micro].to(device, non_blocking=True)
+                    sync = contextlib.nullcontext() if j == len(starts) - 1 or not dist.active else net.no_sync()
+                    with sync:
+                        with autocast(device, precision):
+                            logits = net(x)
+                        loss = F.cross_entropy(logits.float(), y, label_smoothing=tc.label_smoothing)
+                        (loss * (len(y) / len(yb)) if len(starts) > 1 else loss).backward()
+                    loss_sum += loss.detach() * len(y)
+                    correct += (logits.argmax(1) == y).sum()
+                    local_count += len(y)
                 if tc.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip, foreach=True)
                 opt.step()
                 st.global_step += 1
                 st.step_in_epoch = step + 1
-                loss_sum += loss.detach() * len(y)
-                correct += (logits.argmax(1) == y).sum()
-                local_count += len(y)
                 rate = local_count * dist.world / max(1e-9, time.perf_counter() - t_epoch)
                 if st.global_step % tc.log_every == 0 or step == per_epoch - 1:
                     lsum, corr, n = totals()
@@ -259,7 +283,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
             st.loss_sum, st.correct, st.count = totals()
             score = (-(st.loss_sum / st.count),) * 2  # without a val split, the training loss decides
             if val is not None and len(val) and dist.main:
-                m = validate(model, val, data.labels, device, precision, tc.monitor)
+                m = validate(model, val, data.labels, device, precision, tc.monitor, st.eval_batch_size)
                 run.log_metrics({"step": st.global_step, "epoch": epoch, "split": "val", **m})
                 score = _score(m, m["loss"], tc.monitor)
                 progress.log(f"epoch {epoch + 1}/{tc.epochs}  train loss {st.loss_sum / st.count:.4f}  "
@@ -290,4 +314,5 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
         model.load_state_dict(best_weights)
     model = model.cpu().eval()
     rate = (st.seen + st.count - seen_at_start) / max(1e-9, train_seconds)
-    return FitResult(model, st.best_epoch, st.best_score, st.epoch, precision, device, train_seconds, rate)
+    batch = {"batch_size": batch_size, "micro_batch_size": micro, "accumulation": accumulation, "eval_batch_size": st.eval_batch_size}
+    return FitResult(model, st.best_epoch, st.best_score, st.epoch, precision, device, train_seconds, rate, batch)

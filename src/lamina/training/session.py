@@ -198,7 +198,7 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
             split = data.splits.get(name)
             if split is None or not len(split):
                 continue
-            logits, loss = predict_split(result.model, split, "cpu", "fp32")
+            logits, loss = predict_split(result.model, split, "cpu", "fp32", result.batch["eval_batch_size"])
             m = classification_metrics(split.y.numpy(), logits.argmax(1).numpy(), data.labels)
             metrics[name] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "loss": loss, "n": m["n"]}
             run.log_metrics({"step": None, "epoch": result.best_epoch, "split": name, "final": True, **metrics[name]})
@@ -221,7 +221,7 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
             "run": str(run.path), "model": str(run.model), "metrics": metrics, "best_epoch": result.best_epoch,
             "epochs": result.epochs_run, "train_seconds": round(result.train_seconds, 3),
             "samples_per_s": round(result.samples_per_s, 1), "precision": result.precision, "device": result.device,
-            "skipped": len(data.skipped), "report": str(report_file) if report_file else None,
+            "skipped": len(data.skipped), "report": str(report_file) if report_file else None, "batch": result.batch,
         }
         run.set_status("completed", result=summary)
         status = "completed"
