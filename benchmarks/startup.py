@@ -33,7 +33,7 @@ def main() -> None:
     base = median_wall([sys.executable, "-c", "import torch"], args.repeats)
     print("| command | lamina (s, median) | baseline | baseline (s, median) | ratio |")
     print("|---|---|---|---|---|")
-    print(f"| `lamina --help` | {ours:.3f} | `python -c \\"import torch\\"` | {base:.3f} | {ours / base:.2f} |")
+    print(f"| `lamina --help` | {ours:.3f} | `python -c 'import torch'` | {base:.3f} | {ours / base:.2f} |")
 
 
 if __name__ == "__main__":
