@@ -70,8 +70,10 @@ def test_full_queue_is_refused_at_once():
         b.start()
         first = asyncio.ensure_future(b.submit(np.zeros((1, 1))))
         await asyncio.sleep(0.05)  # the worker took it and is blocked in inference
+        assert not b.full()
         queued = [asyncio.ensure_future(b.submit(np.zeros((1, 1)))) for _ in range(2)]
         await asyncio.sleep(0.01)
+        assert b.full()  # handlers check this before reading a body
         with pytest.raises(Overloaded):
             await b.submit(np.zeros((1, 1)))
         gate.set()

@@ -30,11 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("datasets", help="make ready-to-train datasets")
     ds_sub = ds.add_subparsers(dest="action", metavar="ACTION", required=True)
     mk = ds_sub.add_parser("make", help="write a dataset in lamina's layout")
-    mk.add_argument("name", help="dataset name: digits, fashion-mnist")
+    mk.add_argument("name", help="dataset name: digits, fashion-mnist, fortunes (a CSV: --output is the file)")
     mk.add_argument("--output", required=True, help="folder to create")
     mk.add_argument("--seed", type=int, default=0, help="seed for the train/test split (default 0)")
-    mk.add_argument("--source", help="where a system dataset's files are (fashion-mnist: default /usr/share/datasets/fashion-mnist; "
-                    "an http(s) URL downloads them)")
+    mk.add_argument("--source", help="where a system dataset's files are (fashion-mnist: default /usr/share/datasets/fashion-mnist, "
+                    "an http(s) URL downloads them; fortunes: default /usr/share/games/fortunes)")
     mk.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
     mk.add_argument("--json", action="store_true", help="print one JSON object")
 

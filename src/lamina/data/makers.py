@@ -135,7 +135,59 @@ def make_fashion_mnist(output: Path, seed: int = 0, overwrite: bool = False, sou
     return {"dataset": "fashion-mnist", "output": str(output), "counts": counts, "labels": FASHION_MNIST_LABELS, "source": str(src)}
 
 
-DATASETS: dict[str, Callable[..., dict]] = {"digits": make_digits, "fashion-mnist": make_fashion_mnist}
+FORTUNES_DIR = "/usr/share/games/fortunes"  # Debian's fortunes (and fortunes-min)
+# Ten topical categories; the offensive ones (fortunes-off, in off/) are never read.
+FORTUNE_CATEGORIES = ("art", "computers", "education", "food", "law", "love", "medicine", "politics", "science", "sports")
+
+
+def read_fortunes(path: Path) -> list[str]:
+    """The quotes of one fortune file: entries separated by lines holding only '%'."""
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as e:
+        raise LaminaError(f"{path}: cannot read ({e.strerror})") from None
+    entries, current = [], []
+    for line in text.splitlines():
+        if line.strip() == "%":
+            if current:
+                entries.append("\n".join(current).strip())
+            current = []
+        else:
+            current.append(line.rstrip())
+    if current:
+        entries.append("\n".join(current).strip())
+    return [e for e in entries if e]
+
+
+def make_fortunes(output: Path, seed: int = 0, overwrite: bool = False, source: str | None = None) -> dict:
+    """Quotes by category from Debian's fortunes as a CSV ``text,label`` (one row per quote).
+
+    ``output`` is the CSV file to write (its folder is created). Rows are shuffled by ``seed``;
+    lamina splits them (stratified, seeded) when it trains.
+    """
+    import csv
+
+    folder = Path(source or FORTUNES_DIR)
+    missing = [c for c in FORTUNE_CATEGORIES if not (folder / c).is_file()]
+    if missing:
+        raise LaminaError(f"fortunes: {folder} lacks {', '.join(missing)}; install the Debian package: apt-get install fortunes")
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise LaminaError(f"--output {output}: already exists. Choose another path or pass --overwrite.")
+    rows = [(quote, c) for c in FORTUNE_CATEGORIES for quote in read_fortunes(folder / c)]
+    order = np.random.default_rng(seed).permutation(len(rows))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(rows[i] for i in order)
+    tmp.replace(output)
+    counts = {c: sum(1 for _, label in rows if label == c) for c in FORTUNE_CATEGORIES}
+    return {"dataset": "fortunes", "output": str(output), "counts": counts, "labels": list(FORTUNE_CATEGORIES), "source": str(folder)}
+
+
+DATASETS: dict[str, Callable[..., dict]] = {"digits": make_digits, "fashion-mnist": make_fashion_mnist, "fortunes": make_fortunes}
 
 
 def make_dataset(name: str, output: str | Path, seed: int = 0, overwrite: bool = False, source: str | None = None) -> dict:

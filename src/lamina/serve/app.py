@@ -109,6 +109,8 @@ class App:
         model = self._label(request, "infer")
         if model is None:
             return self._unknown(request)
+        if self.batchers[model.name].full():
+            raise Overloaded()  # before reading and parsing the body: refusals stay cheap under a flood
         body = await request.body()
         doc, tail = split_binary(body, request.headers.get("inference-header-content-length"))
         names = requested_outputs(doc)
@@ -122,6 +124,8 @@ class App:
         model = self._label(request, "predict")
         if model is None:
             return self._unknown(request)
+        if self.batchers[model.name].full():
+            raise Overloaded()  # before reading and decoding the upload
         try:
             k = int(request.query_params.get("top_k", 5))
         except ValueError:

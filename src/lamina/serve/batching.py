@@ -54,6 +54,10 @@ class Batcher:
                 pass
         self._pool.shutdown(wait=True)
 
+    def full(self) -> bool:
+        """True when a new request would be refused: lets a handler answer 503 before reading its body."""
+        return self._queue is not None and self._queue.full()
+
     async def submit(self, x: np.ndarray) -> np.ndarray:
         """Queue ``x`` (N, ...) and wait for its outputs (N, ...).
 

@@ -1,0 +1,168 @@
+"""Labeled text tables: CSV, TSV, JSONL and Parquet, with the text and label columns inferred.
+
+This is the data layer of the text modality (issue 5); training, export and serving of
+text models build on it. A row that cannot be used is an error naming the file and the
+row (1-based, as an editor shows it; the CSV header is row 1), or, with skip_bad, an
+entry in the skipped list.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lamina.common.errors import DataError
+
+TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
+TEXT_NAMES = ("text", "sentence", "body", "content", "review", "document", "comment", "quote", "message", "title")
+LABEL_NAMES = ("label", "labels", "class", "category", "target", "y", "stars", "sentiment", "topic", "intent")
+SPLIT_NAMES = ("split",)
+
+
+@dataclass
+class TextTable:
+    path: str
+    text_column: str
+    label_column: str
+    split_column: str | None
+    texts: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    splits: list[str | None] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)  # the file row of each kept record
+    skipped: list[dict] = field(default_factory=list)
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(f"{path}: row {line}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}). "
+                        "Re-save the file as UTF-8.") from None
+
+
+def read_records(path: str | Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    """(column names, [(row number, {column: value})]) from a CSV/TSV/JSONL/Parquet file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TEXT_SUFFIXES:
+        raise DataError(f"{path}: unsupported table format '{suffix}'; use one of {', '.join(TEXT_SUFFIXES)}")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    if suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise DataError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow") from None
+        try:
+            table = pq.read_table(io.BytesIO(raw))
+        except Exception as e:
+            raise DataError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0][:200]})") from None
+        columns = list(table.column_names)
+        return columns, [(i + 1, rec) for i, rec in enumerate(table.to_pylist())]
+    text = _decode(raw, path)
+    if suffix == ".jsonl":
+        records, columns = [], {}
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError as e:
+                raise DataError(f"{path}: row {n}: not valid JSON ({e.msg})") from None
+            if not isinstance(rec, dict):
+                raise DataError(f"{path}: row {n}: expected a JSON object, got {type(rec).__name__}")
+            records.append((n, rec))
+            columns.update(dict.fromkeys(rec))
+        return list(columns), records
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(f"{path}: the file is empty") from None
+    records = []
+    for row in reader:
+        n = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{path}: row {n}: {len(row)} fields, the header has {len(header)} ({', '.join(header)})")
+        records.append((n, dict(zip(header, row))))
+    return header, records
+
+
+def infer_columns(path: Path, columns: list[str], records: list[tuple[int, dict]], text_column: str | None,
+                  label_column: str | None) -> tuple[str, str]:
+    """The text and label columns: as given, else by name, else by content.
+
+    By content: the label is the column with the fewest distinct values (at most half the
+    rows); the text is the remaining string column with the longest mean length.
+    """
+    for given, what in ((text_column, "text"), (label_column, "label")):
+        if given is not None and given not in columns:
+            from lamina.common.errors import did_you_mean
+
+            raise DataError(f"{path}: no {what} column '{given}'{did_you_mean(given, columns)}; columns: {', '.join(columns)}")
+    lower = {c.lower(): c for c in columns}
+    label = label_column or next((lower[n] for n in LABEL_NAMES if n in lower), None)
+    text = text_column or next((lower[n] for n in TEXT_NAMES if n in lower and lower[n] != label), None)
+    sample = [rec for _, rec in records[:2000]]
+    if label is None:
+        distinct = {c: len({str(r.get(c)) for r in sample}) for c in columns if c != text}
+        fitting = [c for c, k in distinct.items() if 1 < k <= max(2, len(sample) // 2)]
+        if fitting:
+            label = min(fitting, key=lambda c: distinct[c])
+    if text is None:
+        lengths = {c: sum(len(r[c]) for r in sample if isinstance(r.get(c), str)) / max(1, len(sample))
+                   for c in columns if c != label}
+        if lengths and max(lengths.values()) > 0:
+            text = max(lengths, key=lengths.get)
+    if text is None or label is None:
+        raise DataError(f"{path}: cannot tell which column holds the {'text' if text is None else 'label'} "
+                        f"(columns: {', '.join(columns)}); set data.text_column and data.label_column")
+    return text, label
+
+
+def read_text_table(path: str | Path, text_column: str | None = None, label_column: str | None = None,
+                    skip_bad: bool = False) -> TextTable:
+    """Read and check a labeled text table.
+
+    Raises:
+        DataError: unreadable file, bad encoding, unknown column, or (without skip_bad) a row
+            with an empty text or a missing label, naming the row.
+    """
+    path = Path(path)
+    columns, records = read_records(path)
+    if not records:
+        raise DataError(f"{path}: no rows")
+    text_col, label_col = infer_columns(path, columns, records, text_column, label_column)
+    split_col = next((c for c in columns if c.lower() in SPLIT_NAMES), None)
+    table = TextTable(str(path), text_col, label_col, split_col)
+    for n, rec in records:
+        text, label = rec.get(text_col), rec.get(label_col)
+        problem = None
+        if not isinstance(text, str) or not text.strip():
+            problem = f"empty text in column '{text_col}'"
+        elif label is None or str(label).strip() == "":
+            problem = f"missing label in column '{label_col}'"
+        if problem:
+            if not skip_bad:
+                raise DataError(f"{path}: row {n}: {problem}. Fix the row or pass --skip-bad.")
+            table.skipped.append({"path": f"{path}:{n}", "reason": problem})
+            continue
+        split = rec.get(split_col) if split_col else None
+        if split_col and split not in ("train", "val", "valid", "validation", "test"):
+            raise DataError(f"{path}: row {n}: split '{split}' in column '{split_col}'; expected train, val or test")
+        table.texts.append(text)
+        table.labels.append(str(label).strip())
+        table.splits.append({"valid": "val", "validation": "val"}.get(split, split) if split else None)
+        table.rows.append(n)
+    if len(Counter(table.labels)) < 2:
+        raise DataError(f"{path}: column '{label_col}' holds {len(set(table.labels))} label(s); a classifier needs at least 2")
+    return table

@@ -1,0 +1,67 @@
+"""Subword tokenizers for text models: Hugging Face ``tokenizers`` (Rust; no torch, no network).
+
+A WordPiece vocabulary is trained on the training split only and saved as tokenizer.json in
+the model package, so a server tokenizes exactly as training did. Known limit: the trainers
+of tokenizers 0.23 (WordPiece, and BPE with a subword prefix) break ties between equally
+frequent candidates in hash order, so two trainings on the same texts pick slightly
+different vocabularies (4 of 4 runs differed, on fortunes and on a toy corpus). A run must
+therefore train its tokenizer once and keep the file (a resumed run reuses it); two fresh
+runs with the same seed are not bit-identical for text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lamina.common.errors import LaminaError
+
+PAD, UNK = "[PAD]", "[UNK]"  # ids 0 and 1
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def _lib():
+    try:
+        import tokenizers
+    except ImportError:
+        raise LaminaError("text models need the tokenizers package: pip install tokenizers") from None
+    return tokenizers
+
+
+def train_tokenizer(texts: list[str], vocab_size: int = 8000, min_frequency: int = 2):
+    """A lower-casing subword tokenizer (NFKC, accents kept) trained on ``texts``."""
+    tk = _lib()
+    tok = tk.Tokenizer(tk.models.WordPiece(unk_token=UNK, max_input_chars_per_word=50))
+    tok.normalizer = tk.normalizers.Sequence([tk.normalizers.NFKC(), tk.normalizers.Lowercase()])
+    tok.pre_tokenizer = tk.pre_tokenizers.BertPreTokenizer()
+    tok.decoder = tk.decoders.WordPiece()
+    trainer = tk.trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=[PAD, UNK],
+                                           show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    return tok
+
+
+def save_tokenizer(tok, folder: str | Path) -> Path:
+    path = Path(folder) / TOKENIZER_FILE
+    tok.save(str(path))
+    return path
+
+
+def load_tokenizer(folder: str | Path):
+    path = Path(folder) / TOKENIZER_FILE
+    if not path.is_file():
+        raise LaminaError(f"{path.parent}: no {TOKENIZER_FILE} (not a text model package)")
+    return _lib().Tokenizer.from_file(str(path))
+
+
+def encode(tok, texts: list[str], max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids (N, max_tokens) int64, right-padded with 0 and cut at max_tokens, and the lengths (N,)."""
+    encodings = tok.encode_batch(texts)
+    ids = np.zeros((len(texts), max_tokens), dtype=np.int64)
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    for i, e in enumerate(encodings):
+        n = min(len(e.ids), max_tokens)
+        ids[i, :n] = e.ids[:n]
+        lengths[i] = n
+    return ids, lengths
