@@ -45,8 +45,10 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
 
 
 def test_search_space_errors_name_the_key(tmp_path):
-    with pytest.raises(ConfigError, match=r"search: unknown key 'train.learning_rate' \(did you mean 'train.lr'\?\)"):
+    with pytest.raises(ConfigError, match=r"search: 'train.learning_rate' is not a single setting \(did you mean 'train.lr'\?\)"):
         read_search_config(_config(tmp_path, tmp_path, {"train.learning_rate": {"loguniform": [1e-4, 1e-2]}}))
+    with pytest.raises(ConfigError, match="search: 'train' is not a single setting"):
+        read_search_config(_config(tmp_path, tmp_path, {"train": {"choice": [1, 2]}}))
     with pytest.raises(ConfigError, match="search.train.lr: loguniform needs low > 0"):
         read_search_config(_config(tmp_path, tmp_path, {"train.lr": {"loguniform": [0, 1e-2]}}))
     with pytest.raises(ConfigError, match="search.model.width: expected one of loguniform, uniform, int, choice"):

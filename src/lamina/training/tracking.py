@@ -74,9 +74,9 @@ class MlflowTracker:
             else:
                 self.run_id = run_id
                 self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+            self.experiment_id = self.client.get_run(self.run_id).info.experiment_id
         except Exception as e:  # any failure here means no tracking for this run, never a failed training
             raise TrackingUnavailable(f"{uri}: {_reason(e)}") from None
-        self.experiment_id = self.client.get_run(self.run_id).info.experiment_id
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._send, name="lamina-mlflow", daemon=True)
         self._thread.start()

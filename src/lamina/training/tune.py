@@ -46,8 +46,8 @@ def read_search_config(path: str | Path) -> tuple[dict, dict]:
         raise ConfigError(f"{path}: 'search' is missing or empty; e.g. search: {{train.lr: {{loguniform: [1.0e-4, 1.0e-2]}}}}")
     for key, spec in space.items():
         where = f"{path}: search.{key}"
-        if key not in CONFIG_KEYS:
-            raise ConfigError(f"{path}: search: unknown key '{key}'{suggest_key(key)}")
+        if key not in CONFIG_KEYS or "." not in key or key in ("data.augment",):
+            raise ConfigError(f"{path}: search: '{key}' is not a single setting{suggest_key(key)}; use a dotted key like train.lr")
         if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
             raise ConfigError(f"{where}: expected one of {', '.join(DISTRIBUTIONS)}, e.g. {{loguniform: [1.0e-4, 1.0e-2]}}; got {spec!r}")
         kind, args = next(iter(spec.items()))
