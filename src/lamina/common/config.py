@@ -181,6 +181,47 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), parsed
 
 
+def read_yaml(path: str | Path) -> dict:
+    """A YAML config file as a dict; ConfigError naming the file (and line) when it cannot be."""
+    import yaml
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with data/model/train/track, got {type(raw).__name__}")
+    return raw
+
+
+def set_dotted(raw: dict, key: str, value) -> None:
+    """raw["train"]["lr"] = value for key "train.lr", making the stages that are missing."""
+    node = raw
+    *parents, leaf = key.split(".")
+    for part in parents:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[leaf] = value
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """{"train.lr": 0.003, ...} from a nested config dict."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def load_config(
     config_path: str | Path | dict | None = None,
     *,
@@ -198,8 +239,6 @@ def load_config(
     Returns:
         A validated Config with every default filled in.
     """
-    import yaml
-
     import copy
 
     raw: dict = {}
@@ -208,18 +247,7 @@ def load_config(
         raw = copy.deepcopy(config_path)
     elif config_path is not None:
         source = str(config_path)
-        try:
-            text = Path(config_path).read_text(encoding="utf-8")
-        except OSError as e:
-            raise ConfigError(f"{config_path}: cannot read config ({e.strerror})") from None
-        try:
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError(f"{config_path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{config_path}: expected a mapping with data/model/train/track, got {type(raw).__name__}")
+        raw = read_yaml(config_path)
     if data_path is not None:
         raw.setdefault("data", {})
         if not isinstance(raw["data"], dict):
@@ -227,12 +255,7 @@ def load_config(
         raw["data"]["path"] = str(data_path)
     for text in overrides or []:
         keys, value = parse_override(text)
-        node = raw
-        for k in keys[:-1]:
-            if not isinstance(node.get(k), dict):
-                node[k] = {}
-            node = node[k]
-        node[keys[-1]] = value
+        set_dotted(raw, ".".join(keys), value)
     if seed is not None:
         raw.setdefault("train", {})["seed"] = seed
     return validate_config(raw, source)

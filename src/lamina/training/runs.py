@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lamina.common.config import flatten
 from lamina.common.errors import LaminaError
 from lamina.common.files import read_json
 from lamina.training.run import read_metrics
@@ -31,16 +32,6 @@ def _yaml(path: Path) -> dict:
         return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return {}
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def _last_val(path: Path) -> dict | None:
@@ -107,7 +98,7 @@ def show_run(path: str | Path) -> dict:
 def compare_runs(a: str | Path, b: str | Path) -> dict:
     """Config keys whose values differ, and the two runs' metrics side by side."""
     ra, rb = show_run(a), show_run(b)
-    fa, fb = _flatten(ra["config"]), _flatten(rb["config"])
+    fa, fb = flatten(ra["config"]), flatten(rb["config"])
     diff = {k: [fa.get(k), fb.get(k)] for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)}
     keys = ("status", "val_accuracy", "test_accuracy", "epochs", "elapsed_s", "data_fingerprint")
     return {"runs": [ra["run"], rb["run"]], "config_diff": diff, "side_by_side": {k: [ra[k], rb[k]] for k in keys}}

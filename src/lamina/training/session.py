@@ -154,7 +154,7 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
     if state == "resumable" and resume is False:
         raise LaminaError(f"--output {output}: holds an unfinished run with checkpoints. Resume it or pass --overwrite.")
     if resuming:
-        saved = load_config(read_yaml_config(output / "config.yaml"))
+        saved = load_config(output / "config.yaml")
         _check_same(cfg, saved, explicit_keys or [], output)
         cfg = saved
     resolve(cfg.model)  # fail on an unknown model before touching disk or data
@@ -282,13 +282,6 @@ def _write_report(path: Path, title: str, split_name: str, evaluation: dict, spl
     page = report.render(title=title, split=split_name, evaluation=evaluation, rows=rows, mistakes=mistakes,
                          config_yaml=config_yaml, fingerprint=fingerprint, extra=extra)
     return report.write(path, page)
-
-
-def read_yaml_config(path: Path) -> dict:
-    """A run's saved config.yaml as a dict."""
-    import yaml
-
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
 def _recorded_splits(package_dir: Path) -> dict | None:

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from lamina.common.config import flatten
 from lamina.common.errors import LaminaError
 from lamina.common.runtime import set_mlflow_client_defaults
 
@@ -41,16 +42,6 @@ def metric_items(record: dict, last_step: int) -> list[tuple[str, float, int]]:
     return [(prefix + k, float(record[k]), int(step)) for k in METRIC_KEYS if isinstance(record.get(k), (int, float))]
 
 
-def flatten(d: dict, prefix: str = "") -> dict[str, str]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = str(v)[:6000]
-    return out
-
-
 class MlflowTracker:
     """One MLflow run mirroring one lamina run."""
 
@@ -68,7 +59,7 @@ class MlflowTracker:
                 exp = self.client.get_experiment_by_name(experiment)
                 exp_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
                 self.run_id = self.client.create_run(exp_id, run_name=run_name, tags=tags).info.run_id
-                items = [Param(k, v) for k, v in flatten(params).items()]
+                items = [Param(k, str(v)[:6000]) for k, v in flatten(params).items()]  # MLflow's value limit
                 for start in range(0, len(items), 100):  # MLflow takes at most 100 params per call
                     self.client.log_batch(self.run_id, params=items[start : start + 100])
             else:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from lamina.common.config import CONFIG_KEYS, load_config, suggest_key
+from lamina.common.config import CONFIG_KEYS, load_config, read_yaml, set_dotted, suggest_key
 from lamina.common.errors import ConfigError, LaminaError
 from lamina.common.files import atomic_write_text
 
@@ -33,14 +33,7 @@ DISTRIBUTIONS = ("loguniform", "uniform", "int", "choice")
 
 def read_search_config(path: str | Path) -> tuple[dict, dict]:
     """(config without 'search', search space) from a YAML file; both validated."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with data/model/train/track and search")
+    raw = read_yaml(path)
     space = raw.pop("search", None)
     if not isinstance(space, dict) or not space:
         raise ConfigError(f"{path}: 'search' is missing or empty; e.g. search: {{train.lr: {{loguniform: [1.0e-4, 1.0e-2]}}}}")
@@ -82,11 +75,7 @@ def with_values(base: dict, values: dict) -> dict:
     """``base`` with each dotted key set to its value."""
     cfg = copy.deepcopy(base)
     for key, value in values.items():
-        node = cfg
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+        set_dotted(cfg, key, value)
     return cfg
 
 
