@@ -92,7 +92,7 @@ def test_nnodes_without_endpoint_is_refused(digits):
 
 
 def test_launcher_flags_are_removed_from_the_worker_command():
-    from lamina.cli.main import _worker_argv
+    from lamina.cli.launch import worker_argv
 
-    assert _worker_argv(["train", "d", "--nproc", "2", "--max-restarts=3", "--set", "a=1", "--rdzv-endpoint", "h:1"]) == \
+    assert worker_argv(["train", "d", "--nproc", "2", "--max-restarts=3", "--set", "a=1", "--rdzv-endpoint", "h:1"]) == \
         ["train", "d", "--set", "a=1"]

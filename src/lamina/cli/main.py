@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+from lamina.cli.launch import in_worker, peer_lost
+
 EPILOG = """examples:
   lamina datasets make digits --output data/digits
   lamina train data/digits --output runs/digits
@@ -136,55 +138,13 @@ def _cmd_datasets(a) -> None:
         print(f"wrote {a.name} to {summary['output']} ({counts})")
 
 
-DIST_FLAGS = {"--nproc": 1, "--nnodes": 1, "--rdzv-endpoint": 1, "--max-restarts": 1}
-
-
-def _worker_argv(argv: list[str]) -> list[str]:
-    """The train command line without the launcher's own flags (both --flag V and --flag=V forms)."""
-    out, skip = [], 0
-    for arg in argv:
-        if skip:
-            skip -= 1
-            continue
-        name = arg.split("=", 1)[0]
-        if name in DIST_FLAGS:
-            skip = 0 if "=" in arg else DIST_FLAGS[name]
-            continue
-        out.append(arg)
-    return out
-
-
-def _launch_distributed(a, argv: list[str]) -> None:
-    """Run `lamina train` under torch.distributed.run (elastic): --nproc workers on each of --nnodes machines."""
-    from lamina.common.errors import LaminaError
-
-    nproc, nnodes = a.nproc or 1, a.nnodes or 1
-    if nproc < 1 or nnodes < 1 or a.max_restarts < 0:
-        raise LaminaError("--nproc and --nnodes must be >= 1, --max-restarts >= 0")
-    if nnodes > 1 and not a.rdzv_endpoint:
-        raise LaminaError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (the same on every machine)")
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import main as torchrun
-
-    rdzv = ["--rdzv-backend", "c10d", "--rdzv-endpoint", a.rdzv_endpoint] if a.rdzv_endpoint else ["--standalone"]
-    args = ["--nnodes", str(nnodes), "--nproc-per-node", str(nproc), "--max-restarts", str(a.max_restarts),
-            "--monitor-interval", "0.5", *rdzv, "--module", "lamina", *_worker_argv(argv)]
-    try:
-        torchrun(args)
-    except ChildFailedError as e:
-        failures = "; ".join(f"rank {rank} (pid {f.pid}) " + (f"killed by signal {-f.exitcode}" if f.exitcode < 0 else f"exited with status {f.exitcode}")
-                             for rank, f in sorted(e.failures.items()))
-        codes = {f.exitcode for f in e.failures.values()}
-        raise LaminaError(f"distributed training failed: {failures}; restarts used up (--max-restarts {a.max_restarts}). "
-                          "The run directory keeps its last checkpoint: run the same command to resume.",
-                          exit_code=2 if codes == {2} else 1) from None
-
-
 def _cmd_train(a) -> None:
     from lamina.api import train
 
-    if (a.nproc or a.nnodes) and not _in_worker():
-        return _launch_distributed(a, a.argv)
+    if (a.nproc or a.nnodes) and not in_worker():
+        from lamina.cli.launch import launch_distributed
+
+        return launch_distributed(a, a.argv)
 
     sets = list(a.overrides)
     for key, value in (("track.mlflow_uri", a.tracking_uri), ("track.registered_model", a.register), ("track.alias", a.alias)):
@@ -357,12 +317,6 @@ COMMANDS = {"datasets": _cmd_datasets, "train": _cmd_train, "validate": _cmd_val
             "export": _cmd_export, "serve": _cmd_serve, "runs": _cmd_runs}
 
 
-def _in_worker() -> bool:
-    from lamina.common.runtime import dist_env
-
-    return dist_env()[1] > 1
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -392,11 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as e:
-        if _in_worker() and (type(e).__module__.startswith("torch") or "gloo" in str(e) or "NCCL" in str(e)):
-            from lamina.common.runtime import dist_env
-
-            print(f"error: worker rank {dist_env()[0]} lost its peers ({str(e).splitlines()[0][:200]}); "
-                  "torchrun restarts the group if --max-restarts allows", file=sys.stderr)
+        if in_worker() and peer_lost(e):
             return 1
         import traceback
 
