@@ -21,7 +21,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -29,13 +28,11 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve_throughput import PY, run_wrk, wait_up  # noqa: E402
+from serve_throughput import PY, digits_model, post_script, run_wrk, wait_up  # noqa: E402
 
 
 def wrk_raw(url: str, body: Path, connections: int, duration: int) -> str:
-    script = Path(tempfile.mkdtemp()) / "post.lua"
-    script.write_text(f'wrk.method = "POST"\nlocal f = io.open("{body}", "rb")\nwrk.body = f:read("*all")\nf:close()\n'
-                      'wrk.headers["Content-Type"] = "application/octet-stream"\n')
+    script = post_script(body)
     return subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), url],
                           capture_output=True, text=True).stdout
 
@@ -67,17 +64,11 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=60)
     ap.add_argument("--connections", type=int, default=64)
     args = ap.parse_args()
-    import lamina
-    from lamina.data.makers import make_digits
-
-    work = Path(tempfile.mkdtemp(prefix="lamina-reliability-"))
-    make_digits(work / "digits")
-    lamina.train({"data": {"path": str(work / "digits"), "image_size": 28}, "train": {"epochs": 3}}, output=work / "run")
-    body = sorted((work / "digits" / "test" / "3").glob("*.png"))[0]
+    run, body = digits_model("lamina-reliability-")
 
     print("| check | result |")
     print("|---|---|")
-    proc = start(work / "run", 18801)
+    proc = start(run, 18801)
     try:
         r = run_wrk("http://127.0.0.1:18801/predict/digits", body, args.connections, args.duration)
     finally:
@@ -86,7 +77,7 @@ def main() -> None:
     print(f"| {args.connections} clients for {args.duration} s | {r['rps'] * args.duration:,.0f} requests ({r['rps']:,.0f}/s), "
           f"{r['errors']} non-2xx, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms |", flush=True)
 
-    proc = start(work / "run", 18802, "--max-queue", "2", "--max-batch-size", "1")
+    proc = start(run, 18802, "--max-queue", "2", "--max-batch-size", "1")
     try:
         flood = threading.Thread(target=wrk_raw, args=("http://127.0.0.1:18802/predict/digits", body, 64, 12))
         flood.start()
@@ -109,7 +100,7 @@ def main() -> None:
     else:
         print("| overload | no probe was refused (the flood did not fill the queue) |")
 
-    proc = start(work / "run", 18803)
+    proc = start(run, 18803)
     result: dict = {}
     loader = threading.Thread(target=lambda: result.update(out=wrk_raw("http://127.0.0.1:18803/predict/digits", body, 16, 8)))
     loader.start()
