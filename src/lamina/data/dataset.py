@@ -1,7 +1,8 @@
 """From a data path to tensors: scan, split, decode (through the cache), fingerprint.
 
-The result holds each split as one uint8 tensor (N, C, H, W) in channels-last memory,
-which is small for the datasets lamina targets on one machine and makes a batch a slice.
+The result holds each split as one tensor, which is small for the datasets lamina targets
+on one machine and makes a batch a slice: images as uint8 (N, C, H, W) in channels-last
+memory, texts as int32 token ids (N, max_tokens) (see lamina.data.text_data).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from lamina.data.checks import check_samples
 from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image, peek
 from lamina.data.layout import Layout, Sample, scan
 from lamina.data.split import assign_splits
+from lamina.data.text_data import (TextPreprocess, infer_max_tokens, is_text_table, read_table_samples, text_fingerprint,
+                                   text_tokenizer, tokenize)
 
 MAX_INFERRED_SIZE = 64  # px: the inferred side is capped here to keep CPU training fast
 PEEK_LIMIT = 2000  # files whose headers are read to infer size and channels
@@ -33,9 +36,10 @@ PEEK_LIMIT = 2000  # files whose headers are read to infer size and channels
 class SplitData:
     """One split as tensors."""
 
-    x: torch.Tensor  # (N, C, H, W) uint8, channels-last
+    x: torch.Tensor  # images: (N, C, H, W) uint8, channels-last; text: (N, max_tokens) int32 token ids
     y: torch.Tensor  # (N,) int64 label indices
-    keys: list[str]  # sample keys (paths relative to the data root), aligned with x
+    keys: list[str]  # sample keys (paths relative to the data root, or "row N" of a table), aligned with x
+    texts: list[str] | None = None  # text: the raw texts, aligned with x (for reports)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -49,14 +53,16 @@ class PreparedData:
     root: str
     layout: str
     labels: list[str]
-    prep: ImagePreprocess
+    prep: ImagePreprocess | TextPreprocess
     splits: dict[str, SplitData]
-    mean: list[float]  # per channel, pixel units 0..255, from the train split
+    mean: list[float]  # images: per channel, pixel units 0..255, from the train split; text: []
     std: list[float]
     fingerprint: str  # sha256 over (split, label, content hash) of every sample
     split_record: dict[str, list[str]]  # split -> sample keys, replayable by evaluate
     skipped: list[dict] = field(default_factory=list)
     checks: list[dict] = field(default_factory=list)  # warnings from lamina.data.checks (imbalance, leakage)
+    tokenizer: object = None  # text: the tokenizers.Tokenizer that made the ids
+    columns: tuple[str, str] | None = None  # text: the (text, label) columns of the table
 
     def summary(self) -> dict:
         """JSON-ready description, saved as data.json in the run."""
@@ -71,6 +77,7 @@ class PreparedData:
             "skipped": self.skipped,
             "checks": self.checks,
             "splits": self.split_record,
+            **({"columns": list(self.columns)} if self.columns else {}),
         }
 
 
@@ -159,27 +166,71 @@ def _mean_std(x: torch.Tensor) -> tuple[list[float], list[float]]:
     return mean.tolist(), std.tolist()
 
 
-def prepare_training_data(cfg: DataConfig, seed: int) -> PreparedData:
+def modality_of(cfg: DataConfig) -> str:
+    """'image' or 'text': as configured, else from the path (a text table is text)."""
+    if cfg.modality != "auto":
+        return cfg.modality
+    return "text" if cfg.path and is_text_table(cfg.path) else "image"
+
+
+def _check_labels(path, train_labels: set, all_labels: set) -> list[str]:
+    labels = sorted(train_labels)
+    if len(labels) < 2:
+        raise DataError(
+            f"{path}: found {len(labels)} class ({', '.join(labels) or 'none'}) in the training data; "
+            "a classifier needs at least 2 class folders (or labels)."
+        )
+    others = sorted(all_labels - train_labels)
+    if others:
+        raise DataError(f"{path}: labels {others} appear in val/test but not in train. Add training samples for them.")
+    return labels
+
+
+def _prepare_text(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
+    table = read_table_samples(cfg.path, cfg.text_column, cfg.label_column, cfg.skip_bad)
+    assignment = assign_splits(table.samples, cfg.val_fraction, cfg.test_fraction, seed)
+    train_keys = [s.key for s in table.samples if assignment[s.key] == "train"]
+    labels = _check_labels(cfg.path, {s.label for s in table.samples if assignment[s.key] == "train"}, {s.label for s in table.samples})
+    tok = text_tokenizer([table.texts[k] for k in train_keys], cfg.vocab_size, tokenizer_file)
+    max_tokens = cfg.max_tokens
+    if max_tokens is None:
+        max_tokens = infer_max_tokens(np.array([len(e.ids) for e in tok.encode_batch([table.texts[k] for k in train_keys])]))
+    prep = TextPreprocess(max_tokens, tok.get_vocab_size())
+    fingerprint, hashes = text_fingerprint(table.samples, table.texts, assignment)
+    label_index = {name: i for i, name in enumerate(labels)}
+    splits = {}
+    for name in sorted({assignment[s.key] for s in table.samples}):
+        chosen = [s for s in table.samples if assignment[s.key] == name]
+        texts = [table.texts[s.key] for s in chosen]
+        splits[name] = SplitData(torch.from_numpy(tokenize(tok, texts, max_tokens)),
+                                 torch.tensor([label_index[s.label] for s in chosen], dtype=torch.int64), [s.key for s in chosen], texts)
+    keys = [s.key for s in table.samples]
+    checks = check_samples(keys, [s.label for s in table.samples], [assignment[k] for k in keys], hashes, np.zeros((0, 1, 1, 1), np.uint8),
+                           "texts")
+    return PreparedData("text", str(cfg.path), table.kind, labels, prep, splits, [], [], fingerprint,
+                        {name: d.keys for name, d in splits.items()}, table.skipped, checks, tok, table.columns)
+
+
+def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path | None = None) -> PreparedData:
     """Scan, split, decode and describe the training data named by ``cfg.path``.
 
+    Args:
+        tokenizer_file: text only: use this tokenizer.json (a resumed run's, a pretrained
+            encoder's) instead of training one on the train split.
     Raises:
-        DataError: missing path, bad layout, a single class, or (without skip_bad) a bad file.
+        DataError: missing path, bad layout, a single class, or (without skip_bad) a bad file or row.
     """
     if not cfg.path:
         raise DataError("data.path is not set. Pass a data folder (lamina train DATA) or set data.path in the config.")
+    if modality_of(cfg) == "text":
+        if not Path(cfg.path).is_file():
+            raise DataError(f"{cfg.path}: data.modality is text, which needs a table file (.csv, .tsv, .jsonl, .parquet).")
+        return _prepare_text(cfg, seed, tokenizer_file)
     layout: Layout = scan(cfg.path, cfg.skip_bad)
     skipped = list(layout.skipped)
     assignment = assign_splits(layout.samples, cfg.val_fraction, cfg.test_fraction, seed)
     train_samples = [s for s in layout.samples if assignment[s.key] == "train"]
-    labels = sorted({s.label for s in train_samples})
-    if len(labels) < 2:
-        raise DataError(
-            f"{cfg.path}: found {len(labels)} class ({', '.join(labels) or 'none'}) in the training data; "
-            "a classifier needs at least 2 class folders (or labels)."
-        )
-    others = sorted({s.label for s in layout.samples} - set(labels))
-    if others:
-        raise DataError(f"{cfg.path}: labels {others} appear in val/test but not in train. Add training samples for them.")
+    labels = _check_labels(cfg.path, {s.label for s in train_samples}, {s.label for s in layout.samples})
     prep = _infer_prep(cfg, train_samples)
     arr, hashes, kept = decode_samples(layout.samples, prep, cfg.cache, cfg.skip_bad, skipped)
     label_index = {name: i for i, name in enumerate(labels)}
@@ -220,51 +271,73 @@ def validate_data(cfg: DataConfig, seed: int) -> dict:
     return {"path": str(cfg.path), "files": files, "counts": summary["counts"], "errors": errors, "warnings": data.checks}
 
 
+def _select(samples: list[Sample], has_splits: bool, path, split: str | None, recorded: dict[str, list[str]] | None) -> list[Sample]:
+    """The samples of ``split``: from split folders/columns, or as recorded by the training run."""
+    if split is None:
+        return samples
+    split = {"valid": "val", "validation": "val"}.get(split, split)
+    if has_splits:
+        chosen = [s for s in samples if s.split == split]
+        if not chosen:
+            found = sorted({s.split for s in samples})
+            raise DataError(f"{path}: no '{split}' split in the data (found {found}).")
+        return chosen
+    if not recorded or split not in recorded:
+        raise DataError(
+            f"{path}: the data has no split folders and the run records no '{split}' split. "
+            "Evaluate without --split, or point at the run directory that trained on this data."
+        )
+    wanted = set(recorded[split])
+    chosen = [s for s in samples if s.key in wanted]
+    if not chosen:
+        raise DataError(f"{path}: none of the {len(wanted)} files of the recorded '{split}' split are in this data.")
+    return chosen
+
+
+def _check_known(samples: list[Sample], labels: list[str], path) -> None:
+    unknown = Counter(s.label for s in samples if s.label not in set(labels))
+    if unknown:
+        label, n = unknown.most_common(1)[0]
+        example = next(f"{s.path} {s.key}" if s.key.startswith("row ") else str(s.path) for s in samples if s.label == label)
+        raise DataError(
+            f"{path}: label '{label}' ({n} samples, e.g. {example}) is not one of the model's labels {labels}. "
+            "Evaluate on data whose labels the model knows."
+        )
+
+
 def prepare_eval_data(
     path: str | Path,
-    prep: ImagePreprocess,
+    prep: ImagePreprocess | TextPreprocess,
     labels: list[str],
     split: str | None,
     recorded: dict[str, list[str]] | None,
     skip_bad: bool = False,
     use_cache: bool = True,
+    tokenizer=None,
+    columns: tuple[str | None, str | None] = (None, None),
 ) -> tuple[SplitData, list[dict]]:
     """Labeled data for evaluation, preprocessed as the model was trained.
 
     Args:
         split: None = every sample; else that split folder/column, or the split recorded at
             training time (``recorded``) when the data has none.
+        tokenizer, columns: text models: the package's tokenizer and the (text, label) columns
+            it was trained on (None = inferred).
     Raises:
         DataError: unknown split, or a label the model does not know.
     """
+    label_index = {name: i for i, name in enumerate(labels)}
+    if isinstance(prep, TextPreprocess):
+        table = read_table_samples(path, columns[0], columns[1], skip_bad, min_labels=1)
+        samples = _select(table.samples, table.has_splits, path, split, recorded)
+        _check_known(samples, labels, path)
+        texts = [table.texts[s.key] for s in samples]
+        ids = torch.from_numpy(tokenize(tokenizer, texts, prep.max_tokens))
+        return SplitData(ids, torch.tensor([label_index[s.label] for s in samples], dtype=torch.int64), [s.key for s in samples],
+                         texts), list(table.skipped)
     layout = scan(path, skip_bad)
     skipped = list(layout.skipped)
-    samples = layout.samples
-    if split is not None:
-        split = {"valid": "val", "validation": "val"}.get(split, split)
-        if layout.has_splits:
-            samples = [s for s in samples if s.split == split]
-            if not samples:
-                found = sorted({s.split for s in layout.samples})
-                raise DataError(f"{path}: no '{split}' split in the data (found {found}).")
-        else:
-            if not recorded or split not in recorded:
-                raise DataError(
-                    f"{path}: the data has no split folders and the run records no '{split}' split. "
-                    "Evaluate without --split, or point at the run directory that trained on this data."
-                )
-            wanted = set(recorded[split])
-            samples = [s for s in samples if s.key in wanted]
-            if not samples:
-                raise DataError(f"{path}: none of the {len(wanted)} files of the recorded '{split}' split are in this data.")
-    known = set(labels)
-    unknown = Counter(s.label for s in samples if s.label not in known)
-    if unknown:
-        label, n = unknown.most_common(1)[0]
-        example = next(s.path for s in samples if s.label == label)
-        raise DataError(
-            f"{path}: label '{label}' ({n} files, e.g. {example}) is not one of the model's labels {labels}. "
-            "Evaluate on data whose labels the model knows."
-        )
+    samples = _select(layout.samples, layout.has_splits, path, split, recorded)
+    _check_known(samples, labels, path)
     arr, _, kept = decode_samples(samples, prep, use_cache, skip_bad, skipped)
-    return _to_split(arr, kept, {name: i for i, name in enumerate(labels)}), skipped
+    return _to_split(arr, kept, label_index), skipped

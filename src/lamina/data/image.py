@@ -38,6 +38,10 @@ class ImagePreprocess:
     def from_dict(cls, d: dict) -> "ImagePreprocess":
         return cls(size=int(d["size"]), channels=int(d["channels"]), resample=d.get("resample", "bilinear"))
 
+    def input_spec(self) -> dict:
+        """The network's input, as lamina.json records it."""
+        return {"name": "pixels", "dtype": "float32", "shape": [-1, self.channels, self.size, self.size], "layout": "NCHW", "range": [0, 255]}
+
 
 def _open(src):
     from PIL import Image

@@ -130,9 +130,11 @@ def infer_columns(path: Path, columns: list[str], records: list[tuple[int, dict]
 
 
 def read_text_table(path: str | Path, text_column: str | None = None, label_column: str | None = None,
-                    skip_bad: bool = False) -> TextTable:
+                    skip_bad: bool = False, min_labels: int = 2) -> TextTable:
     """Read and check a labeled text table.
 
+    Args:
+        min_labels: fewer distinct labels is an error (2 to train; evaluation data may hold 1).
     Raises:
         DataError: unreadable file, bad encoding, unknown column, or (without skip_bad) a row
             with an empty text or a missing label, naming the row.
@@ -163,6 +165,6 @@ def read_text_table(path: str | Path, text_column: str | None = None, label_colu
         table.labels.append(str(label).strip())
         table.splits.append({"valid": "val", "validation": "val"}.get(split, split) if split else None)
         table.rows.append(n)
-    if len(Counter(table.labels)) < 2:
+    if len(Counter(table.labels)) < min_labels:
         raise DataError(f"{path}: column '{label_col}' holds {len(set(table.labels))} label(s); a classifier needs at least 2")
     return table

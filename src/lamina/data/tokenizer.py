@@ -48,15 +48,20 @@ def save_tokenizer(tok, folder: str | Path) -> Path:
     return path
 
 
-def load_tokenizer(folder: str | Path):
-    path = Path(folder) / TOKENIZER_FILE
+def load_tokenizer(folder: str | Path, name: str = TOKENIZER_FILE):
+    path = Path(folder) / name
     if not path.is_file():
-        raise LaminaError(f"{path.parent}: no {TOKENIZER_FILE} (not a text model package)")
-    return _lib().Tokenizer.from_file(str(path))
+        raise LaminaError(f"{path.parent}: no {name} (not a text model package)")
+    try:
+        return _lib().Tokenizer.from_file(str(path))
+    except Exception as e:  # tokenizers raises a bare Exception on malformed JSON
+        raise LaminaError(f"{path}: not a readable tokenizer file ({str(e)[:200]})") from None
 
 
 def encode(tok, texts: list[str], max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
     """Token ids (N, max_tokens) int64, right-padded with 0 and cut at max_tokens, and the lengths (N,)."""
+    tok.enable_truncation(max_tokens)  # cut before special tokens are added: a BERT-style [SEP] stays at the end
+    tok.no_padding()
     encodings = tok.encode_batch(texts)
     ids = np.zeros((len(texts), max_tokens), dtype=np.int64)
     lengths = np.zeros(len(texts), dtype=np.int64)

@@ -8,7 +8,7 @@ from torch import nn
 
 from lamina.common.config import ModelConfig
 
-DEFAULTS = {"width": 256, "depth": 2}  # hidden units, hidden layers
+DEFAULTS = {"width": 256, "depth": 2, "dropout": 0.0}  # hidden units, hidden layers
 
 
 def build(cfg: ModelConfig, input_shape: tuple, num_classes: int) -> nn.Module:

@@ -2,7 +2,8 @@
 
 ``lamina.json`` carries everything needed to rebuild and use the network without the
 training run: labels, modality, preprocessing, resolved model config, input/output
-signature, metrics, data fingerprint and versions. No pickle anywhere.
+signature, metrics, data fingerprint and versions; a text model adds ``tokenizer.json``.
+No pickle anywhere.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from lamina.common.config import ModelConfig
 from lamina.common.errors import DataError
 from lamina.common.files import atomic_write_bytes, write_json
 from lamina.common.package import FORMAT, find_package, read_meta
+from lamina.data.batches import as_model_input
 from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
+from lamina.data.preprocess import preprocess_from_meta
+from lamina.data.text_data import TextPreprocess, tokenize
+from lamina.data.tokenizer import load_tokenizer, save_tokenizer
 from lamina.models.registry import Classifier, build_model
 
 
@@ -28,17 +33,18 @@ def versions() -> dict:
     return {"lamina": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-def package_meta(*, name, modality, labels, prep: ImagePreprocess, mean, std, model_cfg: ModelConfig, metrics, fingerprint) -> dict:
-    """The content of lamina.json for an image classifier."""
-    c, s = prep.channels, prep.size
+def package_meta(*, name, modality, labels, prep: ImagePreprocess | TextPreprocess, mean, std, model_cfg: ModelConfig, metrics,
+                 fingerprint) -> dict:
+    """The content of lamina.json for a classifier of images or texts."""
+    preprocessing = {**prep.to_dict(), "mean": list(mean), "std": list(std)} if modality == "image" else prep.to_dict()
     return {
         "format": FORMAT,
         "name": name,
         "modality": modality,
         "labels": list(labels),
-        "preprocessing": {**prep.to_dict(), "mean": list(mean), "std": list(std)},
+        "preprocessing": preprocessing,
         "model": model_cfg.model_dump(mode="json"),
-        "input": {"name": "pixels", "dtype": "float32", "shape": [-1, c, s, s], "layout": "NCHW", "range": [0, 255]},
+        "input": prep.input_spec(),
         "output": {"name": "logits", "dtype": "float32", "shape": [-1, len(labels)]},
         "metrics": metrics,
         "data_fingerprint": fingerprint,
@@ -54,11 +60,13 @@ def save_weights(path: Path, model: torch.nn.Module) -> None:
     atomic_write_bytes(path, save(state))
 
 
-def save_package(directory: str | Path, model: torch.nn.Module, meta: dict) -> Path:
-    """Write model.safetensors and lamina.json into ``directory``."""
+def save_package(directory: str | Path, model: torch.nn.Module, meta: dict, tokenizer=None) -> Path:
+    """Write model.safetensors, lamina.json (and a text model's tokenizer.json) into ``directory``."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     save_weights(d / "model.safetensors", model)
+    if tokenizer is not None:
+        save_tokenizer(tokenizer, d)
     write_json(d / "lamina.json", meta)
     return d
 
@@ -69,7 +77,8 @@ def load_model(path: str | Path) -> tuple[Classifier, dict]:
     meta = read_meta(d)
     pre = meta["preprocessing"]
     shape = tuple(meta["input"]["shape"][1:])
-    model = build_model(ModelConfig.model_validate(meta["model"]), shape, len(meta["labels"]), pre["mean"], pre["std"])
+    model = build_model(ModelConfig.model_validate(meta["model"]), shape, len(meta["labels"]), pre.get("mean", []), pre.get("std", []),
+                        meta["modality"], pre.get("vocab_size"), load_pretrained=False)
     model.load_state_dict(load_file(d / "model.safetensors"), strict=True)
     model.eval()
     return model, meta
@@ -78,19 +87,22 @@ def load_model(path: str | Path) -> tuple[Classifier, dict]:
 
 
 class Predictor:
-    """A loaded model package: ``predict`` takes files, bytes, PIL images or uint8 arrays."""
+    """A loaded model package: ``predict`` takes image files, bytes, PIL images or uint8 arrays, or texts."""
 
-    def __init__(self, model: Classifier, meta: dict, device: str = "cpu"):
+    def __init__(self, model: Classifier, meta: dict, device: str = "cpu", tokenizer=None):
         self.model = model.to(device)
         self.meta = meta
         self.device = device
         self.labels: list[str] = meta["labels"]
-        self.prep = ImagePreprocess.from_dict(meta["preprocessing"])
+        self.modality: str = meta["modality"]
+        self.prep = preprocess_from_meta(meta)
+        self.tokenizer = tokenizer
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "Predictor":
         model, meta = load_model(path)
-        return cls(model, meta, device)
+        tokenizer = load_tokenizer(find_package(path), meta["preprocessing"]["tokenizer"]) if meta["modality"] == "text" else None
+        return cls(model, meta, device, tokenizer)
 
     def _decode(self, item) -> np.ndarray:
         if isinstance(item, np.ndarray):
@@ -106,12 +118,22 @@ class Predictor:
         except ImageDecodeError as e:
             raise DataError(f"{item}: cannot decode image ({e}).") from None
 
+    def encode(self, items: list) -> torch.Tensor:
+        """The stored form of inputs: uint8 images (N, C, H, W) or int32 token ids (N, max_tokens)."""
+        if self.modality == "text":
+            bad = next((i for i, t in enumerate(items) if not isinstance(t, str) or not t.strip()), None)
+            if bad is not None:
+                raise DataError(f"input {bad + 1}: expected a non-empty text, got {str(items[bad])[:40]!r}")
+            return torch.from_numpy(tokenize(self.tokenizer, list(items), self.prep.max_tokens))
+        arrays = np.stack([self._decode(i) for i in items]) if items else np.zeros((0, 1, 1, 1), np.uint8)
+        return torch.from_numpy(arrays).permute(0, 3, 1, 2)
+
     @torch.no_grad()
     def probabilities(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """Softmax probabilities (N, labels) for uint8 images (N, C, H, W)."""
+        """Softmax probabilities (N, labels) for stored inputs: uint8 images (N, C, H, W) or token ids (N, L)."""
         out = []
         for start in range(0, len(x), batch_size):
-            batch = x[start : start + batch_size].to(self.device, torch.float32)
+            batch = as_model_input(x[start : start + batch_size], self.device)
             out.append(torch.softmax(self.model(batch).float(), dim=1).cpu())
         return torch.cat(out) if out else torch.zeros((0, len(self.labels)))
 
@@ -119,14 +141,14 @@ class Predictor:
         """Top-k labels with scores for each input.
 
         Args:
-            inputs: one input or a list of file paths, bytes, PIL images or uint8 (H, W, C) arrays.
+            inputs: one input or a list: file paths, bytes, PIL images or uint8 (H, W, C) arrays
+                for image models; strings for text models.
             top_k: how many labels to return per input (at most the number of labels).
         Returns:
             One dict per input: {"input", "label", "score", "top_k": [{"label", "score"}, ...]}.
         """
         items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-        arrays = np.stack([self._decode(i) for i in items]) if items else np.zeros((0, 1, 1, 1), np.uint8)
-        probs = self.probabilities(torch.from_numpy(arrays).permute(0, 3, 1, 2))
+        probs = self.probabilities(self.encode(items))
         k = max(1, min(top_k, len(self.labels)))
         scores, idx = probs.topk(k, dim=1)
         results = []

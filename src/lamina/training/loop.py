@@ -8,6 +8,7 @@ package format (the caller writes it), serving.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from lamina.common.config import Config
 from lamina.common.progress import Progress
 from lamina.common.runtime import bf16_supported, resolve_device, set_threads
 from lamina.data.augment import augment_batch
-from lamina.data.batches import eval_batches, steps_per_epoch, train_batches
+from lamina.data.batches import as_model_input, eval_batches, steps_per_epoch, token_lengths, train_batches
 from lamina.data.dataset import PreparedData, SplitData
 from lamina.models.registry import Classifier, build_model, resolve
 from lamina.training.distributed import Dist
@@ -72,25 +73,36 @@ def resolve_precision(requested: str, device: str) -> str:
     return requested
 
 
-def to_input(x: torch.Tensor, device: str) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float32 channels-last on ``device`` (the model normalises)."""
-    return x.to(device, non_blocking=True).float().contiguous(memory_format=torch.channels_last)
+@torch.no_grad()
+def predict_split(model: torch.nn.Module, split: SplitData, device: str, precision: str, batch_size: int = 512) -> tuple[torch.Tensor, float]:
+    """Logits (N, K) as float32 on CPU and the mean cross-entropy (no smoothing)."""
+    model.eval()
+    out, loss_sum = None, 0.0
+    for idx in eval_batches(len(split), batch_size, token_lengths(split.x)):
+        with autocast(device, precision):
+            logits = model(as_model_input(split.x[idx], device)).float()
+        loss_sum += F.cross_entropy(logits, split.y[idx].to(device), reduction="sum").item()
+        if out is None:
+            out = torch.empty((len(split), logits.shape[1]))
+        out[idx] = logits.cpu()
+    return (out if out is not None else torch.zeros((0, 0))), loss_sum / max(1, len(split))
 
 
 @torch.no_grad()
-def predict_split(model: Classifier, split: SplitData, device: str, precision: str, batch_size: int = 512) -> tuple[torch.Tensor, float]:
-    """Logits (N, K) as float32 on CPU and the mean cross-entropy (no smoothing)."""
+def frozen_features(model: Classifier, split: SplitData, device: str, precision: str, batch_size: int) -> SplitData:
+    """The split as its frozen encoder's features (N, D) float32: a frozen encoder runs once per sample, not once per epoch."""
     model.eval()
-    out, loss_sum = [], 0.0
-    for sl in eval_batches(len(split), batch_size):
+    feats = None
+    for idx in eval_batches(len(split), batch_size, token_lengths(split.x)):
         with autocast(device, precision):
-            logits = model(to_input(split.x[sl], device)).float()
-        loss_sum += F.cross_entropy(logits, split.y[sl].to(device), reduction="sum").item()
-        out.append(logits.cpu())
-    return torch.cat(out), loss_sum / max(1, len(split))
+            f = model.net.features(as_model_input(split.x[idx], device)).float().cpu()
+        if feats is None:
+            feats = torch.empty((len(split), f.shape[1]))
+        feats[idx] = f
+    return SplitData(feats if feats is not None else torch.zeros((0, 1)), split.y, split.keys, split.texts)
 
 
-def validate(model: Classifier, val: SplitData, labels: list[str], device: str, precision: str, monitor: str,
+def validate(model: torch.nn.Module, val: SplitData, labels: list[str], device: str, precision: str, monitor: str,
              batch_size: int = 512) -> dict:
     """Val loss and accuracy (and macro-F1 when it is the monitored metric) for one epoch."""
     logits, loss = predict_split(model, val, device, precision, batch_size)
@@ -187,8 +199,9 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
         torch.use_deterministic_algorithms(True)
     torch.manual_seed(tc.seed)  # weight init and dropout draw from torch's default generator, saved in checkpoints
     train, val = data.splits["train"], data.splits.get("val")
-    model = build_model(resolve(cfg.model), tuple(train.x.shape[1:]), len(data.labels), data.mean, data.std)
-    model = model.to(device, memory_format=torch.channels_last)
+    model = build_model(resolve(cfg.model, data.modality), tuple(train.x.shape[1:]), len(data.labels), data.mean, data.std,
+                        data.modality, getattr(data.prep, "vocab_size", None))
+    model = model.to(device, memory_format=torch.channels_last) if data.modality == "image" else model.to(device)
     st, best_weights = TrainState(), None
     if resume is not None:
         st = TrainState.from_json(resume.state["train"])
@@ -196,12 +209,21 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
     if not st.micro_batch_size:  # a fresh run (a resumed one keeps the sizes it started with)
         st.micro_batch_size, st.eval_batch_size = min(tc.micro_batch_size or batch_size, batch_size), tc.eval_batch_size
         if tc.batch_size == "auto":  # probed before DDP wraps the model: no collective runs during the probe
-            probe = probe_batch_sizes(model, tuple(train.x.shape[1:]), device, lambda: autocast(device, precision),
+            probe = probe_batch_sizes(model, torch.ones_like(train.x[:1]), device, lambda: autocast(device, precision),
                                       limit_train=-(-batch_size // dist.world))
             st.micro_batch_size, st.eval_batch_size = dist.broadcast((probe["micro_batch_size"], probe["eval_batch_size"]))
     micro = st.micro_batch_size
     accumulation = -(-(batch_size // dist.world) // micro)
-    net = torch.nn.parallel.DistributedDataParallel(model) if dist.active else model  # the training forward
+    step_model: torch.nn.Module = model  # what a training step and validation run
+    if getattr(model.net, "freeze", False):  # a frozen pretrained encoder: encode every text once, train only the head
+        progress_note = time.perf_counter()
+        train, val = (frozen_features(model, sp, device, precision, st.eval_batch_size) if sp is not None else None for sp in (train, val))
+        step_model = model.net.head
+        if dist.main and not progress_quiet:
+            print(f"frozen encoder: {len(train) + (len(val) if val is not None else 0)} texts encoded once in "
+                  f"{time.perf_counter() - progress_note:.1f} s; training the output layer only", file=sys.stderr)
+    lengths = token_lengths(train.x)
+    net = torch.nn.parallel.DistributedDataParallel(step_model) if dist.active else step_model  # the training forward
     opt = make_optimizer(model, tc)
     aug_gen = torch.Generator().manual_seed(tc.seed + 1)
     if resume is not None:
@@ -246,16 +268,19 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
                 return base[0] + lsum, base[1] + int(corr), base[2] + int(n)
 
             t_epoch = time.perf_counter()
-            for step, idx in train_batches(len(train), batch_size, tc.seed, epoch, start_step=st.step_in_epoch):
-                xb = dist.shard(augment_batch(train.x[idx], cfg.data.augment, aug_gen))
+            for step, idx in train_batches(len(train), batch_size, tc.seed, epoch, start_step=st.step_in_epoch, lengths=lengths):
+                xb = train.x[idx]
+                if data.modality == "image":
+                    xb = augment_batch(xb, cfg.data.augment, aug_gen)
+                xb = dist.shard(xb)
                 yb = dist.shard(train.y[idx])
                 lr = lr_at(st.global_step, total_steps, tc)
                 for group in opt.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = lr * group.get("lr_scale", 1.0)
                 opt.zero_grad(set_to_none=True)
                 starts = range(0, len(yb), micro)
                 for j, start in enumerate(starts):  # one pass unless the batch is split into micro-batches
-                    x = to_input(xb[start : start + micro], device)
+                    x = as_model_input(xb[start : start + micro], device)
                     y = yb[start : start + micro].to(device, non_blocking=True)
                     sync = contextlib.nullcontext() if j == len(starts) - 1 or not dist.active else net.no_sync()
                     with sync:
@@ -283,7 +308,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
             st.loss_sum, st.correct, st.count = totals()
             score = (-(st.loss_sum / st.count),) * 2  # without a val split, the training loss decides
             if val is not None and len(val) and dist.main:
-                m = validate(model, val, data.labels, device, precision, tc.monitor, st.eval_batch_size)
+                m = validate(step_model, val, data.labels, device, precision, tc.monitor, st.eval_batch_size)
                 run.log_metrics({"step": st.global_step, "epoch": epoch, "split": "val", **m})
                 score = _score(m, m["loss"], tc.monitor)
                 progress.log(f"epoch {epoch + 1}/{tc.epochs}  train loss {st.loss_sum / st.count:.4f}  "

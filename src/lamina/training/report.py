@@ -43,6 +43,12 @@ def image_preview(x: np.ndarray, side: int = 64) -> str:
     return f'<img alt="sample" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
+def text_preview(text: str, limit: int = 280) -> str:
+    """The text (cut at ``limit`` characters), HTML-escaped, as a block the report can show."""
+    cut = text if len(text) <= limit else text[:limit].rstrip() + " ..."
+    return f'<blockquote class="text">{html.escape(cut)}</blockquote>'
+
+
 def worst_mistakes(probs: np.ndarray, y: np.ndarray, keys: list[str], labels: list[str], preview, limit: int = 24) -> list[Mistake]:
     """The wrong predictions the model was most sure of.
 
@@ -143,7 +149,7 @@ svg text{font-size:11px;fill:#333}svg .title{font-size:13px;font-weight:600}.axi
 .charts{display:flex;flex-wrap:wrap;gap:16px}table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}
 th:first-child,td:first-child{text-align:left}.mistakes{display:flex;flex-wrap:wrap;gap:10px}
 .mistake{border:1px solid #ddd;border-radius:4px;padding:6px;width:150px;font-size:12px;word-break:break-all}
-.mistake img{image-rendering:pixelated;display:block;margin-bottom:4px}pre{background:#f6f6f6;padding:10px;overflow:auto}
+.mistake img{image-rendering:pixelated;display:block;margin-bottom:4px}.mistake:has(blockquote){width:260px;word-break:normal}.mistake blockquote.text{margin:0 0 4px;font-size:12px;white-space:pre-wrap;max-width:260px}pre{background:#f6f6f6;padding:10px;overflow:auto}
 .summary span{margin-right:18px}
 """
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from lamina.common.config import Config, dump_config, load_config
 from lamina.common.errors import LaminaError
 from lamina.common.files import read_json
-from lamina.data.dataset import PreparedData, SplitData, prepare_eval_data, prepare_training_data
-from lamina.data.image import ImagePreprocess
+from lamina.data.dataset import PreparedData, SplitData, modality_of, prepare_eval_data, prepare_training_data
 from lamina.common.package import find_package
+from lamina.data.tokenizer import TOKENIZER_FILE, save_tokenizer
 from lamina.models.package import Predictor, package_meta, save_package
-from lamina.models.registry import resolve
+from lamina.models.registry import resolve, uses_pretrained_tokenizer
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
 from lamina.training import distributed
 from lamina.training.distributed import Dist
@@ -44,9 +44,22 @@ def _warn_checks(checks: list[dict], quiet: bool) -> None:
 
 def _resolved(cfg: Config, data: PreparedData) -> Config:
     """The config with every inferred value written in (modality, size, channels, model defaults, epochs)."""
-    data_cfg = cfg.data.model_copy(update={"modality": data.modality, "image_size": data.prep.size, "channels": data.prep.channels})
+    if data.modality == "text":
+        inferred = {"max_tokens": data.prep.max_tokens, "text_column": data.columns[0], "label_column": data.columns[1]}
+    else:
+        inferred = {"image_size": data.prep.size, "channels": data.prep.channels}
+    data_cfg = cfg.data.model_copy(update={"modality": data.modality, **inferred})
     train_cfg = cfg.train.model_copy(update={"epochs": auto_epochs(cfg.train.epochs, len(data.splits["train"]))})
-    return cfg.model_copy(update={"data": data_cfg, "model": resolve(cfg.model), "train": train_cfg})
+    return cfg.model_copy(update={"data": data_cfg, "model": resolve(cfg.model, data.modality), "train": train_cfg})
+
+
+def _tokenizer_file(cfg: Config, run_path: Path, resuming: bool) -> str | None:
+    """Text runs: the tokenizer to reuse (the run's own when resuming, a pretrained model's), or None to train one."""
+    if resuming and (run_path / TOKENIZER_FILE).is_file():
+        return str(run_path / TOKENIZER_FILE)
+    if modality_of(cfg.data) != "text":
+        return None
+    return uses_pretrained_tokenizer(resolve(cfg.model, "text"))
 
 
 def run_state(output: Path) -> str:
@@ -111,7 +124,7 @@ def _follow(output: Path, dist: Dist) -> dict:
     if "error" in plan:
         raise SystemExit(2)  # rank 0 reports the error
     cfg = load_config(plan["cfg"])
-    data = prepare_training_data(cfg.data, cfg.train.seed)  # from the cache rank 0 has just filled
+    data = prepare_training_data(cfg.data, cfg.train.seed, _tokenizer_file(cfg, output, True))  # from the cache (and tokenizer) rank 0 wrote
     checkpoint = _load_resume(RunDir(output), quiet=True) if plan["resuming"] else None
     fit(cfg, data, _NullRun(), None, progress_quiet=True, resume=checkpoint, dist=dist)
     return {"run": str(output), "rank": dist.rank}
@@ -157,7 +170,7 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
         saved = load_config(output / "config.yaml")
         _check_same(cfg, saved, explicit_keys or [], output)
         cfg = saved
-    resolve(cfg.model)  # fail on an unknown model before touching disk or data
+    resolve(cfg.model, modality_of(cfg.data))  # fail on an unknown model before touching disk or data
     if state == "unfinished" and not quiet:
         print(f"{output}: an earlier run stopped before its first checkpoint; starting over", file=sys.stderr)
     run = RunDir(output) if resuming else RunDir(output).create(overwrite=True)
@@ -165,7 +178,9 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
     run.set_status("running")
     tracker, status, summary = None, "failed", None
     try:
-        data = prepare_training_data(cfg.data, cfg.train.seed)
+        data = prepare_training_data(cfg.data, cfg.train.seed, _tokenizer_file(cfg, run.path, resuming))
+        if data.tokenizer is not None and not resuming:
+            save_tokenizer(data.tokenizer, run.path)  # a resumed run (and every torchrun rank) reuses this very file
         _warn_skipped(data.skipped, quiet)
         _warn_checks(data.checks, quiet)
         cfg = _resolved(cfg, data)
@@ -209,7 +224,7 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
         )
         meta["training"] = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "precision": result.precision,
                             "device": result.device, "seed": cfg.train.seed}
-        save_package(run.model, result.model, meta)
+        save_package(run.model, result.model, meta, data.tokenizer)
         report_file = None
         if reported is not None:
             name, split, probs, m = reported
@@ -278,17 +293,20 @@ def _start_tracking(cfg: Config, run: RunDir, data: PreparedData, previous: dict
 
 def _write_report(path: Path, title: str, split_name: str, evaluation: dict, split: SplitData, probs, labels: list[str],
                   rows: list[dict], config_yaml: str, fingerprint: str, extra: dict) -> Path:
-    mistakes = report.worst_mistakes(probs, split.y.numpy(), split.keys, labels, lambda i: report.image_preview(split.x[i].numpy()))
+    if split.texts is not None:
+        preview = lambda i: report.text_preview(split.texts[i])  # noqa: E731
+    else:
+        preview = lambda i: report.image_preview(split.x[i].numpy())  # noqa: E731
+    mistakes = report.worst_mistakes(probs, split.y.numpy(), split.keys, labels, preview)
     page = report.render(title=title, split=split_name, evaluation=evaluation, rows=rows, mistakes=mistakes,
                          config_yaml=config_yaml, fingerprint=fingerprint, extra=extra)
     return report.write(path, page)
 
 
-def _recorded_splits(package_dir: Path) -> dict | None:
+def _training_data_info(package_dir: Path) -> dict:
+    """data.json of the run the package sits in ({} when the package travels alone)."""
     data_json = package_dir.parent / "data.json"
-    if data_json.is_file():
-        return read_json(data_json).get("splits")
-    return None
+    return read_json(data_json) if data_json.is_file() else {}
 
 
 def run_evaluation(model_path, data_path, split: str | None = None, skip_bad: bool = False, cache: bool = True,
@@ -301,11 +319,9 @@ def run_evaluation(model_path, data_path, split: str | None = None, skip_bad: bo
     package = find_package(model_path)
     predictor = Predictor.load(package)
     meta = predictor.meta
-    if meta["modality"] != "image":
-        raise LaminaError(f"{package}: modality '{meta['modality']}' cannot be evaluated by this lamina version.")
-    data, skipped = prepare_eval_data(
-        data_path, ImagePreprocess.from_dict(meta["preprocessing"]), meta["labels"], split, _recorded_splits(package), skip_bad, cache
-    )
+    info = _training_data_info(package)
+    data, skipped = prepare_eval_data(data_path, predictor.prep, meta["labels"], split, info.get("splits"), skip_bad, cache,
+                                      predictor.tokenizer, tuple(info.get("columns") or (None, None)))
     probs = predictor.probabilities(data.x)
     result = classification_metrics(data.y.numpy(), probs.argmax(1).numpy(), meta["labels"], present_only=True)
     result.update(split=split, data=str(data_path), model=str(package), skipped=skipped)

@@ -1,0 +1,144 @@
+"""From a labeled text table to tensors: split, subword tokenizer, token ids, fingerprint.
+
+A split of N texts is one int32 tensor (N, max_tokens) of token ids, right-padded with 0
+(the tokenizer's [PAD]). The tokenizer is trained on the train split only (or is the one a
+pretrained encoder brings) and travels with the run and the model package as
+tokenizer.json, so evaluation, export and the server tokenize exactly as training did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lamina.common.errors import DataError
+from lamina.data.layout import Sample
+from lamina.data.text import TEXT_SUFFIXES, read_text_table
+from lamina.data.tokenizer import TOKENIZER_FILE, encode, load_tokenizer, train_tokenizer
+
+TOKEN_RANGE = (16, 256)  # inferred max_tokens stays in here
+TOKEN_QUANTILE = 95  # percent of training texts that fit the inferred max_tokens without being cut
+
+
+@dataclass(frozen=True)
+class TextPreprocess:
+    """Everything that turns a text into the model's input, saved in the model package."""
+
+    max_tokens: int  # ids per text: longer texts are cut, shorter ones padded with 0
+    vocab_size: int  # ids are in [0, vocab_size)
+    tokenizer: str = TOKENIZER_FILE  # file in the package
+
+    def to_dict(self) -> dict:
+        return {"max_tokens": self.max_tokens, "vocab_size": self.vocab_size, "tokenizer": self.tokenizer}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TextPreprocess":
+        return cls(int(d["max_tokens"]), int(d["vocab_size"]), d.get("tokenizer", TOKENIZER_FILE))
+
+    def input_spec(self) -> dict:
+        return {"name": "token_ids", "dtype": "int64", "shape": [-1, self.max_tokens], "pad": 0}
+
+    def example(self) -> tuple:
+        return (self.max_tokens,)
+
+
+def is_text_table(path: str | Path) -> bool:
+    """True for a file that holds texts rather than a manifest of files.
+
+    .tsv, .jsonl and .parquet are always text tables; a .csv is one unless it has a 'path'
+    column or its first cell names a file next to it (an image manifest).
+    """
+    p = Path(path)
+    if not p.is_file() or p.suffix.lower() not in TEXT_SUFFIXES:
+        return False
+    if p.suffix.lower() != ".csv":
+        return True
+    try:
+        head = p.read_bytes()[:65536].decode("utf-8-sig", errors="replace")
+    except OSError:
+        return False
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(head)))[:2]
+    if not rows or not rows[0]:
+        return False
+    if any(c.strip().lower() == "path" for c in rows[0]):
+        return False
+    def names_file(cell: str) -> bool:
+        cell = cell.strip()
+        if not cell or "\n" in cell or len(cell) > 1024:
+            return False
+        try:
+            return (p.parent / cell).is_file()
+        except (OSError, ValueError):  # too long or otherwise not a path
+            return False
+
+    return not any(r and names_file(r[0]) for r in rows)
+
+
+def text_tokenizer(texts: list[str], vocab_size: int, tokenizer_file: str | Path | None):
+    """The tokenizer of a run: loaded from ``tokenizer_file`` (resume, pretrained) or trained on ``texts``."""
+    if tokenizer_file is not None:
+        return load_tokenizer(Path(tokenizer_file).parent, Path(tokenizer_file).name)
+    return train_tokenizer(texts, vocab_size=vocab_size)
+
+
+def infer_max_tokens(lengths: np.ndarray) -> int:
+    """The 95th percentile of the token lengths, rounded up to a multiple of 8, within TOKEN_RANGE."""
+    q = int(np.percentile(lengths, TOKEN_QUANTILE)) if len(lengths) else TOKEN_RANGE[0]
+    return int(min(TOKEN_RANGE[1], max(TOKEN_RANGE[0], -(-q // 8) * 8)))
+
+
+def tokenize(tok, texts: list[str], max_tokens: int) -> np.ndarray:
+    """(N, max_tokens) int32 ids for ``texts``."""
+    ids, _ = encode(tok, texts, max_tokens)
+    return ids.astype(np.int32)
+
+
+def _hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+@dataclass
+class TextTableData:
+    """A text table read and split: what both training and evaluation start from."""
+
+    path: Path
+    kind: str  # "table"
+    samples: list[Sample]  # key = "row N"
+    texts: dict[str, str]  # key -> text
+    skipped: list[dict]
+    columns: tuple[str, str]  # (text column, label column)
+
+    @property
+    def has_splits(self) -> bool:
+        return any(s.split is not None for s in self.samples)
+
+
+def read_table_samples(path: str | Path, text_column: str | None, label_column: str | None, skip_bad: bool,
+                       min_labels: int = 2) -> TextTableData:
+    """Read a text table into samples keyed by row ("row 12"). Raises DataError naming the row."""
+    table = read_text_table(path, text_column, label_column, skip_bad, min_labels)
+    p = Path(path)
+    samples, texts = [], {}
+    for text, label, split, row in zip(table.texts, table.labels, table.splits, table.rows):
+        key = f"row {row}"
+        samples.append(Sample(p, label, split, key))
+        texts[key] = text
+    splits = {s.split for s in samples}
+    if None in splits and len(splits) > 1:
+        raise DataError(f"{p}: some rows have a value in column '{table.split_column}' and some do not. Give every row a split, or none.")
+    if splits and None not in splits and "train" not in splits:
+        raise DataError(f"{p}: rows have splits {sorted(splits)} but none is 'train'.")
+    return TextTableData(p, "table", samples, texts, list(table.skipped), (table.text_column, table.label_column))
+
+
+def text_fingerprint(samples: list[Sample], texts: dict[str, str], assignment: dict[str, str]) -> tuple[str, list[str]]:
+    """(sha256 over (split, label, text hash) of every row, the per-row text hashes)."""
+    hashes = [_hash(texts[s.key]) for s in samples]
+    lines = sorted(f"{assignment[s.key]}\t{s.label}\t{h}" for s, h in zip(samples, hashes))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest(), hashes
