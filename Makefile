@@ -26,13 +26,14 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-# Needs Debian's wrk (serving), dataset-fashion-mnist (time to accuracy) and fortunes (text):
-# apt-get install wrk dataset-fashion-mnist fortunes. Rewrites benchmarks/RESULTS.md; takes about 40 minutes on 2 cores.
+# Needs Debian's wrk (serving), dataset-fashion-mnist (time to accuracy), fortunes (text), espeak-ng and flite (speech):
+# apt-get install wrk dataset-fashion-mnist fortunes espeak-ng flite. Rewrites benchmarks/RESULTS.md; about 50 minutes on 2 cores.
 bench: install
 	$(PIP) -e '.[test,bench]'
 	{ echo "# Benchmark results"; echo; echo "Written by \`make bench\` on $$(date -u +%F), $$(nproc) cores, $$(uname -m), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)."; \
 	  echo; echo "## Fashion-MNIST: zero-config time to accuracy, and the baselines (benchmarks/fashion_mnist.py)"; echo; $(BIN)/python benchmarks/fashion_mnist.py; \
 	  echo; echo "## Text: fortunes, lamina vs TF-IDF + logistic regression (benchmarks/text_baseline.py)"; echo; $(BIN)/python benchmarks/text_baseline.py; \
+	  echo; echo "## Keyword spotting: synthesized Speech Commands (benchmarks/kws.py)"; echo; $(BIN)/python benchmarks/kws.py; \
 	  echo; echo "## Training throughput on digits (benchmarks/train_throughput.py)"; echo; $(BIN)/python benchmarks/train_throughput.py --repeats 4; \
 	  echo; echo "## Serving (benchmarks/serve_throughput.py)"; echo; $(BIN)/python benchmarks/serve_throughput.py; \
 	  echo; echo "## Start-up (benchmarks/startup.py)"; echo; $(BIN)/python benchmarks/startup.py; } > benchmarks/RESULTS.md.tmp

@@ -15,36 +15,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import resource
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 from baselines import handwritten, lightning
+from measure import zero_config
 from lamina.common.config import load_config
 from lamina.data.dataset import prepare_training_data
 from lamina.data.makers import make_fashion_mnist
-
-
-def zero_config(data: Path, work: Path) -> dict:
-    env = dict(os.environ, LAMINA_CACHE_DIR=str(work / "cache"), LAMINA_PLAIN="1")
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "lamina", "train", str(data), "--output", str(work / "run"), "--json"],
-                          capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.exit(f"lamina train failed:\n{proc.stderr[-3000:]}")
-    summary = json.loads(proc.stdout)
-    summary["wall_s"] = wall
-    summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return summary
 
 
 def main() -> None:

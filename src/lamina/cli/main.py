@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("datasets", help="make ready-to-train datasets")
     ds_sub = ds.add_subparsers(dest="action", metavar="ACTION", required=True)
     mk = ds_sub.add_parser("make", help="write a dataset in lamina's layout")
-    mk.add_argument("name", help="dataset name: digits, fashion-mnist, fortunes (a CSV: --output is the file)")
+    mk.add_argument("name", help="dataset name: digits, fashion-mnist, fortunes (a CSV: --output is the file), speech-commands-synth")
     mk.add_argument("--output", required=True, help="folder to create")
     mk.add_argument("--seed", type=int, default=0, help="seed for the train/test split (default 0)")
     mk.add_argument("--source", help="where a system dataset's files are (fashion-mnist: default /usr/share/datasets/fashion-mnist, "

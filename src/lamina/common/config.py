@@ -27,13 +27,32 @@ class AugmentConfig(_Stage):
 
     translate: float = Field(0.05, ge=0, le=0.5)  # max random shift, fraction of the image side (>=1 px when >0)
     flip: bool = False  # random horizontal flips; off by default (digits and text are not mirror-symmetric)
+    time_shift: float = Field(0.1, ge=0, le=1)  # audio: max random shift, seconds (the clip moves, silence fills in)
+    speed: float = Field(0.15, ge=0, lt=0.5)  # audio: max relative speed change (0.15 = 0.85x to 1.15x; pitch follows)
+    gain_db: float = Field(6.0, ge=0, le=30)  # audio: max random gain, dB up or down
+    noise: float = Field(0.8, ge=0, le=1)  # audio: share of clips mixed with background noise
+    snr_db: tuple[float, float] = (0.0, 20.0)  # audio: signal-to-noise ratio range of that mixing, dB
+    time_masks: int = Field(2, ge=0, le=10)  # audio: SpecAugment masks over time, each up to 10% of the frames
+    freq_masks: int = Field(2, ge=0, le=10)  # audio: SpecAugment masks over mel bands, each up to 15% of the bands
+
+
+class AudioConfig(_Stage):
+    """How clips become model input: fixed-length waveforms, then log-mel features inside the network."""
+
+    sample_rate: int = Field(16000, ge=4000, le=48000)  # Hz: every clip is resampled to this
+    duration: float = Field(1.0, gt=0, le=30)  # seconds per clip: shorter ones are padded, longer ones cropped (listed)
+    n_mels: int = Field(40, ge=8, le=128)  # mel bands of the log-mel features
+    window: float = Field(0.025, gt=0, le=0.2)  # seconds per STFT frame
+    hop: float = Field(0.010, gt=0, le=0.1)  # seconds between frames
+    fmin: float = Field(20.0, ge=0)  # Hz
+    fmax: float = Field(7600.0, gt=0)  # Hz, at most half the sample rate
 
 
 class DataConfig(_Stage):
     """Where the data is and how it becomes tensors."""
 
     path: str | None = None  # folder (per class, optionally train/val/test) or CSV manifest "path,label[,split]"
-    modality: Literal["auto", "image", "text"] = "auto"  # auto = inferred: a .tsv/.jsonl/.parquet table or a CSV without file paths is text
+    modality: Literal["auto", "image", "text", "audio"] = "auto"  # auto = inferred: from file extensions; a .tsv/.jsonl/.parquet table or a CSV without file paths is text
     text_column: str | None = None  # text tables: the column holding the text; None = inferred (text, body, review, ... or the longest strings)
     label_column: str | None = None  # text tables: the label column; None = inferred (label, class, stars, ... or the fewest distinct values)
     max_tokens: int | None = Field(None, ge=4, le=512)  # text: subword tokens per text (longer ones are cut); None = 95th percentile of train, 16..256
@@ -45,6 +64,7 @@ class DataConfig(_Stage):
     skip_bad: bool = False  # skip undecodable/missing files (each one is listed in the run) instead of failing
     cache: bool = True  # keep decoded images in a memory-mapped cache (see lamina.data.cache)
     augment: AugmentConfig = AugmentConfig()
+    audio: AudioConfig = AudioConfig()
 
 
 LayerSpec = Union[str, dict[str, Any]]

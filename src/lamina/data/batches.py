@@ -22,7 +22,7 @@ BUCKET_BATCHES = 32  # text: batches of similar length are formed within windows
 
 def token_lengths(x: torch.Tensor) -> torch.Tensor | None:
     """(N,) real tokens per row of right-padded token ids (N, L); None for images."""
-    return (x != 0).sum(1) if x.dim() == 2 and not x.dtype.is_floating_point else None
+    return (x != 0).sum(1) if x.dim() == 2 and x.dtype in (torch.int32, torch.int64) else None
 
 
 def _bucketed(order: torch.Tensor, lengths: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
@@ -67,7 +67,8 @@ def eval_batches(n: int, batch_size: int, lengths: torch.Tensor | None = None):
 def as_model_input(x: torch.Tensor, device: str) -> torch.Tensor:
     """A batch as the network takes it.
 
-    Images: uint8 (B, C, H, W) -> float32 channels-last (the network normalises). Token ids:
+    Images: uint8 (B, C, H, W) -> float32 channels-last (the network normalises); audio: int16
+    (B, samples) -> float32 in int16 units (the network computes log-mels). Token ids:
     int32 (B, L) -> int64 (B, L') with L' the longest text of the batch: the padding after it
     changes no output (every text model masks it), so short texts cost short compute.
     """
@@ -75,5 +76,7 @@ def as_model_input(x: torch.Tensor, device: str) -> torch.Tensor:
         return x.to(device, non_blocking=True).float().contiguous(memory_format=torch.channels_last)
     if x.dtype.is_floating_point:  # features of a frozen encoder (N, D)
         return x.to(device, non_blocking=True)
+    if x.dtype == torch.int16:  # audio clips (N, samples): the network's front end scales them
+        return x.to(device, non_blocking=True).float()
     longest = int((x != 0).sum(1).max()) if len(x) else 1
     return x[:, : max(1, longest)].to(device, torch.int64, non_blocking=True)

@@ -1,9 +1,10 @@
-"""A cache of decoded images: uint8 rows in one memory-mapped file, keyed by content hash.
+"""A cache of decoded samples: fixed-size rows in one memory-mapped file, keyed by content hash.
 
-One cache per preprocessing setting (size, channels, resample): a directory holding
-``data.u8`` (rows of size*size*channels bytes, appended) and ``index.json`` (content hash
--> row). A file whose bytes are unchanged is never decoded again, by any run; a changed
-file has a new hash and is decoded once more. Writers hold an exclusive lock.
+One cache per preprocessing setting (images: size, channels, resample; audio: sample rate
+and clip length): a directory holding the rows (``data.u8`` of uint8 pixels, ``data.i16``
+of int16 audio samples, appended) and ``index.json`` (content hash -> row). A file whose
+bytes are unchanged is never decoded again, by any run; a changed file has a new hash and
+is decoded once more. Writers hold an exclusive lock.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from lamina.data.image import ImagePreprocess
 CACHE_VERSION = 1
 
 
-class ImageCache:
-    """Rows of decoded images for one preprocessing setting."""
+class RowCache:
+    """Rows of one shape and dtype, in ``directory``."""
 
-    def __init__(self, root: Path, prep: ImagePreprocess):
-        self.prep = prep
-        self.dir = Path(root) / "images" / f"v{CACHE_VERSION}-{prep.size}x{prep.size}x{prep.channels}-{prep.resample}"
-        self.row_shape = (prep.size, prep.size, prep.channels)
-        self.row_bytes = prep.size * prep.size * prep.channels
+    def __init__(self, directory: Path, row_shape: tuple, dtype):
+        self.dir = Path(directory)
+        self.row_shape = tuple(row_shape)
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = int(np.prod(row_shape)) * self.dtype.itemsize
+        self.file = "data.u8" if self.dtype == np.uint8 else f"data.{self.dtype.kind}{self.dtype.itemsize * 8}"
 
     @contextmanager
     def _locked(self):
@@ -47,7 +49,7 @@ class ImageCache:
         except (OSError, ValueError):
             return {}
         # Rows past the end of data.u8 (a crash between the two writes) are not trusted.
-        size = (self.dir / "data.u8").stat().st_size if (self.dir / "data.u8").exists() else 0
+        size = (self.dir / self.file).stat().st_size if (self.dir / self.file).exists() else 0
         rows = size // self.row_bytes
         return {h: r for h, r in index.items() if r < rows}
 
@@ -57,10 +59,10 @@ class ImageCache:
         return {h: index[h] for h in hashes if h in index}
 
     def add(self, arrays: dict[str, np.ndarray]) -> dict[str, int]:
-        """Append decoded images (hash -> uint8 (H, W, C)); returns the rows of all of them."""
+        """Append decoded rows (hash -> array of row_shape); returns the rows of all of them."""
         with self._locked():
             index = self._index()
-            path = self.dir / "data.u8"
+            path = self.dir / self.file
             with open(path, "ab") as f:
                 # Truncate a torn tail left by a crashed writer, so rows stay aligned.
                 start = f.tell() // self.row_bytes
@@ -70,7 +72,7 @@ class ImageCache:
                 for h, arr in arrays.items():
                     if h in index:
                         continue
-                    f.write(np.ascontiguousarray(arr, dtype=np.uint8).tobytes())
+                    f.write(np.ascontiguousarray(arr, dtype=self.dtype).tobytes())
                     index[h] = row
                     row += 1
                 f.flush()
@@ -79,14 +81,26 @@ class ImageCache:
         return {h: index[h] for h in arrays}
 
     def read(self, rows: np.ndarray) -> np.ndarray:
-        """The cached images at ``rows``: uint8 (N, H, W, C), copied out of the memory map."""
+        """The cached rows at ``rows``: (N, *row_shape), copied out of the memory map."""
         if len(rows) == 0:
-            return np.zeros((0, *self.row_shape), dtype=np.uint8)
-        path = self.dir / "data.u8"
+            return np.zeros((0, *self.row_shape), dtype=self.dtype)
+        path = self.dir / self.file
         n = path.stat().st_size // self.row_bytes
-        mm = np.memmap(path, dtype=np.uint8, mode="r", shape=(n, *self.row_shape))
+        mm = np.memmap(path, dtype=self.dtype, mode="r", shape=(n, *self.row_shape))
         order = np.argsort(rows, kind="stable")
-        out = np.empty((len(rows), *self.row_shape), dtype=np.uint8)
+        out = np.empty((len(rows), *self.row_shape), dtype=self.dtype)
         out[order] = mm[np.asarray(rows)[order]]  # sorted reads are sequential on disk
         del mm
         return out
+
+
+def image_cache(root: Path, prep: ImagePreprocess) -> RowCache:
+    """The cache of uint8 (H, W, C) images decoded with ``prep``."""
+    key = f"v{CACHE_VERSION}-{prep.size}x{prep.size}x{prep.channels}-{prep.resample}"
+    return RowCache(Path(root) / "images" / key, (prep.size, prep.size, prep.channels), np.uint8)
+
+
+def audio_cache(root: Path, prep) -> RowCache:
+    """The cache of int16 (samples,) clips decoded with ``prep`` (lamina.data.audio.AudioPreprocess)."""
+    key = f"v{CACHE_VERSION}-{prep.sample_rate}hz-{prep.samples}"
+    return RowCache(Path(root) / "audio" / key, (prep.samples,), np.int16)

@@ -20,7 +20,8 @@ import torch
 from lamina.common.config import DataConfig
 from lamina.common.errors import DataError
 from lamina.common.runtime import cache_dir
-from lamina.data.cache import ImageCache
+from lamina.data.audio import AudioDecodeError, AudioPreprocess, clip_seconds, load_audio, load_noise
+from lamina.data.cache import audio_cache, image_cache
 from lamina.data.checks import check_samples
 from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image, peek
 from lamina.data.layout import Layout, Sample, scan
@@ -36,7 +37,7 @@ PEEK_LIMIT = 2000  # files whose headers are read to infer size and channels
 class SplitData:
     """One split as tensors."""
 
-    x: torch.Tensor  # images: (N, C, H, W) uint8, channels-last; text: (N, max_tokens) int32 token ids
+    x: torch.Tensor  # images: (N, C, H, W) uint8, channels-last; text: (N, max_tokens) int32 token ids; audio: (N, samples) int16
     y: torch.Tensor  # (N,) int64 label indices
     keys: list[str]  # sample keys (paths relative to the data root, or "row N" of a table), aligned with x
     texts: list[str] | None = None  # text: the raw texts, aligned with x (for reports)
@@ -53,7 +54,7 @@ class PreparedData:
     root: str
     layout: str
     labels: list[str]
-    prep: ImagePreprocess | TextPreprocess
+    prep: ImagePreprocess | TextPreprocess | AudioPreprocess
     splits: dict[str, SplitData]
     mean: list[float]  # images: per channel, pixel units 0..255, from the train split; text: []
     std: list[float]
@@ -63,6 +64,7 @@ class PreparedData:
     checks: list[dict] = field(default_factory=list)  # warnings from lamina.data.checks (imbalance, leakage)
     tokenizer: object = None  # text: the tokenizers.Tokenizer that made the ids
     columns: tuple[str, str] | None = None  # text: the (text, label) columns of the table
+    noise: torch.Tensor | None = None  # audio: background noise samples (T,) int16 for augmentation (_background_noise_/)
 
     def summary(self) -> dict:
         """JSON-ready description, saved as data.json in the run."""
@@ -105,9 +107,17 @@ def _infer_prep(cfg: DataConfig, samples: list[Sample]) -> ImagePreprocess:
     return ImagePreprocess(size, channels)
 
 
-def decode_samples(samples: list[Sample], prep: ImagePreprocess, use_cache: bool, skip_bad: bool, skipped: list):
-    """Decode samples (through the cache). Returns (uint8 (N, H, W, C), content hashes, kept samples)."""
-    cache = ImageCache(cache_dir(), prep) if use_cache else None
+def decode_samples(samples: list[Sample], prep: ImagePreprocess | AudioPreprocess, use_cache: bool, skip_bad: bool, skipped: list,
+                   cropped: list | None = None):
+    """Decode samples (through the cache).
+
+    Returns (uint8 (N, H, W, C) images or int16 (N, samples) clips, content hashes, kept samples).
+    Audio clips longer than the window are cropped and appended to ``cropped`` as
+    {"path", "seconds"} (also when the cache answered: the length comes from the header).
+    """
+    audio = isinstance(prep, AudioPreprocess)
+    cache = (audio_cache if audio else image_cache)(cache_dir(), prep) if use_cache else None
+    what = "audio" if audio else "image"
 
     def read(s: Sample):
         try:
@@ -115,22 +125,21 @@ def decode_samples(samples: list[Sample], prep: ImagePreprocess, use_cache: bool
         except OSError as e:
             return e
 
+    def decode(i: int):
+        if isinstance(blobs[i], Exception):
+            return f"cannot read file ({blobs[i].strerror or blobs[i]})"
+        if hashes[i] in known:
+            return None
+        try:
+            return load_audio(blobs[i], prep).samples if audio else load_image(blobs[i], prep)
+        except (ImageDecodeError, AudioDecodeError) as e:
+            return f"cannot decode {what} ({e})"
+
     workers = min(8, (os.cpu_count() or 2) * 2)
     with ThreadPoolExecutor(workers) as pool:
         blobs = list(pool.map(read, samples))
         hashes = [_hash_bytes(b) if isinstance(b, bytes) else "" for b in blobs]
         known = cache.lookup(hashes) if cache else {}
-
-        def decode(i: int):
-            if isinstance(blobs[i], Exception):
-                return f"cannot read file ({blobs[i].strerror or blobs[i]})"
-            if hashes[i] in known:
-                return None
-            try:
-                return load_image(blobs[i], prep)
-            except ImageDecodeError as e:
-                return f"cannot decode image ({e})"
-
         decoded = list(pool.map(decode, range(len(samples))))
     fresh: dict[str, np.ndarray] = {}
     keep: list[int] = []
@@ -143,18 +152,25 @@ def decode_samples(samples: list[Sample], prep: ImagePreprocess, use_cache: bool
         if isinstance(d, np.ndarray):
             fresh[hashes[i]] = d
         keep.append(i)
+        if audio and cropped is not None:
+            seconds = clip_seconds(blobs[i])
+            if seconds is not None and seconds * prep.sample_rate > prep.samples + 1:
+                cropped.append({"path": str(s.path), "seconds": round(seconds, 3)})
+    row_shape = (prep.samples,) if audio else (prep.size, prep.size, prep.channels)
     if cache is not None:
         rows = dict(known)
         if fresh:
             rows.update(cache.add(fresh))
         arr = cache.read(np.array([rows[hashes[i]] for i in keep], dtype=np.int64))
     else:
-        arr = np.stack([fresh[hashes[i]] for i in keep]) if keep else np.zeros((0, prep.size, prep.size, prep.channels), np.uint8)
+        arr = np.stack([fresh[hashes[i]] for i in keep]) if keep else np.zeros((0, *row_shape), np.int16 if audio else np.uint8)
     return arr, [hashes[i] for i in keep], [samples[i] for i in keep]
 
 
 def _to_split(arr: np.ndarray, samples: list[Sample], label_index: dict[str, int]) -> SplitData:
-    x = torch.from_numpy(arr).permute(0, 3, 1, 2)  # (N, H, W, C) memory viewed as (N, C, H, W): channels-last
+    x = torch.from_numpy(arr)
+    if x.dim() == 4:
+        x = x.permute(0, 3, 1, 2)  # (N, H, W, C) memory viewed as (N, C, H, W): channels-last
     y = torch.tensor([label_index[s.label] for s in samples], dtype=torch.int64)
     return SplitData(x, y, [s.key for s in samples])
 
@@ -167,10 +183,15 @@ def _mean_std(x: torch.Tensor) -> tuple[list[float], list[float]]:
 
 
 def modality_of(cfg: DataConfig) -> str:
-    """'image' or 'text': as configured, else from the path (a text table is text)."""
+    """'image', 'audio' or 'text': as configured, else from the path (a text table is text, else the file extensions decide)."""
     if cfg.modality != "auto":
         return cfg.modality
-    return "text" if cfg.path and is_text_table(cfg.path) else "image"
+    if cfg.path and is_text_table(cfg.path):
+        return "text"
+    try:
+        return scan(cfg.path, skip_bad=True).modality if cfg.path else "image"
+    except DataError:
+        return "image"  # the scan's error is raised again, in full, when the data is prepared
 
 
 def _check_labels(path, train_labels: set, all_labels: set) -> list[str]:
@@ -231,8 +252,10 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
     assignment = assign_splits(layout.samples, cfg.val_fraction, cfg.test_fraction, seed)
     train_samples = [s for s in layout.samples if assignment[s.key] == "train"]
     labels = _check_labels(cfg.path, {s.label for s in train_samples}, {s.label for s in layout.samples})
-    prep = _infer_prep(cfg, train_samples)
-    arr, hashes, kept = decode_samples(layout.samples, prep, cfg.cache, cfg.skip_bad, skipped)
+    audio = layout.modality == "audio"
+    prep = AudioPreprocess(**cfg.audio.model_dump()) if audio else _infer_prep(cfg, train_samples)
+    cropped: list[dict] = []
+    arr, hashes, kept = decode_samples(layout.samples, prep, cfg.cache, cfg.skip_bad, skipped, cropped)
     label_index = {name: i for i, name in enumerate(labels)}
     by_split: dict[str, list[int]] = {}
     for i, s in enumerate(kept):
@@ -242,10 +265,29 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
     splits = {name: _to_split(arr[idx], [kept[i] for i in idx], label_index) for name, idx in sorted(by_split.items())}
     lines = sorted(f"{assignment[s.key]}\t{s.label}\t{h}" for s, h in zip(kept, hashes))
     fingerprint = hashlib.sha256("\n".join(lines).encode()).hexdigest()
-    mean, std = _mean_std(splits["train"].x)
+    mean, std = ([], []) if audio else _mean_std(splits["train"].x)
     record = {name: d.keys for name, d in splits.items()}
-    checks = check_samples([s.key for s in kept], [s.label for s in kept], [assignment[s.key] for s in kept], hashes, arr)
-    return PreparedData(layout.modality, str(cfg.path), layout.kind, labels, prep, splits, mean, std, fingerprint, record, skipped, checks)
+    checks = check_samples([s.key for s in kept], [s.label for s in kept], [assignment[s.key] for s in kept], hashes,
+                           np.zeros((0, 1, 1, 1), np.uint8) if audio else arr, "clips" if audio else "file contents")
+    if cropped:
+        checks.append({"level": "warning", "kind": "cropped", "message": f"{len(cropped)} clips are longer than "
+                       f"{prep.duration:g} s and were cropped to their loudest {prep.duration:g} s (data.audio.duration)",
+                       "paths": [f"{c['path']} ({c['seconds']:g} s)" for c in cropped[:20]], "count": len(cropped)})
+    data = PreparedData(layout.modality, str(cfg.path), layout.kind, labels, prep, splits, mean, std, fingerprint, record, skipped, checks)
+    if audio:
+        data.noise = _load_noise(layout.noise, prep, skipped)
+    return data
+
+
+def _load_noise(paths: list[Path], prep: AudioPreprocess, skipped: list) -> torch.Tensor | None:
+    """Background noise files (whole, mono, resampled) as one int16 tensor, or None when there are none."""
+    parts = []
+    for p in paths:
+        try:
+            parts.append(load_noise(p.read_bytes(), prep))
+        except (OSError, AudioDecodeError) as e:
+            skipped.append({"path": str(p), "reason": f"cannot use as background noise ({e})"})
+    return torch.from_numpy(np.concatenate(parts)) if parts else None
 
 
 def validate_data(cfg: DataConfig, seed: int) -> dict:

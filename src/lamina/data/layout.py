@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lamina.common.errors import DataError
+from lamina.data.audio import AUDIO_EXTENSIONS
 from lamina.data.image import IMAGE_EXTENSIONS
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
-MODALITY_EXTENSIONS = {"image": IMAGE_EXTENSIONS}
+MODALITY_EXTENSIONS = {"image": IMAGE_EXTENSIONS, "audio": AUDIO_EXTENSIONS}
+NOISE_FOLDER = "_background_noise_"  # Speech Commands: noise recordings for augmentation, not a class
+SPLIT_LISTS = {"validation_list.txt": "val", "testing_list.txt": "test"}  # Speech Commands: files of val and test
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Layout:
     modality: str
     samples: list[Sample]
     skipped: list[dict] = field(default_factory=list)  # {"path"/"row", "reason"} for each thing left out
+    noise: list[Path] = field(default_factory=list)  # audio: background noise files (_background_noise_/)
 
     @property
     def has_splits(self) -> bool:
@@ -89,7 +93,11 @@ def _scan_folders(root: Path, skip_bad: bool) -> Layout:
     split_dirs = {p: SPLIT_NAMES[p.name.lower()] for p in dirs if p.name.lower() in SPLIT_NAMES}
     is_split = bool(split_dirs) and any(sub.is_dir() for d in split_dirs for sub in d.iterdir())
     samples: list[Sample] = []
-    stray = [p for p in children if p.is_file()]
+    noise = sorted(p for p in (root / NOISE_FOLDER).glob("*") if p.suffix.lower() in AUDIO_EXTENSIONS) \
+        if (root / NOISE_FOLDER).is_dir() else []
+    dirs = [p for p in dirs if p.name != NOISE_FOLDER]
+    lists = {SPLIT_LISTS[p.name]: p for p in children if p.is_file() and p.name in SPLIT_LISTS}
+    stray = [p for p in children if p.is_file() and p.name not in SPLIT_LISTS]
     if is_split:
         stray += [p for p in dirs if p not in split_dirs]
         if "train" not in split_dirs.values():
@@ -105,6 +113,14 @@ def _scan_folders(root: Path, skip_bad: bool) -> Layout:
         for d in dirs:
             samples += _class_folder(d, None, root, skip_bad, skipped)
         kind = "folders"
+        if lists:  # Speech Commands: files named in the lists are val/test, the rest train
+            listed = {}
+            for split, p in lists.items():
+                for line in p.read_text(encoding="utf-8").splitlines():
+                    if line.strip():
+                        listed[line.strip()] = split
+            samples = [Sample(s.path, s.label, listed.get(s.key, "train"), s.key) for s in samples]
+            kind = "speech-commands"
     for p in stray:
         _skip_or_raise(
             skipped, skip_bad, str(p), "not inside a class folder",
@@ -112,7 +128,7 @@ def _scan_folders(root: Path, skip_bad: bool) -> Layout:
         )
     if not dirs:
         raise DataError(f"{root}: no class folders. Expected {root}/<label>/<file> or {root}/train/<label>/<file>.")
-    return Layout(root, kind, _infer_modality(samples, root), samples, skipped)
+    return Layout(root, kind, _infer_modality(samples, root), samples, skipped, noise)
 
 
 def _scan_manifest(csv_path: Path, skip_bad: bool) -> Layout:

@@ -187,7 +187,14 @@ def make_fortunes(output: Path, seed: int = 0, overwrite: bool = False, source: 
     return {"dataset": "fortunes", "output": str(output), "counts": counts, "labels": list(FORTUNE_CATEGORIES), "source": str(folder)}
 
 
-DATASETS: dict[str, Callable[..., dict]] = {"digits": make_digits, "fashion-mnist": make_fashion_mnist, "fortunes": make_fortunes}
+def _speech_commands_synth(output: Path, seed: int = 0, overwrite: bool = False) -> dict:
+    from lamina.data.speech_synth import make_speech_commands_synth
+
+    return make_speech_commands_synth(output, seed=seed, overwrite=overwrite)
+
+
+DATASETS: dict[str, Callable[..., dict]] = {"digits": make_digits, "fashion-mnist": make_fashion_mnist, "fortunes": make_fortunes,
+                                            "speech-commands-synth": _speech_commands_synth}
 
 
 def make_dataset(name: str, output: str | Path, seed: int = 0, overwrite: bool = False, source: str | None = None) -> dict:
@@ -200,6 +207,6 @@ def make_dataset(name: str, output: str | Path, seed: int = 0, overwrite: bool =
     if name not in DATASETS:
         raise LaminaError(f"datasets make: unknown dataset '{name}'{did_you_mean(name, DATASETS)}; available: {', '.join(sorted(DATASETS))}")
     kwargs = {"source": source} if source is not None else {}
-    if source is not None and name == "digits":
-        raise LaminaError("datasets make digits: --source does not apply (the data ships with scikit-learn)")
+    if source is not None and name in ("digits", "speech-commands-synth"):
+        raise LaminaError(f"datasets make {name}: --source does not apply (the data is made here, not read)")
     return DATASETS[name](Path(output), seed=seed, overwrite=overwrite, **kwargs)

@@ -1,8 +1,9 @@
 """`lamina export RUN --format onnx`: model.onnx with preprocessing inside, and a parity check.
 
 The graph takes what a server has after decoding: uint8 images (N, H, W, C) at the model's
-size, or int64 token ids (N, max_tokens) from the package's tokenizer.json (the tokenizers
-library, no torch). The cast, the layout change, the normalisation and the softmax are
+size, int16 clips (N, samples) at the model's rate (the log-mel features are computed inside
+the graph), or int64 token ids (N, max_tokens) from the package's tokenizer.json (the
+tokenizers library, no torch). The cast, the layout change, the normalisation and the softmax are
 inside the graph, so the server runs it with ONNX Runtime and nothing else. Export fails
 loudly when ONNX Runtime and eager PyTorch disagree.
 """
@@ -19,6 +20,7 @@ import torch
 from lamina.common.errors import LaminaError
 from lamina.common.files import atomic_write_bytes, read_json, sha256_file, write_json
 from lamina.common.package import find_package
+from lamina.data.audio import AudioPreprocess, load_audio
 from lamina.data.image import ImagePreprocess, load_image
 from lamina.data.preprocess import preprocess_from_meta
 from lamina.data.text_data import TextPreprocess, read_table_samples, tokenize
@@ -27,7 +29,7 @@ from lamina.models.package import load_model
 
 OPSET = 17
 PARITY_ATOL = 1e-4  # max |p_onnx - p_eager| over the sample batch, probabilities in [0, 1]
-INPUT_NAME, TEXT_INPUT_NAME, OUTPUT_NAME = "images", "token_ids", "probabilities"
+INPUT_NAME, TEXT_INPUT_NAME, AUDIO_INPUT_NAME, OUTPUT_NAME = "images", "token_ids", "clips", "probabilities"
 
 
 class ExportError(LaminaError):
@@ -37,26 +39,47 @@ class ExportError(LaminaError):
 
 
 class ServingGraph(torch.nn.Module):
-    """uint8 (N, H, W, C) -> probabilities (N, labels): the network plus its input and output glue."""
+    """What a server has after decoding -> probabilities (N, labels): the network plus its input and output glue.
 
-    def __init__(self, model: torch.nn.Module):
+    Images: uint8 (N, H, W, C); audio: int16 clips (N, samples) (the log-mel front end is
+    inside the network); text: int64 token ids (N, max_tokens).
+    """
+
+    def __init__(self, model: torch.nn.Module, modality: str = "image"):
         super().__init__()
         self.model = model
+        self.modality = modality
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:  # (N, H, W, C) uint8 -> (N, K) float32
-        x = images.permute(0, 3, 1, 2).to(torch.float32)
-        return torch.softmax(self.model(x), dim=1)
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:  # -> (N, K) float32
+        if self.modality == "image":
+            inputs = inputs.permute(0, 3, 1, 2).to(torch.float32)
+        elif self.modality == "audio":
+            inputs = inputs.to(torch.float32)
+        return torch.softmax(self.model(inputs), dim=1)
 
 
-class TextServingGraph(torch.nn.Module):
-    """int64 token ids (N, L) -> probabilities (N, labels)."""
+def _recorded_files(package: Path, limit: int) -> list[Path]:
+    """The val/test files of the run the package sits in (none when it travels alone)."""
+    data_json = package.parent / "data.json"
+    if not data_json.is_file():
+        return []
+    info = read_json(data_json)
+    root = Path(info["path"])
+    root = root.parent if root.is_file() else root
+    return [root / k for split in ("test", "val") for k in info.get("splits", {}).get(split, [])][:limit]
 
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:  # (N, L) int64 -> (N, K) float32
-        return torch.softmax(self.model(ids), dim=1)
+def sample_clips(package: Path, prep: AudioPreprocess, limit: int = 32, seed: int = 0) -> np.ndarray:
+    """Real clips for the parity check (the run's val/test files when the run is at hand), plus noise and silence."""
+    arrays = []
+    for path in _recorded_files(package, limit):
+        try:
+            arrays.append(load_audio(path, prep).samples)
+        except (OSError, ValueError):
+            continue  # the data may have moved since training; noise below still checks the graph
+    rng = np.random.default_rng(seed)
+    arrays += list(rng.integers(-3000, 3000, (4, prep.samples)).astype(np.int16)) + [np.zeros(prep.samples, np.int16)]
+    return np.stack(arrays)
 
 
 def sample_token_ids(package: Path, prep: TextPreprocess, tokenizer, limit: int = 64, seed: int = 0) -> np.ndarray:
@@ -84,17 +107,11 @@ def sample_token_ids(package: Path, prep: TextPreprocess, tokenizer, limit: int 
 def sample_images(package: Path, prep: ImagePreprocess, limit: int = 64, seed: int = 0) -> np.ndarray:
     """Real images for the parity check (the run's val/test files when the run is at hand), plus noise."""
     arrays = []
-    data_json = package.parent / "data.json"
-    if data_json.is_file():
-        info = read_json(data_json)
-        root = Path(info["path"])
-        root = root.parent if root.is_file() else root
-        keys = [k for split in ("test", "val") for k in info.get("splits", {}).get(split, [])][:limit]
-        for key in keys:
-            try:
-                arrays.append(load_image(root / key, prep))
-            except (OSError, ValueError):
-                continue  # the data may have moved since training; noise below still checks the graph
+    for path in _recorded_files(package, limit):
+        try:
+            arrays.append(load_image(path, prep))
+        except (OSError, ValueError):
+            continue  # the data may have moved since training; noise below still checks the graph
     rng = np.random.default_rng(seed)
     arrays += list(rng.integers(0, 256, (8, prep.size, prep.size, prep.channels), dtype=np.uint8))
     return np.stack(arrays)
@@ -137,10 +154,15 @@ def export_onnx(path: str | Path) -> dict:
     model, meta = load_model(package)
     prep = preprocess_from_meta(meta)
     if isinstance(prep, TextPreprocess):
-        graph, input_name = TextServingGraph(model).eval(), TEXT_INPUT_NAME
+        graph, input_name = ServingGraph(model, "text").eval(), TEXT_INPUT_NAME
         example = torch.ones((2, prep.max_tokens), dtype=torch.int64)
         samples = sample_token_ids(package, prep, load_tokenizer(package, prep.tokenizer))
         signature = {"name": input_name, "dtype": "int64", "shape": [-1, prep.max_tokens], "pad": 0}
+    elif isinstance(prep, AudioPreprocess):
+        graph, input_name = ServingGraph(model, "audio").eval(), AUDIO_INPUT_NAME
+        example = torch.zeros((2, prep.samples), dtype=torch.int16)
+        samples = sample_clips(package, prep)
+        signature = {"name": input_name, "dtype": "int16", "shape": [-1, prep.samples], "sample_rate": prep.sample_rate}
     else:
         graph, input_name = ServingGraph(model).eval(), INPUT_NAME
         example = torch.zeros((2, prep.size, prep.size, prep.channels), dtype=torch.uint8)

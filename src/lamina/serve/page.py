@@ -61,7 +61,8 @@ def render_page(models, token_required: bool) -> str:
             f'<div class="model" data-model="{n}"><h2>{n}</h2><p>{html.escape(m.meta["modality"])} · '
             f'{len(m.labels)} labels: {labels}</p>'
             + (f'<textarea id="text-{n}" rows="3" cols="60" placeholder="a text to classify"></textarea><br>'
-               if m.meta["modality"] == "text" else f'<input type="file" id="file-{n}" accept="image/*"> ')
+               if m.meta["modality"] == "text" else
+               f'<input type="file" id="file-{n}" accept="{"audio/*" if m.meta["modality"] == "audio" else "image/*"}"> ')
             + f'<button id="run-{n}" onclick="run(this.id.slice(4))">Predict</button>'
             f'<div id="out-{n}"></div></div>'
         )

@@ -15,7 +15,7 @@ import numpy as np
 from lamina.serve.runtime import InputError
 
 MAX_BATCH = 1024  # samples in one request
-NP_DTYPES = {"UINT8": np.uint8, "FP32": np.float32, "INT64": np.int64}
+NP_DTYPES = {"UINT8": np.uint8, "FP32": np.float32, "INT64": np.int64, "INT16": np.int16}
 
 
 def split_binary(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
@@ -85,8 +85,9 @@ def parse_input(doc: dict, tail: bytes, expected_shape: list[int], datatype: str
         raise InputError(f"input 'data' has {arr.size} elements but shape {shape} needs {count}")
     if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and datatype != "FP32"):
         raise InputError(f"input 'data' must hold {datatype} numbers")
-    if datatype == "UINT8" and arr.size and (arr.min() < 0 or arr.max() > 255):
-        raise InputError("UINT8 input 'data' must be integers in 0..255")
+    limits = {"UINT8": (0, 255), "INT16": (-32768, 32767)}.get(datatype)
+    if limits and arr.size and (arr.min() < limits[0] or arr.max() > limits[1]):
+        raise InputError(f"{datatype} input 'data' must be integers in {limits[0]}..{limits[1]}")
     return arr.astype(dtype, copy=False).reshape(shape)
 
 

@@ -14,7 +14,9 @@ import numpy as np
 from lamina.common.errors import LaminaError
 from lamina.common.files import sha256_file
 from lamina.common.package import find_package, read_meta
+from lamina.data.audio import AudioDecodeError, AudioPreprocess, load_audio
 from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
+from lamina.data.preprocess import preprocess_from_meta
 from lamina.data.text_data import TextPreprocess, tokenize
 from lamina.data.tokenizer import load_tokenizer
 
@@ -43,30 +45,34 @@ class ServedModel:
 
     @property
     def datatype(self) -> str:
-        """The v2 datatype of the graph's input: UINT8 pixels or INT64 token ids."""
-        return "INT64" if self.modality == "text" else "UINT8"
+        """The v2 datatype of the graph's input: UINT8 pixels, INT16 audio samples or INT64 token ids."""
+        return {"text": "INT64", "audio": "INT16"}.get(self.modality, "UINT8")
 
     @property
     def labels(self) -> list[str]:
         return self.meta["labels"]
 
     @property
-    def prep(self) -> ImagePreprocess | TextPreprocess:
-        return TextPreprocess.from_dict(self.meta["preprocessing"]) if self.modality == "text" else \
-            ImagePreprocess.from_dict(self.meta["preprocessing"])
+    def prep(self) -> ImagePreprocess | TextPreprocess | AudioPreprocess:
+        return preprocess_from_meta(self.meta)
 
     @property
     def input_shape(self) -> list[int]:
         return list(self.meta["export"]["input"]["shape"])
 
     def decode_file(self, data: bytes) -> np.ndarray:
-        """An uploaded file -> one model input: uint8 (H, W, C) for images, int64 ids (max_tokens,) for UTF-8 text."""
+        """An uploaded file -> one model input: uint8 (H, W, C) for images, int16 (samples,) for audio, int64 ids (max_tokens,) for UTF-8 text."""
         if self.modality == "text":
             try:
                 text = data.decode("utf-8-sig")
             except UnicodeDecodeError as e:
                 raise InputError(f"text is not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})") from None
             return self.encode_texts([text])[0]
+        if self.modality == "audio":
+            try:
+                return load_audio(data, self.prep).samples
+            except AudioDecodeError as e:
+                raise InputError(f"cannot decode audio ({e})") from None
         try:
             return load_image(data, self.prep)
         except ImageDecodeError as e:
@@ -86,7 +92,7 @@ class ServedModel:
         expected = tuple(self.input_shape[1:])
         if batch.ndim != len(expected) + 1 or tuple(batch.shape[1:]) != expected:
             raise InputError(f"expected shape [N, {', '.join(map(str, expected))}], got {list(batch.shape)}")
-        want = np.int64 if self.datatype == "INT64" else np.uint8
+        want = {"INT64": np.int64, "INT16": np.int16}.get(self.datatype, np.uint8)
         if batch.dtype != want:
             raise InputError(f"expected {self.datatype} data, got {batch.dtype}")
         if want == np.int64 and batch.size and (batch.min() < 0 or batch.max() >= self.prep.vocab_size):

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from lamina.common.config import Config
 from lamina.common.progress import Progress
 from lamina.common.runtime import bf16_supported, resolve_device, set_threads
-from lamina.data.augment import augment_batch
+from lamina.data.augment import augment_audio, augment_batch, spec_augment
 from lamina.data.batches import as_model_input, eval_batches, steps_per_epoch, token_lengths, train_batches
 from lamina.data.dataset import PreparedData, SplitData
 from lamina.models.registry import Classifier, build_model, resolve
@@ -100,6 +100,19 @@ def frozen_features(model: Classifier, split: SplitData, device: str, precision:
             feats = torch.empty((len(split), f.shape[1]))
         feats[idx] = f
     return SplitData(feats if feats is not None else torch.zeros((0, 1)), split.y, split.keys, split.texts)
+
+
+@torch.no_grad()
+def audio_features(model: Classifier, clips: torch.Tensor, cfg: Config, data: PreparedData, gen: torch.Generator,
+                   device: str) -> torch.Tensor:
+    """A training batch of int16 clips (B, T) -> augmented log-mel features (B, 1, M, F) on the CPU.
+
+    Waveform augmentation, the network's own front end, then SpecAugment: the whole global
+    batch on every rank, so torchrun ranks draw the same augmentation as one process would.
+    """
+    waves = augment_audio(clips, cfg.data.augment, gen, data.prep.sample_rate, data.noise)
+    feats = model.normalize(waves.to(device)).float().cpu()
+    return spec_augment(feats, cfg.data.augment, gen)
 
 
 def validate(model: torch.nn.Module, val: SplitData, labels: list[str], device: str, precision: str, monitor: str,
@@ -200,7 +213,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
     torch.manual_seed(tc.seed)  # weight init and dropout draw from torch's default generator, saved in checkpoints
     train, val = data.splits["train"], data.splits.get("val")
     model = build_model(resolve(cfg.model, data.modality), tuple(train.x.shape[1:]), len(data.labels), data.mean, data.std,
-                        data.modality, getattr(data.prep, "vocab_size", None))
+                        data.modality, data.prep)
     model = model.to(device, memory_format=torch.channels_last) if data.modality == "image" else model.to(device)
     st, best_weights = TrainState(), None
     if resume is not None:
@@ -214,11 +227,14 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
             st.micro_batch_size, st.eval_batch_size = dist.broadcast((probe["micro_batch_size"], probe["eval_batch_size"]))
     micro = st.micro_batch_size
     accumulation = -(-(batch_size // dist.world) // micro)
-    step_model: torch.nn.Module = model  # what a training step and validation run
+    step_model: torch.nn.Module = model  # what a training step runs
+    eval_model: torch.nn.Module = model  # what validation runs
+    if data.modality == "audio":  # steps take augmented log-mels of the global batch; the front end has no parameters
+        step_model = model.net
     if getattr(model.net, "freeze", False):  # a frozen pretrained encoder: encode every text once, train only the head
         progress_note = time.perf_counter()
         train, val = (frozen_features(model, sp, device, precision, st.eval_batch_size) if sp is not None else None for sp in (train, val))
-        step_model = model.net.head
+        step_model = eval_model = model.net.head
         if dist.main and not progress_quiet:
             print(f"frozen encoder: {len(train) + (len(val) if val is not None else 0)} texts encoded once in "
                   f"{time.perf_counter() - progress_note:.1f} s; training the output layer only", file=sys.stderr)
@@ -272,6 +288,8 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
                 xb = train.x[idx]
                 if data.modality == "image":
                     xb = augment_batch(xb, cfg.data.augment, aug_gen)
+                elif data.modality == "audio":
+                    xb = audio_features(model, xb, cfg, data, aug_gen, device)
                 xb = dist.shard(xb)
                 yb = dist.shard(train.y[idx])
                 lr = lr_at(st.global_step, total_steps, tc)
@@ -308,7 +326,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
             st.loss_sum, st.correct, st.count = totals()
             score = (-(st.loss_sum / st.count),) * 2  # without a val split, the training loss decides
             if val is not None and len(val) and dist.main:
-                m = validate(step_model, val, data.labels, device, precision, tc.monitor, st.eval_batch_size)
+                m = validate(eval_model, val, data.labels, device, precision, tc.monitor, st.eval_batch_size)
                 run.log_metrics({"step": st.global_step, "epoch": epoch, "split": "val", **m})
                 score = _score(m, m["loss"], tc.monitor)
                 progress.log(f"epoch {epoch + 1}/{tc.epochs}  train loss {st.loss_sum / st.count:.4f}  "

@@ -43,6 +43,16 @@ def image_preview(x: np.ndarray, side: int = 64) -> str:
     return f'<img alt="sample" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
+def audio_preview(x: np.ndarray, sample_rate: int) -> str:
+    """An <audio> player holding one int16 clip as an inline 16-bit WAV (a 1 s clip at 16 kHz is ~43 KB as base64)."""
+    import struct
+
+    pcm = np.ascontiguousarray(x, dtype="<i2").tobytes()
+    header = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, 2 * sample_rate, 2, 16)
+    wav = header + b"data" + struct.pack("<I", len(pcm)) + pcm
+    return f'<audio controls preload="none" src="data:audio/wav;base64,{base64.b64encode(wav).decode()}"></audio>'
+
+
 def text_preview(text: str, limit: int = 280) -> str:
     """The text (cut at ``limit`` characters), HTML-escaped, as a block the report can show."""
     cut = text if len(text) <= limit else text[:limit].rstrip() + " ..."
@@ -149,7 +159,7 @@ svg text{font-size:11px;fill:#333}svg .title{font-size:13px;font-weight:600}.axi
 .charts{display:flex;flex-wrap:wrap;gap:16px}table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}
 th:first-child,td:first-child{text-align:left}.mistakes{display:flex;flex-wrap:wrap;gap:10px}
 .mistake{border:1px solid #ddd;border-radius:4px;padding:6px;width:150px;font-size:12px;word-break:break-all}
-.mistake img{image-rendering:pixelated;display:block;margin-bottom:4px}.mistake:has(blockquote){width:260px;word-break:normal}.mistake blockquote.text{margin:0 0 4px;font-size:12px;white-space:pre-wrap;max-width:260px}pre{background:#f6f6f6;padding:10px;overflow:auto}
+.mistake img{image-rendering:pixelated;display:block;margin-bottom:4px}.mistake:has(blockquote),.mistake:has(audio){width:260px;word-break:normal}.mistake audio{width:250px;display:block}.mistake blockquote.text{margin:0 0 4px;font-size:12px;white-space:pre-wrap;max-width:260px}pre{background:#f6f6f6;padding:10px;overflow:auto}
 .summary span{margin-right:18px}
 """
 

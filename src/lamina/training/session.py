@@ -46,6 +46,8 @@ def _resolved(cfg: Config, data: PreparedData) -> Config:
     """The config with every inferred value written in (modality, size, channels, model defaults, epochs)."""
     if data.modality == "text":
         inferred = {"max_tokens": data.prep.max_tokens, "text_column": data.columns[0], "label_column": data.columns[1]}
+    elif data.modality == "audio":
+        inferred = {}
     else:
         inferred = {"image_size": data.prep.size, "channels": data.prep.channels}
     data_cfg = cfg.data.model_copy(update={"modality": data.modality, **inferred})
@@ -230,7 +232,8 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
             name, split, probs, m = reported
             report_file = _write_report(run.path / "report.html", f"{run.path.resolve().name}: {cfg.model.name} on {data.root}", name, m,
                                         split, probs, data.labels, read_metrics(run.path), dump_config(cfg), data.fingerprint,
-                                        {"precision": result.precision, "best epoch": result.best_epoch + 1, "epochs": result.epochs_run})
+                                        {"precision": result.precision, "best epoch": result.best_epoch + 1, "epochs": result.epochs_run},
+                                        getattr(data.prep, "sample_rate", 16000))
         writer.wait()  # the final checkpoint was written while the lines above ran
         summary = {
             "run": str(run.path), "model": str(run.model), "metrics": metrics, "best_epoch": result.best_epoch,
@@ -292,9 +295,11 @@ def _start_tracking(cfg: Config, run: RunDir, data: PreparedData, previous: dict
 
 
 def _write_report(path: Path, title: str, split_name: str, evaluation: dict, split: SplitData, probs, labels: list[str],
-                  rows: list[dict], config_yaml: str, fingerprint: str, extra: dict) -> Path:
+                  rows: list[dict], config_yaml: str, fingerprint: str, extra: dict, sample_rate: int = 16000) -> Path:
     if split.texts is not None:
         preview = lambda i: report.text_preview(split.texts[i])  # noqa: E731
+    elif split.x.dim() == 2:  # audio clips
+        preview = lambda i: report.audio_preview(split.x[i].numpy(), sample_rate)  # noqa: E731
     else:
         preview = lambda i: report.image_preview(split.x[i].numpy())  # noqa: E731
     mistakes = report.worst_mistakes(probs, split.y.numpy(), split.keys, labels, preview)
@@ -330,6 +335,7 @@ def run_evaluation(model_path, data_path, split: str | None = None, skip_bad: bo
         rows = read_metrics(run_dir) if (run_dir / "run.json").is_file() else []
         config_yaml = (run_dir / "config.yaml").read_text(encoding="utf-8") if rows and (run_dir / "config.yaml").is_file() else ""
         _write_report(Path(report_path), f"{meta.get('name', package.name)} evaluated on {data_path}", split or "all", result, data,
-                      probs.numpy(), meta["labels"], rows, config_yaml, meta.get("data_fingerprint", ""), {})
+                      probs.numpy(), meta["labels"], rows, config_yaml, meta.get("data_fingerprint", ""), {},
+                      getattr(predictor.prep, "sample_rate", 16000))
         result["report"] = str(report_path)
     return result

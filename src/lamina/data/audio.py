@@ -1,0 +1,185 @@
+"""Audio clips -> fixed-length int16 waveforms, and the log-mel parameters a model computes from them.
+
+Decoding is soundfile (WAV, FLAC, OGG/Vorbis through libsndfile), resampling soxr (high
+quality), several channels are averaged to mono, and the clip is padded with silence or
+cropped to ``samples``: a longer clip keeps its loudest window (where a keyword most
+likely is) and is reported. The same function serves training, ``lamina predict`` and the
+server, so a clip becomes the same numbers everywhere. No torch here.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+MIN_SAMPLES = 160  # 10 ms at 16 kHz: anything shorter is no clip at all
+
+
+class AudioDecodeError(ValueError):
+    """A file that is not a usable clip; the message says why."""
+
+
+@dataclass(frozen=True)
+class AudioPreprocess:
+    """Everything that turns an audio file into the model's input and features, saved in the model package."""
+
+    sample_rate: int = 16000  # Hz, after resampling
+    duration: float = 1.0  # seconds per clip, after padding or cropping
+    n_mels: int = 40  # mel bands
+    window: float = 0.025  # seconds per STFT frame (Hann)
+    hop: float = 0.010  # seconds between frames
+    fmin: float = 20.0  # Hz, lowest mel band edge
+    fmax: float = 7600.0  # Hz, highest mel band edge (below Nyquist)
+
+    @property
+    def samples(self) -> int:
+        return int(round(self.sample_rate * self.duration))
+
+    @property
+    def n_fft(self) -> int:
+        return int(round(self.sample_rate * self.window))
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.sample_rate * self.hop))
+
+    @property
+    def frames(self) -> int:
+        return 1 + self.samples // self.hop_length  # centred frames (the signal is reflect-padded by n_fft // 2)
+
+    def to_dict(self) -> dict:
+        return {"sample_rate": self.sample_rate, "duration": self.duration, "n_mels": self.n_mels, "window": self.window,
+                "hop": self.hop, "fmin": self.fmin, "fmax": self.fmax}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AudioPreprocess":
+        return cls(int(d["sample_rate"]), float(d["duration"]), int(d["n_mels"]), float(d["window"]), float(d["hop"]),
+                   float(d["fmin"]), float(d["fmax"]))
+
+    def input_spec(self) -> dict:
+        return {"name": "waveform", "dtype": "float32", "shape": [-1, self.samples], "range": [-32768, 32767],
+                "sample_rate": self.sample_rate}
+
+    def example(self) -> tuple:
+        return (self.samples,)
+
+
+@dataclass
+class Clip:
+    """A decoded clip and what happened to it."""
+
+    samples: np.ndarray  # (prep.samples,) int16
+    cropped_from: float | None = None  # seconds of the original when it was longer than the window
+
+
+def _hz_to_mel(f):
+    """Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    lin = f / (200.0 / 3)
+    log = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log, lin)
+
+
+def _mel_to_hz(m):
+    m = np.asarray(m, dtype=np.float64)
+    lin = m * (200.0 / 3)
+    log = 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0))
+    return np.where(m >= 15.0, log, lin)
+
+
+def mel_filterbank(prep: AudioPreprocess) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) float32 triangular filters, Slaney-normalised (equal area), as librosa.filters.mel."""
+    freqs = np.linspace(0, prep.sample_rate / 2, prep.n_fft // 2 + 1)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(prep.fmin), _hz_to_mel(prep.fmax), prep.n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights.astype(np.float32)
+
+
+def _loudest_window(x: np.ndarray, n: int, hop: int) -> int:
+    """Start of the length-n window with the most energy (searched in steps of ``hop``)."""
+    energy = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])
+    starts = np.arange(0, len(x) - n + 1, hop)
+    return int(starts[np.argmax(energy[starts + n] - energy[starts])])
+
+
+def _decode_mono(src: str | Path | bytes, prep: AudioPreprocess) -> np.ndarray:
+    """float32 (T,) in -1..1 at prep.sample_rate: decoded, channels averaged, resampled."""
+    import soundfile as sf
+
+    data = io.BytesIO(bytes(src)) if isinstance(src, (bytes, bytearray, memoryview)) else src
+    try:
+        x, rate = sf.read(data, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        raise AudioDecodeError(str(e).split("\n")[0][:200] or "unreadable audio") from None
+    if x.size == 0:
+        raise AudioDecodeError("the clip has no samples (zero length)")
+    x = x.mean(axis=1)  # (T,) mono
+    if rate != prep.sample_rate:
+        import soxr
+
+        x = soxr.resample(x, rate, prep.sample_rate, quality="HQ")
+    if not np.isfinite(x).all():
+        raise AudioDecodeError("the clip holds NaN or infinite samples")
+    return x
+
+
+def _to_int16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def load_audio(src: str | Path | bytes, prep: AudioPreprocess) -> Clip:
+    """Decode, mix to mono, resample and pad/crop one clip to int16 (prep.samples,).
+
+    Raises:
+        AudioDecodeError: not a readable WAV/FLAC/OGG, no samples, or shorter than 10 ms.
+    """
+    x = _decode_mono(src, prep)
+    if len(x) < MIN_SAMPLES * prep.sample_rate // 16000:
+        raise AudioDecodeError(f"the clip is {len(x) / prep.sample_rate * 1000:.1f} ms long; at least 10 ms are needed")
+    n, cropped = prep.samples, None
+    if len(x) > n:
+        cropped = len(x) / prep.sample_rate
+        start = _loudest_window(x, n, prep.hop_length)
+        x = x[start : start + n]
+    elif len(x) < n:
+        left = (n - len(x)) // 2
+        x = np.pad(x, (left, n - len(x) - left))
+    return Clip(_to_int16(x), cropped)
+
+
+def load_noise(src: bytes, prep: AudioPreprocess) -> np.ndarray:
+    """A whole noise recording, mono and resampled, as int16 (T,) (at least one clip long: repeated when shorter)."""
+    x = _decode_mono(src, prep)
+    if len(x) < prep.samples:
+        x = np.tile(x, -(-prep.samples // len(x)))
+    return _to_int16(x)
+
+
+def clip_seconds(src: bytes) -> float | None:
+    """The length of an audio file in seconds from its header alone (None when unreadable)."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(io.BytesIO(src))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return None
+    return info.frames / info.samplerate if info.samplerate else None
+
+
+def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
+    """int16 or float (-1..1) mono samples -> a 16-bit PCM WAV file."""
+    import soundfile as sf
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), samples, sample_rate, subtype="PCM_16")
+    return path
