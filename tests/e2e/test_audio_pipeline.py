@@ -18,7 +18,7 @@ from lamina.data.speech_synth import KEYWORDS, make_speech_commands_synth
 @pytest.fixture(scope="module")
 def kws(tmp_path_factory):
     out = tmp_path_factory.mktemp("kws") / "data"
-    make_speech_commands_synth(out, seed=0, per_voice=2, voices_per_split=4)
+    make_speech_commands_synth(out, seed=0, per_voice=2, voices_per_split=4, boost=1)
     return out
 
 
@@ -45,7 +45,7 @@ def test_maker_writes_speech_commands_layout_deterministically(kws, tmp_path):
     info = sf.info(str(next((kws / "stop").iterdir())))
     assert (info.samplerate, info.channels, info.frames) == (16000, 1, 16000)
     again = tmp_path / "again"
-    make_speech_commands_synth(again, seed=0, per_voice=2, voices_per_split=4)
+    make_speech_commands_synth(again, seed=0, per_voice=2, voices_per_split=4, boost=1)
     for f in sorted((kws / "go").iterdir())[:5]:
         assert (again / "go" / f.name).read_bytes() == f.read_bytes()  # same seed, same bytes
 
@@ -121,3 +121,14 @@ def test_bad_clips_are_named_then_skipped_and_listed(kws, tmp_path, capsys):
     cropped = [c for c in info["checks"] if c["kind"] == "cropped"]
     assert cropped and f"{data / 'yes' / 'long.wav'} (3 s)" in cropped[0]["paths"]
     assert "were cropped to their loudest 1 s" in r.stderr
+
+
+@pytest.mark.parametrize("synth,name", [("espeak-ng", "en-gb-scotland+f3"), ("flite", "slt"), ("festival", "ked_diphone")])
+def test_every_synthesizer_speaks(synth, name, tmp_path):
+    from lamina.data.speech_synth import Voice, synthesize
+
+    slow, fast = (synthesize(Voice(synth, name), "left", 0.5, s, tmp_path) for s in (0.0, 1.0))
+    for x in (slow, fast):
+        assert x.dtype == np.float32 and 0.15 * 16000 < len(x) < 1.5 * 16000 and np.abs(x).max() > 0.05
+    assert len(slow) > 1.2 * len(fast)  # the speed setting reaches the synthesizer
+    assert not list(tmp_path.iterdir())  # temporary files are removed

@@ -28,10 +28,11 @@ class AugmentConfig(_Stage):
     translate: float = Field(0.05, ge=0, le=0.5)  # max random shift, fraction of the image side (>=1 px when >0)
     flip: bool = False  # random horizontal flips; off by default (digits and text are not mirror-symmetric)
     time_shift: float = Field(0.1, ge=0, le=1)  # audio: max random shift, seconds (the clip moves, silence fills in)
-    speed: float = Field(0.15, ge=0, lt=0.5)  # audio: max relative speed change (0.15 = 0.85x to 1.15x; pitch follows)
+    speed: float = Field(0.2, ge=0, lt=0.5)  # audio: max relative speed change (0.2 = 0.8x to 1.2x; pitch follows)
     gain_db: float = Field(6.0, ge=0, le=30)  # audio: max random gain, dB up or down
     noise: float = Field(0.8, ge=0, le=1)  # audio: share of clips mixed with background noise
     snr_db: tuple[float, float] = (0.0, 20.0)  # audio: signal-to-noise ratio range of that mixing, dB
+    warp: float = Field(0.1, ge=0, lt=0.5)  # audio: max vocal tract length perturbation (0.1 = mel filters on a 0.9x to 1.1x frequency axis)
     time_masks: int = Field(2, ge=0, le=10)  # audio: SpecAugment masks over time, each up to 10% of the frames
     freq_masks: int = Field(2, ge=0, le=10)  # audio: SpecAugment masks over mel bands, each up to 15% of the bands
 

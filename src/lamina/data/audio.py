@@ -91,9 +91,13 @@ def _mel_to_hz(m):
     return np.where(m >= 15.0, log, lin)
 
 
-def mel_filterbank(prep: AudioPreprocess) -> np.ndarray:
-    """(n_mels, n_fft // 2 + 1) float32 triangular filters, Slaney-normalised (equal area), as librosa.filters.mel."""
-    freqs = np.linspace(0, prep.sample_rate / 2, prep.n_fft // 2 + 1)
+def mel_filterbank(prep: AudioPreprocess, warp: float = 1.0) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) float32 triangular filters, Slaney-normalised (equal area), as librosa.filters.mel.
+
+    ``warp`` != 1 reads the spectrum on a stretched frequency axis (a component at f Hz lands
+    in the band of warp * f): vocal tract length perturbation (Jaitly & Hinton, 2013).
+    """
+    freqs = np.linspace(0, prep.sample_rate / 2, prep.n_fft // 2 + 1) * warp
     edges = _mel_to_hz(np.linspace(_hz_to_mel(prep.fmin), _hz_to_mel(prep.fmax), prep.n_mels + 2))
     widths = np.diff(edges)
     ramps = edges[:, None] - freqs[None, :]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -118,6 +119,23 @@ def augment_audio(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator, sam
     if cfg.noise > 0:
         out = add_noise(out, cfg, gen, bank)
     return out.clamp(-32768.0, 32767.0)
+
+
+WARP_STEPS = 21  # warp factors between 1 - warp and 1 + warp, one filterbank each
+
+
+def warp_banks(prep, max_warp: float) -> torch.Tensor:
+    """(WARP_STEPS, n_mels, bins) mel filterbanks on frequency axes stretched by 1 - max_warp .. 1 + max_warp."""
+    from lamina.data.audio import mel_filterbank
+
+    factors = np.linspace(1 - max_warp, 1 + max_warp, WARP_STEPS) if max_warp > 0 else [1.0]
+    return torch.from_numpy(np.stack([mel_filterbank(prep, float(f)) for f in factors]))
+
+
+def warped_mel(power: torch.Tensor, banks: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Each clip's power spectrogram (B, bins, F) through a randomly chosen warped filterbank -> (B, M, F)."""
+    pick = torch.randint(0, len(banks), (power.shape[0],), generator=gen)
+    return torch.bmm(banks[pick].to(power.device), power)
 
 
 def spec_augment(feats: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:

@@ -3,10 +3,11 @@
 The ten Speech Commands keywords, ``_unknown_`` (other words) and ``_silence_`` (noise), as
 16 kHz mono WAV in the Speech Commands layout: a folder per class, ``_background_noise_/``
 with noise recordings for augmentation, and ``validation_list.txt`` / ``testing_list.txt``.
-Voices are espeak-ng's English accents x voice variants and flite's voices; every voice
-belongs to exactly one split, so val and test measure voices the model never heard (flite's
-``awb`` is only in val and ``slt`` only in test). Each clip draws pitch, speed and loudness,
-and is placed at a random offset in its second. The same seed gives the same files.
+Voices are espeak-ng's English accents x voice variants, flite's voices and two of
+Festival's; every voice belongs to exactly one split, so val and test measure voices the
+model never heard (flite's ``awb`` is only in test).
+Each clip draws pitch, speed and loudness, and is placed at a random offset in its second.
+The same seed gives the same files.
 """
 
 from __future__ import annotations
@@ -29,16 +30,21 @@ UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "eight", "five", "four", "happy", 
                  "sheila", "six", "three", "tree", "two", "wow", "zero", "learn", "follow", "forward", "backward", "visual")
 ESPEAK_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029")
 ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2", "klatt3", "croak")
-FLITE_VOICES = {"kal": "train", "kal16": "train", "rms": "train", "awb": "val", "slt": "test"}
+# slt is the only natural-sounding female voice at hand: it trains (a model that never heard one
+# confuses a female 'go' with 'down'); awb, a Scottish male, is the held-out natural voice.
+FLITE_VOICES = {"kal": "train", "kal16": "train", "rms": "train", "slt": "train", "awb": "test"}
+FESTIVAL_VOICES = {"kal_diphone": "train", "ked_diphone": "train"}  # diphone voices (benchmarks/kws.py tests Festival's HTS voice)
+FESTIVAL_PACKAGES = "festival festvox-kallpc16k festvox-kdlpc16k"
+BOOST = 12  # training renditions of a flite or Festival voice per espeak-ng voice: 6 of them against 78 espeak-ng voices
 SAMPLE_RATE = 16000
 NOISE_SECONDS = 20
-PACKAGES = {"espeak-ng": "espeak-ng", "flite": "flite"}
+PACKAGES = {"espeak-ng": "espeak-ng", "flite": "flite", "text2wave": FESTIVAL_PACKAGES}
 
 
 @dataclass(frozen=True)
 class Voice:
-    synth: str  # "espeak-ng" | "flite"
-    name: str  # espeak: "en-gb-scotland+f3"; flite: "slt"
+    synth: str  # "espeak-ng" | "flite" | "festival"
+    name: str  # espeak: "en-gb-scotland+f3"; flite: "slt"; festival: "ked_diphone"
 
     @property
     def id(self) -> str:
@@ -46,13 +52,15 @@ class Voice:
 
 
 def voices(seed: int) -> dict[str, list[Voice]]:
-    """Every voice, assigned to train / val / test (espeak-ng: 15% val, 15% test, seeded; flite: fixed)."""
+    """Every voice, assigned to train / val / test (espeak-ng: 15% val, 15% test, seeded; flite and Festival: fixed)."""
     esp = [Voice("espeak-ng", f"{a}+{v}") for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS]
     order = np.random.default_rng([seed, 0x5EEC]).permutation(len(esp))
     n = round(0.15 * len(esp))
     out = {"val": [esp[i] for i in order[:n]], "test": [esp[i] for i in order[n : 2 * n]], "train": [esp[i] for i in order[2 * n :]]}
     for name, split in FLITE_VOICES.items():
         out[split].append(Voice("flite", name))
+    for name, split in FESTIVAL_VOICES.items():
+        out[split].append(Voice("festival", name))
     return out
 
 
@@ -73,13 +81,18 @@ def synthesize(voice: Voice, word: str, pitch: float, speed: float, workdir: Pat
     import soxr
 
     out = workdir / f"{voice.id}-{word}-{os.getpid()}-{abs(hash((pitch, speed)))}.wav"
+    text = None
     if voice.synth == "espeak-ng":
         cmd = ["espeak-ng", "-v", voice.name, "-p", str(int(20 + 60 * pitch)), "-s", str(int(120 + 110 * speed)), "-w", str(out), word]
+    elif voice.synth == "festival":  # pitch: Festival's voices keep their own; the training augmentation varies it
+        cmd = ["text2wave", "-eval", f"(voice_{voice.name})", "-eval", f"(Parameter.set 'Duration_Stretch {1.3 - 0.55 * speed:.3f})",
+               "-o", str(out)]
+        text = word
     else:
         cmd = ["flite", "-voice", voice.name, "--setf", f"duration_stretch={1.35 - 0.6 * speed:.3f}",
                "--setf", f"int_f0_target_mean={int(85 + 120 * pitch)}", "-t", word, "-o", str(out)]
     try:
-        subprocess.run(cmd, check=True, capture_output=True, timeout=30)
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60, input=text.encode() if text else None)
         x, rate = sf.read(str(out), dtype="float32", always_2d=True)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
         raise LaminaError(f"speech-commands-synth: {' '.join(cmd)} failed: {getattr(e, 'stderr', b'') or e}") from None
@@ -127,13 +140,16 @@ def noises(rng: np.random.Generator, babble_words: list[np.ndarray]) -> dict[str
     return {k: (v / np.abs(v).max() * 0.5).astype(np.float32) for k, v in out.items()}
 
 
-def make_speech_commands_synth(output: Path, seed: int = 0, overwrite: bool = False, per_voice: int = 3,
-                               voices_per_split: int | None = None) -> dict:
+def make_speech_commands_synth(output: Path, seed: int = 0, overwrite: bool = False, per_voice: int = 2,
+                               voices_per_split: int | None = None, boost: int = BOOST) -> dict:
     """Write the synthesized keyword-spotting set to ``output`` (see the module docstring).
 
     Args:
         per_voice: renditions of each keyword per voice (each with its own pitch, speed, level, offset).
-        voices_per_split: use only this many voices per split, flite's first (small sets for tests).
+        voices_per_split: use only this many voices per split, flite's and Festival's first (small sets for tests).
+        boost: in train, a flite or Festival voice speaks ``boost`` times as many renditions as an
+            espeak-ng voice, so the handful of them is not drowned by espeak-ng's 112 (one synthesis
+            engine). Val and test count every voice the same.
     """
     from lamina.data.audio import write_wav
 
@@ -150,7 +166,7 @@ def make_speech_commands_synth(output: Path, seed: int = 0, overwrite: bool = Fa
     jobs = []  # (split, voice, word, label, pitch, speed, clip seed)
     for split in ("train", "val", "test"):
         for voice in by_split[split]:
-            for k in range(per_voice):
+            for k in range(per_voice * (boost if split == "train" and voice.synth != "espeak-ng" else 1)):
                 for word in KEYWORDS:
                     jobs.append((split, voice, word, word, rng.uniform(), rng.uniform(), int(rng.integers(2**31)), k))
                 word = UNKNOWN_WORDS[int(rng.integers(len(UNKNOWN_WORDS)))]
@@ -170,7 +186,7 @@ def make_speech_commands_synth(output: Path, seed: int = 0, overwrite: bool = Fa
     noise = noises(rng, babble)
     for name, x in noise.items():
         write_wav(output / "_background_noise_" / f"{name}.wav", x, SAMPLE_RATE)
-    silence = per_voice * sum(len(v) for v in by_split.values())  # as many as one keyword has
+    silence = sum(1 for j in jobs if j[3] == KEYWORDS[0])  # as many as one keyword has
     for i in range(silence):
         split = ("train", "val", "test")[int(rng.choice(3, p=[0.7, 0.15, 0.15]))]
         source = noise[list(noise)[int(rng.integers(len(noise)))]]

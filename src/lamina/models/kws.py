@@ -41,18 +41,26 @@ class LogMel(nn.Module):
         self.register_buffer("mel", torch.from_numpy(mel_filterbank(prep)))  # (n_mels, bins)
         self.n_fft, self.hop, self.bins = n, prep.hop_length, bins
 
-    def mel_power(self, x: torch.Tensor) -> torch.Tensor:  # (B, T) int16 units -> (B, n_mels, frames)
-        """Mel-weighted power spectrogram of the waveform scaled to -1..1 (librosa.feature.melspectrogram's quantity)."""
+    def power(self, x: torch.Tensor) -> torch.Tensor:  # (B, T) int16 units -> (B, bins, frames)
+        """Power spectrogram of the waveform scaled to -1..1 (centred frames, reflect padding), in fp32."""
         x = (x.float() * (1.0 / 32768.0)).unsqueeze(1)  # (B, 1, T); fp32 whatever the autocast: the DFT needs the precision
         x = nn.functional.pad(x, (self.n_fft // 2, self.n_fft // 2), mode="reflect")
         with torch.autocast(device_type=x.device.type, enabled=False):
             spec = nn.functional.conv1d(x, self.basis, stride=self.hop)  # (B, 2 * bins, frames)
-            power = spec[:, : self.bins] ** 2 + spec[:, self.bins :] ** 2
-            return torch.matmul(self.mel, power)  # (B, n_mels, frames)
+            return spec[:, : self.bins] ** 2 + spec[:, self.bins :] ** 2
+
+    def mel_power(self, x: torch.Tensor) -> torch.Tensor:  # (B, T) int16 units -> (B, n_mels, frames)
+        """Mel-weighted power spectrogram (librosa.feature.melspectrogram's quantity)."""
+        return torch.matmul(self.mel, self.power(x))
+
+    @staticmethod
+    def features(mel_power: torch.Tensor) -> torch.Tensor:  # (B, M, F) -> (B, 1, M, F)
+        """Log, then each band's mean over the utterance removed."""
+        logmel = torch.log(mel_power + LOG_FLOOR)
+        return (logmel - logmel.mean(dim=2, keepdim=True)).unsqueeze(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logmel = torch.log(self.mel_power(x) + LOG_FLOOR)  # (B, M, F)
-        return (logmel - logmel.mean(dim=2, keepdim=True)).unsqueeze(1)  # (B, 1, M, F)
+        return self.features(self.mel_power(x))  # (B, 1, M, F)
 
 
 class Separable(nn.Module):

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from lamina.common.config import Config
 from lamina.common.progress import Progress
 from lamina.common.runtime import bf16_supported, resolve_device, set_threads
-from lamina.data.augment import augment_audio, augment_batch, spec_augment
+from lamina.data.augment import augment_audio, augment_batch, spec_augment, warp_banks, warped_mel
 from lamina.data.batches import as_model_input, eval_batches, steps_per_epoch, token_lengths, train_batches
 from lamina.data.dataset import PreparedData, SplitData
 from lamina.models.registry import Classifier, build_model, resolve
@@ -104,14 +104,16 @@ def frozen_features(model: Classifier, split: SplitData, device: str, precision:
 
 @torch.no_grad()
 def audio_features(model: Classifier, clips: torch.Tensor, cfg: Config, data: PreparedData, gen: torch.Generator,
-                   device: str) -> torch.Tensor:
+                   device: str, banks: torch.Tensor) -> torch.Tensor:
     """A training batch of int16 clips (B, T) -> augmented log-mel features (B, 1, M, F) on the CPU.
 
-    Waveform augmentation, the network's own front end, then SpecAugment: the whole global
+    Waveform augmentation, the network's own front end with a randomly warped mel filterbank
+    per clip (``banks``, see lamina.data.augment.warp_banks), then SpecAugment: the whole global
     batch on every rank, so torchrun ranks draw the same augmentation as one process would.
     """
     waves = augment_audio(clips, cfg.data.augment, gen, data.prep.sample_rate, data.noise)
-    feats = model.normalize(waves.to(device)).float().cpu()
+    power = model.normalize.power(waves.to(device))
+    feats = model.normalize.features(warped_mel(power, banks, gen)).float().cpu()
     return spec_augment(feats, cfg.data.augment, gen)
 
 
@@ -231,6 +233,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
     eval_model: torch.nn.Module = model  # what validation runs
     if data.modality == "audio":  # steps take augmented log-mels of the global batch; the front end has no parameters
         step_model = model.net
+        banks = warp_banks(data.prep, cfg.data.augment.warp)
     if getattr(model.net, "freeze", False):  # a frozen pretrained encoder: encode every text once, train only the head
         progress_note = time.perf_counter()
         train, val = (frozen_features(model, sp, device, precision, st.eval_batch_size) if sp is not None else None for sp in (train, val))
@@ -289,7 +292,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
                 if data.modality == "image":
                     xb = augment_batch(xb, cfg.data.augment, aug_gen)
                 elif data.modality == "audio":
-                    xb = audio_features(model, xb, cfg, data, aug_gen, device)
+                    xb = audio_features(model, xb, cfg, data, aug_gen, device, banks)
                 xb = dist.shard(xb)
                 yb = dist.shard(train.y[idx])
                 lr = lr_at(st.global_step, total_steps, tc)
