@@ -106,6 +106,34 @@ def test_server_answers_texts_like_the_package(fasttext_run):
         assert bad.status_code == 400 and "token ids must be in" in bad.json()["error"]
 
 
+def test_page_classifies_typed_text_in_a_real_browser(fasttext_run):
+    """The try-it page gives a text model a text box; Chromium types, clicks, and sees the package's answer."""
+    import lamina
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from helpers import chromium_driver
+
+    out, _ = fasttext_run
+    text = "Garlic butter soup in the oven"
+    expected = lamina.load(out).predict(text, top_k=3)[0]["label"]
+    with Server(out) as server:
+        driver = chromium_driver()
+        try:
+            driver.get(server.url + "/")
+            assert not driver.find_elements(By.ID, "file-topics")  # no file picker for a text model
+            driver.find_element(By.ID, "run-topics").click()
+            WebDriverWait(driver, 10).until(lambda d: "type a text first" in d.find_element(By.ID, "out-topics").text)
+            driver.find_element(By.ID, "text-topics").send_keys(text)
+            driver.find_element(By.ID, "run-topics").click()
+            WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#out-topics table.result tr"))
+            rows = driver.find_elements(By.CSS_SELECTOR, "#out-topics table.result tr")
+            assert len(rows) == 3 and rows[0].find_elements(By.TAG_NAME, "td")[0].text == expected
+            assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+        finally:
+            driver.quit()
+
+
 @pytest.mark.parametrize("model", ["textcnn", "fasttext"])
 def test_each_scratch_model_learns_the_tiny_corpus(model, corpus, tmp_path):
     import lamina
