@@ -132,3 +132,16 @@ def test_every_synthesizer_speaks(synth, name, tmp_path):
         assert x.dtype == np.float32 and 0.15 * 16000 < len(x) < 1.5 * 16000 and np.abs(x).max() > 0.05
     assert len(slow) > 1.2 * len(fast)  # the speed setting reaches the synthesizer
     assert not list(tmp_path.iterdir())  # temporary files are removed
+
+
+def test_audio_trains_under_torchrun(kws, tmp_path):
+    """Two processes: every rank draws the global batch's augmentation, trains its half; rank 0 writes the run."""
+    r = run_cli("train", kws, "--output", tmp_path / "r", "--nproc", "2", "--json", "--set", "train.epochs=2", "--set", "train.batch_size=32",
+                "--set", "model.width=16", "--set", "model.depth=1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads(r.stdout)
+    history = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    n_train = len(json.loads((tmp_path / "r" / "data.json").read_text())["splits"]["train"])
+    assert summary["epochs"] == 2 and [h["epoch"] for h in history if h["split"] == "val" and not h.get("final")] == [0, 1]
+    assert max(h["step"] for h in history if h["split"] == "train") == 2 * (n_train // 32)
+    assert (tmp_path / "r" / "model" / "model.onnx").is_file()
