@@ -63,3 +63,30 @@ def test_average_hash_survives_resizing_and_separates_different_images():
     resized = np.asarray(Image.fromarray(a).resize((40, 40), Image.BILINEAR).resize((64, 64), Image.BILINEAR))
     h = average_hash(np.stack([a, resized, other])[..., None])
     assert h[0] == h[1] and h[0] != h[2]
+
+
+def test_validate_text_and_audio(tmp_path):
+    from helpers import topic_texts, write_text_csv
+    from lamina.data.audio import write_wav
+
+    rows = topic_texts(per_class=10)
+    other = "food" if rows[0][1] != "food" else "sports"
+    table = write_text_csv(tmp_path / "t.csv", rows[:5] + [("", "food")] + rows[5:] + [(rows[0][0], other)])  # empty; relabeled copy
+    r = run_cli("validate", table, "--json")
+    assert r.returncode == 2, r.stderr
+    out = json.loads(r.stdout)
+    assert out["errors"][0]["paths"] == [f"{table}:7: empty text in column 'text'"]
+    conflict = [w for w in out["warnings"] if w["kind"] == "conflicting-labels"]
+    assert conflict and conflict[0]["message"] == "1 texts carry more than one label" and f"row {len(rows) + 3}" in conflict[0]["paths"][0]
+    rng = np.random.default_rng(0)
+    for label in ("yes", "no"):
+        for i in range(6):
+            write_wav(tmp_path / "a" / label / f"{i}.wav", (rng.standard_normal(8000) * 2000).astype(np.int16), 16000)
+    write_wav(tmp_path / "a" / "no" / "long.wav", (rng.standard_normal(40000) * 2000).astype(np.int16), 16000)
+    (tmp_path / "a" / "yes" / "empty.wav").write_bytes(b"")
+    r = run_cli("validate", tmp_path / "a", "--json")
+    assert r.returncode == 2, r.stderr
+    out = json.loads(r.stdout)
+    assert out["errors"][0]["paths"][0].startswith(f"{tmp_path / 'a' / 'yes' / 'empty.wav'}: cannot decode audio")
+    cropped = [w for w in out["warnings"] if w["kind"] == "cropped"]
+    assert cropped and cropped[0]["paths"] == [f"{tmp_path / 'a' / 'no' / 'long.wav'} (2.5 s)"]
