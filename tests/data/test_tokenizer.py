@@ -25,3 +25,14 @@ def test_lowercases_and_splits_unknown_words_into_known_pieces():
     assert tok.encode("THERE IS").ids == tok.encode("there is").ids
     pieces = tok.encode("inventions").tokens
     assert pieces[0] == "invent" and all(p.startswith("##") for p in pieces[1:])  # subwords, not [UNK]
+
+
+def test_lengths_ignore_a_tokenizer_files_own_padding_and_truncation():
+    from lamina.data.tokenizer import encode, lengths, train_tokenizer
+
+    tok = train_tokenizer(["a short text", "and a much longer text than that one"] * 5, vocab_size=200, min_frequency=1)
+    tok.enable_padding(length=32)  # as a pretrained tokenizer.json may come (all-MiniLM-L6-v2's pads to 128)
+    tok.enable_truncation(3)
+    assert lengths(tok, ["a short text", "and a much longer text than that one"]).tolist() == [3, 8]
+    ids, n = encode(tok, ["a short text"], 6)
+    assert n.tolist() == [3] and ids.shape == (1, 6)

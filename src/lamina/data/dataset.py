@@ -28,6 +28,7 @@ from lamina.data.layout import Layout, Sample, scan
 from lamina.data.split import assign_splits
 from lamina.data.text_data import (TextPreprocess, infer_max_tokens, is_text_table, read_table_samples, text_fingerprint,
                                    text_tokenizer, tokenize)
+from lamina.data.tokenizer import lengths as token_counts
 
 MAX_INFERRED_SIZE = 64  # px: the inferred side is capped here to keep CPU training fast
 PEEK_LIMIT = 2000  # files whose headers are read to infer size and channels
@@ -215,7 +216,7 @@ def _prepare_text(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
     tok = text_tokenizer([table.texts[k] for k in train_keys], cfg.vocab_size, tokenizer_file)
     max_tokens = cfg.max_tokens
     if max_tokens is None:
-        max_tokens = infer_max_tokens(np.array([len(e.ids) for e in tok.encode_batch([table.texts[k] for k in train_keys])]))
+        max_tokens = infer_max_tokens(token_counts(tok, [table.texts[k] for k in train_keys]))
     prep = TextPreprocess(max_tokens, tok.get_vocab_size())
     fingerprint, hashes = text_fingerprint(table.samples, table.texts, assignment)
     label_index = {name: i for i, name in enumerate(labels)}

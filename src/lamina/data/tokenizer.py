@@ -58,6 +58,13 @@ def load_tokenizer(folder: str | Path, name: str = TOKENIZER_FILE):
         raise LaminaError(f"{path}: not a readable tokenizer file ({str(e)[:200]})") from None
 
 
+def lengths(tok, texts: list[str]) -> np.ndarray:
+    """Tokens per text, whole: no truncation and no padding (a pretrained tokenizer.json may carry both)."""
+    tok.no_truncation()
+    tok.no_padding()
+    return np.array([len(e.ids) for e in tok.encode_batch(texts)], dtype=np.int64)
+
+
 def encode(tok, texts: list[str], max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
     """Token ids (N, max_tokens) int64, right-padded with 0 and cut at max_tokens, and the lengths (N,)."""
     tok.enable_truncation(max_tokens)  # cut before special tokens are added: a BERT-style [SEP] stays at the end
