@@ -64,8 +64,6 @@ class AudioPreprocess:
         return {"name": "waveform", "dtype": "float32", "shape": [-1, self.samples], "range": [-32768, 32767],
                 "sample_rate": self.sample_rate}
 
-    def example(self) -> tuple:
-        return (self.samples,)
 
 
 @dataclass

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from lamina.common.config import AugmentConfig
+from lamina.data.audio import AudioPreprocess, mel_filterbank
 
 
 def translate(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -124,10 +125,8 @@ def augment_audio(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator, sam
 WARP_STEPS = 21  # warp factors between 1 - warp and 1 + warp, one filterbank each
 
 
-def warp_banks(prep, max_warp: float) -> torch.Tensor:
+def warp_banks(prep: AudioPreprocess, max_warp: float) -> torch.Tensor:
     """(WARP_STEPS, n_mels, bins) mel filterbanks on frequency axes stretched by 1 - max_warp .. 1 + max_warp."""
-    from lamina.data.audio import mel_filterbank
-
     factors = np.linspace(1 - max_warp, 1 + max_warp, WARP_STEPS) if max_warp > 0 else [1.0]
     return torch.from_numpy(np.stack([mel_filterbank(prep, float(f)) for f in factors]))
 

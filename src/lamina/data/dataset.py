@@ -183,16 +183,11 @@ def _mean_std(x: torch.Tensor) -> tuple[list[float], list[float]]:
     return mean.tolist(), std.tolist()
 
 
-def modality_of(cfg: DataConfig) -> str:
-    """'image', 'audio' or 'text': as configured, else from the path (a text table is text, else the file extensions decide)."""
+def is_text_data(cfg: DataConfig) -> bool:
+    """Whether ``cfg`` names a text table (configured, or a table file with texts): cheap, reads no more than a file's head."""
     if cfg.modality != "auto":
-        return cfg.modality
-    if cfg.path and is_text_table(cfg.path):
-        return "text"
-    try:
-        return scan(cfg.path, skip_bad=True).modality if cfg.path else "image"
-    except DataError:
-        return "image"  # the scan's error is raised again, in full, when the data is prepared
+        return cfg.modality == "text"
+    return bool(cfg.path) and is_text_table(cfg.path)
 
 
 def _check_labels(path, train_labels: set, all_labels: set) -> list[str]:
@@ -244,7 +239,7 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
     """
     if not cfg.path:
         raise DataError("data.path is not set. Pass a data folder (lamina train DATA) or set data.path in the config.")
-    if modality_of(cfg) == "text":
+    if is_text_data(cfg):
         if not Path(cfg.path).is_file():
             raise DataError(f"{cfg.path}: data.modality is text, which needs a table file (.csv, .tsv, .jsonl, .parquet).")
         return _prepare_text(cfg, seed, tokenizer_file)

@@ -41,8 +41,6 @@ class TextPreprocess:
     def input_spec(self) -> dict:
         return {"name": "token_ids", "dtype": "int64", "shape": [-1, self.max_tokens], "pad": 0}
 
-    def example(self) -> tuple:
-        return (self.max_tokens,)
 
 
 def is_text_table(path: str | Path) -> bool:

@@ -57,6 +57,17 @@ def registered() -> dict[str, ModelSpec]:
     return MODELS
 
 
+def check_name(cfg: ModelConfig, name: str | None = None) -> None:
+    """Raise ConfigError for what is wrong without looking at data: a model name that is neither
+    'auto' nor registered, or 'sequential' without layers. ``name`` overrides cfg.name."""
+    models = registered()
+    name = name or cfg.name
+    if name != "auto" and name not in models:
+        raise ConfigError(f"config: model.name: unknown model '{name}'{did_you_mean(name, models)}; registered: {sorted(models)}")
+    if name == "sequential" and not cfg.layers:
+        raise ConfigError("config: model.layers: the 'sequential' model needs a list of layers, e.g. [{conv: 32}, relu, {dense: 64}]")
+
+
 def resolve(cfg: ModelConfig, modality: str = "image") -> ModelConfig:
     """The config with its architecture named and every default filled, for data of ``modality``.
 
@@ -74,15 +85,12 @@ def resolve(cfg: ModelConfig, modality: str = "image") -> ModelConfig:
             from lamina.models.minilm import default_folder
 
             name = "minilm" if default_folder() is not None else TEXT_FALLBACK
-    if name not in models:
-        raise ConfigError(f"config: model.name: unknown model '{name}'{did_you_mean(name, models)}; registered: {sorted(models)}")
+    check_name(cfg, name)
     spec = models[name]
     if spec.modality != modality:
         fits = sorted(n for n, s in models.items() if s.modality == modality)
         raise ConfigError(f"config: model.name: '{name}' takes {spec.modality} data but the data is {modality}; "
                           f"use one of {fits} (or leave model.name as auto)")
-    if name == "sequential" and not cfg.layers:
-        raise ConfigError("config: model.layers: the 'sequential' model needs a list of layers, e.g. [{conv: 32}, relu, {dense: 64}]")
     filled = {k: v for k, v in spec.defaults.items() if getattr(cfg, k) is None}
     if spec.pretrained and None in (cfg.width, cfg.depth, cfg.heads):  # a resolved config (a package's) needs no checkpoint folder
         from lamina.models.minilm import default_folder, read_architecture

@@ -7,6 +7,7 @@ What it does not know about: torch, training, the run directory (only the packag
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +53,8 @@ class ServedModel:
     def labels(self) -> list[str]:
         return self.meta["labels"]
 
-    @property
-    def prep(self) -> ImagePreprocess | TextPreprocess | AudioPreprocess:
+    @cached_property
+    def prep(self) -> ImagePreprocess | TextPreprocess | AudioPreprocess:  # read per request: built once
         return preprocess_from_meta(self.meta)
 
     @property

@@ -12,11 +12,11 @@ from pathlib import Path
 from lamina.common.config import Config, dump_config, load_config
 from lamina.common.errors import LaminaError
 from lamina.common.files import read_json
-from lamina.data.dataset import PreparedData, SplitData, modality_of, prepare_eval_data, prepare_training_data
+from lamina.data.dataset import PreparedData, SplitData, is_text_data, prepare_eval_data, prepare_training_data
 from lamina.common.package import find_package
 from lamina.data.tokenizer import TOKENIZER_FILE, save_tokenizer
 from lamina.models.package import Predictor, package_meta, save_package
-from lamina.models.registry import resolve, uses_pretrained_tokenizer
+from lamina.models.registry import check_name, resolve, uses_pretrained_tokenizer
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
 from lamina.training import distributed
 from lamina.training.distributed import Dist
@@ -59,7 +59,7 @@ def _tokenizer_file(cfg: Config, run_path: Path, resuming: bool) -> str | None:
     """Text runs: the tokenizer to reuse (the run's own when resuming, a pretrained model's), or None to train one."""
     if resuming and (run_path / TOKENIZER_FILE).is_file():
         return str(run_path / TOKENIZER_FILE)
-    if modality_of(cfg.data) != "text":
+    if not is_text_data(cfg.data):
         return None
     return uses_pretrained_tokenizer(resolve(cfg.model, "text"))
 
@@ -172,7 +172,7 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
         saved = load_config(output / "config.yaml")
         _check_same(cfg, saved, explicit_keys or [], output)
         cfg = saved
-    resolve(cfg.model, modality_of(cfg.data))  # fail on an unknown model before touching disk or data
+    check_name(cfg.model)  # fail on an unknown model before touching disk or data (the modality is known after the scan)
     if state == "unfinished" and not quiet:
         print(f"{output}: an earlier run stopped before its first checkpoint; starting over", file=sys.stderr)
     run = RunDir(output) if resuming else RunDir(output).create(overwrite=True)
