@@ -33,14 +33,23 @@ def _adamw(model, tc) -> torch.optim.AdamW:
 
 
 def _images(x: torch.Tensor, channels_last: bool = True) -> torch.Tensor:
-    return x.float().contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    """A float batch in the loop's memory format.
+
+    ``channels_last=False`` gives the strides a DataLoader's ``torch.stack`` gives. For one
+    channel (Fashion-MNIST), lamina's tensors are both NCHW- and channels-last-contiguous,
+    so ``.contiguous()`` would keep their channels-last strides and the convolutions would
+    silently run channels-last: ``clone`` allocates the default strides instead.
+    """
+    if channels_last:
+        return x.float().contiguous(memory_format=torch.channels_last)
+    return x.float().clone(memory_format=torch.contiguous_format)
 
 
 @torch.no_grad()
-def accuracy(model, split, bf16: bool) -> float:
+def accuracy(model, split, bf16: bool, channels_last: bool = True) -> float:
     model.eval()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        correct = sum((model(_images(split.x[s : s + 512])).argmax(1) == split.y[s : s + 512]).sum().item()
+        correct = sum((model(_images(split.x[s : s + 512], channels_last)).argmax(1) == split.y[s : s + 512]).sum().item()
                       for s in range(0, len(split), 512))
     return correct / max(1, len(split))
 
@@ -78,9 +87,9 @@ def handwritten(cfg, data, precision: str, channels_last: bool = True) -> tuple[
             opt.step()
             step += 1
             seen += len(y)
-        accuracy(model, val, bf16)
+        accuracy(model, val, bf16, channels_last)
     rate = seen / (time.perf_counter() - t0)
-    return rate, (accuracy(model, test, False) if test is not None and len(test) else None)
+    return rate, (accuracy(model, test, False, channels_last) if test is not None and len(test) else None)
 
 
 def lightning(cfg, data, precision: str) -> tuple[float, float | None]:
