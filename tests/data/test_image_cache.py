@@ -58,3 +58,26 @@ def test_cache_ignores_torn_tail(tmp_path):
     rows.update(cache.add({"h2": np.full((4, 4, 1), 2, np.uint8)}))
     assert rows == {"h1": 0, "h2": 1}
     np.testing.assert_array_equal(cache.read(np.array([1, 0]))[:, 0, 0, 0], [2, 1])
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_decoding_keeps_sample_order_across_thread_pool_chunks(tmp_path, monkeypatch, use_cache):
+    """Files are read and decoded in runs of MAP_CHUNK per task: the rows must still follow the samples, and a bad
+    file in the middle of a run is skipped by name without shifting its neighbours."""
+    from lamina.data import dataset
+    from lamina.data.layout import Sample
+
+    monkeypatch.setenv("LAMINA_CACHE_DIR", str(tmp_path / "cache"))
+    n = 2 * dataset.MAP_CHUNK + 7
+    samples = []
+    for i in range(n):
+        p = write_png(tmp_path / f"{i:03d}.png", np.full((8, 8), i, np.uint8))
+        samples.append(Sample(p, "a", None, p.name))
+    bad = dataset.MAP_CHUNK + 3
+    samples[bad].path.write_bytes(b"not a png")
+    skipped: list = []
+    arr, hashes, kept = decode_samples(samples, ImagePreprocess(8, 1), use_cache=use_cache, skip_bad=True, skipped=skipped)
+    assert [s["path"] for s in skipped] == [str(samples[bad].path)]
+    assert [s.key for s in kept] == [s.key for i, s in enumerate(samples) if i != bad]
+    assert arr[:, 0, 0, 0].tolist() == [i for i in range(n) if i != bad]
+    assert len(set(hashes)) == n - 1
