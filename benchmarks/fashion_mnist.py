@@ -29,7 +29,7 @@ import torch
 
 import lamina
 from baselines import handwritten, lightning
-from measure import zero_config
+from measure import paired_ratios, paired_rounds, zero_config
 from lamina.common.config import load_config
 from lamina.data.dataset import prepare_training_data
 from lamina.data.makers import make_fashion_mnist
@@ -63,16 +63,10 @@ def main() -> None:
 
     one = cfg.model_copy(deep=True)
     one.train.epochs = 1
-    runs = {name: [] for name in ["lamina", *baselines]}
-    for r in range(args.rounds):
-        for name in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
-            if name == "lamina":
-                rate = lamina.train(str(data), output=work / "round", overwrite=True, overrides=["train.epochs=1"],
-                                    export_onnx=False)["samples_per_s"]
-            else:
-                fn, prec = baselines[name]
-                rate = fn(one, prepared, prec)[0]
-            runs[name].append(rate)
+    runners = {"lamina": lambda: lamina.train(str(data), output=work / "round", overwrite=True, overrides=["train.epochs=1"],
+                                              export_onnx=False)["samples_per_s"]}
+    runners.update({name: (lambda fn=fn, prec=prec: fn(one, prepared, prec)[0]) for name, (fn, prec) in baselines.items()})
+    runs = paired_rounds(runners, args.rounds)
     ours = runs["lamina"]
     acc = s["metrics"]["test"]["accuracy"]
     print(f"\nSame model ({cfg.model.name}, width {cfg.model.width}), data, augmentation, optimizer, schedule; lamina at "
@@ -82,15 +76,17 @@ def main() -> None:
           "ratio (median of paired) | paired ratios, min-max |")
     print("|---|---|---|---|---|---|---|---|")
     for name, (_, prec) in baselines.items():
-        paired = [o / b for o, b in zip(ours, runs[name])]
+        mid, lo, hi = paired_ratios(ours, runs[name])
         print(f"| {name} | {prec} | {full[name][1]:.4f} | {acc:.4f} | {statistics.median(runs[name]):,.0f} | "
-              f"{statistics.median(ours):,.0f} | {statistics.median(paired):.2f} | {min(paired):.2f}-{max(paired):.2f} |", flush=True)
+              f"{statistics.median(ours):,.0f} | {mid:.2f} | {lo:.2f}-{hi:.2f} |", flush=True)
     print("\nsamples/s of the full-length runs (one each, so with the drift in them): lamina " + f"{s['samples_per_s']:,.0f}, "
           + ", ".join(f"{name} {full[name][0]:,.0f}" for name in baselines))
+
 
 def row(s: dict, name: str) -> None:
     print(f"| {name} | {s['wall_s']:.1f} | {s['epochs']} | {s['train_seconds']:.1f} | {s['samples_per_s']:,.0f} | "
           f"{s['metrics']['test']['accuracy']:.4f} | {s['peak_rss_mb']:,.0f} |", flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -23,6 +23,7 @@ import torch
 
 import lamina
 from baselines import handwritten
+from measure import paired_ratios, paired_rounds
 from lamina.common.config import load_config
 from lamina.data.dataset import prepare_training_data
 from lamina.data.makers import make_digits
@@ -53,17 +54,11 @@ def main() -> None:
             cfg = load_config(cfg_dict)
             data = prepare_training_data(cfg.data, cfg.train.seed)
             handwritten(cfg, data, precision)  # warm-up (allocator, kernels)
-            base, ours = [], []
-            for r in range(args.repeats):  # ABBA order cancels slow drifts of the machine's speed
-                pair = [lambda: base.append(handwritten(cfg, data, precision)[0]), lambda: ours.append(with_lamina(cfg_dict, work / "run"))]
-                for run in pair if r % 2 == 0 else pair[::-1]:
-                    run()
-            b, o = statistics.median(base), statistics.median(ours)
-            # Each lamina run is compared with the loop run next to it in time: the machine's
-            # speed drifts by 5-10% over minutes, which a ratio of overall medians mixes in.
-            paired = [x / y for x, y in zip(ours, base)]
-            print(f"| digits {size}x{size} | {precision} | {b:,.0f} | {o:,.0f} | {statistics.median(paired):.3f} | "
-                  f"{min(paired):.3f}-{max(paired):.3f} |", flush=True)
+            runs = paired_rounds({"loop": lambda: handwritten(cfg, data, precision)[0],
+                                  "lamina": lambda: with_lamina(cfg_dict, work / "run")}, args.repeats)
+            mid, lo, hi = paired_ratios(runs["lamina"], runs["loop"])
+            print(f"| digits {size}x{size} | {precision} | {statistics.median(runs['loop']):,.0f} | "
+                  f"{statistics.median(runs['lamina']):,.0f} | {mid:.3f} | {lo:.3f}-{hi:.3f} |", flush=True)
     sys.stdout.flush()
 
 
