@@ -28,6 +28,7 @@ from lamina.common.config import load_config
 from lamina.data.dataset import prepare_training_data
 from lamina.data.makers import make_digits
 from lamina.training.loop import resolve_precision
+from lamina.training.session import fill_inferred
 
 
 def with_lamina(cfg_dict: dict, out: Path) -> float:
@@ -53,6 +54,7 @@ def main() -> None:
                         "train": {"epochs": args.epochs, "early_stopping": 0, "precision": precision}}
             cfg = load_config(cfg_dict)
             data = prepare_training_data(cfg.data, cfg.train.seed)
+            cfg = fill_inferred(cfg, data)  # the model, batch size and lr lamina trains with
             handwritten(cfg, data, precision)  # warm-up (allocator, kernels)
             runs = paired_rounds({"loop": lambda: handwritten(cfg, data, precision)[0],
                                   "lamina": lambda: with_lamina(cfg_dict, work / "run")}, args.repeats)

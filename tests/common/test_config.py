@@ -9,7 +9,7 @@ def test_defaults_are_complete_and_fixed_keys_exist():
     for key in ("data.path", "model.name", "model.layers", "train.epochs", "train.lr", "train.batch_size", "train.seed"):
         assert key in CONFIG_KEYS
     assert cfg.data.path == "x"
-    assert "train:" in dump_config(cfg) and "lr: 0.003" in dump_config(cfg)
+    assert "train:" in dump_config(cfg) and "weight_decay: 0.05" in dump_config(cfg)
 
 
 def test_yaml_file_overrides_and_seed(tmp_path):

@@ -9,7 +9,7 @@ import torch
 import lamina
 from helpers import make_image_folders
 from lamina.common.config import ModelConfig
-from lamina.models.registry import build_model, resolve
+from lamina.models.registry import build_model, resolve, train_defaults
 from lamina.training import memory
 from lamina.training.loop import autocast
 
@@ -24,11 +24,11 @@ def _model():
 def test_probe_fits_the_memory_it_is_given(monkeypatch):
     model = _model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    roomy = memory.probe_batch_sizes(model, torch.zeros((1, 1, 28, 28), dtype=torch.uint8), "cpu", lambda: autocast("cpu", "fp32"))
-    assert roomy["micro_batch_size"] == memory.AUTO_BATCH and roomy["eval_batch_size"] >= 512
+    roomy = memory.probe_batch_sizes(model, torch.zeros((1, 1, 28, 28), dtype=torch.uint8), "cpu", lambda: autocast("cpu", "fp32"), limit_train=128)
+    assert roomy["micro_batch_size"] == 128 and roomy["eval_batch_size"] >= 512
     assert roomy["bytes_per_sample_train"] > roomy["bytes_per_sample_eval"] > 0  # training keeps activations for backward
     monkeypatch.setattr(memory, "_cpu_available", lambda: int(20 * roomy["bytes_per_sample_train"] / memory.SAFETY))
-    tight = memory.probe_batch_sizes(model, torch.zeros((1, 1, 28, 28), dtype=torch.uint8), "cpu", lambda: autocast("cpu", "fp32"))
+    tight = memory.probe_batch_sizes(model, torch.zeros((1, 1, 28, 28), dtype=torch.uint8), "cpu", lambda: autocast("cpu", "fp32"), limit_train=128)
     assert 1 <= tight["micro_batch_size"] <= 32 and tight["micro_batch_size"] & (tight["micro_batch_size"] - 1) == 0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BatchNorm statistics restored
 
@@ -51,4 +51,5 @@ def test_batch_size_auto_is_recorded_in_the_run(tmp_path):
     data = make_image_folders(tmp_path / "d", per_class=10)
     lamina.train({"data": {"path": str(data)}, "model": {"name": "mlp"}, "train": {"epochs": 1, "batch_size": "auto"}}, output=tmp_path / "r")
     batch = json.loads((tmp_path / "r" / "run.json").read_text())["result"]["batch"]
-    assert batch["batch_size"] == memory.AUTO_BATCH and batch["micro_batch_size"] * batch["accumulation"] >= memory.AUTO_BATCH
+    mlp_batch = train_defaults("mlp")["batch_size"]  # auto keeps the model's optimizer batch
+    assert batch["batch_size"] == mlp_batch and batch["micro_batch_size"] * batch["accumulation"] >= mlp_batch

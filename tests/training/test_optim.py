@@ -26,6 +26,21 @@ def test_auto_epochs_is_a_sample_budget_within_bounds():
     assert auto_epochs("auto", 10_000_000) == 5  # huge sets: at least 5 passes
 
 
+def test_batch_size_and_lr_default_per_model():
+    from lamina.common.config import TrainConfig
+    from lamina.models.registry import TRAIN_DEFAULTS, train_defaults
+    from lamina.training.loop import resolve_train
+
+    images = resolve_train(TrainConfig(), "resnet-small", 54_000)
+    assert (images.epochs, images.batch_size, images.lr) == (10, 256, 5e-3)
+    other = resolve_train(TrainConfig(), "mlp", 1_000)
+    assert (other.batch_size, other.lr) == (TRAIN_DEFAULTS["batch_size"], TRAIN_DEFAULTS["lr"]) == (128, 3e-3)
+    assert train_defaults("dscnn") == TRAIN_DEFAULTS
+    mine = resolve_train(TrainConfig(batch_size=32, lr=0.1), "resnet-small", 54_000)
+    assert (mine.batch_size, mine.lr) == (32, 0.1)  # what the user sets wins
+    assert resolve_train(TrainConfig(batch_size="auto"), "resnet-small", 10).batch_size == "auto"  # the loop probes memory
+
+
 def test_epochs_auto_is_written_into_the_run_config(tmp_path):
     import yaml
 
@@ -34,4 +49,5 @@ def test_epochs_auto_is_written_into_the_run_config(tmp_path):
 
     make_image_folders(tmp_path / "d", per_class=10)
     lamina.train({"data": {"path": str(tmp_path / "d")}, "model": {"name": "mlp"}, "train": {"early_stopping": 2}}, output=tmp_path / "r")
-    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["train"]["epochs"] == 30
+    train = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["train"]
+    assert (train["epochs"], train["batch_size"], train["lr"]) == (30, 128, 0.003)  # every inferred value is written in

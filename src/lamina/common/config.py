@@ -88,8 +88,8 @@ class TrainConfig(_Stage):
     """The optimisation and the loop around it."""
 
     epochs: Union[PositiveInt, Literal["auto"]] = "auto"  # passes over the training split; auto = ~540k samples seen, 5 to 30 epochs
-    lr: float = Field(3e-3, gt=0)  # peak learning rate, per batch (AdamW)
-    batch_size: Union[PositiveInt, Literal["auto"]] = 128  # samples per optimizer step; auto = 128, split into micro-batches that fit memory
+    lr: float | None = Field(None, gt=0)  # peak learning rate, per batch (AdamW); None = the model's default (3e-3; resnet-small 5e-3)
+    batch_size: Union[PositiveInt, Literal["auto"], None] = None  # samples per optimizer step; None = the model's default (128; resnet-small 256); auto = that, split into micro-batches that fit memory
     micro_batch_size: int | None = Field(None, ge=1)  # samples per forward/backward (gradients accumulate up to batch_size); None = batch_size
     eval_batch_size: int = Field(512, ge=1)  # samples per forward pass in validation and evaluation
     seed: int = 0  # seeds every generator: split, init, order, augmentation, dropout

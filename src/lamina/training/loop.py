@@ -15,16 +15,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lamina.common.config import Config
+from lamina.common.config import Config, TrainConfig
 from lamina.common.progress import Progress
 from lamina.common.runtime import bf16_supported, resolve_device, set_threads
 from lamina.data.augment import augment_audio, augment_batch, spec_augment, warp_banks, warped_mel
 from lamina.data.batches import as_model_input, eval_batches, steps_per_epoch, token_lengths, train_batches
 from lamina.data.dataset import PreparedData, SplitData
-from lamina.models.registry import Classifier, build_model, resolve
+from lamina.models.registry import Classifier, build_model, resolve, train_defaults
 from lamina.training.distributed import Dist
 from lamina.training.checkpoint import CheckpointWriter, optimizer_tensors, restore_optimizer, snapshot
-from lamina.training.memory import AUTO_BATCH, probe_batch_sizes
+from lamina.training.memory import probe_batch_sizes
 from lamina.training.metrics import classification_metrics
 from lamina.training.optim import lr_at, make_optimizer
 from lamina.training.run import RunDir
@@ -58,6 +58,16 @@ def auto_epochs(epochs: int | str, n_train: int) -> int:
         return int(epochs)
     lo, hi = AUTO_EPOCH_RANGE
     return max(lo, min(hi, round(AUTO_EPOCH_SAMPLES / max(1, n_train))))
+
+
+def resolve_train(tc: TrainConfig, model: str, n_train: int) -> TrainConfig:
+    """``tc`` with epochs, batch size and learning rate written in for the registered ``model`` and
+    ``n_train`` training samples: 'auto' epochs (see auto_epochs), and the model's batch size and lr
+    where they are None. batch_size 'auto' stays (the loop probes memory for it)."""
+    own = train_defaults(model)
+    return tc.model_copy(update={"epochs": auto_epochs(tc.epochs, n_train),
+                                 "batch_size": own["batch_size"] if tc.batch_size is None else tc.batch_size,
+                                 "lr": own["lr"] if tc.lr is None else tc.lr})
 
 
 def autocast(device: str, precision: str):
@@ -203,7 +213,8 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
     ``on_epoch(epoch, val_metrics)`` is called on rank 0 after each validation; returning
     True ends training there (a hyperparameter search pruning the trial).
     """
-    tc = cfg.train
+    model_cfg = resolve(cfg.model, data.modality)
+    tc = resolve_train(cfg.train, model_cfg.name, len(data.splits["train"]))  # a no-op on a config the session resolved
     device = resolve_device(tc.device)
     if dist.active and device.startswith("cuda"):
         device = f"cuda:{dist.local_rank}"
@@ -214,13 +225,13 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
         torch.use_deterministic_algorithms(True)
     torch.manual_seed(tc.seed)  # weight init and dropout draw from torch's default generator, saved in checkpoints
     train, val = data.splits["train"], data.splits.get("val")
-    model = build_model(resolve(cfg.model, data.modality), tuple(train.x.shape[1:]), len(data.labels), data.mean, data.std,
+    model = build_model(model_cfg, tuple(train.x.shape[1:]), len(data.labels), data.mean, data.std,
                         data.modality, data.prep)
     model = model.to(device, memory_format=torch.channels_last) if data.modality == "image" else model.to(device)
     st, best_weights = TrainState(), None
     if resume is not None:
         st = TrainState.from_json(resume.state["train"])
-    batch_size = AUTO_BATCH if tc.batch_size == "auto" else tc.batch_size
+    batch_size = train_defaults(model_cfg.name)["batch_size"] if tc.batch_size == "auto" else tc.batch_size
     if not st.micro_batch_size:  # a fresh run (a resumed one keeps the sizes it started with)
         st.micro_batch_size, st.eval_batch_size = min(tc.micro_batch_size or batch_size, batch_size), tc.eval_batch_size
         if tc.batch_size == "auto":  # probed before DDP wraps the model: no collective runs during the probe

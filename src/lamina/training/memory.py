@@ -1,8 +1,8 @@
 """`train.batch_size: auto`: the largest micro-batch (and evaluation batch) that fits memory.
 
-The optimizer batch stays 128 samples (the default every other figure in lamina is
-measured with); when a micro-batch of 128 would not fit, gradients accumulate over several
-smaller ones. Probing runs real forward/backward passes of the model at two batch sizes and measures
+The optimizer batch stays the model's default (128 samples, resnet-small 256: what every
+other figure in lamina is measured with); when a micro-batch that large would not fit,
+gradients accumulate over several smaller ones. Probing runs real forward/backward passes of the model at two batch sizes and measures
 their peak memory: on CUDA the allocator's peak, on CPU the bytes of the tensors autograd
 keeps for the backward pass (the CPU allocator's reuse hides them from the resident size).
 The per-sample cost is extrapolated linearly and a batch is accepted when it needs at most
@@ -19,7 +19,6 @@ import torch.nn.functional as F
 
 from lamina.data.batches import as_model_input
 
-AUTO_BATCH = 128  # the optimizer batch with batch_size: auto
 SAFETY = 0.5  # use at most this fraction of the free memory
 PROBES = (8, 32)  # batch sizes actually run to measure the cost per sample
 
@@ -85,7 +84,7 @@ def _measure(model, sample: torch.Tensor, batch: int, device: str, train: bool, 
     return max(0, torch.cuda.max_memory_allocated(device) - base)
 
 
-def probe_batch_sizes(model, sample: torch.Tensor, device: str, autocast, limit_train: int = AUTO_BATCH, limit_eval: int = 4096) -> dict:
+def probe_batch_sizes(model, sample: torch.Tensor, device: str, autocast, limit_train: int, limit_eval: int = 4096) -> dict:
     """{"micro_batch_size", "eval_batch_size", "bytes_per_sample_train", "bytes_per_sample_eval", "available_bytes"}.
 
     Args:

@@ -20,7 +20,7 @@ from lamina.models.registry import check_name, resolve, uses_pretrained_tokenize
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
 from lamina.training import distributed
 from lamina.training.distributed import Dist
-from lamina.training.loop import Resume, auto_epochs, fit, predict_split
+from lamina.training.loop import Resume, fit, predict_split, resolve_train
 from lamina.training.metrics import classification_metrics
 from lamina.training import report
 from lamina.training.run import RunDir, read_metrics
@@ -42,8 +42,8 @@ def _warn_checks(checks: list[dict], quiet: bool) -> None:
                   file=sys.stderr)
 
 
-def _resolved(cfg: Config, data: PreparedData) -> Config:
-    """The config with every inferred value written in (modality, size, channels, model defaults, epochs)."""
+def fill_inferred(cfg: Config, data: PreparedData) -> Config:
+    """The config with every inferred value written in (modality, size, channels, model defaults, epochs, batch size, lr)."""
     if data.modality == "text":
         inferred = {"max_tokens": data.prep.max_tokens, "text_column": data.columns[0], "label_column": data.columns[1]}
     elif data.modality == "audio":
@@ -51,8 +51,9 @@ def _resolved(cfg: Config, data: PreparedData) -> Config:
     else:
         inferred = {"image_size": data.prep.size, "channels": data.prep.channels}
     data_cfg = cfg.data.model_copy(update={"modality": data.modality, **inferred})
-    train_cfg = cfg.train.model_copy(update={"epochs": auto_epochs(cfg.train.epochs, len(data.splits["train"]))})
-    return cfg.model_copy(update={"data": data_cfg, "model": resolve(cfg.model, data.modality), "train": train_cfg})
+    model_cfg = resolve(cfg.model, data.modality)
+    train_cfg = resolve_train(cfg.train, model_cfg.name, len(data.splits["train"]))
+    return cfg.model_copy(update={"data": data_cfg, "model": model_cfg, "train": train_cfg})
 
 
 def _tokenizer_file(cfg: Config, run_path: Path, resuming: bool) -> str | None:
@@ -185,7 +186,7 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
             save_tokenizer(data.tokenizer, run.path)  # a resumed run (and every torchrun rank) reuses this very file
         _warn_skipped(data.skipped, quiet)
         _warn_checks(data.checks, quiet)
-        cfg = _resolved(cfg, data)
+        cfg = fill_inferred(cfg, data)
         checkpoint = None
         if resuming:
             recorded = read_json(output / "data.json")["fingerprint"]
