@@ -27,7 +27,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 # Needs Debian's wrk (serving), dataset-fashion-mnist (time to accuracy), fortunes (text), and for speech espeak-ng,
-# flite, festival, festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts. Rewrites benchmarks/RESULTS.md; about 60 minutes.
+# flite, festival, festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts. Rewrites benchmarks/RESULTS.md; about 75 minutes.
 bench: install
 	$(PIP) -e '.[test,bench]'
 	{ echo "# Benchmark results"; echo; echo "Written by \`make bench\` on $$(date -u +%F), $$(nproc) cores, $$(uname -m), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)."; \

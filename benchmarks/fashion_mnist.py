@@ -1,6 +1,6 @@
 """Fashion-MNIST: zero-config time to accuracy, and throughput against the baselines.
 
-    .venv/bin/python benchmarks/fashion_mnist.py [--data DIR] [--skip-baselines] [--rounds 4]
+    .venv/bin/python benchmarks/fashion_mnist.py [--data DIR] [--skip-baselines] [--rounds 8]
 
 1. `lamina train DATA` with no config, through the CLI, with an empty decode cache: wall
    time from start to a finished run (decode 70,000 PNGs, train, evaluate, export ONNX),
@@ -41,7 +41,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, help="an existing Fashion-MNIST folder (default: made from the Debian package)")
     ap.add_argument("--skip-baselines", action="store_true")
-    ap.add_argument("--rounds", type=int, default=4, help="rounds of paired one-epoch runs for samples/s")
+    ap.add_argument("--rounds", type=int, default=8, help="rounds of paired one-epoch runs for samples/s")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lamina-fmnist-"))
     data = args.data or make_fashion_mnist(work / "data")["output"]

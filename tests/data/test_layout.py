@@ -71,3 +71,18 @@ def test_stray_file_at_root(small_folders):
     write_png(small_folders / "loose.png", np.zeros((8, 8), np.uint8))
     with pytest.raises(DataError, match=r"loose.png: not inside a class folder"):
         scan(small_folders)
+
+
+def test_nested_files_keep_path_order_and_keys(tmp_path, monkeypatch):
+    img = np.zeros((8, 8), np.uint8)
+    rels = ["a/x/2.png", "a/x-y/1.png", "a/x/10.png", "a/1.png", "a/.cache/9.png", "b/1.png"]
+    for rel in rels:
+        write_png(tmp_path / "d" / rel, img)
+    monkeypatch.chdir(tmp_path / "d")
+    from pathlib import Path
+
+    layout = scan(Path("."))  # a relative root: keys are still relative to it
+    keys = [s.key for s in layout.samples]
+    assert keys == ["a/1.png", "a/x/10.png", "a/x/2.png", "a/x-y/1.png", "b/1.png"]  # part by part, like sorted Paths; .cache skipped
+    assert [s.path for s in layout.samples] == sorted(Path(k) for k in keys)
+    assert [s.label for s in layout.samples] == ["a"] * 4 + ["b"]
