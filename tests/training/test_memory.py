@@ -51,5 +51,6 @@ def test_batch_size_auto_is_recorded_in_the_run(tmp_path):
     data = make_image_folders(tmp_path / "d", per_class=10)
     lamina.train({"data": {"path": str(data)}, "model": {"name": "mlp"}, "train": {"epochs": 1, "batch_size": "auto"}}, output=tmp_path / "r")
     batch = json.loads((tmp_path / "r" / "run.json").read_text())["result"]["batch"]
-    mlp_batch = train_defaults("mlp")["batch_size"]  # auto keeps the model's optimizer batch
-    assert batch["batch_size"] == mlp_batch and batch["micro_batch_size"] * batch["accumulation"] >= mlp_batch
+    mlp = train_defaults("mlp")  # auto keeps the model's optimizer batch, and its evaluation batch as the ceiling
+    assert batch["batch_size"] == mlp["batch_size"] and batch["micro_batch_size"] * batch["accumulation"] >= mlp["batch_size"]
+    assert 1 <= batch["eval_batch_size"] <= mlp["eval_batch_size"]

@@ -234,8 +234,9 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
     if not st.micro_batch_size:  # a fresh run (a resumed one keeps the sizes it started with)
         st.micro_batch_size, st.eval_batch_size = min(tc.micro_batch_size or batch_size, batch_size), tc.eval_batch_size
         if tc.batch_size == "auto":  # probed before DDP wraps the model: no collective runs during the probe
+            # eval_batch_size is the ceiling: larger evaluation batches are not faster (benchmarks/DEFAULTS.md)
             probe = probe_batch_sizes(model, torch.ones_like(train.x[:1]), device, lambda: autocast(device, precision),
-                                      limit_train=-(-batch_size // dist.world))
+                                      limit_train=-(-batch_size // dist.world), limit_eval=tc.eval_batch_size)
             st.micro_batch_size, st.eval_batch_size = dist.broadcast((probe["micro_batch_size"], probe["eval_batch_size"]))
     micro = st.micro_batch_size
     accumulation = -(-(batch_size // dist.world) // micro)
