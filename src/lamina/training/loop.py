@@ -200,6 +200,7 @@ def _checkpoint_jobs(model, opt, aug_gen: torch.Generator, state: TrainState, be
 def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, progress_quiet: bool = False,
         resume: Resume | None = None, dist: Dist = Dist(), on_epoch=None) -> FitResult:
     """Train ``cfg.model`` on ``data``; writes metrics into ``run`` and checkpoints through ``writer``.
+    ``cfg`` has its inferred values written in (session.fill_inferred: epochs, batch sizes, lr).
 
     With ``resume``, continues from that checkpoint exactly: same batches, same augmentation
     and dropout draws, same learning rates. The last checkpoint write may still be in flight
@@ -213,7 +214,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
     True ends training there (a hyperparameter search pruning the trial).
     """
     model_cfg = resolve(cfg.model, data.modality)
-    tc = resolve_train(cfg.train, model_cfg.name, len(data.splits["train"]))  # a no-op on a config the session resolved
+    tc = cfg.train
     device = resolve_device(tc.device)
     if dist.active and device.startswith("cuda"):
         device = f"cuda:{dist.local_rank}"

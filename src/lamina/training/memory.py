@@ -3,8 +3,8 @@
 The optimizer batch stays the model's default (128 samples, resnet-small 256: what every
 other figure in lamina is measured with); when a micro-batch that large would not fit,
 gradients accumulate over several smaller ones. The evaluation batch is at most
-train.eval_batch_size (larger ones are not faster), smaller when memory is short. Probing runs real forward/backward passes of the model at two batch sizes and measures
-their peak memory: on CUDA the allocator's peak, on CPU the bytes of the tensors autograd
+train.eval_batch_size (larger ones are not faster), smaller when memory is short. Probing
+runs real forward/backward passes of the model at two batch sizes and measures their peak memory: on CUDA the allocator's peak, on CPU the bytes of the tensors autograd
 keeps for the backward pass (the CPU allocator's reuse hides them from the resident size).
 The per-sample cost is extrapolated linearly and a batch is accepted when it needs at most
 SAFETY of the memory available (free GPU memory, or MemAvailable).

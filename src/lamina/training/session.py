@@ -43,7 +43,7 @@ def _warn_checks(checks: list[dict], quiet: bool) -> None:
 
 
 def fill_inferred(cfg: Config, data: PreparedData) -> Config:
-    """The config with every inferred value written in (modality, size, channels, model defaults, epochs, batch size, lr)."""
+    """The config with every inferred value written in (modality, size, channels, model defaults, epochs, batch sizes, lr)."""
     if data.modality == "text":
         inferred = {"max_tokens": data.prep.max_tokens, "text_column": data.columns[0], "label_column": data.columns[1]}
     elif data.modality == "audio":
