@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_image_folders, run_cli
+from helpers import make_image_folders, run_cli, topic_texts, write_text_csv
 
 # Every test run gets its own decoded-data cache, so tests never read a developer's cache.
 os.environ.setdefault("LAMINA_CACHE_DIR", tempfile.mkdtemp(prefix="lamina-test-cache-"))
@@ -40,3 +40,42 @@ def digits_run(digits, tmp_path_factory) -> Path:
 @pytest.fixture
 def small_folders(tmp_path) -> Path:
     return make_image_folders(tmp_path / "imgs")
+
+
+@pytest.fixture(scope="session")
+def kws(tmp_path_factory):
+    """A small synthesized Speech Commands set (espeak-ng, flite, festival)."""
+    from lamina.data.speech_synth import make_speech_commands_synth
+
+    out = tmp_path_factory.mktemp("kws") / "data"
+    make_speech_commands_synth(out, seed=0, per_voice=2, voices_per_split=4, boost=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def kws_run(kws, tmp_path_factory):
+    """A small dscnn trained on ``kws``: (run directory, the --json summary)."""
+    import json
+
+    out = tmp_path_factory.mktemp("runs") / "kws"
+    r = run_cli("train", kws, "--output", out, "--json", "--set", "train.epochs=15", "--set", "train.batch_size=16",
+                "--set", "model.width=32", "--set", "model.depth=2")
+    assert r.returncode == 0, r.stderr
+    return out, json.loads(r.stdout)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    return write_text_csv(tmp_path_factory.mktemp("text") / "topics.csv", topic_texts(per_class=40))
+
+
+@pytest.fixture(scope="session")
+def fasttext_run(corpus, tmp_path_factory):
+    """A fasttext model trained on ``corpus``: (run directory, the --json summary)."""
+    import json
+
+    out = tmp_path_factory.mktemp("runs") / "topics"
+    r = run_cli("train", corpus, "--output", out, "--json", "--set", "model.name=fasttext", "--set", "train.epochs=15",
+                "--set", "train.batch_size=16")
+    assert r.returncode == 0, r.stderr
+    return out, json.loads(r.stdout)

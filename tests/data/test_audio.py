@@ -116,3 +116,40 @@ def test_spec_augment_masks_within_limits_and_is_seeded():
     assert (masked > 0).any() and (masked <= 1 - (1 - 0.2) * (1 - 0.3) + 1e-6).all()  # 2x10% of time, 2x15% of bands at most
     none = spec_augment(feats, AugmentConfig(time_masks=0, freq_masks=0), torch.Generator().manual_seed(1))
     assert torch.equal(none, feats)
+
+
+def _wav_header_claiming(rate: int, data_bytes: int) -> bytes:
+    """A 16-bit mono WAV whose header says ``rate`` Hz; ``data_bytes`` of zero samples follow."""
+    import struct
+
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
+    return (b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt
+            + b"data" + struct.pack("<I", data_bytes) + b"\0" * data_bytes)
+
+
+def test_absurd_sample_rates_are_refused_from_the_header():
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(AudioDecodeError, match="sample rate 1 Hz is outside"):
+        load_audio(_wav_header_claiming(1, 4000), PREP)  # resampled, 4 KB would become 32 M samples
+    with pytest.raises(AudioDecodeError, match="sample rate 100 Hz"):
+        load_audio(_wav_header_claiming(100, 20000), PREP)
+    assert time.monotonic() - start < 1
+
+
+def test_clips_longer_than_the_limit_are_refused_before_decoding():
+    from lamina.data.audio import AudioTooLong
+
+    data = _encode(_tone(440, 3.0, 8000), 8000, "WAV", "PCM_16")
+    with pytest.raises(AudioTooLong, match="3.0 s long; the limit is 2 s"):
+        load_audio(data, PREP, max_seconds=2)
+    assert load_audio(data, PREP, max_seconds=4).cropped_from == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("fmt,subtype", [("AIFF", "PCM_16"), ("AU", "PCM_16"), ("CAF", "PCM_16")])
+def test_containers_outside_wav_flac_ogg_are_refused(fmt, subtype):
+    from lamina.data.audio import UnsupportedAudioFormat
+
+    with pytest.raises(UnsupportedAudioFormat, match="not accepted; send WAV, FLAC or OGG"):
+        load_audio(_encode(_tone(440, 0.5, 16000), 16000, fmt, subtype), PREP)

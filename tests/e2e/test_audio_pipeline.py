@@ -15,22 +15,6 @@ from lamina.data.audio import write_wav
 from lamina.data.speech_synth import KEYWORDS, make_speech_commands_synth
 
 
-@pytest.fixture(scope="module")
-def kws(tmp_path_factory):
-    out = tmp_path_factory.mktemp("kws") / "data"
-    make_speech_commands_synth(out, seed=0, per_voice=2, voices_per_split=4, boost=1)
-    return out
-
-
-@pytest.fixture(scope="module")
-def kws_run(kws, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "kws"
-    r = run_cli("train", kws, "--output", out, "--json", "--set", "train.epochs=15", "--set", "train.batch_size=16",
-                "--set", "model.width=32", "--set", "model.depth=2")
-    assert r.returncode == 0, r.stderr
-    return out, json.loads(r.stdout)
-
-
 def test_maker_writes_speech_commands_layout_deterministically(kws, tmp_path):
     labels = sorted(p.name for p in kws.iterdir() if p.is_dir())
     assert labels == sorted([*KEYWORDS, "_unknown_", "_silence_", "_background_noise_"])

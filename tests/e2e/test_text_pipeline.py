@@ -13,20 +13,6 @@ from helpers import cli_fails, Server, make_tiny_bert, run_cli, topic_texts, wri
 from lamina.cli.main import main
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return write_text_csv(tmp_path_factory.mktemp("text") / "topics.csv", topic_texts(per_class=40))
-
-
-@pytest.fixture(scope="module")
-def fasttext_run(corpus, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "topics"
-    r = run_cli("train", corpus, "--output", out, "--json", "--set", "model.name=fasttext", "--set", "train.epochs=15",
-                "--set", "train.batch_size=16")
-    assert r.returncode == 0, r.stderr
-    return out, json.loads(r.stdout)
-
-
 def test_train_evaluate_predict_export(fasttext_run, corpus):
     out, summary = fasttext_run
     assert summary["metrics"]["test"]["accuracy"] >= 0.9 and summary["metrics"]["test"]["n"] == 12

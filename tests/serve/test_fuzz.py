@@ -12,8 +12,9 @@ from helpers import Server
 EXAMPLES = int(os.environ.get("LAMINA_FUZZ_EXAMPLES", "50"))  # per operation and phase; docs/RELIABILITY.md runs more
 
 
-def test_fuzz_the_openapi_document(digits_run, tmp_path):
-    server = Server(f"digits={digits_run}", "--max-body-mb", "1")
+def test_fuzz_the_openapi_document(digits_run, kws_run, fasttext_run, tmp_path):
+    # One model per modality: the document's schema must hold for UINT8 images, INT16 audio and texts.
+    server = Server(f"digits={digits_run}", f"kws={kws_run[0]}", f"topics={fasttext_run[0]}", "--max-body-mb", "1")
     try:
         env = dict(os.environ, SCHEMATHESIS_HOOKS="fuzz_checks", PYTHONPATH=str(Path(__file__).parent))
         r = subprocess.run([sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/openapi.json", "--checks", "lamina_contract",

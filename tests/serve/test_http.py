@@ -104,7 +104,7 @@ def test_body_limits_before_reading(server):
     assert r.status_code == 413
     # A Content-Length far over the limit is refused without the server waiting for the body.
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
-        s.sendall(b"POST /predict/digits HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n")
+        s.sendall(b"POST /predict/digits HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 999999999\r\n\r\n")
         assert s.recv(4096).startswith(b"HTTP/1.1 413")
 
 
@@ -133,7 +133,7 @@ def test_compressed_bodies_are_limited_by_their_decoded_size(server, digits):
 def test_path_traversal_forms_in_model_names_are_404(server, name):
     for method, path in (("GET", f"/v2/models/{name}"), ("POST", f"/v2/models/{name}/infer"), ("POST", f"/predict/{name}")):
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:  # raw: no client-side normalisation
-            s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+            s.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
             reply = s.recv(4096)
         assert reply.split(b" ")[1] == b"404", (path, reply[:200])
 
@@ -142,7 +142,7 @@ def test_token_required_except_health(token_server, digits):
     url = token_server.url
     assert httpx.get(f"{url}/v2/health/live").status_code == 200
     assert httpx.get(f"{url}/v2/health/ready").status_code == 200
-    for path in ("/v2", "/v2/models/digits", "/metrics", "/"):
+    for path in ("/v2", "/v2/models/digits", "/metrics", "/openapi.json"):
         r = httpx.get(url + path)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     assert httpx.get(f"{url}/v2", headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -185,4 +185,6 @@ thread.join(30)  # a clean stop: a daemon thread still logging at interpreter ex
 
 def test_page_lists_models(server):
     r = httpx.get(server.url + "/")
-    assert r.status_code == 200 and 'data-model="digits"' in r.text and "<script>" in r.text
+    assert r.status_code == 200 and '"name": "digits"' in r.text and "<script>" in r.text
+    assert "script-src 'sha256-" in r.headers["content-security-policy"] and "unsafe-inline" not in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff"

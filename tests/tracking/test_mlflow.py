@@ -146,3 +146,25 @@ def test_register_without_a_tracking_server_is_refused(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     r = run_cli("train", make_image_folders(tmp_path / "d"), "--register", "x", env=env)
     assert r.returncode == 2 and "MLFLOW_TRACKING_URI" in r.stderr
+
+
+def test_served_model_version_is_the_one_the_alias_resolved_to(mlflow_server, registered_run):
+    import math
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_server)
+    first = client.get_model_version("tiny", "1")
+    second = client.create_model_version("tiny", first.source, run_id=first.run_id)  # the same package as version 2
+    client.set_registered_model_alias("tiny", "challenger", second.version)
+    server = Server("models:/tiny@challenger", "--tracking-uri", mlflow_server)
+    try:
+        meta = json.loads(urllib.request.urlopen(server.url + "/v2/models/tiny", timeout=30).read())
+        assert meta["versions"] == [str(second.version)] and second.version != "1"
+        shape = [1, *meta["inputs"][0]["shape"][1:]]
+        body = json.dumps({"inputs": [{"name": "images", "datatype": "UINT8", "shape": shape,
+                                       "data": [0] * math.prod(shape)}]}).encode()
+        with urllib.request.urlopen(urllib.request.Request(server.url + "/v2/models/tiny/infer", data=body), timeout=30) as r:
+            assert json.loads(r.read())["model_version"] == str(second.version)
+    finally:
+        server.stop()

@@ -95,7 +95,17 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--tracking-uri", metavar="URI", help="MLflow server for models:/ (default $MLFLOW_TRACKING_URI)")
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    sv.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on every endpoint but health")
+    sv.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on every endpoint but health and the page "
+                                    "(visible in ps: prefer --token-file or $LAMINA_TOKEN)")
+    sv.add_argument("--token-file", metavar="FILE", help="read the token from the first line of FILE")
+    sv.add_argument("--no-auth", action="store_true", help="serve without a token on a non-loopback --host (refused otherwise)")
+    sv.add_argument("--allowed-hosts", metavar="NAMES",
+                    help="comma-separated Host header names accepted, '*' for any (default: loopback names when bound to loopback)")
+    sv.add_argument("--max-image-pixels", type=int, default=50_000_000, help="largest width x height decoded (default 50,000,000)")
+    sv.add_argument("--max-audio-seconds", type=float, default=60.0, help="longest audio clip decoded (default 60)")
+    sv.add_argument("--max-connections", type=int, default=1000, help="open connections before new ones get 503 (default 1000)")
+    sv.add_argument("--header-timeout-s", type=float, default=10.0, help="seconds to send the request headers (default 10)")
+    sv.add_argument("--body-timeout-s", type=float, default=30.0, help="seconds to send the request body (default 30; then 408)")
     sv.add_argument("--max-batch-size", type=int, default=32, help="samples per inference batch (default 32)")
     sv.add_argument("--max-latency-ms", type=float, default=5.0, help="longest wait for a batch to fill (default 5)")
     sv.add_argument("--max-body-mb", type=float, default=10.0, help="largest request body in MiB (default 10)")
@@ -251,13 +261,20 @@ def _cmd_export(a) -> None:
 def _cmd_serve(a) -> None:
     from lamina.common.errors import LaminaError
     from lamina.serve.app import ServeOptions
+    from lamina.serve.runtime import DecodeLimits
     from lamina.serve.server import serve
+    from lamina.serve.settings import allowed_hosts, serve_token
 
     if a.max_batch_size < 1 or a.max_latency_ms < 0 or a.max_body_mb <= 0 or a.max_queue < 1:
         raise LaminaError("serve: --max-batch-size and --max-queue must be >= 1, --max-latency-ms >= 0, --max-body-mb > 0")
-    options = ServeOptions(token=a.token, max_batch_size=a.max_batch_size, max_latency_ms=a.max_latency_ms,
-                           max_body_mb=a.max_body_mb, max_queue=a.max_queue)
-    models = list(a.models)
+    if min(a.max_image_pixels, a.max_audio_seconds, a.max_connections, a.header_timeout_s, a.body_timeout_s) <= 0:
+        raise LaminaError("serve: --max-image-pixels, --max-audio-seconds, --max-connections and the timeouts must be > 0")
+    token = serve_token(a.host, a.token, a.token_file, a.no_auth)
+    options = ServeOptions(token=token, max_batch_size=a.max_batch_size, max_latency_ms=a.max_latency_ms,
+                           max_body_mb=a.max_body_mb, max_queue=a.max_queue, body_timeout_s=a.body_timeout_s,
+                           limits=DecodeLimits(a.max_image_pixels, a.max_audio_seconds),
+                           allowed_hosts=allowed_hosts(a.host, a.allowed_hosts))
+    models, versions = list(a.models), {}
     if any(m.startswith("models:/") for m in models):
         import tempfile
 
@@ -267,9 +284,11 @@ def _cmd_serve(a) -> None:
         into = Path(tempfile.mkdtemp(prefix="lamina-registry-"))
         for i, spec in enumerate(models):
             if spec.startswith("models:/"):
-                name, local = fetch_registered_model(spec, a.tracking_uri or mlflow_tracking_uri(), into)
+                name, version, local = fetch_registered_model(spec, a.tracking_uri or mlflow_tracking_uri(), into)
                 models[i] = f"{name}={local}"
-    serve(models, host=a.host, port=a.port, options=options, threads=a.threads)
+                versions[models[i]] = version
+    serve(models, host=a.host, port=a.port, options=options, threads=a.threads, versions=versions,
+          header_timeout_s=a.header_timeout_s, max_connections=a.max_connections)
 
 
 def _fmt(v) -> str:

@@ -61,9 +61,39 @@ def set_threads(num_threads: int | None) -> int:
     return torch.get_num_threads()
 
 
+def serve_token_env() -> str | None:
+    """$LAMINA_TOKEN: the serving token, kept out of the process list (None when unset)."""
+    return os.environ.get("LAMINA_TOKEN")
+
+
 def mlflow_tracking_uri() -> str | None:
     """$MLFLOW_TRACKING_URI, as MLflow users expect it to be honoured."""
     return os.environ.get("MLFLOW_TRACKING_URI") or None
+
+
+def use_tracking_credentials(uri: str | None) -> str | None:
+    """``uri`` without its ``user:password@`` part; the credentials reach MLflow through its own
+    $MLFLOW_TRACKING_USERNAME / $MLFLOW_TRACKING_PASSWORD instead, so they never land in
+    config.yaml, run.json, the report, the run's MLflow parameters or an error message."""
+    if not uri:
+        return uri
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    if parts.username:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = unquote(parts.username)
+    if parts.password is not None:
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = unquote(parts.password)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def redact_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` of any URL in it replaced by ``***@`` (for argv in run.json)."""
+    import re
+
+    return re.sub(r"(://)[^/@\s]+@", r"\1***@", text)
 
 
 def set_mlflow_client_defaults() -> None:

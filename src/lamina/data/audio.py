@@ -16,11 +16,23 @@ from pathlib import Path
 import numpy as np
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+# The documented containers, by libsndfile's name (it reads 26; no other is parsed past its header).
+AUDIO_FORMATS = frozenset({"WAV", "WAVEX", "FLAC", "OGG"})
 MIN_SAMPLES = 160  # 10 ms at 16 kHz: anything shorter is no clip at all
+SAMPLE_RATES = (4_000, 192_000)  # Hz accepted in a header: a file claiming 1 Hz would resample into millions of samples
+MAX_AUDIO_SECONDS = 600.0  # longest file decoded (training's background-noise recordings included)
 
 
 class AudioDecodeError(ValueError):
     """A file that is not a usable clip; the message says why."""
+
+
+class UnsupportedAudioFormat(AudioDecodeError):
+    """A container lamina does not accept (only WAV, FLAC and OGG are)."""
+
+
+class AudioTooLong(AudioDecodeError):
+    """The header declares a clip longer than allowed; nothing was decoded."""
 
 
 @dataclass(frozen=True)
@@ -113,11 +125,32 @@ def _loudest_window(x: np.ndarray, n: int, hop: int) -> int:
     return int(starts[np.argmax(energy[starts + n] - energy[starts])])
 
 
-def _decode_mono(src: str | Path | bytes, prep: AudioPreprocess) -> np.ndarray:
-    """float32 (T,) in -1..1 at prep.sample_rate: decoded, channels averaged, resampled."""
+def _check_header(data, max_seconds: float) -> None:
+    """Refuse a file by its header alone: container, sample rate and length."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(data)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        raise AudioDecodeError(str(e).split("\n")[0][:200] or "unreadable audio") from None
+    finally:
+        if hasattr(data, "seek"):
+            data.seek(0)
+    if info.format not in AUDIO_FORMATS:
+        raise UnsupportedAudioFormat(f"{info.format} audio is not accepted; send WAV, FLAC or OGG")
+    lo, hi = SAMPLE_RATES
+    if not lo <= info.samplerate <= hi:
+        raise AudioDecodeError(f"sample rate {info.samplerate} Hz is outside {lo:,}..{hi:,} Hz")
+    if info.frames > max_seconds * info.samplerate:
+        raise AudioTooLong(f"the clip is {info.frames / info.samplerate:.1f} s long; the limit is {max_seconds:g} s")
+
+
+def _decode_mono(src: str | Path | bytes, prep: AudioPreprocess, max_seconds: float = MAX_AUDIO_SECONDS) -> np.ndarray:
+    """float32 (T,) in -1..1 at prep.sample_rate: header checked, decoded, channels averaged, resampled."""
     import soundfile as sf
 
     data = io.BytesIO(bytes(src)) if isinstance(src, (bytes, bytearray, memoryview)) else src
+    _check_header(data, max_seconds)
     try:
         x, rate = sf.read(data, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
@@ -138,13 +171,17 @@ def _to_int16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
 
 
-def load_audio(src: str | Path | bytes, prep: AudioPreprocess) -> Clip:
+def load_audio(src: str | Path | bytes, prep: AudioPreprocess, max_seconds: float = MAX_AUDIO_SECONDS) -> Clip:
     """Decode, mix to mono, resample and pad/crop one clip to int16 (prep.samples,).
 
+    Args:
+        max_seconds: longest clip accepted, read from the header before anything is decoded.
+
     Raises:
-        AudioDecodeError: not a readable WAV/FLAC/OGG, no samples, or shorter than 10 ms.
+        AudioDecodeError: not a readable WAV/FLAC/OGG, no samples, or shorter than 10 ms;
+            UnsupportedAudioFormat for another container, AudioTooLong past ``max_seconds``.
     """
-    x = _decode_mono(src, prep)
+    x = _decode_mono(src, prep, max_seconds)
     if len(x) < MIN_SAMPLES * prep.sample_rate // 16000:
         raise AudioDecodeError(f"the clip is {len(x) / prep.sample_rate * 1000:.1f} ms long; at least 10 ms are needed")
     n, cropped = prep.samples, None

@@ -10,17 +10,29 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
+# The documented formats, by Pillow's name: Image.open tries no other plugin, so an upload
+# never reaches the EPS (Ghostscript), TIFF, PSD, ... parsers.
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "WEBP")
+MAX_IMAGE_PIXELS = 89_478_485  # width x height, checked from the header before decoding (Pillow's own warning level)
+MAX_JPEG_SCANS = 64  # progressive JPEGs have ~10; each scan is a full pass over the image, so 1,000 cost minutes
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 
 
 class ImageDecodeError(ValueError):
     """The bytes are not a decodable image (message says why)."""
+
+
+class UnsupportedImageFormat(ImageDecodeError):
+    """The bytes are an image, or something else, in a format lamina does not accept."""
+
+
+class ImageTooLarge(ImageDecodeError):
+    """The header declares more pixels than allowed (or more JPEG scans); nothing was decoded."""
 
 
 @dataclass(frozen=True)
@@ -43,18 +55,63 @@ class ImagePreprocess:
         return {"name": "pixels", "dtype": "float32", "shape": [-1, self.channels, self.size, self.size], "layout": "NCHW", "range": [0, 255]}
 
 
-def _open(src):
+def _jpeg_scans(data: bytes) -> int:
+    """Start-of-scan markers in a JPEG stream (walks the marker segments; entropy-coded data is skipped)."""
+    scans, pos, n = 0, 2, len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            pos = data.find(b"\xff", pos)  # inside entropy-coded data: find the next marker
+            if pos < 0:
+                break
+            continue
+        marker = data[pos + 1]
+        if marker == 0xD9:  # end of image
+            break
+        if marker in (0x00, 0xFF) or 0xD0 <= marker <= 0xD7:  # stuffed byte, fill byte, restart marker
+            pos += 1 if marker == 0xFF else 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        scans += marker == 0xDA
+        pos += 2 + length
+    return scans
+
+
+_MAGIC = (b"\x89PNG", b"\xff\xd8", b"BM")  # PNG, JPEG, BMP; WEBP is RIFF....WEBP
+
+
+def _head(path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(12)
+
+
+def _open(src, max_pixels: int):
+    """Open, check format and size from the header, then decode. Raises ImageDecodeError (or a subclass)."""
     from PIL import Image
 
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        src = io.BytesIO(bytes(src))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            img = Image.open(src)
-            img.load()
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-            raise ImageDecodeError(_reason(e)) from None
+    data = bytes(src) if isinstance(src, (bytes, bytearray, memoryview)) else None
+    try:
+        img = Image.open(io.BytesIO(data) if data is not None else src, formats=IMAGE_FORMATS)
+    except Image.UnidentifiedImageError:
+        head = data[:12] if data is not None else _head(src)
+        if any(head.startswith(m) for m in _MAGIC) or head[8:12] == b"WEBP":
+            raise ImageDecodeError("corrupt or truncated image") from None
+        raise UnsupportedImageFormat(f"not a {', '.join(IMAGE_FORMATS)} image") from None
+    except Image.DecompressionBombError:  # past twice Pillow's own limit: refused inside open()
+        raise ImageTooLarge(f"more pixels than Pillow opens, over the limit of {max_pixels:,}") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageDecodeError(_reason(e)) from None
+    if img.width * img.height > max_pixels:
+        raise ImageTooLarge(f"{img.width} x {img.height} pixels is over the limit of {max_pixels:,}")
+    if img.format == "JPEG":
+        if data is None:
+            with open(src, "rb") as f:
+                data = f.read()
+        if _jpeg_scans(data) > MAX_JPEG_SCANS:
+            raise ImageTooLarge(f"the JPEG has more than {MAX_JPEG_SCANS} scans")
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageDecodeError(_reason(e)) from None
     return img
 
 
@@ -72,21 +129,25 @@ def peek(path: str | os.PathLike) -> tuple[int, int, bool]:
     from PIL import Image
 
     try:
-        with Image.open(path) as img:
+        with Image.open(path, formats=IMAGE_FORMATS) as img:
             return img.width, img.height, img.mode in _GRAY_MODES
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageDecodeError(_reason(e)) from None
 
 
-def load_image(src, prep: ImagePreprocess) -> np.ndarray:
+def load_image(src, prep: ImagePreprocess, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode a file path, bytes or PIL image into uint8 (size, size, channels).
 
+    Args:
+        max_pixels: width x height allowed, read from the header before anything is decoded.
+
     Raises:
-        ImageDecodeError: the input is not a decodable image.
+        ImageDecodeError: the input is not a decodable image; UnsupportedImageFormat when it is not
+            one of IMAGE_FORMATS, ImageTooLarge when its header declares more than ``max_pixels``.
     """
     from PIL import Image
 
-    img = src if isinstance(src, Image.Image) else _open(src)
+    img = src if isinstance(src, Image.Image) else _open(src, max_pixels)
     mode = "L" if prep.channels == 1 else "RGB"
     if img.mode != mode:
         if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):

@@ -19,22 +19,31 @@ from starlette.routing import Route
 
 from lamina import __version__
 from lamina.serve.batching import Batcher, Overloaded
-from lamina.serve.guard import BadEncoding, BodyTooLarge, Guard
+from lamina.serve.guard import BadEncoding, BodyTimeout, BodyTooLarge, Guard
 from lamina.serve.metrics import Metrics
+from lamina.serve.offload import Busy, Offload, TooSlow
 from lamina.serve.openapi import openapi_document
-from lamina.serve.page import render_page
+from lamina.serve.page import CSP, render_page
 from lamina.serve.protocol import (infer_response, input_datatype, parse_input, parse_text_input, requested_outputs, split_binary,
                                    top_k)
-from lamina.serve.runtime import InputError, ServedModel
+from lamina.serve.runtime import DecodeLimits, InputError, ServedModel
+
+MAX_UPLOADS = 16  # files or text fields in one multipart /predict request
 
 
 @dataclass
 class ServeOptions:
-    token: str | None = None  # bearer token required on every endpoint but health; None = open
+    token: str | None = None  # bearer token required on every endpoint but health and the page; None = open
     max_batch_size: int = 32  # samples per inference batch
     max_latency_ms: float = 5.0  # longest wait for a batch to fill after its first request
     max_body_mb: float = 10.0  # request bodies over this get 413
     max_queue: int = 256  # waiting requests per model before 503
+    limits: DecodeLimits = DecodeLimits()  # pixels and seconds one upload may declare (413 past them)
+    decode_workers: int = 2  # threads that parse and decode request bodies, off the event loop
+    decode_jobs: int = 16  # requests decoding or waiting to decode at once; more get 503
+    decode_budget_s: float = 10.0  # one request's parsing and decoding, seconds; past it 503
+    allowed_hosts: tuple[str, ...] | None = None  # Host header names accepted (None = any); loopback names when bound to loopback
+    body_timeout_s: float = 30.0  # the whole request body must arrive within this; else 408
 
     @property
     def max_body_bytes(self) -> int:
@@ -55,6 +64,7 @@ class App:
         self.options = options
         self.ready = False
         self.metrics = Metrics(list(self.models))
+        self.offload = Offload(options.decode_workers, options.decode_jobs, options.decode_budget_s)
         self.batchers = {
             m.name: Batcher(m.run, options.max_batch_size, options.max_latency_ms, options.max_queue,
                             on_batch=self.metrics.batch_size.labels(m.name).observe)
@@ -71,8 +81,8 @@ class App:
     def _unknown(request: Request) -> JSONResponse:
         return error(404, f"unknown model {str(request.path_params.get('name'))[:64]!r}")
 
-    async def _probabilities(self, model: ServedModel, images: np.ndarray) -> np.ndarray:
-        return await self.batchers[model.name].submit(model.check_batch(images))
+    async def _probabilities(self, model: ServedModel, batch: np.ndarray) -> np.ndarray:
+        return await self.batchers[model.name].submit(batch)
 
     # --- Open Inference Protocol v2 -------------------------------------------------------
     async def live(self, request: Request):
@@ -93,7 +103,7 @@ class App:
             return self._unknown(request)
         export = model.meta["export"]
         return JSONResponse({
-            "name": model.name, "versions": ["1"], "platform": "onnxruntime_onnx",
+            "name": model.name, "versions": [model.version], "platform": "onnxruntime_onnx",
             "inputs": [{"name": export["input"]["name"], "datatype": model.datatype, "shape": export["input"]["shape"]}]
             + ([{"name": "text", "datatype": "BYTES", "shape": [-1]}] if model.modality == "text" else []),
             "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(model.labels)]},
@@ -114,15 +124,9 @@ class App:
         if self.batchers[model.name].full():
             raise Overloaded()  # before reading and parsing the body: refusals stay cheap under a flood
         body = await request.body()
-        doc, tail = split_binary(body, request.headers.get("inference-header-content-length"))
-        names = requested_outputs(doc)
-        if model.modality == "text" and input_datatype(doc) == "BYTES":
-            batch = model.encode_texts(parse_text_input(doc, tail))
-        else:
-            batch = parse_input(doc, tail, model.input_shape, model.datatype)
+        batch, names, rid = await self.offload.run(_parse_infer, model, body, request.headers.get("inference-header-content-length"))
         probs = await self._probabilities(model, batch)
-        rid = doc.get("id")
-        return JSONResponse(infer_response(model.name, rid if isinstance(rid, str) else None, probs, model.labels, names))
+        return JSONResponse(infer_response(model.name, rid, probs, model.labels, names, model.version))
 
     # --- Simple API ----------------------------------------------------------------------
     async def predict(self, request: Request):
@@ -137,7 +141,7 @@ class App:
             return error(400, "top_k must be an integer")
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
-            form = await request.form(max_files=16, max_fields=16)
+            form = await request.form(max_files=MAX_UPLOADS, max_fields=MAX_UPLOADS)
             files = [v for _, v in form.multi_items() if hasattr(v, "read")]
             texts = [v.encode("utf-8") for _, v in form.multi_items() if isinstance(v, str)] if model.modality == "text" else []
             if not files and not texts:
@@ -145,17 +149,18 @@ class App:
             blobs = [await f.read() for f in files] + texts
         else:
             blobs = [await request.body()]
-        what = "a UTF-8 text" if model.modality == "text" else "an image file"
         if not all(blobs):
-            return error(400, f"empty body: send {what} (raw body or multipart field)")
-        images = np.stack([model.decode_file(b) for b in blobs])
-        probs = await self._probabilities(model, images)
+            return error(400, f"empty body: send {'a UTF-8 text' if model.modality == 'text' else f'an {model.modality} file'} "
+                              "(raw body or multipart field)")
+        batch = await self.offload.run(_decode_files, model, blobs, self.options.limits)
+        probs = await self._probabilities(model, batch)
         return JSONResponse({"model": model.name, "predictions": top_k(probs, model.labels, k)})
 
     # --- Page and metrics ----------------------------------------------------------------
     async def page(self, request: Request):
         request.scope["lamina.labels"] = ("_none", "page")
-        return HTMLResponse(render_page(list(self.models.values()), token_required=self.options.token is not None))
+        return HTMLResponse(render_page(list(self.models.values()), token_required=self.options.token is not None),
+                            headers={"content-security-policy": CSP, "x-frame-options": "DENY", "referrer-policy": "no-referrer"})
 
     async def openapi(self, request: Request):
         request.scope["lamina.labels"] = ("_none", "openapi")
@@ -177,6 +182,24 @@ class App:
             self.ready = False
             for b in self.batchers.values():
                 await b.stop()
+            self.offload.shutdown()
+
+
+def _parse_infer(model: ServedModel, body: bytes, header_length: str | None) -> tuple[np.ndarray, list[str], str | None]:
+    """An infer request body -> (checked input batch, requested output names, request id). Runs off the event loop."""
+    doc, tail = split_binary(body, header_length)
+    names = requested_outputs(doc)
+    if model.modality == "text" and input_datatype(doc) == "BYTES":
+        batch = model.encode_texts(parse_text_input(doc, tail))
+    else:
+        batch = parse_input(doc, tail, model.input_shape, model.datatype)
+    rid = doc.get("id")
+    return model.check_batch(batch), names, rid if isinstance(rid, str) else None
+
+
+def _decode_files(model: ServedModel, blobs: list[bytes], limits: DecodeLimits) -> np.ndarray:
+    """Uploaded files -> one checked input batch. Runs off the event loop."""
+    return model.check_batch(np.stack([model.decode_file(b, limits) for b in blobs]))
 
 
 def build_app(models: list[ServedModel], options: ServeOptions | None = None):
@@ -185,7 +208,16 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
     core = App(models, options)
 
     async def input_error(request: Request, exc: InputError):
-        return error(400, str(exc))
+        return error(exc.status, str(exc))
+
+    async def busy(request: Request, exc: Busy):
+        return error(503, "server is busy decoding other requests; retry later")
+
+    async def too_slow(request: Request, exc: TooSlow):
+        return error(503, f"decoding took longer than {options.decode_budget_s:g} s")
+
+    async def body_timeout(request: Request, exc: BodyTimeout):
+        return error(408, f"request body did not arrive within {options.body_timeout_s:g} s")
 
     async def too_large(request: Request, exc: BodyTooLarge):
         return error(413, f"body larger than {options.max_body_bytes} bytes")
@@ -221,12 +253,12 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={InputError: input_error, BodyTooLarge: too_large, BadEncoding: bad_encoding, Overloaded: overloaded, 404: not_found,
+        exception_handlers={InputError: input_error, Busy: busy, TooSlow: too_slow, BodyTimeout: body_timeout, BodyTooLarge: too_large, BadEncoding: bad_encoding, Overloaded: overloaded, 404: not_found,
                             405: not_found, HTTPException: http_error, Exception: internal},
         lifespan=core.lifespan,
     )
     app.state.lamina = core
-    guarded = Guard(app, options.token, options.max_body_bytes)
+    guarded = Guard(app, options.token, options.max_body_bytes, options.allowed_hosts, options.body_timeout_s)
     outer = core.metrics.middleware(guarded)
     outer.state = app.state  # type: ignore[attr-defined]
     return outer

@@ -8,6 +8,7 @@ are an enum of the served models: anything else is a 404 by contract.
 from __future__ import annotations
 
 ERROR = {"$ref": "#/components/schemas/Error"}
+DATA_RANGE = {"UINT8": (0, 255), "INT16": (-32768, 32767)}  # the values an input datatype holds
 
 
 def _json(schema: dict) -> dict:
@@ -16,7 +17,9 @@ def _json(schema: dict) -> dict:
 
 def _errors(*codes: int) -> dict:
     text = {400: "bad request (the message says what)", 401: "missing or wrong bearer token", 404: "unknown model",
-            413: "body larger than --max-body-mb", 415: "unsupported Content-Encoding", 503: "not ready, draining or busy"}
+            403: "Host header not allowed (DNS rebinding guard)", 408: "body not sent within --body-timeout-s",
+            413: "body larger than --max-body-mb, or an upload over --max-image-pixels / --max-audio-seconds",
+            415: "unsupported Content-Encoding or file format", 503: "not ready, draining or busy"}
     return {str(c): {"description": text[c], **_json(ERROR)} for c in codes}
 
 
@@ -24,6 +27,8 @@ def openapi_document(models: dict, version: str, token_required: bool) -> dict:
     """The document for ``models`` (name -> ServedModel-like with .modality, .datatype, .input_shape and .labels)."""
     names = sorted(models)
     text = any(m.modality == "text" for m in models.values())
+    lows, highs = zip(*(DATA_RANGE.get(m.datatype, (None, None)) for m in models.values()))
+    numbers = {"type": "number"} if None in lows else {"type": "integer", "minimum": min(lows), "maximum": max(highs)}
     name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": names}}
     tensor = {
         "type": "object", "required": ["name", "shape", "datatype"],
@@ -31,7 +36,7 @@ def openapi_document(models: dict, version: str, token_required: bool) -> dict:
             "name": {"type": "string"},
             "shape": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 8},
             "datatype": {"type": "string", "enum": sorted({m.datatype for m in models.values()} | ({"BYTES"} if text else set()))},
-            "data": {"type": "array", "items": {} if text else {"type": "integer", "minimum": 0, "maximum": 255}},
+            "data": {"type": "array", "items": {} if text else numbers},
             "parameters": {"type": "object"},
         },
     }
@@ -55,31 +60,32 @@ def openapi_document(models: dict, version: str, token_required: bool) -> dict:
             "/v2/health/ready": {"get": {"summary": "readiness", "security": [],
                                          "responses": {"200": {"description": "ready", **_json({"type": "object"})}, **_errors(503)}}},
             "/v2": {"get": {"summary": "server metadata", "responses": {"200": {"description": "metadata", **_json({"type": "object"})},
-                                                                          **_errors(401)}}},
+                                                                          **_errors(401, 403)}}},
             "/v2/models/{name}": {"get": {"summary": "model metadata", "parameters": [name_param],
-                                          "responses": {"200": {"description": "metadata", **_json({"type": "object"})}, **_errors(401, 404)}}},
+                                          "responses": {"200": {"description": "metadata", **_json({"type": "object"})}, **_errors(401, 403, 404)}}},
             "/v2/models/{name}/ready": {"get": {"summary": "model readiness", "parameters": [name_param],
                                                 "responses": {"200": {"description": "ready", **_json({"type": "object"})},
-                                                              **_errors(401, 404, 503)}}},
+                                                              **_errors(401, 403, 404, 503)}}},
             "/v2/models/{name}/infer": {"post": {
-                "summary": "inference: UINT8 images [N, H, W, C] at the model's size; text models: BYTES texts [N] or INT64 token ids",
+                "summary": "inference: UINT8 images [N, H, W, C] at the model's size; audio models: INT16 samples [N, T]; "
+                           "text models: BYTES texts [N] or INT64 token ids",
                 "parameters": [name_param],
                 "requestBody": {"required": True, **_json(infer_request)},
                 "responses": {"200": {"description": "probabilities and labels", **_json({"type": "object"})},
-                              **_errors(400, 401, 404, 413, 415, 503)},
+                              **_errors(400, 401, 403, 404, 408, 413, 415, 503)},
             }},
             "/predict/{name}": {"post": {
-                "summary": "top-k labels for an image file, or a UTF-8 text for text models (raw body or multipart field)",
+                "summary": "top-k labels for an image or audio file, or a UTF-8 text for text models (raw body or multipart field)",
                 "parameters": [name_param, {"name": "top_k", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}}],
                 "requestBody": {"required": True, "content": {
                     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
                     **({"text/plain": {"schema": {"type": "string", "minLength": 1}}} if text else {}),
                     "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
                 }},
-                "responses": {"200": {"description": "predictions", **_json({"type": "object"})}, **_errors(400, 401, 404, 413, 415, 503)},
+                "responses": {"200": {"description": "predictions", **_json({"type": "object"})}, **_errors(400, 401, 403, 404, 408, 413, 415, 503)},
             }},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
-                "200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}, **_errors(401)}}},
+                "200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}, **_errors(401, 403)}}},
         },
         "components": {
             "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}},

@@ -1,35 +1,35 @@
-"""GET /: one self-contained page to try every served model (no external resources)."""
+"""GET /: one self-contained page to try every served model (no external resources).
+
+The cards are built by the page's script from a list of models: embedded in the page when
+the server is open, fetched with the token the user types when it needs one (the page itself
+then shows nothing of the models). No inline handlers, so the Content-Security-Policy can
+allow exactly this page's script and style by their hashes.
+"""
 
 from __future__ import annotations
 
-import html
+import base64
+import hashlib
 import json
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>lamina</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
-<style>
+STYLE = """
  body{font:15px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:46rem;padding:0 1rem;color:#222}
  .model{border:1px solid #ccc;border-radius:8px;padding:1rem;margin:1rem 0}
  table{border-collapse:collapse;margin-top:.5rem} td{padding:2px 10px;border-bottom:1px solid #eee}
  .bar{background:#4a7;height:10px;display:inline-block} .err{color:#b00}
-</style></head><body>
-<h1>lamina</h1>
-__TOKEN__
-__MODELS__
-<script>
-const MODELS = __DATA__;
+"""
+
+SCRIPT = """
+const PAGE = JSON.parse(document.getElementById('models').textContent);
+function el(tag, props, ...kids){const e=document.createElement(tag);Object.assign(e,props||{});e.append(...kids);return e;}
 function headers(){const t=document.getElementById('token');return t&&t.value?{'Authorization':'Bearer '+t.value}:{};}
+function fail(out, message){out.textContent='';out.appendChild(el('span',{className:'err'},String(message)));}
 function show(name, preds){
   const out=document.getElementById('out-'+name); out.textContent='';
-  const table=document.createElement('table'); table.className='result';
+  const table=el('table',{className:'result'});
   for(const p of preds[0].top_k){
-    const tr=document.createElement('tr');
-    const a=document.createElement('td'); a.textContent=p.label;
-    const b=document.createElement('td'); b.textContent=p.score.toFixed(4);
-    const c=document.createElement('td'); const bar=document.createElement('span'); bar.className='bar';
-    bar.style.width=Math.round(p.score*200)+'px'; c.appendChild(bar);
-    tr.append(a,b,c); table.appendChild(tr);
+    const bar=el('span',{className:'bar'}); bar.style.width=Math.round(p.score*200)+'px';
+    table.appendChild(el('tr',{},el('td',{},p.label),el('td',{},p.score.toFixed(4)),el('td',{},bar)));
   }
   out.appendChild(table);
 }
@@ -37,35 +37,63 @@ async function run(name){
   const area=document.getElementById('text-'+name);
   const body=area?area.value:document.getElementById('file-'+name).files[0];
   const out=document.getElementById('out-'+name);
-  if(!body||(area&&!body.trim())){out.innerHTML='<span class="err">'+(area?'type a text first':'choose a file first')+'</span>';return;}
+  if(!body||(area&&!body.trim())){fail(out,area?'type a text first':'choose a file first');return;}
   out.textContent='…';
   const h=headers(); if(area){h['Content-Type']='text/plain; charset=utf-8';}
   try{
     const r=await fetch('predict/'+encodeURIComponent(name)+'?top_k=5',{method:'POST',body:body,headers:h});
     const j=await r.json();
-    if(!r.ok){out.innerHTML='';const s=document.createElement('span');s.className='err';s.textContent=j.error||r.status;out.appendChild(s);return;}
+    if(!r.ok){fail(out,j.error||r.status);return;}
     show(name,j.predictions);
-  }catch(e){out.textContent=String(e);}
+  }catch(e){fail(out,e);}
 }
-</script></body></html>
+function card(m){
+  const shown=m.labels.slice(0,20).join(', ')+(m.labels.length>20?' …':'');
+  const input=m.modality==='text'
+    ? el('textarea',{id:'text-'+m.name,rows:3,cols:60,placeholder:'a text to classify'})
+    : el('input',{type:'file',id:'file-'+m.name,accept:m.modality==='audio'?'audio/*':'image/*'});
+  const button=el('button',{id:'run-'+m.name},'Predict'); button.addEventListener('click',()=>run(m.name));
+  const div=el('div',{className:'model'},el('h2',{},m.name),el('p',{},m.modality+' · '+m.labels.length+' labels: '+shown),
+               input,m.modality==='text'?el('br'):' ',button,el('div',{id:'out-'+m.name}));
+  div.dataset.model=m.name;
+  return div;
+}
+async function connect(){
+  const status=document.getElementById('status');
+  try{
+    const doc=await fetch('openapi.json',{headers:headers()});
+    if(!doc.ok){fail(status,doc.status===401?'wrong token':'error '+doc.status);return;}
+    const names=(await doc.json()).paths['/v2/models/{name}'].get.parameters[0].schema.enum;
+    const models=[];
+    for(const n of names){
+      const meta=await (await fetch('v2/models/'+encodeURIComponent(n),{headers:headers()})).json();
+      models.push({name:n,modality:meta.parameters.modality,labels:meta.parameters.labels});
+    }
+    status.textContent=''; models.forEach(m=>document.getElementById('cards').appendChild(card(m)));
+  }catch(e){fail(status,e);}
+}
+if(PAGE.token){document.getElementById('connect').addEventListener('click',connect);}
+else{PAGE.models.forEach(m=>document.getElementById('cards').appendChild(card(m)));}
 """
+
+TOKEN_FORM = ('<p>This server needs a token. Token: <input type="password" id="token" autocomplete="off"> '
+              '<button id="connect">Connect</button> <span id="status"></span></p>')
+
+
+def _hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+CSP = (f"default-src 'none'; script-src {_hash(SCRIPT)}; style-src {_hash(STYLE)}; connect-src 'self'; img-src data:; "
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
 def render_page(models, token_required: bool) -> str:
-    """The page for ``models`` (ServedModel); names and labels are HTML-escaped."""
-    cards = []
-    for m in models:
-        n = html.escape(m.name, quote=True)
-        labels = html.escape(", ".join(m.labels[:20]) + (" …" if len(m.labels) > 20 else ""))
-        cards.append(
-            f'<div class="model" data-model="{n}"><h2>{n}</h2><p>{html.escape(m.meta["modality"])} · '
-            f'{len(m.labels)} labels: {labels}</p>'
-            + (f'<textarea id="text-{n}" rows="3" cols="60" placeholder="a text to classify"></textarea><br>'
-               if m.meta["modality"] == "text" else
-               f'<input type="file" id="file-{n}" accept="{"audio/*" if m.meta["modality"] == "audio" else "image/*"}"> ')
-            + f'<button id="run-{n}" onclick="run(this.id.slice(4))">Predict</button>'
-            f'<div id="out-{n}"></div></div>'
-        )
-    token = '<p>Token: <input type="password" id="token" autocomplete="off"></p>' if token_required else ""
-    data = json.dumps([m.name for m in models]).replace("<", "\\u003c")
-    return PAGE.replace("__TOKEN__", token).replace("__MODELS__", "\n".join(cards)).replace("__DATA__", data)
+    """The page for ``models`` (ServedModel); with a token, the models are fetched after the user gives it."""
+    data = {"token": token_required,
+            "models": [] if token_required else [{"name": m.name, "modality": m.modality, "labels": m.labels} for m in models]}
+    blob = json.dumps(data).replace("<", "\\u003c")  # no '</script>' can close the data block
+    return ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>lamina</title>\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">\n'
+            f'<style>{STYLE}</style></head><body>\n<h1>lamina</h1>\n{TOKEN_FORM if token_required else ""}\n<div id="cards"></div>\n'
+            f'<script type="application/json" id="models">{blob}</script>\n<script>{SCRIPT}</script></body></html>\n')

@@ -34,6 +34,8 @@ def split_binary(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
         doc = json.loads(head)
     except (ValueError, UnicodeDecodeError) as e:
         raise InputError(f"request body is not valid JSON ({e})") from None
+    except RecursionError:
+        raise InputError("request body is nested too deeply") from None
     if not isinstance(doc, dict):
         raise InputError("request body must be a JSON object with an 'inputs' list")
     return doc, tail
@@ -154,10 +156,12 @@ def requested_outputs(doc: dict) -> list[str]:
     unknown = [n for n in names if n not in ("probabilities", "label")]
     if unknown:
         raise InputError(f"unknown output {unknown[0][:40]!r}; outputs are 'probabilities' and 'label'")
+    if len(set(names)) != len(names):  # each repeat would copy the whole output into the response
+        raise InputError("'outputs' names an output more than once")
     return names
 
 
-def infer_response(model_name: str, request_id, probs: np.ndarray, labels: list[str], names: list[str]) -> dict:
+def infer_response(model_name: str, request_id, probs: np.ndarray, labels: list[str], names: list[str], version: str = "1") -> dict:
     """The v2 response body for probabilities (N, K)."""
     outputs = []
     for name in names:
@@ -165,7 +169,7 @@ def infer_response(model_name: str, request_id, probs: np.ndarray, labels: list[
             outputs.append({"name": name, "datatype": "FP32", "shape": list(probs.shape), "data": probs.ravel().tolist()})
         else:
             outputs.append({"name": name, "datatype": "BYTES", "shape": [len(probs)], "data": [labels[i] for i in probs.argmax(1)]})
-    body = {"model_name": model_name, "model_version": "1", "outputs": outputs}
+    body = {"model_name": model_name, "model_version": version, "outputs": outputs}
     if request_id is not None:
         body["id"] = request_id
     return body

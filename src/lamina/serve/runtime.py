@@ -15,8 +15,8 @@ import numpy as np
 from lamina.common.errors import LaminaError
 from lamina.common.files import sha256_file
 from lamina.common.package import find_package, read_meta
-from lamina.data.audio import AudioDecodeError, AudioPreprocess, load_audio
-from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
+from lamina.data.audio import AudioDecodeError, AudioPreprocess, AudioTooLong, UnsupportedAudioFormat, load_audio
+from lamina.data.image import ImageDecodeError, ImagePreprocess, ImageTooLarge, UnsupportedImageFormat, load_image
 from lamina.data.preprocess import preprocess_from_meta
 from lamina.data.text_data import TextPreprocess, tokenize
 from lamina.data.tokenizer import load_tokenizer
@@ -26,6 +26,28 @@ MAX_TEXT_BYTES = 1 << 20  # one text in a request: longer ones are refused (the 
 
 class InputError(ValueError):
     """A request's input cannot be used; the message is safe to send back (no paths)."""
+
+    status = 400
+
+
+class UnsupportedMedia(InputError):
+    """An upload in a format the server does not accept."""
+
+    status = 415
+
+
+class InputTooLarge(InputError):
+    """An upload whose header declares more pixels or seconds than the server decodes."""
+
+    status = 413
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """What one upload may cost, checked from its header before anything is decoded."""
+
+    max_image_pixels: int = 50_000_000  # width x height: a 48-megapixel phone photo fits
+    max_audio_seconds: float = 60.0  # longest clip
 
 
 @dataclass
@@ -39,6 +61,7 @@ class ServedModel:
     input_name: str
     output_name: str
     tokenizer: object = None  # text models: tokenizers.Tokenizer from the package
+    version: str = "1"  # the registry version it was fetched as (v2 model_version)
 
     @property
     def modality(self) -> str:
@@ -61,23 +84,30 @@ class ServedModel:
     def input_shape(self) -> list[int]:
         return list(self.meta["export"]["input"]["shape"])
 
-    def decode_file(self, data: bytes) -> np.ndarray:
-        """An uploaded file -> one model input: uint8 (H, W, C) for images, int16 (samples,) for audio, int64 ids (max_tokens,) for UTF-8 text."""
+    def decode_file(self, data: bytes, limits: DecodeLimits = DecodeLimits()) -> np.ndarray:
+        """An uploaded file -> one model input: uint8 (H, W, C) for images, int16 (samples,) for audio, int64 ids (max_tokens,) for UTF-8 text.
+
+        Raises:
+            InputError: undecodable (400); UnsupportedMedia: not an accepted format (415);
+                InputTooLarge: over ``limits`` by its header (413).
+        """
         if self.modality == "text":
             try:
                 text = data.decode("utf-8-sig")
             except UnicodeDecodeError as e:
                 raise InputError(f"text is not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})") from None
             return self.encode_texts([text])[0]
-        if self.modality == "audio":
-            try:
-                return load_audio(data, self.prep).samples
-            except AudioDecodeError as e:
-                raise InputError(f"cannot decode audio ({e})") from None
+        what = self.modality
         try:
-            return load_image(data, self.prep)
-        except ImageDecodeError as e:
-            raise InputError(f"cannot decode image ({e})") from None
+            if self.modality == "audio":
+                return load_audio(data, self.prep, limits.max_audio_seconds).samples
+            return load_image(data, self.prep, limits.max_image_pixels)
+        except (UnsupportedImageFormat, UnsupportedAudioFormat) as e:
+            raise UnsupportedMedia(f"unsupported {what} format ({e})") from None
+        except (ImageTooLarge, AudioTooLong) as e:
+            raise InputTooLarge(f"{what} too large ({e})") from None
+        except (ImageDecodeError, AudioDecodeError) as e:
+            raise InputError(f"cannot decode {what} ({e})") from None
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Texts -> int64 token ids (N, max_tokens), exactly as training tokenized."""
@@ -105,6 +135,38 @@ class ServedModel:
         return self.session.run([self.output_name], {self.input_name: images})[0]
 
 
+def _tensors(graph):
+    """Every TensorProto of an ONNX graph and its subgraphs (initializers and tensor attributes)."""
+    yield from graph.initializer
+    yield from (s.values for s in graph.sparse_initializer)
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("g"):
+                yield from _tensors(attr.g)
+            for g in attr.graphs:
+                yield from _tensors(g)
+
+
+def check_self_contained(onnx_path: Path) -> None:
+    """Refuse an ONNX graph that points to external data files (they could be anywhere on this machine).
+
+    Raises:
+        LaminaError: a tensor's data lives outside model.onnx, or the file is not an ONNX model.
+    """
+    import onnx
+
+    try:
+        model = onnx.load(str(onnx_path), load_external_data=False)
+    except Exception as e:  # protobuf's DecodeError and friends
+        raise LaminaError(f"{onnx_path}: not a readable ONNX model ({str(e)[:200]}).") from None
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in _tensors(model.graph)):
+        raise LaminaError(f"{onnx_path}: refers to external data files; lamina serves self-contained graphs only. "
+                          "Re-run `lamina export`.")
+
+
 def parse_model_arg(arg: str) -> tuple[str | None, str]:
     """'name=path' -> (name, path); 'path' -> (None, path)."""
     if "=" in arg and not Path(arg).exists():
@@ -113,7 +175,7 @@ def parse_model_arg(arg: str) -> tuple[str | None, str]:
     return None, arg
 
 
-def load_served_model(arg: str, threads: int = 0) -> ServedModel:
+def load_served_model(arg: str, threads: int = 0, version: str = "1") -> ServedModel:
     """Open a run directory or package for serving (needs model.onnx: `lamina export` writes it).
 
     Raises:
@@ -139,5 +201,6 @@ def load_served_model(arg: str, threads: int = 0) -> ServedModel:
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     session = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
+    check_self_contained(onnx_path)
     tokenizer = load_tokenizer(package, meta["preprocessing"]["tokenizer"]) if meta.get("modality") == "text" else None
-    return ServedModel(name, package, meta, session, export["input"]["name"], export["output"]["name"], tokenizer)
+    return ServedModel(name, package, meta, session, export["input"]["name"], export["output"]["name"], tokenizer, version)

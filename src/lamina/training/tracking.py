@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lamina.common.config import flatten
 from lamina.common.errors import LaminaError
-from lamina.common.runtime import set_mlflow_client_defaults
+from lamina.common.runtime import set_mlflow_client_defaults, use_tracking_credentials
 
 METRIC_KEYS = ("loss", "accuracy", "macro_f1", "lr", "samples_per_s")
 FLUSH_TIMEOUT_S = 30.0
@@ -165,12 +165,13 @@ def _reason(e: Exception) -> str:
     return text[:300]
 
 
-def fetch_registered_model(uri: str, tracking_uri: str | None, into: Path) -> tuple[str, Path]:
+def fetch_registered_model(uri: str, tracking_uri: str | None, into: Path) -> tuple[str, str, Path]:
     """Download the package a registry URI points to: ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
 
-    Returns (NAME, local package directory).
+    Returns (NAME, the version it resolved to, local package directory).
     """
     client_cls = _mlflow()
+    tracking_uri = use_tracking_credentials(tracking_uri)
     if not tracking_uri:
         raise LaminaError(f"{uri}: needs a tracking server: pass --tracking-uri URI or set MLFLOW_TRACKING_URI")
     body = uri[len("models:/"):]
@@ -199,4 +200,4 @@ def fetch_registered_model(uri: str, tracking_uri: str | None, into: Path) -> tu
             local = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(target), tracking_uri=tracking_uri)
     except Exception as e:
         raise LaminaError(f"{uri}: version {mv.version} could not be downloaded ({_reason(e)})") from None
-    return name, Path(local)
+    return name, str(mv.version), Path(local)
