@@ -55,7 +55,7 @@ def test_cli_export_json_and_serve_needs_an_export(digits_run, tmp_path):
     shutil.copytree(digits_run / "model", bare)
     (bare / "model.onnx").unlink()
     r = run_cli("serve", bare, "--port", "1")
-    assert r.returncode == 2 and "no model.onnx" in r.stderr and "lamina export" in r.stderr
+    assert r.returncode == 2 and "model.onnx: missing from the package" in r.stderr and "lamina export" in r.stderr
     (bare / "model.onnx").write_bytes(b"tampered")
     r = run_cli("serve", bare, "--port", "1")
     assert r.returncode == 2 and "sha256 does not match" in r.stderr

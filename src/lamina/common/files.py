@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
+
+from lamina.common.errors import LaminaError
+
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # disk full, quota, file size limit: the user's to fix
+
+
+class NoRoom(LaminaError):
+    """A file could not be written for lack of space (exit 2); the target kept its old content."""
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -54,8 +63,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno in NO_ROOM:
+            raise NoRoom(f"{path}: cannot write ({e.strerror}); free disk space and run the command again.") from None
         raise
     fsync_dir(path.parent)
 

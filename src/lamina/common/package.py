@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lamina.common.errors import LaminaError
-from lamina.common.files import read_json
+from lamina.common.files import read_json, sha256_file
 
 FORMAT = "lamina.model/1"
 
@@ -28,8 +28,49 @@ def find_package(path: str | Path) -> Path:
     raise LaminaError(f"{p}: not a run directory or model package (no lamina.json in it or in {p / 'model'}).")
 
 
+def package_file(package: Path, name) -> Path:
+    """The file ``name`` (as lamina.json records it) inside ``package``.
+
+    Raises:
+        LaminaError: the name is not a relative path that stays inside the package, symlinks
+            included (a package fetched from a registry is only semi-trusted).
+    """
+    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts or "\\" in name:
+        raise LaminaError(f"{package / 'lamina.json'}: file name {str(name)[:80]!r} leaves the package; "
+                          "names must be relative paths inside it.")
+    path = Path(package) / name
+    root = Path(package).resolve()
+    if path.exists() and root not in path.resolve().parents:
+        raise LaminaError(f"{path}: links outside the package ({path.resolve()}); a package must hold its own files.")
+    return path
+
+
+def file_hashes(package: Path, names) -> dict:
+    """{name: sha256} of the package's files ``names`` that exist, for lamina.json's "files"."""
+    return {n: sha256_file(Path(package) / n) for n in names if (Path(package) / n).is_file()}
+
+
+def verify_files(package: Path, meta: dict) -> None:
+    """Check every file lamina.json lists against its sha256.
+
+    Raises:
+        LaminaError: a file is missing, outside the package, or not the one that was written.
+    """
+    files = meta.get("files", {})
+    if not isinstance(files, dict):
+        raise LaminaError(f"{package / 'lamina.json'}: 'files' must map file names to sha256 digests.")
+    for name, digest in files.items():
+        path = package_file(package, name)
+        if not path.is_file():
+            fix = "run `lamina export` on the package" if name == "model.onnx" else "copy the whole package again"
+            raise LaminaError(f"{path}: missing from the package (lamina.json lists it); {fix}.")
+        if sha256_file(path) != digest:
+            raise LaminaError(f"{path}: sha256 does not match lamina.json (truncated or altered); copy the package again "
+                              "or re-run the training.")
+
+
 def read_meta(package: Path) -> dict:
-    """lamina.json of a package, checked for a format this version reads."""
+    """lamina.json of a package, checked for a format this version reads, and every listed file against its sha256."""
     path = Path(package) / "lamina.json"
     try:
         meta = read_json(path)
@@ -38,4 +79,5 @@ def read_meta(package: Path) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise LaminaError(f"{path}: format {got!r} is not {FORMAT!r}; it was written by another lamina version.")
+    verify_files(Path(package), meta)
     return meta

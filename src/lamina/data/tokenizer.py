@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lamina.common.errors import LaminaError
+from lamina.common.package import package_file
 
 PAD, UNK = "[PAD]", "[UNK]"  # ids 0 and 1
 TOKENIZER_FILE = "tokenizer.json"
@@ -30,16 +31,33 @@ def _lib():
 
 
 def train_tokenizer(texts: list[str], vocab_size: int = 8000, min_frequency: int = 2):
-    """A lower-casing subword tokenizer (NFKC, accents kept) trained on ``texts``."""
+    """A lower-casing WordPiece tokenizer (NFKC, accents kept) trained on ``texts``, the same in every process.
+
+    The vocabulary comes from a BPE trainer run without a continuation prefix, and each piece
+    is kept twice, as a word start and as a '##' continuation. Hugging Face's WordPiece trainer
+    numbers '##' pieces in hash-map order, so its ties between merges fell differently in every
+    process: two runs with one seed got different vocabularies (and different weights).
+    """
     tk = _lib()
-    tok = tk.Tokenizer(tk.models.WordPiece(unk_token=UNK, max_input_chars_per_word=50))
+    bpe = tk.Tokenizer(tk.models.BPE(unk_token=UNK))
+    _set_text_rules(tk, bpe)
+    trainer = tk.trainers.BpeTrainer(vocab_size=max(3, vocab_size // 2), min_frequency=min_frequency, special_tokens=[PAD, UNK],
+                                     show_progress=False)
+    bpe.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    pieces = [p for p, _ in sorted(bpe.get_vocab().items(), key=lambda item: item[1])]
+    vocab: dict[str, int] = {}
+    for piece in pieces + ["##" + p for p in pieces if p not in (PAD, UNK)]:
+        vocab.setdefault(piece, len(vocab))
+    tok = tk.Tokenizer(tk.models.WordPiece(vocab=vocab, unk_token=UNK, max_input_chars_per_word=50))
+    _set_text_rules(tk, tok)
+    tok.decoder = tk.decoders.WordPiece()
+    return tok
+
+
+def _set_text_rules(tk, tok) -> None:
+    """NFKC, lower case, BERT's split on whitespace and punctuation."""
     tok.normalizer = tk.normalizers.Sequence([tk.normalizers.NFKC(), tk.normalizers.Lowercase()])
     tok.pre_tokenizer = tk.pre_tokenizers.BertPreTokenizer()
-    tok.decoder = tk.decoders.WordPiece()
-    trainer = tk.trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=[PAD, UNK],
-                                           show_progress=False)
-    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
-    return tok
 
 
 def save_tokenizer(tok, folder: str | Path) -> Path:
@@ -49,7 +67,7 @@ def save_tokenizer(tok, folder: str | Path) -> Path:
 
 
 def load_tokenizer(folder: str | Path, name: str = TOKENIZER_FILE):
-    path = Path(folder) / name
+    path = package_file(Path(folder), name)  # a name from a package's lamina.json must stay inside it
     if not path.is_file():
         raise LaminaError(f"{path.parent}: no {name} (not a text model package)")
     try:

@@ -193,5 +193,6 @@ def export_onnx(path: str | Path) -> dict:
         "onnxruntime": ort.__version__,
     }
     meta["export"] = section
+    meta.setdefault("files", {})["model.onnx"] = section["sha256"]
     write_json(package / "lamina.json", meta)
     return section

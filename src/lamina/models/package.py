@@ -19,7 +19,7 @@ from lamina import __version__
 from lamina.common.config import ModelConfig
 from lamina.common.errors import DataError
 from lamina.common.files import atomic_write_bytes, write_json
-from lamina.common.package import FORMAT, find_package, read_meta
+from lamina.common.package import FORMAT, file_hashes, find_package, package_file, read_meta
 from lamina.data.audio import AudioDecodeError, AudioPreprocess, load_audio
 from lamina.data.batches import as_model_input
 from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
@@ -68,6 +68,8 @@ def save_package(directory: str | Path, model: torch.nn.Module, meta: dict, toke
     save_weights(d / "model.safetensors", model)
     if tokenizer is not None:
         save_tokenizer(tokenizer, d)
+    meta["files"] = file_hashes(d, ["model.safetensors", meta["preprocessing"].get("tokenizer")] if tokenizer is not None
+                                else ["model.safetensors"])
     write_json(d / "lamina.json", meta)
     return d
 
@@ -80,7 +82,12 @@ def load_model(path: str | Path) -> tuple[Classifier, dict]:
     shape = tuple(meta["input"]["shape"][1:])
     model = build_model(ModelConfig.model_validate(meta["model"]), shape, len(meta["labels"]), pre.get("mean", []), pre.get("std", []),
                         meta["modality"], preprocess_from_meta(meta), load_pretrained=False)
-    model.load_state_dict(load_file(d / "model.safetensors"), strict=True)
+    weights = package_file(d, "model.safetensors")
+    try:
+        state = load_file(weights)
+    except Exception as e:  # safetensors raises its own error type for a truncated or foreign file
+        raise DataError(f"{weights}: not a readable safetensors file ({str(e)[:200]}); copy the package again.") from None
+    model.load_state_dict(state, strict=True)
     model.eval()
     return model, meta
 
