@@ -16,6 +16,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lamina.data.csv_rows import csv_rows
 from lamina.common.errors import DataError
 from lamina.data.audio import AUDIO_EXTENSIONS
 from lamina.data.image import IMAGE_EXTENSIONS
@@ -137,7 +138,7 @@ def _scan_manifest(csv_path: Path, skip_bad: bool) -> Layout:
     samples: list[Sample] = []
     try:
         with open(csv_path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
+            rows = [row for _, row in csv_rows(csv.reader(f), csv_path)]
     except UnicodeDecodeError as e:
         raise DataError(f"{csv_path}: not UTF-8 text (byte {e.start}). Save the manifest as UTF-8.") from None
     if not rows:

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lamina.data.csv_rows import csv_rows
 from lamina.common.errors import DataError
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
@@ -81,14 +82,13 @@ def read_records(path: str | Path) -> tuple[list[str], list[tuple[int, dict]]]:
             records.append((n, rec))
             columns.update(dict.fromkeys(rec))
         return list(columns), records
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+    rows = csv_rows(csv.reader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ","), path)
     try:
-        header = next(reader)
+        _, header = next(rows)
     except StopIteration:
         raise DataError(f"{path}: the file is empty") from None
     records = []
-    for row in reader:
-        n = reader.line_num
+    for n, row in rows:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):

@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import load_file, save
 
 from lamina.common.errors import LaminaError
-from lamina.common.files import atomic_write_bytes, fsync_dir, read_json, sha256_file, write_json
+from lamina.common.files import NoRoom, atomic_write_bytes, fsync_dir, read_json, sha256_file, write_json
 
 FILES = ("model.safetensors", "state.safetensors", "state.json")
 
@@ -58,6 +58,13 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tenso
         idx, name = key.split(".", 1)
         state.setdefault(int(idx), {})[name] = value
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    # Checkpoints store contiguous tensors; a channels-last parameter's moments must be
+    # channels-last again, as the run that wrote them had them. Fused AdamW steps over raw
+    # memory, so a moment in another layout than its parameter makes the resumed run differ.
+    for p, values in opt.state.items():
+        for name, value in values.items():
+            if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                values[name] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -78,13 +85,20 @@ def save_checkpoint(directory: str | Path, tag: str, weights: dict[str, torch.Te
     final = root / tag
     tmp = root / f".{tag}.tmp-{os.getpid()}"
     old = root / f".{tag}.old"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    atomic_write_bytes(tmp / "model.safetensors", save(weights))
-    atomic_write_bytes(tmp / "state.safetensors", save(extra_tensors) if extra_tensors else save({"_empty": torch.zeros(0)}))
-    write_json(tmp / "state.json", state)
-    write_json(tmp / "manifest.json", {"files": {name: sha256_file(tmp / name) for name in FILES}})
-    fsync_dir(tmp)
+    for stale in root.glob(f".{tag}.tmp-*"):  # left by killed processes; the run lock says none is writing
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        tmp.mkdir()
+        atomic_write_bytes(tmp / "model.safetensors", save(weights))
+        atomic_write_bytes(tmp / "state.safetensors", save(extra_tensors) if extra_tensors else save({"_empty": torch.zeros(0)}))
+        write_json(tmp / "state.json", state)
+        write_json(tmp / "manifest.json", {"files": {name: sha256_file(tmp / name) for name in FILES}})
+        fsync_dir(tmp)
+    except (OSError, NoRoom) as e:  # disk full, quota, file size limit: the previous checkpoint was not touched
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = e.strerror if isinstance(e, OSError) else str(e).split("(", 1)[-1].split(")", 1)[0]
+        raise CheckpointError(f"{root}: cannot write the '{tag}' checkpoint ({reason}); the previous checkpoint is "
+                              "intact. Free disk space, then run the same command to resume.") from None
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(final, old)

@@ -27,6 +27,7 @@ from lamina.training.checkpoint import CheckpointWriter, optimizer_tensors, rest
 from lamina.training.memory import probe_batch_sizes
 from lamina.training.metrics import classification_metrics
 from lamina.training.optim import lr_at, make_optimizer
+from lamina.training.preempt import Preempted, sigterm_requests
 from lamina.training.run import RunDir
 
 
@@ -283,6 +284,9 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
         writer.submit(_checkpoint_jobs(model, opt, aug_gen, st, best_weights if pending_best else None))
         pending_best, last_save = False, time.perf_counter()
 
+    # SIGTERM: checkpoint and stop after the current step (one process; torchrun's agent restarts its workers itself)
+    handlers = contextlib.ExitStack()
+    sigterm = handlers.enter_context(sigterm_requests()) if not dist.active else None
     try:
         while not st.finished and st.epoch < tc.epochs:
             epoch = st.epoch
@@ -338,6 +342,12 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
                 if tc.checkpoint_every and st.global_step % tc.checkpoint_every == 0 and step < per_epoch - 1:
                     st.loss_sum, st.correct, st.count = totals()
                     save()
+                if sigterm is not None and sigterm.is_set():
+                    st.loss_sum, st.correct, st.count = totals()
+                    save()
+                    writer.wait()
+                    raise Preempted(f"stopped by SIGTERM at epoch {epoch + 1}, step {st.global_step}; the checkpoint is written: "
+                                    "run the same command to resume")
             st.loss_sum, st.correct, st.count = totals()
             score = (-(st.loss_sum / st.count),) * 2  # without a val split, the training loss decides
             if val is not None and len(val) and dist.main:
@@ -365,6 +375,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
             elif stop:
                 progress.log(f"early stopping: no better val {tc.monitor} for {st.stale} epochs (best at epoch {st.best_epoch + 1})")
     finally:
+        handlers.close()
         progress.close()
         torch.use_deterministic_algorithms(was_deterministic)
     train_seconds = time.perf_counter() - t_start

@@ -1,11 +1,17 @@
 """The run directory: config.yaml, data.json, metrics.jsonl, run.json, checkpoints/, model/.
 
 ``--output DIR`` makes exactly DIR. ``run.json`` says whether the run is running,
-completed or failed (a crashed run stays "running" with a pid that is gone).
+completed or failed (a crashed run stays "running" with a pid that is gone). A training
+holds ``.DIR.lock`` beside DIR for its whole life (an flock, which the kernel releases when
+the process dies, even by SIGKILL), so a second training on the same DIR is refused instead
+of deleting or "resuming" a running one. The lock file sits beside DIR, not in it, because
+starting over deletes DIR's contents.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import sys
@@ -16,6 +22,7 @@ from pathlib import Path
 from lamina import __version__
 from lamina.common.config import Config, dump_config
 from lamina.common.errors import LaminaError
+from lamina.common.runtime import redact_credentials
 from lamina.common.files import atomic_write_text, read_json, write_json
 
 
@@ -36,6 +43,31 @@ def read_metrics(run_path: str | Path) -> list[dict]:
     except OSError:
         return []
     return rows
+
+
+@contextlib.contextmanager
+def run_lock(path: str | Path):
+    """Hold the exclusive lock of the run directory ``path`` for the ``with`` block.
+
+    Raises:
+        LaminaError: another live process holds it (the message names its pid).
+    """
+    path = Path(path)
+    lock = path.parent / f".{path.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise LaminaError(f"--output {path}: another training (pid {pid}) is using it. Wait for it to end, "
+                              "or choose another --output.") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock; the file stays (unlinking it would let two processes lock two files)
 
 
 class RunDir:
@@ -71,7 +103,8 @@ class RunDir:
     def set_status(self, status: str, **extra) -> None:
         """Record running/completed/failed in run.json, with times and the command line."""
         path = self.path / "run.json"
-        info = read_json(path) if path.exists() else {"started": _now(), "pid": os.getpid(), "argv": sys.argv, "lamina": __version__}
+        info = read_json(path) if path.exists() else {"started": _now(), "pid": os.getpid(), "argv": [redact_credentials(a) for a in sys.argv],
+                                                      "lamina": __version__}
         info.update(status=status, updated=_now(), elapsed_s=round(time.monotonic() - self._started, 3), **extra)
         write_json(path, info)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from lamina.common.config import Config, dump_config, load_config
 from lamina.common.errors import LaminaError
 from lamina.common.files import read_json
+from lamina.common.runtime import use_tracking_credentials
 from lamina.data.dataset import PreparedData, SplitData, is_text_data, prepare_eval_data, prepare_training_data
 from lamina.common.package import find_package
 from lamina.data.tokenizer import TOKENIZER_FILE, save_tokenizer
@@ -23,7 +24,8 @@ from lamina.training.distributed import Dist
 from lamina.training.loop import Resume, fit, predict_split, resolve_train
 from lamina.training.metrics import classification_metrics
 from lamina.training import report
-from lamina.training.run import RunDir, read_metrics
+from lamina.training.preempt import Preempted
+from lamina.training.run import RunDir, read_metrics, run_lock
 
 
 def _warn_skipped(skipped: list[dict], quiet: bool) -> None:
@@ -89,15 +91,32 @@ def _load_resume(run: RunDir, quiet: bool) -> Resume:
     return Resume(weights, tensors, state, best)
 
 
-def _check_same(requested: Config, saved: Config, keys: list[str], output: Path) -> None:
-    """Refuse to resume when an explicitly given key differs from the run's saved config."""
+def _check_same(requested: Config, saved: Config, keys: list[str], output: Path, what: str = "the run being resumed") -> None:
+    """Refuse to resume (or to call a run complete) when an explicitly given key differs from the run's saved config."""
     for key in keys:
         a, b = requested, saved
         for part in key.split("."):
             a, b = getattr(a, part), getattr(b, part)
         if a != b:
-            raise LaminaError(f"{output}: {key}={a!r} differs from the run being resumed ({key}={b!r}). "
-                              "Drop the option to resume, or pass --overwrite to start over.")
+            raise LaminaError(f"{output}: {key}={a!r} differs from {what} ({key}={b!r}). "
+                              "Drop the option, choose another --output, or pass --overwrite to start over.")
+
+
+def _completed(cfg: Config, output: Path, explicit_keys: list[str], quiet: bool) -> dict:
+    """The same command again on a finished run: nothing to do (orchestrators retry commands).
+
+    Raises:
+        LaminaError: the data or an explicitly given option differs from the completed run's.
+    """
+    saved = load_config(output / "config.yaml")
+    same_data = cfg.data.path is None or saved.data.path is not None and Path(cfg.data.path).resolve() == Path(saved.data.path).resolve()
+    if not same_data:
+        raise LaminaError(f"--output {output}: holds a completed run on {saved.data.path}, not {cfg.data.path}. "
+                          "Choose another --output or pass --overwrite.")
+    _check_same(cfg, saved, explicit_keys, output, "the completed run")
+    if not quiet:
+        print(f"{output}: this run is already complete; nothing to do (pass --overwrite to train again)", file=sys.stderr)
+    return {**read_json(output / "run.json").get("result", {}), "already_complete": True}
 
 
 def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool = True, resume: bool | None = None,
@@ -112,6 +131,8 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
     ``on_epoch(epoch, val_metrics) -> bool`` may end training early (see fit). Under torchrun,
     rank 0 does all of this and the other ranks only train.
     """
+    # Credentials in the tracking URI go to MLflow's environment, never into the run's files.
+    cfg = cfg.model_copy(update={"track": cfg.track.model_copy(update={"mlflow_uri": use_tracking_credentials(cfg.track.mlflow_uri)})})
     dist = distributed.init(cfg.train.device)
     try:
         if not dist.main:
@@ -150,7 +171,8 @@ def _lead(cfg: Config, output: Path, overwrite: bool, quiet: bool, resume: bool 
           finalize, dist: Dist, on_epoch=None) -> dict:
     """Rank 0 (or the only process): the run directory, data, fit, evaluation, package, tracking."""
     try:
-        return _lead_unguarded(cfg, output, overwrite, quiet, resume, explicit_keys, finalize, dist, on_epoch)
+        with run_lock(output):
+            return _lead_unguarded(cfg, output, overwrite, quiet, resume, explicit_keys, finalize, dist, on_epoch)
     except BaseException as e:
         if dist.active and not dist.announced:
             dist.broadcast({"error": str(e)})  # the other ranks are waiting for the plan: let them exit
@@ -161,7 +183,7 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
                     finalize, dist: Dist, on_epoch=None) -> dict:
     state = "empty" if overwrite else run_state(output)
     if state == "completed":
-        raise LaminaError(f"--output {output}: holds a completed run. Choose another --output or pass --overwrite.")
+        return _completed(cfg, output, explicit_keys or [], quiet)
     if state == "foreign":
         raise LaminaError(f"--output {output}: holds files that are not a lamina run. Choose another --output or pass --overwrite.")
     if resume and state != "resumable":
@@ -248,7 +270,8 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
             summary["export"] = finalize(run.model)  # before tracking finishes, so the logged package is complete
     except BaseException as e:
         if status != "completed":
-            run.set_status("failed" if not isinstance(e, KeyboardInterrupt) else "interrupted", error=str(e) or type(e).__name__)
+            stopped = "preempted" if isinstance(e, Preempted) else "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            run.set_status(stopped, error=str(e) or type(e).__name__)
         raise
     finally:
         if tracker is not None:
