@@ -24,6 +24,7 @@ demo: install
 	$(BIN)/lamina predict demo-runs/digits demo-data/digits/test/3/$$(ls demo-data/digits/test/3 | head -n 1)
 
 test: install
+	scripts/system-packages.sh
 	$(BIN)/python -m pytest -q
 
 # Needs Debian's wrk (serving), dataset-fashion-mnist (time to accuracy), fortunes (text), and for speech espeak-ng,
