@@ -124,6 +124,17 @@ def _reason(e: Exception) -> str:
     return text
 
 
+def pixels_in_header(data: bytes) -> int | None:
+    """width x height as the header of an image in ``data`` declares it (nothing decoded), or None when unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
+            return img.width * img.height
+    except Exception:  # any parse failure: the caller decodes it the careful way and reports the reason
+        return None
+
+
 def peek(path: str | os.PathLike) -> tuple[int, int, bool]:
     """Read only the header: (width, height, is_grayscale). Raises ImageDecodeError."""
     from PIL import Image

@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from lamina import __version__
+from lamina.data.image import pixels_in_header
 from lamina.serve.batching import Batcher, Overloaded
 from lamina.serve.guard import BadEncoding, BodyTimeout, BodyTooLarge, Guard
 from lamina.serve.metrics import Metrics
@@ -29,6 +30,10 @@ from lamina.serve.protocol import (infer_response, input_datatype, parse_input, 
 from lamina.serve.runtime import DecodeLimits, InputError, ServedModel
 
 MAX_UPLOADS = 16  # files or text fields in one multipart /predict request
+# Inputs this small are parsed and decoded on the event loop: well under a millisecond of
+# work, where a hop to the pool and back costs ~5% of req/s (benchmarks/serve_hardening.py).
+INLINE_BYTES = 64 * 1024  # a JSON infer body, or an upload
+INLINE_PIXELS = 256 * 256  # an image, by its header
 
 
 @dataclass
@@ -124,7 +129,8 @@ class App:
         if self.batchers[model.name].full():
             raise Overloaded()  # before reading and parsing the body: refusals stay cheap under a flood
         body = await request.body()
-        batch, names, rid = await self.offload.run(_parse_infer, model, body, request.headers.get("inference-header-content-length"))
+        args = (model, body, request.headers.get("inference-header-content-length"))
+        batch, names, rid = _parse_infer(*args) if len(body) <= INLINE_BYTES else await self.offload.run(_parse_infer, *args)
         probs = await self._probabilities(model, batch)
         return JSONResponse(infer_response(model.name, rid, probs, model.labels, names, model.version))
 
@@ -152,7 +158,8 @@ class App:
         if not all(blobs):
             return error(400, f"empty body: send {'a UTF-8 text' if model.modality == 'text' else f'an {model.modality} file'} "
                               "(raw body or multipart field)")
-        batch = await self.offload.run(_decode_files, model, blobs, self.options.limits)
+        args = (model, blobs, self.options.limits)
+        batch = _decode_files(*args) if _small(model, blobs) else await self.offload.run(_decode_files, *args)
         probs = await self._probabilities(model, batch)
         return JSONResponse({"model": model.name, "predictions": top_k(probs, model.labels, k)})
 
@@ -195,6 +202,13 @@ def _parse_infer(model: ServedModel, body: bytes, header_length: str | None) -> 
         batch = parse_input(doc, tail, model.input_shape, model.datatype)
     rid = doc.get("id")
     return model.check_batch(batch), names, rid if isinstance(rid, str) else None
+
+
+def _small(model: ServedModel, blobs: list[bytes]) -> bool:
+    """Whether decoding ``blobs`` is cheap enough for the event loop (small images and texts; audio never)."""
+    if sum(map(len, blobs)) > INLINE_BYTES or model.modality == "audio":
+        return False
+    return model.modality == "text" or all((pixels_in_header(b) or INLINE_PIXELS + 1) <= INLINE_PIXELS for b in blobs)
 
 
 def _decode_files(model: ServedModel, blobs: list[bytes], limits: DecodeLimits) -> np.ndarray:
