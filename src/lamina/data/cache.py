@@ -94,9 +94,12 @@ class RowCache:
         return out
 
 
+IMAGE_DECODE_VERSION = 2  # 2: EXIF orientation applied, 16-bit scaled (not clipped), the fit mode in the key
+
+
 def image_cache(root: Path, prep: ImagePreprocess) -> RowCache:
     """The cache of uint8 (H, W, C) images decoded with ``prep``."""
-    key = f"v{CACHE_VERSION}-{prep.size}x{prep.size}x{prep.channels}-{prep.resample}"
+    key = f"v{CACHE_VERSION}.{IMAGE_DECODE_VERSION}-{prep.size}x{prep.size}x{prep.channels}-{prep.resample}-{prep.fit}"
     return RowCache(Path(root) / "images" / key, (prep.size, prep.size, prep.channels), np.uint8)
 
 

@@ -32,6 +32,7 @@ from lamina.data.tokenizer import lengths as token_counts
 
 MAX_INFERRED_SIZE = 64  # px: the inferred side is capped here to keep CPU training fast
 PEEK_LIMIT = 2000  # files whose headers are read to infer size and channels
+FEW_PER_CLASS = 100  # images per label under which a pretrained backbone is chosen for any images of 16 px and more
 
 
 @dataclass
@@ -88,9 +89,28 @@ def _hash_bytes(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _infer_prep(cfg: DataConfig, samples: list[Sample]) -> ImagePreprocess:
-    if cfg.image_size and cfg.channels:
-        return ImagePreprocess(cfg.image_size, cfg.channels)
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the headers of a set of images say, before anything is decoded."""
+
+    side: int  # the most common longer side, pixels
+    gray: bool  # every image read is grayscale
+    per_class: int = 0  # the median number of images per label
+
+    @property
+    def photo_like(self) -> bool:
+        """Where a pretrained photo backbone beats a small network trained from scratch (benchmarks/DEFAULTS.md):
+        colour images of at least 32 px, any images of 96 px and more, or few images per label (under 100) of at
+        least 16 px. Large small-grayscale sets (digits at 8 px, Fashion-MNIST's 6,000 per class) are not."""
+        return (self.side >= 32 and (not self.gray or self.side >= 96)) or (self.side >= 16 and 0 < self.per_class < FEW_PER_CLASS)
+
+
+def image_facts(samples: list[Sample]) -> ImageFacts:
+    """Sides and colour from the headers of up to PEEK_LIMIT of ``samples`` (evenly spread).
+
+    Raises:
+        DataError: none of them can be read.
+    """
     stride = max(1, len(samples) // PEEK_LIMIT)
     sides: Counter = Counter()
     gray = True
@@ -103,9 +123,29 @@ def _infer_prep(cfg: DataConfig, samples: list[Sample]) -> ImagePreprocess:
         gray &= g
     if not sides:
         raise DataError(f"{samples[0].path.parent}: none of the images could be read.")
-    size = cfg.image_size or min(sides.most_common(1)[0][0], MAX_INFERRED_SIZE)
-    channels = cfg.channels or (1 if gray else 3)
-    return ImagePreprocess(size, channels)
+    return ImageFacts(sides.most_common(1)[0][0], gray)
+
+
+def _infer_prep(cfg: DataConfig, samples: list[Sample]) -> ImagePreprocess:
+    fit = cfg.image_fit or "squash"
+    if cfg.image_size and cfg.channels:
+        return ImagePreprocess(cfg.image_size, cfg.channels, fit=fit)
+    facts = image_facts(samples)
+    size = cfg.image_size or min(facts.side, MAX_INFERRED_SIZE)
+    channels = cfg.channels or (1 if facts.gray else 3)
+    return ImagePreprocess(size, channels, fit=fit)
+
+
+def scan_images(cfg: DataConfig) -> tuple[Layout, ImageFacts] | None:
+    """For image data, the scanned layout and the facts of its headers (to choose a model before decoding); else None."""
+    if not cfg.path or is_text_data(cfg) or cfg.modality not in ("auto", "image"):
+        return None
+    layout = scan(cfg.path, cfg.skip_bad)
+    if layout.modality != "image":
+        return None
+    facts = image_facts(layout.samples)
+    per_label = sorted(Counter(s.label for s in layout.samples).values())
+    return layout, ImageFacts(facts.side, facts.gray, per_label[len(per_label) // 2])
 
 
 MAP_CHUNK = 64  # items per thread-pool task
@@ -187,11 +227,19 @@ def _to_split(arr: np.ndarray, samples: list[Sample], label_index: dict[str, int
     return SplitData(x, y, [s.key for s in samples])
 
 
-def _mean_std(x: torch.Tensor) -> tuple[list[float], list[float]]:
-    flat = x.permute(1, 0, 2, 3).reshape(x.shape[1], -1).to(torch.float64)  # (C, N*H*W)
-    mean = flat.mean(dim=1)
-    std = flat.std(dim=1).clamp_min(1.0)
-    return mean.tolist(), std.tolist()
+def _mean_std(x: torch.Tensor, chunk: int = 256) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 images (N, C, H, W), summed ``chunk`` images at a time: a float64 copy of
+    a whole split would take 8 bytes per pixel (3.5 GB for 3,000 photos at 224 px)."""
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    squares = torch.zeros(x.shape[1], dtype=torch.float64)
+    for start in range(0, len(x), chunk):
+        part = x[start : start + chunk].to(torch.float64)
+        total += part.sum(dim=(0, 2, 3))
+        squares += (part * part).sum(dim=(0, 2, 3))
+    n = max(1, len(x) * x.shape[2] * x.shape[3])
+    mean = total / n
+    var = (squares - n * mean * mean) / max(1, n - 1)  # unbiased, as torch.std
+    return mean.tolist(), var.clamp_min(0).sqrt().clamp_min(1.0).tolist()
 
 
 def is_text_data(cfg: DataConfig) -> bool:
@@ -239,12 +287,14 @@ def _prepare_text(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
                         {name: d.keys for name, d in splits.items()}, table.skipped, checks, tok, table.columns)
 
 
-def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path | None = None) -> PreparedData:
+def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path | None = None,
+                          layout: Layout | None = None) -> PreparedData:
     """Scan, split, decode and describe the training data named by ``cfg.path``.
 
     Args:
         tokenizer_file: text only: use this tokenizer.json (a resumed run's, a pretrained
             encoder's) instead of training one on the train split.
+        layout: the scan of ``cfg.path`` when the caller made it already (scan_images).
     Raises:
         DataError: missing path, bad layout, a single class, or (without skip_bad) a bad file or row.
     """
@@ -254,7 +304,7 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
         if not Path(cfg.path).is_file():
             raise DataError(f"{cfg.path}: data.modality is text, which needs a table file (.csv, .tsv, .jsonl, .parquet).")
         return _prepare_text(cfg, seed, tokenizer_file)
-    layout: Layout = scan(cfg.path, cfg.skip_bad)
+    layout = layout or scan(cfg.path, cfg.skip_bad)
     skipped = list(layout.skipped)
     assignment = assign_splits(layout.samples, cfg.val_fraction, cfg.test_fraction, seed)
     train_samples = [s for s in layout.samples if assignment[s.key] == "train"]

@@ -1,7 +1,12 @@
 """Image decoding and preprocessing: one implementation, used by training, evaluation,
 prediction and (later) serving. numpy + Pillow only, no torch, so a server can import it.
 
-An image becomes uint8 (H, W, C): decoded, converted to L or RGB, resized to a square side.
+An image becomes uint8 (H, W, C): decoded, turned upright by its EXIF orientation, converted
+to L or RGB (transparent pixels on white), then either squashed to a square side ("squash",
+small sets trained from scratch) or resized by its shorter side and centre-cropped ("crop",
+photos for a pretrained backbone, which keeps their proportions). A JPEG that is cropped is
+decoded at the smallest DCT scale that still covers the target size (a phone photo decodes
+at 1/8 of its pixels).
 Normalisation (mean/std) is not done here: it is the model's first layer, so it travels
 inside the exported graph.
 """
@@ -9,6 +14,7 @@ inside the exported graph.
 from __future__ import annotations
 
 import io
+import math
 import os
 from dataclasses import dataclass
 
@@ -42,13 +48,14 @@ class ImagePreprocess:
     size: int  # pixels, square side after resizing
     channels: int  # 1 (L) or 3 (RGB)
     resample: str = "bilinear"  # Pillow filter used when the size differs
+    fit: str = "squash"  # "squash": resize to size x size; "crop": shorter side to size, then the centre square
 
     def to_dict(self) -> dict:
-        return {"size": self.size, "channels": self.channels, "resample": self.resample}
+        return {"size": self.size, "channels": self.channels, "resample": self.resample, "fit": self.fit}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ImagePreprocess":
-        return cls(size=int(d["size"]), channels=int(d["channels"]), resample=d.get("resample", "bilinear"))
+        return cls(size=int(d["size"]), channels=int(d["channels"]), resample=d.get("resample", "bilinear"), fit=d.get("fit", "squash"))
 
     def input_spec(self) -> dict:
         """The network's input, as lamina.json records it."""
@@ -84,8 +91,9 @@ def _head(path) -> bytes:
         return f.read(12)
 
 
-def _open(src, max_pixels: int):
-    """Open, check format and size from the header, then decode. Raises ImageDecodeError (or a subclass)."""
+def _open(src, max_pixels: int, draft_side: int | None = None):
+    """Open, check format and size from the header, then decode (a JPEG at the smallest DCT scale whose shorter
+    side is still ``draft_side``, when given). Raises ImageDecodeError (or a subclass)."""
     from PIL import Image
 
     data = bytes(src) if isinstance(src, (bytes, bytearray, memoryview)) else None
@@ -108,6 +116,9 @@ def _open(src, max_pixels: int):
                 data = f.read()
         if _jpeg_scans(data) > MAX_JPEG_SCANS:
             raise ImageTooLarge(f"the JPEG has more than {MAX_JPEG_SCANS} scans")
+        if draft_side:
+            scale = draft_side / min(img.width, img.height)
+            img.draft(img.mode, (math.ceil(img.width * scale), math.ceil(img.height * scale)))
     try:
         img.load()
     except (OSError, SyntaxError, ValueError) as e:
@@ -158,7 +169,8 @@ def load_image(src, prep: ImagePreprocess, max_pixels: int = MAX_IMAGE_PIXELS) -
     """
     from PIL import Image
 
-    img = src if isinstance(src, Image.Image) else _open(src, max_pixels)
+    img = src if isinstance(src, Image.Image) else _open(src, max_pixels, prep.size if prep.fit == "crop" else None)
+    img = _upright(img)
     mode = "L" if prep.channels == 1 else "RGB"
     if img.mode != mode:
         if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
@@ -166,11 +178,36 @@ def load_image(src, prep: ImagePreprocess, max_pixels: int = MAX_IMAGE_PIXELS) -
             img = img.convert("RGBA")
             background = Image.new("RGBA", img.size, (255, 255, 255, 255))
             img = Image.alpha_composite(background, img)
+        elif img.mode.startswith("I;16") or img.mode == "I":
+            img = img.point(lambda v: v / 256).convert("L")  # 16-bit: keep the top 8 bits, not a clipped bottom
         img = img.convert(mode)
-    if img.size != (prep.size, prep.size):
-        filt = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}[prep.resample]
+    filt = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}[prep.resample]
+    if prep.fit == "crop":
+        img = _cover_and_crop(img, prep.size, filt)
+    elif img.size != (prep.size, prep.size):
         img = img.resize((prep.size, prep.size), filt)
     arr = np.asarray(img, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return np.ascontiguousarray(arr)
+
+
+def _upright(img):
+    """The image as it is meant to be seen: its EXIF orientation applied (phone photos are stored sideways)."""
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
+    except (OSError, ValueError, SyntaxError):  # a broken EXIF block: the pixels as stored
+        return img
+
+
+def _cover_and_crop(img, size: int, filt):
+    """Shorter side resized to ``size``, then the centre ``size`` x ``size`` square."""
+    w, h = img.size
+    scale = size / min(w, h)
+    rw, rh = max(size, round(w * scale)), max(size, round(h * scale))
+    if (rw, rh) != (w, h):
+        img = img.resize((rw, rh), filt)
+    left, top = (rw - size) // 2, (rh - size) // 2
+    return img.crop((left, top, left + size, top + size))

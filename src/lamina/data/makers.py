@@ -193,8 +193,14 @@ def _speech_commands_synth(output: Path, seed: int = 0, overwrite: bool = False)
     return make_speech_commands_synth(output, seed=seed, overwrite=overwrite)
 
 
+def _emoji(output: Path, seed: int = 0, overwrite: bool = False) -> dict:
+    from lamina.data.emoji import make_emoji
+
+    return make_emoji(output, seed=seed, overwrite=overwrite)
+
+
 DATASETS: dict[str, Callable[..., dict]] = {"digits": make_digits, "fashion-mnist": make_fashion_mnist, "fortunes": make_fortunes,
-                                            "speech-commands-synth": _speech_commands_synth}
+                                            "speech-commands-synth": _speech_commands_synth, "emoji": _emoji}
 
 
 def make_dataset(name: str, output: str | Path, seed: int = 0, overwrite: bool = False, source: str | None = None) -> dict:
@@ -207,6 +213,6 @@ def make_dataset(name: str, output: str | Path, seed: int = 0, overwrite: bool =
     if name not in DATASETS:
         raise LaminaError(f"datasets make: unknown dataset '{name}'{did_you_mean(name, DATASETS)}; available: {', '.join(sorted(DATASETS))}")
     kwargs = {"source": source} if source is not None else {}
-    if source is not None and name in ("digits", "speech-commands-synth"):
+    if source is not None and name in ("digits", "speech-commands-synth", "emoji"):
         raise LaminaError(f"datasets make {name}: --source does not apply (the data is made here, not read)")
     return DATASETS[name](Path(output), seed=seed, overwrite=overwrite, **kwargs)

@@ -174,6 +174,7 @@ def export_onnx(path: str | Path) -> dict:
     # 2.9, still present in 2.13; its deprecation warning is silenced here, not elsewhere.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape arithmetic ('SAME' padding) is constant at the exported size
         torch.onnx.export(
             graph, (example,), buf, input_names=[input_name], output_names=[OUTPUT_NAME], opset_version=OPSET,
             dynamic_axes={input_name: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, dynamo=False,

