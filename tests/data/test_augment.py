@@ -56,3 +56,17 @@ def test_text_batches_group_similar_lengths_and_replay_exactly():
     assert starts != sorted(starts)  # batch order is shuffled, not short-to-long
     covered = torch.cat([i for i in eval_batches(5000, 512, lengths)])
     assert sorted(covered.tolist()) == list(range(5000))
+
+
+def test_random_resized_crop_keeps_shape_dtype_and_is_seeded():
+    import torch
+
+    from lamina.data.augment import random_resized_crop
+
+    x = torch.arange(2 * 3 * 32 * 32, dtype=torch.int64).remainder(256).to(torch.uint8).reshape(2, 3, 32, 32)
+    a = random_resized_crop(x, 0.25, torch.Generator().manual_seed(1))
+    b = random_resized_crop(x, 0.25, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and a.dtype == torch.uint8 and torch.equal(a, b)
+    assert not torch.equal(a, x)
+    whole = random_resized_crop(x.float(), 0.999999, torch.Generator().manual_seed(2), ratio=(1.0, 1.0))
+    assert (whole - x.float()).abs().max() < 1.0  # a box of the whole image is the image

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -85,3 +86,30 @@ def test_sixteen_bit_and_palette_images_decode(tmp_path):
     assert gray.max() >= 250 and gray.min() == 0 and len(np.unique(gray)) == 64  # scaled, not clipped to white
     Image.fromarray(np.uint8(ramp // 257)).convert("P").save(tmp_path / "palette.png")
     assert load_image(tmp_path / "palette.png", ImagePreprocess(8, 3)).shape == (8, 8, 3)
+
+
+def test_fine_tuning_gets_random_resized_crops_and_flips_unless_set(photos, tmp_path):
+    r = run_cli("train", photos, "--output", tmp_path / "ft", "--set", "model.freeze=false", "--set", "train.epochs=1",
+                "--set", "data.image_size=64", "--set", "data.augment.flip=false")
+    assert r.returncode == 0, r.stderr
+    cfg = (tmp_path / "ft" / "config.yaml").read_text()
+    assert "crop_area: 0.25" in cfg and "flip: false" in cfg and "translate: 0.0" in cfg and "freeze: false" in cfg
+    assert "encoded once" not in r.stderr  # the whole network trains
+
+
+def test_a_second_run_reads_the_backbone_features_from_the_cache(photo_run, photos, tmp_path):
+    import os
+    import time
+
+    out, summary, _ = photo_run
+    counts = json.loads((out / "data.json").read_text())["counts"]
+    seen = sum(sum(counts[s].values()) for s in ("train", "val"))
+    index = [p for p in (Path(os.environ["LAMINA_CACHE_DIR"]) / "features").glob("*224x3-crop*/index.json")
+             if len(json.loads(p.read_text())) == seen]  # one row per image the backbone encoded
+    assert len(index) == 1
+    stamp = index[0].stat().st_mtime
+    time.sleep(0.01)
+    r = run_cli("train", photos, "--output", tmp_path / "again", "--json")
+    assert r.returncode == 0, r.stderr
+    assert index[0].stat().st_mtime == stamp  # nothing new was encoded
+    assert json.loads(r.stdout)["metrics"]["val"]["accuracy"] == summary["metrics"]["val"]["accuracy"]

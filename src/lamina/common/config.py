@@ -26,7 +26,8 @@ class AugmentConfig(_Stage):
     """Batch-level augmentation, applied to training batches only."""
 
     translate: float = Field(0.05, ge=0, le=0.5)  # max random shift, fraction of the image side (>=1 px when >0)
-    flip: bool = False  # random horizontal flips; off by default (digits and text are not mirror-symmetric)
+    flip: bool = False  # random horizontal flips; off by default (digits and text are not mirror-symmetric); efficientnet-lite0 fine-tuning: on
+    crop_area: float = Field(0.0, ge=0, lt=1)  # random resized crops of at least this share of the area, 0 = off; efficientnet-lite0 fine-tuning: 0.25
     time_shift: float = Field(0.1, ge=0, le=1)  # audio: max random shift, seconds (the clip moves, silence fills in)
     speed: float = Field(0.2, ge=0, lt=0.5)  # audio: max relative speed change (0.2 = 0.8x to 1.2x; pitch follows)
     gain_db: float = Field(6.0, ge=0, le=30)  # audio: max random gain, dB up or down

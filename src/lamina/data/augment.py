@@ -30,6 +30,30 @@ def translate(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Te
     return out.permute(0, 3, 1, 2)
 
 
+def random_resized_crop(x: torch.Tensor, min_area: float, gen: torch.Generator, ratio: tuple = (3 / 4, 4 / 3)) -> torch.Tensor:
+    """Each image cut to its own random box (``min_area``..1 of its area, aspect ``ratio``) and stretched back to
+    its size, bilinear (Szegedy et al., 2015): the fine-tuning augmentation of ImageNet backbones.
+
+    Args:
+        x: (B, C, H, W) images, any dtype.
+    Returns:
+        (B, C, H, W), x's dtype.
+    """
+    b = x.shape[0]
+    area = min_area + (1 - min_area) * torch.rand(b, generator=gen)
+    log_r = torch.log(torch.tensor(ratio[0])) + torch.rand(b, generator=gen) * torch.log(torch.tensor(ratio[1] / ratio[0]))
+    aspect = torch.exp(log_r)
+    w = torch.sqrt(area * aspect).clamp(max=1.0)  # fractions of the side
+    h = torch.sqrt(area / aspect).clamp(max=1.0)
+    cx = (torch.rand(b, generator=gen) * 2 - 1) * (1 - w)  # centre, in [-1, 1] coordinates, box inside the image
+    cy = (torch.rand(b, generator=gen) * 2 - 1) * (1 - h)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w, cx, h, cy
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.round().clamp(0, 255).to(x.dtype) if not x.dtype.is_floating_point else out
+
+
 def hflip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Mirror a random half of the batch left-right. x: (B, C, H, W)."""
     mask = torch.rand(x.shape[0], generator=gen) < 0.5
@@ -38,6 +62,8 @@ def hflip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
     """Apply the configured augmentations to a training batch (B, C, H, W)."""
+    if cfg.crop_area:
+        x = random_resized_crop(x, cfg.crop_area, gen)
     if cfg.translate > 0:
         x = translate(x, max(1, round(cfg.translate * x.shape[-1])), gen)
     if cfg.flip:

@@ -103,6 +103,12 @@ def image_cache(root: Path, prep: ImagePreprocess) -> RowCache:
     return RowCache(Path(root) / "images" / key, (prep.size, prep.size, prep.channels), np.uint8)
 
 
+def feature_cache(root: Path, key: str, width: int) -> RowCache:
+    """The cache of float32 (width,) features of a frozen backbone; ``key`` names the backbone's weights, the
+    preprocessing and the precision, so features are reused only where they would come out the same."""
+    return RowCache(Path(root) / "features" / f"v{CACHE_VERSION}-{key}", (width,), np.float32)
+
+
 def audio_cache(root: Path, prep) -> RowCache:
     """The cache of int16 (samples,) clips decoded with ``prep`` (lamina.data.audio.AudioPreprocess)."""
     key = f"v{CACHE_VERSION}-{prep.sample_rate}hz-{prep.samples}"

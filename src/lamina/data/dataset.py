@@ -43,6 +43,7 @@ class SplitData:
     y: torch.Tensor  # (N,) int64 label indices
     keys: list[str]  # sample keys (paths relative to the data root, or "row N" of a table), aligned with x
     texts: list[str] | None = None  # text: the raw texts, aligned with x (for reports)
+    hashes: list[str] | None = None  # images: content hashes of the files, aligned with x (keys of the feature cache)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -219,12 +220,12 @@ def decode_samples(samples: list[Sample], prep: ImagePreprocess | AudioPreproces
     return arr, [hashes[i] for i in keep], [samples[i] for i in keep]
 
 
-def _to_split(arr: np.ndarray, samples: list[Sample], label_index: dict[str, int]) -> SplitData:
+def _to_split(arr: np.ndarray, samples: list[Sample], label_index: dict[str, int], hashes: list[str] | None = None) -> SplitData:
     x = torch.from_numpy(arr)
     if x.dim() == 4:
         x = x.permute(0, 3, 1, 2)  # (N, H, W, C) memory viewed as (N, C, H, W): channels-last
     y = torch.tensor([label_index[s.label] for s in samples], dtype=torch.int64)
-    return SplitData(x, y, [s.key for s in samples])
+    return SplitData(x, y, [s.key for s in samples], hashes=hashes if x.dim() == 4 else None)
 
 
 def _mean_std(x: torch.Tensor, chunk: int = 256) -> tuple[list[float], list[float]]:
@@ -319,7 +320,8 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
         by_split.setdefault(assignment[s.key], []).append(i)
     if "train" not in by_split:
         raise DataError(f"{cfg.path}: no training samples are left after skipping bad files.")
-    splits = {name: _to_split(arr[idx], [kept[i] for i in idx], label_index) for name, idx in sorted(by_split.items())}
+    splits = {name: _to_split(arr[idx], [kept[i] for i in idx], label_index, [hashes[i] for i in idx])
+              for name, idx in sorted(by_split.items())}
     lines = sorted(f"{assignment[s.key]}\t{s.label}\t{h}" for s, h in zip(kept, hashes))
     fingerprint = hashlib.sha256("\n".join(lines).encode()).hexdigest()
     mean, std = ([], []) if audio else _mean_std(splits["train"].x)

@@ -33,6 +33,7 @@ PIXEL_MEAN, PIXEL_STD = 127.5, 127.5  # pixels -> [-1, 1]
 FEATURES = 1280
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01  # TensorFlow's 0.99 decay
 PRETRAINED_LR_SCALE = 0.1  # fine-tuning: the backbone learns at 10% of train.lr, the head at train.lr
+FINE_TUNE_AUGMENT = {"crop_area": 0.25, "flip": True, "translate": 0.0}  # random resized crops and flips, as ImageNet training had
 # (expansion, kernel, stride, output channels, repeats) per stage; the first block of a stage strides
 STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3), (6, 5, 2, 192, 4),
           (6, 3, 1, 320, 1))

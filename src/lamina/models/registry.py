@@ -31,7 +31,8 @@ class ModelSpec:
     read_weights: Callable[[str], dict] | None = None  # pretrained: checks a folder, returns the config fields it fixes
     architecture_fields: tuple = ()  # pretrained: the fields read_weights fills (unset = not resolved yet)
     tokenizer: bool = False  # the checkpoint folder brings tokenizer.json
-    image_input: dict | None = None  # images: what the network was trained on ({"size", "channels", "fit", "mean", "std"})
+    image_input: dict | None = None  # images: what the network was trained on ({"size", "channels", "fit", "mean", "std"}),
+    #                                   and "augment": data.augment values for fine-tuning it
 
 
 DEFAULT_MODEL = {"image": "resnet-small", "text": "minilm", "audio": "dscnn"}  # model.name: auto (benchmarks/DEFAULTS.md)
@@ -69,7 +70,7 @@ def registered() -> dict[str, ModelSpec]:
             efficientnet.build, efficientnet.DEFAULTS, pretrained=True, train_defaults=efficientnet.TRAIN_DEFAULTS,
             default_weights=efficientnet.default_folder, read_weights=efficientnet.read_weights,
             image_input={"size": efficientnet.IMAGE_SIZE, "channels": 3, "fit": "crop", "mean": efficientnet.PIXEL_MEAN,
-                         "std": efficientnet.PIXEL_STD}))
+                         "std": efficientnet.PIXEL_STD, "augment": efficientnet.FINE_TUNE_AUGMENT}))
         register("dscnn", ModelSpec(kws.build, kws.DEFAULTS, "audio", train_defaults=kws.TRAIN_DEFAULTS))
     return MODELS
 

@@ -16,6 +16,7 @@ import torch
 from lamina.common.runtime import dist_env, dist_restart_count, dist_store
 
 COLLECTIVE_TIMEOUT = timedelta(minutes=5)  # a collective that waits longer than this fails instead of hanging
+CLOSE_TIMEOUT = timedelta(minutes=30)  # how long the other ranks wait at the end for rank 0's evaluation and export
 
 
 @dataclass
@@ -74,5 +75,15 @@ def init(device_request: str) -> Dist:
 
 
 def close(dist: Dist) -> None:
+    """Leave the process group together. A rank that tore its group down while rank 0 still evaluated and
+    exported sometimes aborted at exit inside gloo's threads ("terminate called without an active exception",
+    SIGABRT, which torchrun counts as a failed run): every rank now waits for the others first."""
     if dist.active and torch.distributed.is_initialized():
+        try:
+            if torch.distributed.get_backend() == "gloo":
+                torch.distributed.monitored_barrier(timeout=CLOSE_TIMEOUT)  # names a rank that never came, then raises
+            else:
+                torch.distributed.barrier()
+        except RuntimeError:
+            pass  # a rank is gone (its failure is reported by torchrun): leave anyway
         torch.distributed.destroy_process_group()

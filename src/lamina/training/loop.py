@@ -8,17 +8,20 @@ package format (the caller writes it), serving.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sys
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from lamina.common.config import Config, TrainConfig
 from lamina.common.progress import Progress
-from lamina.common.runtime import bf16_supported, resolve_device, set_threads
+from lamina.common.runtime import bf16_supported, cache_dir, resolve_device, set_threads
 from lamina.data.augment import augment_audio, augment_batch, spec_augment, warp_banks, warped_mel
+from lamina.data.cache import IMAGE_DECODE_VERSION, feature_cache
 from lamina.data.batches import as_model_input, eval_batches, steps_per_epoch, token_lengths, train_batches
 from lamina.data.dataset import PreparedData, SplitData
 from lamina.models.registry import Classifier, build_model, resolve, train_defaults
@@ -98,18 +101,43 @@ def predict_split(model: torch.nn.Module, split: SplitData, device: str, precisi
     return (out if out is not None else torch.zeros((0, 0))), loss_sum / max(1, len(split))
 
 
+def feature_key(model: Classifier, prep, precision: str) -> str:
+    """Names a frozen image backbone's features: its weights (a digest of every tensor but the head's), the
+    image preprocessing and the precision they were computed in."""
+    h = hashlib.blake2b(digest_size=8)
+    for name, t in model.net.state_dict().items():
+        if not name.startswith("head."):
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return (f"{model.net.__class__.__name__}-{h.hexdigest()}-{prep.size}x{prep.channels}-{prep.fit}-{prep.resample}-{precision}"
+            f"-d{IMAGE_DECODE_VERSION}")
+
+
 @torch.no_grad()
-def frozen_features(model: Classifier, split: SplitData, device: str, precision: str, batch_size: int) -> SplitData:
-    """The split as its frozen encoder's features (N, D) float32: a frozen encoder runs once per sample, not once per epoch."""
+def frozen_features(model: Classifier, split: SplitData, device: str, precision: str, batch_size: int,
+                    cache_key: str | None = None) -> SplitData:
+    """The split as its frozen encoder's features (N, D) float32: a frozen encoder runs once per sample, not once per epoch.
+
+    With ``cache_key`` (images with content hashes), features are kept in lamina's cache and an image
+    the same backbone saw before, at the same preprocessing and precision, is not encoded again.
+    """
     model.eval()
-    feats = None
-    for idx in eval_batches(len(split), batch_size, token_lengths(split.x)):
+    width = model.net.head[-1].in_features
+    cache = feature_cache(cache_dir(), cache_key, width) if cache_key and split.hashes is not None else None
+    known = cache.lookup(split.hashes) if cache is not None else {}
+    todo = torch.tensor([i for i in range(len(split)) if cache is None or split.hashes[i] not in known], dtype=torch.int64)
+    feats = torch.empty((len(split), width))
+    lengths = token_lengths(split.x)
+    for part in eval_batches(len(todo), batch_size, lengths[todo] if lengths is not None else None):
+        idx = todo[part]
         with autocast(device, precision):
-            f = model.net.features(model.normalize(as_model_input(split.x[idx], device))).float().cpu()
-        if feats is None:
-            feats = torch.empty((len(split), f.shape[1]))
-        feats[idx] = f
-    return SplitData(feats if feats is not None else torch.zeros((0, 1)), split.y, split.keys, split.texts)
+            feats[idx] = model.net.features(model.normalize(as_model_input(split.x[idx], device))).float().cpu()
+    if known:
+        hits = torch.tensor([i for i, h in enumerate(split.hashes) if h in known], dtype=torch.int64)
+        feats[hits] = torch.from_numpy(cache.read(np.array([known[split.hashes[i]] for i in hits.tolist()], dtype=np.int64)))
+    if cache is not None and len(todo):
+        cache.add({split.hashes[i]: feats[i].numpy() for i in todo.tolist()})
+    return SplitData(feats, split.y, split.keys, split.texts)
 
 
 @torch.no_grad()
@@ -250,7 +278,9 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
     frozen = getattr(model.net, "freeze", False)
     if frozen:  # a frozen pretrained encoder: encode every text or image once, train only the head
         progress_note = time.perf_counter()
-        train, val = (frozen_features(model, sp, device, precision, st.eval_batch_size) if sp is not None else None for sp in (train, val))
+        key = feature_key(model, data.prep, precision) if data.modality == "image" and cfg.data.cache else None
+        train, val = (frozen_features(model, sp, device, precision, st.eval_batch_size, key) if sp is not None else None
+                      for sp in (train, val))
         step_model = eval_model = model.net.head
         if dist.main and not progress_quiet:
             print(f"frozen encoder: {len(train) + (len(val) if val is not None else 0)} {data.modality} samples encoded once in "

@@ -62,6 +62,9 @@ def choose_image_model(cfg: Config) -> tuple[Config, Layout | None]:
     if wanted is not None:
         data_cfg = data_cfg.model_copy(update={"image_size": data_cfg.image_size or wanted["size"], "channels": wanted["channels"],
                                                "image_fit": data_cfg.image_fit or wanted["fit"]})
+        if not model_cfg.freeze:  # fine-tuning: the model's augmentation for whatever the user left unset
+            unset = {k: v for k, v in wanted["augment"].items() if k not in data_cfg.augment.model_fields_set}
+            data_cfg = data_cfg.model_copy(update={"augment": data_cfg.augment.model_copy(update=unset)})
     return cfg.model_copy(update={"model": model_cfg, "data": data_cfg}), layout
 
 
