@@ -80,6 +80,10 @@ class RowCache:
             atomic_write_text(self.dir / "index.json", json.dumps(index))
         return {h: index[h] for h in arrays}
 
+    def view(self, rows: np.ndarray) -> "CachedRows":
+        """The cached rows at ``rows`` as a lazy view of the memory map: nothing is read until it is indexed."""
+        return CachedRows(self.dir / self.file, self.row_shape, self.dtype, np.asarray(rows, dtype=np.int64))
+
     def read(self, rows: np.ndarray) -> np.ndarray:
         """The cached rows at ``rows``: (N, *row_shape), copied out of the memory map."""
         if len(rows) == 0:
@@ -101,6 +105,62 @@ def image_cache(root: Path, prep: ImagePreprocess) -> RowCache:
     """The cache of uint8 (H, W, C) images decoded with ``prep``."""
     key = f"v{CACHE_VERSION}.{IMAGE_DECODE_VERSION}-{prep.size}x{prep.size}x{prep.channels}-{prep.resample}-{prep.fit}"
     return RowCache(Path(root) / "images" / key, (prep.size, prep.size, prep.channels), np.uint8)
+
+
+class _File:
+    """A read-only file descriptor, closed with the last view that uses it."""
+
+    def __init__(self, path: Path):
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def __del__(self):
+        os.close(self.fd)
+
+
+class CachedRows:
+    """Rows of a cache file, read only when indexed: a split of 100,000 photos stays on disk (and in the kernel's
+    page cache, which it can drop) instead of in the process's memory. Rows are read with pread, not through a
+    memory map, so the pages never count as this process's resident memory. Indexing copies the rows asked for."""
+
+    def __init__(self, path: Path, row_shape: tuple, dtype, rows: np.ndarray):
+        self.dtype = np.dtype(dtype)
+        self.rows = rows
+        self.row_bytes = int(np.prod(row_shape)) * self.dtype.itemsize
+        self.shape = (len(rows), *row_shape)
+        self.ndim = len(self.shape)
+        self._file = _File(path)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, indices, axis: int = 0) -> "CachedRows":
+        """A view of the rows at ``indices`` (numpy's ``take`` on the first axis, without reading anything)."""
+        view = object.__new__(CachedRows)
+        view.__dict__.update(self.__dict__, rows=self.rows[np.asarray(indices, dtype=np.int64)])
+        view.shape = (len(view.rows), *self.shape[1:])
+        return view
+
+    def _read(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
+        flat = out.reshape(len(rows), -1).view(np.uint8)
+        for j, r in enumerate(rows.tolist()):
+            if os.preadv(self._file.fd, [flat[j]], r * self.row_bytes) != self.row_bytes:
+                raise OSError(f"{self.shape}: cache row {r} is cut short")
+        return out
+
+    def __getitem__(self, key):
+        first, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        picked = self.rows[first]
+        out = self._read(np.atleast_1d(picked))
+        if np.ndim(picked) == 0:
+            out = out[0]
+        if not rest:
+            return out
+        return out[rest] if np.ndim(picked) == 0 else out[(slice(None), *rest)]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out.astype(dtype) if dtype is not None else out
 
 
 def feature_cache(root: Path, key: str, width: int) -> RowCache:

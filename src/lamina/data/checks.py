@@ -17,7 +17,15 @@ LIST_LIMIT = 20  # paths listed per problem (the count is always complete)
 NEAR_MIN_SIDE = 16  # px: smaller images are too coarse for a perceptual hash (8x8 digits collide by the dozen)
 
 
-def average_hash(arr: np.ndarray) -> np.ndarray:
+def average_hash(arr, chunk: int = 256) -> np.ndarray:
+    """:func:`average_hash_rows` over ``arr`` in chunks of ``chunk`` images (a float copy of a whole split of photos
+    would not fit in memory; ``arr`` may be a lazy cache view)."""
+    if len(arr) <= chunk:
+        return average_hash_rows(np.asarray(arr[:]))
+    return np.concatenate([average_hash_rows(np.asarray(arr[i : i + chunk])) for i in range(0, len(arr), chunk)])
+
+
+def average_hash_rows(arr: np.ndarray) -> np.ndarray:
     """A 64-bit perceptual hash per image: 8x8 block means of the grey image above their mean.
 
     Args:

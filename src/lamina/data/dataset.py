@@ -21,7 +21,8 @@ from lamina.common.config import DataConfig
 from lamina.common.errors import DataError
 from lamina.common.runtime import cache_dir
 from lamina.data.audio import AudioDecodeError, AudioPreprocess, clip_seconds, load_audio, load_noise
-from lamina.data.cache import audio_cache, image_cache
+from lamina.data.cache import CachedRows, audio_cache, image_cache
+from lamina.data.pixel_rows import PixelRows
 from lamina.data.checks import check_samples
 from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image, peek
 from lamina.data.layout import Layout, Sample, scan
@@ -39,7 +40,7 @@ FEW_PER_CLASS = 100  # images per label under which a pretrained backbone is cho
 class SplitData:
     """One split as tensors."""
 
-    x: torch.Tensor  # images: (N, C, H, W) uint8, channels-last; text: (N, max_tokens) int32 token ids; audio: (N, samples) int16
+    x: torch.Tensor | PixelRows  # images: (N, C, H, W) uint8, channels-last (from the cache: read per batch); text: (N, max_tokens) int32 token ids; audio: (N, samples) int16
     y: torch.Tensor  # (N,) int64 label indices
     keys: list[str]  # sample keys (paths relative to the data root, or "row N" of a table), aligned with x
     texts: list[str] | None = None  # text: the raw texts, aligned with x (for reports)
@@ -160,17 +161,61 @@ def _map_chunked(pool: ThreadPoolExecutor, fn, items) -> list:
     return [r for run in runs for r in run]
 
 
+DECODE_CHUNK = 2048  # files read, hashed and decoded at a time: memory holds one chunk of file bytes, not the whole set
+
+
 def decode_samples(samples: list[Sample], prep: ImagePreprocess | AudioPreprocess, use_cache: bool, skip_bad: bool, skipped: list,
                    cropped: list | None = None):
-    """Decode samples (through the cache).
+    """Decode samples (through the cache), DECODE_CHUNK files at a time.
 
-    Returns (uint8 (N, H, W, C) images or int16 (N, samples) clips, content hashes, kept samples).
-    Audio clips longer than the window are cropped and appended to ``cropped`` as
-    {"path", "seconds"} (also when the cache answered: the length comes from the header).
+    Returns (images: uint8 (N, H, W, C), a lazy view of the cache when it is on, else an array; clips: int16
+    (N, samples); content hashes; kept samples). Audio clips longer than the window are cropped and appended to
+    ``cropped`` as {"path", "seconds"} (also when the cache answered: the length comes from the header).
     """
     audio = isinstance(prep, AudioPreprocess)
     cache = (audio_cache if audio else image_cache)(cache_dir(), prep) if use_cache else None
-    what = "audio" if audio else "image"
+    rows: dict[str, int] = {}  # hash -> cache row
+    arrays: dict[str, np.ndarray] = {}  # hash -> decoded array, without the cache
+    hashes: list[str] = []
+    keep: list[int] = []
+    workers = min(8, (os.cpu_count() or 2) * 2)
+    with ThreadPoolExecutor(workers) as pool:
+        for lo in range(0, len(samples), DECODE_CHUNK):
+            part = samples[lo : lo + DECODE_CHUNK]
+            part_hashes, decoded, blobs, known = _decode_chunk(pool, part, prep, cache)
+            hashes += part_hashes
+            fresh = {}
+            for j, (s, d) in enumerate(zip(part, decoded)):
+                if isinstance(d, str):
+                    if not skip_bad:
+                        raise DataError(f"{s.path}: {d}. Remove it or pass --skip-bad.")
+                    skipped.append({"path": str(s.path), "reason": d})
+                    continue
+                if isinstance(d, np.ndarray):
+                    fresh[part_hashes[j]] = d
+                keep.append(lo + j)
+                if audio and cropped is not None:
+                    seconds = clip_seconds(blobs[j])
+                    if seconds is not None and seconds * prep.sample_rate > prep.samples + 1:
+                        cropped.append({"path": str(s.path), "seconds": round(seconds, 3)})
+            if cache is not None:
+                rows.update(known)
+                rows.update(cache.add(fresh) if fresh else {})
+            else:
+                arrays.update(fresh)
+    row_shape = (prep.samples,) if audio else (prep.size, prep.size, prep.channels)
+    if cache is not None:
+        picked = np.array([rows[hashes[i]] for i in keep], dtype=np.int64)
+        arr = cache.read(picked) if audio else cache.view(picked)  # images stay in the cache, read per batch
+    else:
+        arr = np.stack([arrays[hashes[i]] for i in keep]) if keep else np.zeros((0, *row_shape), np.int16 if audio else np.uint8)
+    return arr, [hashes[i] for i in keep], [samples[i] for i in keep]
+
+
+def _decode_chunk(pool: ThreadPoolExecutor, part: list[Sample], prep, cache) -> tuple[list[str], list, list, dict]:
+    """(content hashes, decoded arrays, file bytes, cache rows already there) of ``part``: an array for a file the
+    cache lacks, None for one it has, a reason (str) for one that cannot be read or decoded."""
+    audio = isinstance(prep, AudioPreprocess)
 
     def read(s: Sample):
         try:
@@ -178,52 +223,29 @@ def decode_samples(samples: list[Sample], prep: ImagePreprocess | AudioPreproces
         except OSError as e:
             return e
 
-    def decode(i: int):
-        if isinstance(blobs[i], Exception):
-            return f"cannot read file ({blobs[i].strerror or blobs[i]})"
-        if hashes[i] in known:
+    def decode(j: int):
+        if isinstance(blobs[j], Exception):
+            return f"cannot read file ({blobs[j].strerror or blobs[j]})"
+        if hashes[j] in known:
             return None
         try:
-            return load_audio(blobs[i], prep).samples if audio else load_image(blobs[i], prep)
+            return load_audio(blobs[j], prep).samples if audio else load_image(blobs[j], prep)
         except (ImageDecodeError, AudioDecodeError) as e:
-            return f"cannot decode {what} ({e})"
+            return f"cannot decode {'audio' if audio else 'image'} ({e})"
 
-    workers = min(8, (os.cpu_count() or 2) * 2)
-    with ThreadPoolExecutor(workers) as pool:
-        blobs = _map_chunked(pool, read, samples)
-        hashes = [_hash_bytes(b) if isinstance(b, bytes) else "" for b in blobs]
-        known = cache.lookup(hashes) if cache else {}
-        decoded = _map_chunked(pool, decode, range(len(samples)))
-    fresh: dict[str, np.ndarray] = {}
-    keep: list[int] = []
-    for i, (s, d) in enumerate(zip(samples, decoded)):
-        if isinstance(d, str):
-            if not skip_bad:
-                raise DataError(f"{s.path}: {d}. Remove it or pass --skip-bad.")
-            skipped.append({"path": str(s.path), "reason": d})
-            continue
-        if isinstance(d, np.ndarray):
-            fresh[hashes[i]] = d
-        keep.append(i)
-        if audio and cropped is not None:
-            seconds = clip_seconds(blobs[i])
-            if seconds is not None and seconds * prep.sample_rate > prep.samples + 1:
-                cropped.append({"path": str(s.path), "seconds": round(seconds, 3)})
-    row_shape = (prep.samples,) if audio else (prep.size, prep.size, prep.channels)
-    if cache is not None:
-        rows = dict(known)
-        if fresh:
-            rows.update(cache.add(fresh))
-        arr = cache.read(np.array([rows[hashes[i]] for i in keep], dtype=np.int64))
+    blobs = _map_chunked(pool, read, part)
+    hashes = [_hash_bytes(b) if isinstance(b, bytes) else "" for b in blobs]
+    known = cache.lookup(hashes) if cache is not None else {}
+    return hashes, _map_chunked(pool, decode, range(len(part))), blobs, known
+
+
+def _to_split(arr, samples: list[Sample], label_index: dict[str, int], hashes: list[str] | None = None) -> SplitData:
+    if isinstance(arr, CachedRows):
+        x = PixelRows(arr)
     else:
-        arr = np.stack([fresh[hashes[i]] for i in keep]) if keep else np.zeros((0, *row_shape), np.int16 if audio else np.uint8)
-    return arr, [hashes[i] for i in keep], [samples[i] for i in keep]
-
-
-def _to_split(arr: np.ndarray, samples: list[Sample], label_index: dict[str, int], hashes: list[str] | None = None) -> SplitData:
-    x = torch.from_numpy(arr)
-    if x.dim() == 4:
-        x = x.permute(0, 3, 1, 2)  # (N, H, W, C) memory viewed as (N, C, H, W): channels-last
+        x = torch.from_numpy(arr)
+        if x.dim() == 4:
+            x = x.permute(0, 3, 1, 2)  # (N, H, W, C) memory viewed as (N, C, H, W): channels-last
     y = torch.tensor([label_index[s.label] for s in samples], dtype=torch.int64)
     return SplitData(x, y, [s.key for s in samples], hashes=hashes if x.dim() == 4 else None)
 
@@ -320,7 +342,7 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
         by_split.setdefault(assignment[s.key], []).append(i)
     if "train" not in by_split:
         raise DataError(f"{cfg.path}: no training samples are left after skipping bad files.")
-    splits = {name: _to_split(arr[idx], [kept[i] for i in idx], label_index, [hashes[i] for i in idx])
+    splits = {name: _to_split(arr.take(idx, axis=0), [kept[i] for i in idx], label_index, [hashes[i] for i in idx])
               for name, idx in sorted(by_split.items())}
     lines = sorted(f"{assignment[s.key]}\t{s.label}\t{h}" for s, h in zip(kept, hashes))
     fingerprint = hashlib.sha256("\n".join(lines).encode()).hexdigest()
