@@ -17,7 +17,7 @@ LIST_LIMIT = 20  # paths listed per problem (the count is always complete)
 NEAR_MIN_SIDE = 16  # px: smaller images are too coarse for a perceptual hash (8x8 digits collide by the dozen)
 
 
-def average_hash(arr, chunk: int = 256) -> np.ndarray:
+def average_hash(arr, chunk: int = 64) -> np.ndarray:
     """:func:`average_hash_rows` over ``arr`` in chunks of ``chunk`` images (a float copy of a whole split of photos
     would not fit in memory; ``arr`` may be a lazy cache view)."""
     if len(arr) <= chunk:
