@@ -3,7 +3,7 @@ import pytest
 
 from helpers import write_png
 from lamina.data.cache import image_cache
-from lamina.data.dataset import decode_samples
+from lamina.data.decode import decode_samples
 from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
 from lamina.data.layout import scan
 
@@ -64,7 +64,7 @@ def test_cache_ignores_torn_tail(tmp_path):
 def test_decoding_keeps_sample_order_across_thread_pool_chunks(tmp_path, monkeypatch, use_cache):
     """Files are read and decoded in runs of MAP_CHUNK per task: the rows must still follow the samples, and a bad
     file in the middle of a run is skipped by name without shifting its neighbours."""
-    from lamina.data import dataset
+    from lamina.data import decode as dataset
     from lamina.data.layout import Sample
 
     monkeypatch.setenv("LAMINA_CACHE_DIR", str(tmp_path / "cache"))

@@ -8,24 +8,23 @@ package format (the caller writes it), serving.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import sys
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from lamina.common.config import Config, TrainConfig
 from lamina.common.progress import Progress
-from lamina.common.runtime import bf16_supported, cache_dir, resolve_device, set_threads
+from lamina.common.runtime import resolve_device, set_threads
 from lamina.data.augment import augment_audio, augment_batch, spec_augment, warp_banks, warped_mel
-from lamina.data.cache import IMAGE_DECODE_VERSION, feature_cache
 from lamina.data.batches import as_model_input, eval_batches, steps_per_epoch, token_lengths, train_batches
 from lamina.data.dataset import PreparedData, SplitData
 from lamina.models.registry import Classifier, build_model, resolve, train_defaults
 from lamina.training.distributed import Dist
+from lamina.training.features import feature_key, frozen_features
+from lamina.training.precision import autocast, resolve_precision
 from lamina.training.checkpoint import CheckpointWriter, optimizer_tensors, restore_optimizer, snapshot
 from lamina.training.memory import probe_batch_sizes
 from lamina.training.metrics import classification_metrics
@@ -73,19 +72,6 @@ def resolve_train(tc: TrainConfig, model: str, n_train: int) -> TrainConfig:
     return tc.model_copy(update={"epochs": auto_epochs(tc.epochs, n_train), **filled})
 
 
-def autocast(device: str, precision: str):
-    """bf16 autocast context for 'bf16', a no-op for 'fp32'."""
-    if precision != "bf16":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
-
-
-def resolve_precision(requested: str, device: str) -> str:
-    if requested == "auto":
-        return "bf16" if bf16_supported(device) else "fp32"
-    return requested
-
-
 @torch.no_grad()
 def predict_split(model: torch.nn.Module, split: SplitData, device: str, precision: str, batch_size: int = 512) -> tuple[torch.Tensor, float]:
     """Logits (N, K) as float32 on CPU and the mean cross-entropy (no smoothing)."""
@@ -99,45 +85,6 @@ def predict_split(model: torch.nn.Module, split: SplitData, device: str, precisi
             out = torch.empty((len(split), logits.shape[1]))
         out[idx] = logits.cpu()
     return (out if out is not None else torch.zeros((0, 0))), loss_sum / max(1, len(split))
-
-
-def feature_key(model: Classifier, prep, precision: str) -> str:
-    """Names a frozen image backbone's features: its weights (a digest of every tensor but the head's), the
-    image preprocessing and the precision they were computed in."""
-    h = hashlib.blake2b(digest_size=8)
-    for name, t in model.net.state_dict().items():
-        if not name.startswith("head."):
-            h.update(name.encode())
-            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return (f"{model.net.__class__.__name__}-{h.hexdigest()}-{prep.size}x{prep.channels}-{prep.fit}-{prep.resample}-{precision}"
-            f"-d{IMAGE_DECODE_VERSION}")
-
-
-@torch.no_grad()
-def frozen_features(model: Classifier, split: SplitData, device: str, precision: str, batch_size: int,
-                    cache_key: str | None = None) -> SplitData:
-    """The split as its frozen encoder's features (N, D) float32: a frozen encoder runs once per sample, not once per epoch.
-
-    With ``cache_key`` (images with content hashes), features are kept in lamina's cache and an image
-    the same backbone saw before, at the same preprocessing and precision, is not encoded again.
-    """
-    model.eval()
-    width = model.net.head[-1].in_features
-    cache = feature_cache(cache_dir(), cache_key, width) if cache_key and split.hashes is not None else None
-    known = cache.lookup(split.hashes) if cache is not None else {}
-    todo = torch.tensor([i for i in range(len(split)) if cache is None or split.hashes[i] not in known], dtype=torch.int64)
-    feats = torch.empty((len(split), width))
-    lengths = token_lengths(split.x)
-    for part in eval_batches(len(todo), batch_size, lengths[todo] if lengths is not None else None):
-        idx = todo[part]
-        with autocast(device, precision):
-            feats[idx] = model.net.features(model.normalize(as_model_input(split.x[idx], device))).float().cpu()
-    if known:
-        hits = torch.tensor([i for i, h in enumerate(split.hashes) if h in known], dtype=torch.int64)
-        feats[hits] = torch.from_numpy(cache.read(np.array([known[split.hashes[i]] for i in hits.tolist()], dtype=np.int64)))
-    if cache is not None and len(todo):
-        cache.add({split.hashes[i]: feats[i].numpy() for i in todo.tolist()})
-    return SplitData(feats, split.y, split.keys, split.texts)
 
 
 @torch.no_grad()

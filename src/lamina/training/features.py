@@ -1,0 +1,57 @@
+"""A frozen encoder's features: computed once per sample instead of once per epoch, and for images kept in
+lamina's cache, so a later run (a tuning trial, a retrain) with the same backbone encodes nothing again."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+
+from lamina.common.runtime import cache_dir
+from lamina.data.batches import as_model_input, eval_batches, token_lengths
+from lamina.data.cache import IMAGE_DECODE_VERSION, feature_cache
+from lamina.data.dataset import SplitData
+from lamina.models.registry import Classifier
+from lamina.training.precision import autocast
+
+
+def feature_key(model: Classifier, prep, precision: str) -> str:
+    """Names a frozen image backbone's features: its weights (a digest of every tensor but the head's), the
+    image preprocessing and the precision they were computed in."""
+    h = hashlib.blake2b(digest_size=8)
+    for name, t in model.net.state_dict().items():
+        if not name.startswith("head."):
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return (f"{model.net.__class__.__name__}-{h.hexdigest()}-{prep.size}x{prep.channels}-{prep.fit}-{prep.resample}-{precision}"
+            f"-d{IMAGE_DECODE_VERSION}")
+
+
+@torch.no_grad()
+def frozen_features(model: Classifier, split: SplitData, device: str, precision: str, batch_size: int,
+                    cache_key: str | None = None) -> SplitData:
+    """The split as its frozen encoder's features (N, D) float32: a frozen encoder runs once per sample, not once per epoch.
+
+    With ``cache_key`` (images with content hashes), features are kept in lamina's cache and an image
+    the same backbone saw before, at the same preprocessing and precision, is not encoded again.
+    """
+    model.eval()
+    width = model.net.head[-1].in_features
+    cache = feature_cache(cache_dir(), cache_key, width) if cache_key and split.hashes is not None else None
+    known = cache.lookup(split.hashes) if cache is not None else {}
+    todo = torch.tensor([i for i in range(len(split)) if cache is None or split.hashes[i] not in known], dtype=torch.int64)
+    feats = torch.empty((len(split), width))
+    lengths = token_lengths(split.x)
+    for part in eval_batches(len(todo), batch_size, lengths[todo] if lengths is not None else None):
+        idx = todo[part]
+        with autocast(device, precision):
+            feats[idx] = model.net.features(model.normalize(as_model_input(split.x[idx], device))).float().cpu()
+    if known:
+        hits = torch.tensor([i for i, h in enumerate(split.hashes) if h in known], dtype=torch.int64)
+        feats[hits] = torch.from_numpy(cache.read(np.array([known[split.hashes[i]] for i in hits.tolist()], dtype=np.int64)))
+    if cache is not None and len(todo):
+        cache.add({split.hashes[i]: feats[i].numpy() for i in todo.tolist()})
+    return SplitData(feats, split.y, split.keys, split.texts)
+
+
