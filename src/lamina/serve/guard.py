@@ -122,7 +122,7 @@ class Guard:
                 return await receive()
             try:
                 message = await _within(receive(), deadline - asyncio.get_running_loop().time())
-            except TimeoutError:
+            except (TimeoutError, asyncio.TimeoutError):  # one class since 3.11, two before
                 raise BodyTimeout() from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
