@@ -81,7 +81,7 @@ class RowCache:
         return {h: index[h] for h in arrays}
 
     def view(self, rows: np.ndarray) -> "CachedRows":
-        """The cached rows at ``rows`` as a lazy view of the memory map: nothing is read until it is indexed."""
+        """The cached rows at ``rows`` as a lazy view of the cache file: nothing is read until it is indexed."""
         return CachedRows(self.dir / self.file, self.row_shape, self.dtype, np.asarray(rows, dtype=np.int64))
 
     def read(self, rows: np.ndarray) -> np.ndarray:

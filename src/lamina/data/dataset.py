@@ -38,7 +38,7 @@ FEW_PER_CLASS = 100  # images per label under which a pretrained backbone is cho
 class SplitData:
     """One split as tensors."""
 
-    x: torch.Tensor | PixelRows  # images: (N, C, H, W) uint8, channels-last (from the cache: read per batch); text: (N, max_tokens) int32 token ids; audio: (N, samples) int16
+    x: torch.Tensor | PixelRows  # images: (N, C, H, W) uint8, channels-last (PixelRows: read from the cache file per batch); text: (N, max_tokens) int32 token ids; audio: (N, samples) int16
     y: torch.Tensor  # (N,) int64 label indices
     keys: list[str]  # sample keys (paths relative to the data root, or "row N" of a table), aligned with x
     texts: list[str] | None = None  # text: the raw texts, aligned with x (for reports)

@@ -17,6 +17,7 @@ import io
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -86,22 +87,19 @@ def _jpeg_scans(data: bytes) -> int:
 _MAGIC = (b"\x89PNG", b"\xff\xd8", b"BM")  # PNG, JPEG, BMP; WEBP is RIFF....WEBP
 
 
-def _head(path) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(12)
-
-
 def _open(src, max_pixels: int, draft_side: int | None = None):
     """Open, check format and size from the header, then decode (a JPEG at the smallest DCT scale whose shorter
     side is still ``draft_side``, when given). Raises ImageDecodeError (or a subclass)."""
     from PIL import Image
 
-    data = bytes(src) if isinstance(src, (bytes, bytearray, memoryview)) else None
     try:
-        img = Image.open(io.BytesIO(data) if data is not None else src, formats=IMAGE_FORMATS)
+        data = bytes(src) if isinstance(src, (bytes, bytearray, memoryview)) else Path(src).read_bytes()
+    except OSError as e:
+        raise ImageDecodeError(f"cannot read file ({e.strerror or e})") from None
+    try:
+        img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     except Image.UnidentifiedImageError:
-        head = data[:12] if data is not None else _head(src)
-        if any(head.startswith(m) for m in _MAGIC) or head[8:12] == b"WEBP":
+        if any(data.startswith(m) for m in _MAGIC) or data[8:12] == b"WEBP":
             raise ImageDecodeError("corrupt or truncated image") from None
         raise UnsupportedImageFormat(f"not a {', '.join(IMAGE_FORMATS)} image") from None
     except Image.DecompressionBombError:  # past twice Pillow's own limit: refused inside open()
@@ -111,9 +109,6 @@ def _open(src, max_pixels: int, draft_side: int | None = None):
     if img.width * img.height > max_pixels:
         raise ImageTooLarge(f"{img.width} x {img.height} pixels is over the limit of {max_pixels:,}")
     if img.format == "JPEG":
-        if data is None:
-            with open(src, "rb") as f:
-                data = f.read()
         if _jpeg_scans(data) > MAX_JPEG_SCANS:
             raise ImageTooLarge(f"the JPEG has more than {MAX_JPEG_SCANS} scans")
         if draft_side:

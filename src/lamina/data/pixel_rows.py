@@ -1,4 +1,4 @@
-"""A split's images as torch sees them, read from the memory-mapped cache one batch at a time.
+"""A split's images as torch sees them, read from the cache file one batch at a time (lamina.data.cache.CachedRows).
 
 Indexing (an int, a slice, a list or an index tensor) returns uint8 (B, C, H, W) channels-last
 tensors, like indexing the tensor of a whole split did; only the rows asked for are read.

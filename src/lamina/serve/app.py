@@ -267,7 +267,8 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={InputError: input_error, Busy: busy, TooSlow: too_slow, BodyTimeout: body_timeout, BodyTooLarge: too_large, BadEncoding: bad_encoding, Overloaded: overloaded, 404: not_found,
+        exception_handlers={InputError: input_error, Busy: busy, TooSlow: too_slow, BodyTimeout: body_timeout, BodyTooLarge: too_large,
+                            BadEncoding: bad_encoding, Overloaded: overloaded, 404: not_found,
                             405: not_found, HTTPException: http_error, Exception: internal},
         lifespan=core.lifespan,
     )
