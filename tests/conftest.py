@@ -54,12 +54,23 @@ def kws(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def kws_run(kws, tmp_path_factory):
-    """A small dscnn trained on ``kws``: (run directory, the --json summary)."""
+    """A small dscnn (the from-scratch model) trained on ``kws``: (run directory, the --json summary)."""
     import json
 
     out = tmp_path_factory.mktemp("runs") / "kws"
-    r = run_cli("train", kws, "--output", out, "--json", "--set", "train.epochs=15", "--set", "train.batch_size=16",
-                "--set", "model.width=32", "--set", "model.depth=2")
+    r = run_cli("train", kws, "--output", out, "--json", "--set", "model.name=dscnn", "--set", "train.epochs=15",
+                "--set", "train.batch_size=16", "--set", "model.width=32", "--set", "model.depth=2")
+    assert r.returncode == 0, r.stderr
+    return out, json.loads(r.stdout)
+
+
+@pytest.fixture(scope="session")
+def kws_embedding_run(kws, tmp_path_factory):
+    """Zero-config training on ``kws`` (the frozen speech_embedding): (run directory, the --json summary)."""
+    import json
+
+    out = tmp_path_factory.mktemp("runs") / "kws-embedding"
+    r = run_cli("train", kws, "--output", out, "--json")
     assert r.returncode == 0, r.stderr
     return out, json.loads(r.stdout)
 

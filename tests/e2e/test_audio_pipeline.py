@@ -44,21 +44,31 @@ def test_missing_synthesizer_names_the_debian_package(tmp_path, capsys):
     assert "apt-get install espeak-ng flite" in err
 
 
-def test_train_evaluate_predict_export_serve(kws, kws_run):
+def test_zero_config_uses_the_pretrained_embedding_and_generalises_better(kws_run, kws_embedding_run):
+    out, summary = kws_embedding_run
+    assert "name: speech-embedding" in (out / "config.yaml").read_text()
+    assert "freeze: true" in (out / "config.yaml").read_text()
+    # ~100 training clips, test voices never heard: from scratch is near chance (1/12), the embedding is not
+    scratch, pretrained = (s["metrics"]["test"]["accuracy"] for s in (kws_run[1], summary))
+    assert pretrained > max(0.3, scratch + 0.2)
+
+
+@pytest.mark.parametrize("fixture, model", [("kws_run", "dscnn"), ("kws_embedding_run", "speech-embedding")])
+def test_train_evaluate_predict_export_serve(kws, fixture, model, request):
     import lamina
 
-    out, summary = kws_run
+    out, summary = request.getfixturevalue(fixture)
     cfg = (out / "config.yaml").read_text()
-    assert "modality: audio" in cfg and "name: dscnn" in cfg
+    assert "modality: audio" in cfg and f"name: {model}" in cfg
     data = json.loads((out / "data.json").read_text())
     assert data["layout"] == "speech-commands" and len(data["splits"]["test"]) == len((kws / "testing_list.txt").read_text().split())
     assert summary["metrics"]["test"]["n"] == len(data["splits"]["test"])
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     train_acc = [r["accuracy"] for r in history if r["split"] == "train" and "accuracy" in r]
     train_loss = [r["loss"] for r in history if r["split"] == "train"]
-    # It learns: 12 classes (chance 0.08) from ~100 clips under full augmentation; the accuracy
-    # on held-out voices at full scale is benchmarks/kws.py's business.
-    assert train_acc[-1] > max(0.17, 2 * train_acc[0]) and train_loss[-1] < train_loss[0] - 0.2
+    # It learns: 12 classes (chance 0.08) from ~100 clips; the accuracy on held-out voices at full scale is
+    # benchmarks/kws.py's business.
+    assert train_acc[-1] > max(0.17, 1.5 * train_acc[0]) and train_loss[-1] < train_loss[0] - 0.2
     ev = run_cli("evaluate", out, kws, "--split", "test", "--json", "--report", out / "eval.html")
     assert ev.returncode == 0, ev.stderr
     assert json.loads(ev.stdout)["accuracy"] == pytest.approx(summary["metrics"]["test"]["accuracy"])
@@ -73,13 +83,13 @@ def test_train_evaluate_predict_export_serve(kws, kws_run):
     expected = json.loads(pr.stdout)["predictions"]
     with Server(out) as server, httpx.Client(base_url=server.url) as http:
         for f, want in zip(files, expected):
-            got = http.post("/predict/kws?top_k=3", content=f.read_bytes()).json()["predictions"][0]
+            got = http.post(f"/predict/{out.name}?top_k=3", content=f.read_bytes()).json()["predictions"][0]
             assert got["label"] == want["label"] and abs(got["score"] - want["score"]) <= 1e-4
         clips = lamina.load(out).encode([str(f) for f in files]).numpy()
         body = {"inputs": [{"name": "clips", "datatype": "INT16", "shape": list(clips.shape), "data": clips.ravel().tolist()}]}
-        v2 = http.post("/v2/models/kws/infer", json=body).json()
+        v2 = http.post(f"/v2/models/{out.name}/infer", json=body).json()
         assert v2["outputs"][1]["data"] == [e["label"] for e in expected]
-        bad = http.post("/predict/kws", content=b"RIFF\x00\x00\x00\x00WAVEnope")
+        bad = http.post(f"/predict/{out.name}", content=b"RIFF\x00\x00\x00\x00WAVEnope")
         assert bad.status_code == 400 and bad.json()["error"].startswith("cannot decode audio")
 
 
@@ -121,7 +131,7 @@ def test_every_synthesizer_speaks(synth, name, tmp_path):
 def test_audio_trains_under_torchrun(kws, tmp_path):
     """Two processes: every rank draws the global batch's augmentation, trains its half; rank 0 writes the run."""
     r = run_cli("train", kws, "--output", tmp_path / "r", "--nproc", "2", "--json", "--set", "train.epochs=2", "--set", "train.batch_size=32",
-                "--set", "model.width=16", "--set", "model.depth=1")
+                "--set", "model.name=dscnn", "--set", "model.width=16", "--set", "model.depth=1")
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads(r.stdout)
     history = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]

@@ -27,6 +27,8 @@ CASES = {  # name -> (data fixture, extra options)
     "minilm": ("corpus", ["--set", "train.batch_size=16"]),  # frozen encoder: cached features, head only
     "minilm-finetuned": ("corpus", ["--set", "train.batch_size=16", "--set", "model.freeze=false"]),  # dropout, lr_scale groups
     "dscnn": ("kws", ["--set", "train.batch_size=16", "--set", "model.width=32", "--set", "model.depth=2"]),  # log-mel front end
+    "speech-embedding": ("kws", ["--set", "train.batch_size=8"]),  # frozen: the clips' embeddings computed once, head only
+    "speech-embedding-finetuned": ("kws", ["--set", "train.batch_size=16", "--set", "model.freeze=false"]),  # waveform augmentation
     # fine-tuned (a frozen backbone trains its head in a blink): BatchNorm, channels-last, two learning rates
     "efficientnet-lite0": ("photos", ["--set", "model.freeze=false", "--set", "data.image_size=64", "--set", "train.batch_size=16"]),
 }

