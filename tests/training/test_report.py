@@ -4,6 +4,8 @@ import io
 
 import numpy as np
 
+from lamina.data.task import Task
+
 from helpers import chromium_driver, run_cli
 from lamina.training import report
 
@@ -56,8 +58,18 @@ def test_evaluate_report_renders_in_chromium(digits_run, digits, tmp_path):
 def test_worst_mistakes_are_the_most_confident_wrong_ones():
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3]])
     y = np.array([0, 0, 0, 1])
-    ms = report.worst_mistakes(probs, y, ["a", "b", "c", "d"], ["x", "y"], lambda i: "")
+    ms = report.worst_mistakes(Task("classification", ["x", "y"]), probs, y, ["a", "b", "c", "d"], lambda i: "")
     assert [(m.key, m.predicted, m.true) for m in ms] == [("b", "y", "x"), ("d", "x", "y"), ("c", "y", "x")]
+
+
+def test_worst_mistakes_of_multilabel_and_regression():
+    multi = Task("multilabel", ["x", "y"], thresholds=[0.5, 0.5])
+    scores = np.array([[0.9, 0.1], [0.9, 0.9], [0.1, 0.4]])
+    ms = report.worst_mistakes(multi, scores, np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), ["a", "b", "c"], lambda i: "")
+    assert [(m.key, m.predicted, m.true) for m in ms] == [("b", "x; y", "x"), ("c", "(none)", "y")]  # b is 0.9 off, c 0.7
+    reg = report.worst_mistakes(Task("regression", ["v"]), np.array([[1.0], [5.0], [2.5]]), np.array([1.0, 2.0, 2.0]),
+                                ["a", "b", "c"], lambda i: "")
+    assert [m.key for m in reg] == ["b", "c", "a"] and reg[0].confidence is None and reg[0].predicted == "5"
 
 
 def test_curves_take_each_epochs_last_train_line_and_skip_final_lines():

@@ -23,7 +23,7 @@ EPILOG = """examples:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="lamina", description="Train, evaluate and use deep networks on labeled images.",
+        prog="lamina", description="Train, evaluate and use deep networks on labeled images, audio clips and texts.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="store_true", help="print the version and exit")
@@ -125,9 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("b", help="run directory")
     cp.add_argument("--json", action="store_true", help="print one JSON object")
 
-    pr = sub.add_parser("predict", help="top-k labels for input files")
+    pr = sub.add_parser("predict", help="what the model says of inputs: top-k labels, the labels above their thresholds, or a number")
     pr.add_argument("model", help="run directory or its model/ directory")
-    pr.add_argument("inputs", nargs="+", help="image files")
+    pr.add_argument("inputs", nargs="+", help="image or audio files, or texts for a text model")
     pr.add_argument("--top-k", type=int, default=5, help="labels per input (default 5)")
     pr.add_argument("--json", action="store_true", help="print one JSON object")
     return p
@@ -171,17 +171,25 @@ def _cmd_train(a) -> None:
     print(f"run: {summary['run']}  ({summary['epochs']} epochs, {summary['train_seconds']:.1f} s, "
           f"{summary['samples_per_s']:.0f} samples/s, {summary['precision']} on {summary['device']})")
     for split, m in summary["metrics"].items():
-        print(f"{split}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  (n={m['n']})")
+        print(f"{split}: {_figures(m)}  (n={m['n']})")
     print(f"model package: {summary['model']}")
     if summary.get("report"):
         print(f"report: {summary['report']}")
     if "export" in summary:
         p = summary["export"]["parity"]
-        print(f"onnx: {summary['export']['path']} (parity on {p['n']} images: max |difference| {p['max_abs_diff']:.1e})")
+        print(f"onnx: {summary['export']['path']} (parity on {p['n']} inputs: max |difference| {p['max_abs_diff']:.1e})")
     if summary.get("tracking", {}).get("run_id"):
         t = summary["tracking"]
         version = f", registered as {t['registered_model']} version {t['model_version']}" if t.get("model_version") else ""
         print(f"mlflow: run {t['run_id']} at {t['uri']}{version}")
+
+
+FIGURES = (("accuracy", "accuracy"), ("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"), ("mean_average_precision", "mAP"),
+           ("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R2"))  # what a line of figures shows, when the task has it
+
+
+def _figures(m: dict) -> str:
+    return "  ".join(f"{name} {m[key]:.4f}" for key, name in FIGURES if m.get(key) is not None)
 
 
 def _cmd_validate(a) -> None:
@@ -225,12 +233,14 @@ def _cmd_evaluate(a) -> None:
     if a.json:
         _print_json(r)
         return
-    print(f"{r['data']}{' [' + r['split'] + ']' if r['split'] else ''}: accuracy {r['accuracy']:.4f}  "
-          f"macro-F1 {r['macro_f1']:.4f}  n {r['n']}")
-    width = max(len(k) for k in r["per_class"]) if r["per_class"] else 5
-    print(f"{'label':<{width}}  precision  recall     f1  support")
-    for label, c in r["per_class"].items():
-        print(f"{label:<{width}}  {c['precision']:9.4f}  {c['recall']:6.4f}  {c['f1']:.4f}  {c['support']:7d}")
+    print(f"{r['data']}{' [' + r['split'] + ']' if r['split'] else ''}: {_figures(r)}  n {r['n']}")
+    table = r.get("per_class") or r.get("per_label") or {}
+    width = max((len(k) for k in table), default=5)
+    if table:
+        print(f"{'label':<{width}}  precision  recall     f1  support" + ("  threshold" if "per_label" in r else ""))
+    for label, c in table.items():
+        print(f"{label:<{width}}  {c['precision']:9.4f}  {c['recall']:6.4f}  {c['f1']:.4f}  {c['support']:7d}"
+              + (f"  {c['threshold']:9.2f}" if "threshold" in c else ""))
     if r.get("report"):
         print(f"report: {r['report']}")
 
@@ -243,8 +253,14 @@ def _cmd_predict(a) -> None:
         _print_json({"predictions": results})
         return
     for r in results:
-        rest = ", ".join(f"{t['label']} {t['score']:.3f}" for t in r["top_k"])
-        print(f"{r['input']}: {r['label']}  ({rest})")
+        if "value" in r:
+            print(f"{r['input']}: {r['value']:.6g}")
+        elif "labels" in r:
+            best = sorted(r["scores"].items(), key=lambda kv: -kv[1])[: a.top_k]
+            print(f"{r['input']}: {'; '.join(r['labels']) or '(none)'}  ({', '.join(f'{k} {v:.3f}' for k, v in best)})")
+        else:
+            rest = ", ".join(f"{t['label']} {t['score']:.3f}" for t in r["top_k"])
+            print(f"{r['input']}: {r['label']}  ({rest})")
 
 
 def _cmd_export(a) -> None:

@@ -56,7 +56,8 @@ class DataConfig(_Stage):
     path: str | None = None  # folder (per class, optionally train/val/test) or CSV manifest "path,label[,split]"
     modality: Literal["auto", "image", "text", "audio"] = "auto"  # auto = inferred: from file extensions; a .tsv/.jsonl/.parquet table or a CSV without file paths is text
     text_column: str | None = None  # text tables: the column holding the text; None = inferred (text, body, review, ... or the longest strings)
-    label_column: str | None = None  # text tables: the label column; None = inferred (label, class, stars, ... or the fewest distinct values)
+    label_column: str | None = None  # text tables: the label column; None = inferred (label, labels, class, target, value, score, y, ... or the fewest distinct values)
+    task: Literal["auto", "classification", "multilabel", "regression"] = "auto"  # auto = from the label cells: "a; b" or "a|b" (a JSON list in JSONL) = multilabel, numbers with > 20 distinct values = regression, else classification
     max_tokens: int | None = Field(None, ge=4, le=512)  # text: subword tokens per text (longer ones are cut); None = 95th percentile of train, 16..256
     vocab_size: int = Field(8000, ge=100, le=100_000)  # text: subword vocabulary trained on the train split (pretrained encoders bring their own)
     image_size: int | None = Field(None, ge=4, le=1024)  # pixels, square side; None = most common side in the data
@@ -101,7 +102,8 @@ class TrainConfig(_Stage):
     label_smoothing: float = Field(0.1, ge=0, lt=1)  # mass spread over all classes in the loss
     grad_clip: float | None = Field(1.0, gt=0)  # max global gradient L2 norm; None = no clipping
     early_stopping: int = Field(10, ge=0)  # epochs without a better val metric before stopping; 0 = off
-    monitor: Literal["accuracy", "macro_f1", "loss"] = "accuracy"  # validation metric for best/early stopping
+    monitor: Literal["auto", "accuracy", "macro_f1", "micro_f1", "r2", "loss"] = "auto"  # validation metric for best/early stopping; auto = the task's: accuracy, micro_f1 (multilabel), r2 (regression)
+    class_weights: Union[Literal["auto", "none"], dict[str, float]] = "auto"  # loss weight per label; auto = inverse-frequency weights (sqrt-damped) when the largest train class is >= 5x the smallest (multilabel: positive weights per label), else none; {label: w} sets them
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto = bf16 autocast where the device does bf16 natively
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None = torch's default (all cores)

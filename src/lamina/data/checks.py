@@ -55,21 +55,23 @@ def _problem(level: str, kind: str, message: str, paths: list[str] | None = None
     return out
 
 
-def check_samples(keys: list[str], labels: list[str], splits: list[str], hashes: list[str], arr: np.ndarray,
+def check_samples(keys: list[str], labels: list[str] | None, splits: list[str], hashes: list[str], arr: np.ndarray,
                   what: str = "file contents") -> list[dict]:
-    """Warnings about decoded samples (aligned lists; arr (N, H, W, C) uint8).
+    """Warnings about decoded samples (aligned lists; arr (N, H, W, C) uint8; ``labels`` None for regression targets,
+    which have no classes to balance).
 
     - class imbalance in train (largest/smallest above 10) and classes with under 5 samples;
     - the same file content in two splits (leakage), or under two labels;
     - near duplicates across splits: different files, the same average hash.
     """
     problems: list[dict] = []
-    train_counts = Counter(label for label, split in zip(labels, splits) if split == "train")
+    train_counts = Counter(label for label, split in zip(labels, splits) if split == "train") if labels is not None else Counter()
     if train_counts:
         most, least = train_counts.most_common()[0], train_counts.most_common()[-1]
         if least[1] and most[1] / least[1] > IMBALANCE_RATIO:
             problems.append(_problem("warning", "imbalance", f"classes are imbalanced in train: '{most[0]}' has {most[1]} samples, "
-                                     f"'{least[0]}' {least[1]} ({most[1] / least[1]:.0f}x); consider more data or class weights"))
+                                     f"'{least[0]}' {least[1]} ({most[1] / least[1]:.0f}x); consider more data or class weights "
+                                     "(train.class_weights)"))
         few = sorted(name for name, n in train_counts.items() if n < FEW_SAMPLES)
         if few:
             problems.append(_problem("warning", "few-samples", f"classes with fewer than {FEW_SAMPLES} training samples: {few}"))
@@ -83,7 +85,7 @@ def check_samples(keys: list[str], labels: list[str], splits: list[str], hashes:
             continue
         if len({splits[i] for i in idx}) > 1:
             cross.append(" = ".join(f"{keys[i]} ({splits[i]})" for i in idx))
-        if len({labels[i] for i in idx}) > 1:
+        if labels is not None and len({labels[i] for i in idx}) > 1:
             relabeled.append(" = ".join(f"{keys[i]} ({labels[i]})" for i in idx))
     if cross:
         problems.append(_problem("warning", "leakage", f"{len(cross)} {what} appear in more than one split "

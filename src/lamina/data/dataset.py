@@ -25,6 +25,7 @@ from lamina.data.checks import check_samples
 from lamina.data.image import ImageDecodeError, ImagePreprocess, peek
 from lamina.data.layout import Layout, Sample, scan
 from lamina.data.split import assign_splits
+from lamina.data.task import Task, detect, label_set, number, strata
 from lamina.data.text_data import (TextPreprocess, infer_max_tokens, is_text_table, read_table_samples, text_fingerprint,
                                    text_tokenizer, tokenize)
 from lamina.data.tokenizer import lengths as token_counts
@@ -39,7 +40,7 @@ class SplitData:
     """One split as tensors."""
 
     x: torch.Tensor | PixelRows  # images: (N, C, H, W) uint8, channels-last (PixelRows: read from the cache file per batch); text: (N, max_tokens) int32 token ids; audio: (N, samples) int16
-    y: torch.Tensor  # (N,) int64 label indices
+    y: torch.Tensor  # classification: (N,) int64 label indices; multilabel: (N, K) float32 0/1; regression: (N,) float32 targets
     keys: list[str]  # sample keys (paths relative to the data root, or "row N" of a table), aligned with x
     texts: list[str] | None = None  # text: the raw texts, aligned with x (for reports)
     hashes: list[str] | None = None  # images: content hashes of the files, aligned with x (keys of the feature cache)
@@ -67,6 +68,22 @@ class PreparedData:
     tokenizer: object = None  # text: the tokenizers.Tokenizer that made the ids
     columns: tuple[str, str] | None = None  # text: the (text, label) columns of the table
     noise: torch.Tensor | None = None  # audio: background noise samples (T,) int16 for augmentation (_background_noise_/)
+    task: Task = field(default_factory=Task)  # what the labels are; task.labels == labels
+
+    def counts(self) -> dict:
+        """Per split: samples per label (multi-label: samples carrying it); regression: n, mean, std, min, max."""
+        out = {}
+        for name, d in self.splits.items():
+            if self.task.kind == "regression":
+                y = d.y.double()
+                out[name] = {"n": len(y), "mean": y.mean().item() if len(y) else None, "std": y.std().item() if len(y) > 1 else None,
+                             "min": y.min().item() if len(y) else None, "max": y.max().item() if len(y) else None}
+            elif self.task.kind == "multilabel":
+                out[name] = {label: int(n) for label, n in zip(self.labels, d.y.sum(0).tolist())}
+                out[name]["(none)"] = int((d.y.sum(1) == 0).sum())
+            else:
+                out[name] = dict(sorted(Counter(self.labels[i] for i in d.y.tolist()).items()))
+        return out
 
     def summary(self) -> dict:
         """JSON-ready description, saved as data.json in the run."""
@@ -75,8 +92,9 @@ class PreparedData:
             "layout": self.layout,
             "modality": self.modality,
             "labels": self.labels,
+            "task": self.task.to_dict(),
             "preprocessing": self.prep.to_dict(),
-            "counts": {s: dict(sorted(Counter(self.labels[i] for i in d.y.tolist()).items())) for s, d in self.splits.items()},
+            "counts": self.counts(),
             "fingerprint": self.fingerprint,
             "skipped": self.skipped,
             "checks": self.checks,
@@ -144,14 +162,14 @@ def scan_images(cfg: DataConfig) -> tuple[Layout, ImageFacts] | None:
     return layout, ImageFacts(facts.side, facts.gray, per_label[len(per_label) // 2])
 
 
-def _to_split(arr, samples: list[Sample], label_index: dict[str, int], hashes: list[str] | None = None) -> SplitData:
+def _to_split(arr, samples: list[Sample], task: Task, hashes: list[str] | None = None) -> SplitData:
     if isinstance(arr, CachedRows):
         x = PixelRows(arr)
     else:
         x = torch.from_numpy(arr)
         if x.dim() == 4:
             x = x.permute(0, 3, 1, 2)  # (N, H, W, C) memory viewed as (N, C, H, W): channels-last
-    y = torch.tensor([label_index[s.label] for s in samples], dtype=torch.int64)
+    y = torch.from_numpy(task.targets([s.label for s in samples]))
     return SplitData(x, y, [s.key for s in samples], hashes=hashes if x.dim() == 4 else None)
 
 
@@ -177,6 +195,38 @@ def is_text_data(cfg: DataConfig) -> bool:
     return bool(cfg.path) and is_text_table(cfg.path)
 
 
+def make_task(kind: str, path, samples: list[Sample], assignment: dict[str, str], target: str) -> Task:
+    """The task of a training set: its labels as found in train (an error for labels only in val/test, or for
+    fewer than 2 single labels), or a regression target's train mean and std (an error naming a non-numeric row)."""
+    train = [s.label for s in samples if assignment[s.key] == "train"]
+    if kind == "classification":
+        return Task(kind, _check_labels(path, set(train), {s.label for s in samples}))
+    if kind == "multilabel":
+        found = {label for s in samples for label in label_set(s.label)}
+        labels = sorted({label for c in train for label in label_set(c)})
+        if not labels:
+            raise DataError(f"{path}: no training sample has a label; a multi-label task needs at least 1 label in train.")
+        others = sorted(found - set(labels))
+        if others:
+            raise DataError(f"{path}: labels {others} appear in val/test but not in train. Add training samples for them.")
+        return Task(kind, labels)
+    values = np.array([number(c) for c in train], dtype=np.float64)
+    return Task(kind, [target], float(values.mean()), float(values.std()) or 1.0)
+
+
+def _check_numbers(path, samples: list[Sample]) -> None:
+    bad = next((s for s in samples if number(s.label) is None), None)
+    if bad is not None:
+        raise DataError(f"{path}: {bad.key}: target '{bad.label[:40]}' is not a number; every row of a regression task needs "
+                        "one (data.task=regression). Fix the row, or set data.task=classification.")
+
+
+def _split(cfg: DataConfig, samples: list[Sample], kind: str, seed: int) -> dict[str, str]:
+    if kind == "regression":
+        _check_numbers(cfg.path, samples)
+    return assign_splits(samples, cfg.val_fraction, cfg.test_fraction, seed, strata(kind, [s.label for s in samples]))
+
+
 def _check_labels(path, train_labels: set, all_labels: set) -> list[str]:
     labels = sorted(train_labels)
     if len(labels) < 2:
@@ -191,28 +241,32 @@ def _check_labels(path, train_labels: set, all_labels: set) -> list[str]:
 
 
 def _prepare_text(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
-    table = read_table_samples(cfg.path, cfg.text_column, cfg.label_column, cfg.skip_bad)
-    assignment = assign_splits(table.samples, cfg.val_fraction, cfg.test_fraction, seed)
+    table = read_table_samples(cfg.path, cfg.text_column, cfg.label_column, cfg.skip_bad, task=cfg.task)
+    assignment = _split(cfg, table.samples, table.task, seed)
     train_keys = [s.key for s in table.samples if assignment[s.key] == "train"]
-    labels = _check_labels(cfg.path, {s.label for s in table.samples if assignment[s.key] == "train"}, {s.label for s in table.samples})
+    task = make_task(table.task, cfg.path, table.samples, assignment, table.columns[1])
     tok = text_tokenizer([table.texts[k] for k in train_keys], cfg.vocab_size, tokenizer_file)
     max_tokens = cfg.max_tokens
     if max_tokens is None:
         max_tokens = infer_max_tokens(token_counts(tok, [table.texts[k] for k in train_keys]))
     prep = TextPreprocess(max_tokens, tok.get_vocab_size())
     fingerprint, hashes = text_fingerprint(table.samples, table.texts, assignment)
-    label_index = {name: i for i, name in enumerate(labels)}
     splits = {}
     for name in sorted({assignment[s.key] for s in table.samples}):
         chosen = [s for s in table.samples if assignment[s.key] == name]
         texts = [table.texts[s.key] for s in chosen]
-        splits[name] = SplitData(torch.from_numpy(tokenize(tok, texts, max_tokens)),
-                                 torch.tensor([label_index[s.label] for s in chosen], dtype=torch.int64), [s.key for s in chosen], texts)
+        splits[name] = SplitData(torch.from_numpy(tokenize(tok, texts, max_tokens)), torch.from_numpy(task.targets([s.label for s in chosen])),
+                                 [s.key for s in chosen], texts)
     keys = [s.key for s in table.samples]
-    checks = check_samples(keys, [s.label for s in table.samples], [assignment[k] for k in keys], hashes, np.zeros((0, 1, 1, 1), np.uint8),
-                           "texts")
-    return PreparedData("text", str(cfg.path), table.kind, labels, prep, splits, [], [], fingerprint,
-                        {name: d.keys for name, d in splits.items()}, table.skipped, checks, tok, table.columns)
+    checks = check_samples(keys, _check_strata(task, table.samples), [assignment[k] for k in keys], hashes,
+                           np.zeros((0, 1, 1, 1), np.uint8), "texts")
+    return PreparedData("text", str(cfg.path), table.kind, task.labels, prep, splits, [], [], fingerprint,
+                        {name: d.keys for name, d in splits.items()}, table.skipped, checks, tok, table.columns, task=task)
+
+
+def _check_strata(task: Task, samples: list[Sample]) -> list[str] | None:
+    """The labels the balance checks count: single labels, a multi-label sample's rarest; None for regression."""
+    return None if task.kind == "regression" else strata(task.kind, [s.label for s in samples])
 
 
 def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path | None = None,
@@ -232,34 +286,36 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
         if not Path(cfg.path).is_file():
             raise DataError(f"{cfg.path}: data.modality is text, which needs a table file (.csv, .tsv, .jsonl, .parquet).")
         return _prepare_text(cfg, seed, tokenizer_file)
-    layout = layout or scan(cfg.path, cfg.skip_bad)
+    layout = layout or scan(cfg.path, cfg.skip_bad, cfg.task)
     skipped = list(layout.skipped)
-    assignment = assign_splits(layout.samples, cfg.val_fraction, cfg.test_fraction, seed)
+    kind = detect([s.label for s in layout.samples], cfg.task) if layout.kind == "manifest" else cfg.task
+    kind = "classification" if kind == "auto" else kind
+    assignment = _split(cfg, layout.samples, kind, seed)
     train_samples = [s for s in layout.samples if assignment[s.key] == "train"]
-    labels = _check_labels(cfg.path, {s.label for s in train_samples}, {s.label for s in layout.samples})
+    task = make_task(kind, cfg.path, layout.samples, assignment, "value")
     audio = layout.modality == "audio"
     prep = AudioPreprocess(**cfg.audio.model_dump()) if audio else _infer_prep(cfg, train_samples)
     cropped: list[dict] = []
     arr, hashes, kept = decode_samples(layout.samples, prep, cfg.cache, cfg.skip_bad, skipped, cropped)
-    label_index = {name: i for i, name in enumerate(labels)}
     by_split: dict[str, list[int]] = {}
     for i, s in enumerate(kept):
         by_split.setdefault(assignment[s.key], []).append(i)
     if "train" not in by_split:
         raise DataError(f"{cfg.path}: no training samples are left after skipping bad files.")
-    splits = {name: _to_split(arr.take(idx, axis=0), [kept[i] for i in idx], label_index, [hashes[i] for i in idx])
+    splits = {name: _to_split(arr.take(idx, axis=0), [kept[i] for i in idx], task, [hashes[i] for i in idx])
               for name, idx in sorted(by_split.items())}
     lines = sorted(f"{assignment[s.key]}\t{s.label}\t{h}" for s, h in zip(kept, hashes))
     fingerprint = hashlib.sha256("\n".join(lines).encode()).hexdigest()
     mean, std = ([], []) if audio else _mean_std(splits["train"].x)
     record = {name: d.keys for name, d in splits.items()}
-    checks = check_samples([s.key for s in kept], [s.label for s in kept], [assignment[s.key] for s in kept], hashes,
+    checks = check_samples([s.key for s in kept], _check_strata(task, kept), [assignment[s.key] for s in kept], hashes,
                            np.zeros((0, 1, 1, 1), np.uint8) if audio else arr, "clips" if audio else "file contents")
     if cropped:
         checks.append({"level": "warning", "kind": "cropped", "message": f"{len(cropped)} clips are longer than "
                        f"{prep.duration:g} s and were cropped to their loudest {prep.duration:g} s (data.audio.duration)",
                        "paths": [f"{c['path']} ({c['seconds']:g} s)" for c in cropped[:20]], "count": len(cropped)})
-    data = PreparedData(layout.modality, str(cfg.path), layout.kind, labels, prep, splits, mean, std, fingerprint, record, skipped, checks)
+    data = PreparedData(layout.modality, str(cfg.path), layout.kind, task.labels, prep, splits, mean, std, fingerprint, record, skipped,
+                        checks, task=task)
     if audio:
         data.noise = _load_noise(layout.noise, prep, skipped)
     return data
@@ -322,7 +378,17 @@ def _select(samples: list[Sample], has_splits: bool, path, split: str | None, re
     return chosen
 
 
-def _check_known(samples: list[Sample], labels: list[str], path) -> None:
+def _check_known(samples: list[Sample], task: Task, path) -> None:
+    if task.kind == "regression":
+        return _check_numbers(path, samples)
+    labels = task.labels
+    if task.kind == "multilabel":
+        unknown = Counter(x for s in samples for x in label_set(s.label) if x not in set(labels))
+        if unknown:
+            label, n = unknown.most_common(1)[0]
+            raise DataError(f"{path}: label '{label}' ({n} samples) is not one of the model's labels {labels}. "
+                            "Evaluate on data whose labels the model knows.")
+        return None
     unknown = Counter(s.label for s in samples if s.label not in set(labels))
     if unknown:
         label, n = unknown.most_common(1)[0]
@@ -343,6 +409,7 @@ def prepare_eval_data(
     use_cache: bool = True,
     tokenizer=None,
     columns: tuple[str | None, str | None] = (None, None),
+    task: Task | None = None,
 ) -> tuple[SplitData, list[dict]]:
     """Labeled data for evaluation, preprocessed as the model was trained.
 
@@ -351,21 +418,22 @@ def prepare_eval_data(
             training time (``recorded``) when the data has none.
         tokenizer, columns: text models: the package's tokenizer and the (text, label) columns
             it was trained on (None = inferred).
+        task: the model's task (default: single-label classification over ``labels``).
     Raises:
-        DataError: unknown split, or a label the model does not know.
+        DataError: unknown split, a label the model does not know, or a target that is not a number.
     """
-    label_index = {name: i for i, name in enumerate(labels)}
+    task = task or Task("classification", list(labels))
     if isinstance(prep, TextPreprocess):
-        table = read_table_samples(path, columns[0], columns[1], skip_bad, min_labels=1)
+        table = read_table_samples(path, columns[0], columns[1], skip_bad, min_labels=1, task=task.kind)
         samples = _select(table.samples, table.has_splits, path, split, recorded)
-        _check_known(samples, labels, path)
+        _check_known(samples, task, path)
         texts = [table.texts[s.key] for s in samples]
         ids = torch.from_numpy(tokenize(tokenizer, texts, prep.max_tokens))
-        return SplitData(ids, torch.tensor([label_index[s.label] for s in samples], dtype=torch.int64), [s.key for s in samples],
+        return SplitData(ids, torch.from_numpy(task.targets([s.label for s in samples])), [s.key for s in samples],
                          texts), list(table.skipped)
-    layout = scan(path, skip_bad)
+    layout = scan(path, skip_bad, task.kind)
     skipped = list(layout.skipped)
     samples = _select(layout.samples, layout.has_splits, path, split, recorded)
-    _check_known(samples, labels, path)
+    _check_known(samples, task, path)
     arr, _, kept = decode_samples(samples, prep, use_cache, skip_bad, skipped)
-    return _to_split(arr, kept, label_index), skipped
+    return _to_split(arr, kept, task), skipped

@@ -4,7 +4,8 @@ Supported layouts (``root`` is ``data.path``)::
 
     root/<label>/<file>                 class folders; a seeded stratified split is made
     root/{train,val,test}/<label>/<file>  split folders (val and test optional)
-    manifest.csv                        columns path,label[,split]; paths relative to the CSV
+    manifest.csv                        columns path,label[,split]; paths relative to the CSV (the label column may
+                                        be called labels, target, value, score, ...: lamina.data.text.LABEL_NAMES)
 
 Dot-files (``.DS_Store``) are ignored. Every other problem is a DataError naming the file
 or row, unless ``skip_bad`` is set, in which case the problem is recorded in ``skipped``.
@@ -20,6 +21,8 @@ from lamina.data.csv_rows import csv_rows
 from lamina.common.errors import DataError
 from lamina.data.audio import AUDIO_EXTENSIONS
 from lamina.data.image import IMAGE_EXTENSIONS
+from lamina.data.task import detect
+from lamina.data.text import LABEL_NAMES
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 MODALITY_EXTENSIONS = {"image": IMAGE_EXTENSIONS, "audio": AUDIO_EXTENSIONS}
@@ -132,7 +135,7 @@ def _scan_folders(root: Path, skip_bad: bool) -> Layout:
     return Layout(root, kind, _infer_modality(samples, root), samples, skipped, noise)
 
 
-def _scan_manifest(csv_path: Path, skip_bad: bool) -> Layout:
+def _scan_manifest(csv_path: Path, skip_bad: bool, task: str = "auto") -> Layout:
     root = csv_path.parent
     skipped: list[dict] = []
     samples: list[Sample] = []
@@ -144,13 +147,15 @@ def _scan_manifest(csv_path: Path, skip_bad: bool) -> Layout:
     if not rows:
         raise DataError(f"{csv_path}: empty manifest. Expected a header 'path,label[,split]' and one row per file.")
     header = [c.strip().lower() for c in rows[0]]
-    if "path" in header and "label" in header:
-        ip, il = header.index("path"), header.index("label")
+    label_name = next((n for n in LABEL_NAMES if n in header), None)
+    if "path" in header and label_name is not None:
+        ip, il = header.index("path"), header.index(label_name)
         isp = header.index("split") if "split" in header else None
         body = list(enumerate(rows[1:], start=2))
     else:
         ip, il, isp = 0, 1, (2 if len(rows[0]) > 2 else None)
         body = list(enumerate(rows, start=1))
+    kind = detect([row[il] for _, row in body if len(row) > il], task)
     for lineno, row in body:
         where = f"{csv_path} row {lineno}"
         if not any(c.strip() for c in row):
@@ -160,7 +165,7 @@ def _scan_manifest(csv_path: Path, skip_bad: bool) -> Layout:
             continue
         rel, label = row[ip].strip(), row[il].strip()
         split = row[isp].strip().lower() if isp is not None and isp < len(row) and row[isp].strip() else None
-        if not label:
+        if not label and kind != "multilabel":  # a multi-label sample may have none
             _skip_or_raise(skipped, skip_bad, where, f"empty label for '{rel}'", "Fill in the label or pass --skip-bad.")
             continue
         if split is not None and split not in SPLIT_NAMES:
@@ -189,8 +194,9 @@ def _infer_modality(samples: list[Sample], where: Path) -> str:
     return found.pop() if found else "image"
 
 
-def scan(path: str | Path, skip_bad: bool = False) -> Layout:
-    """Find every labeled sample under ``path`` (folder or CSV manifest).
+def scan(path: str | Path, skip_bad: bool = False, task: str = "auto") -> Layout:
+    """Find every labeled sample under ``path`` (folder or CSV manifest). ``task`` (data.task) decides whether a
+    manifest row may have an empty label cell (multi-label only).
 
     Raises:
         DataError: the path is missing, the layout is not recognised, or (without skip_bad) a file/row is bad.
@@ -201,7 +207,7 @@ def scan(path: str | Path, skip_bad: bool = False) -> Layout:
     if p.is_file():
         if p.suffix.lower() != ".csv":
             raise DataError(f"{p}: a single file is not a dataset. Pass a folder of class folders or a CSV manifest (.csv).")
-        layout = _scan_manifest(p, skip_bad)
+        layout = _scan_manifest(p, skip_bad, task)
     else:
         layout = _scan_folders(p, skip_bad)
     if not layout.samples:

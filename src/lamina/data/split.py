@@ -29,12 +29,17 @@ def _carve(keys_by_label: dict[str, list[str]], fractions: dict[str, float], rng
     return out
 
 
-def assign_splits(samples: list[Sample], val_fraction: float, test_fraction: float, seed: int) -> dict[str, str]:
+def assign_splits(samples: list[Sample], val_fraction: float, test_fraction: float, seed: int,
+                  strata: list[str] | None = None) -> dict[str, str]:
     """Map each sample key to "train" | "val" | "test".
 
     Split folders/columns are kept. When there is no val split, a stratified val set is
     carved from train; when there are no splits at all, val and test are both carved.
+    ``strata`` (aligned with samples; default their labels) is what stays in proportion
+    (lamina.data.task.strata: a multi-label sample's rarest label, a regression target's decile).
     """
+    if strata is not None:
+        samples = [Sample(s.path, k, s.split, s.key) for s, k in zip(samples, strata)]
     rng = np.random.default_rng([seed, 0x5A1D])
     given = {s.key: s.split for s in samples if s.split is not None}
     if given:

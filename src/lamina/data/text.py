@@ -17,10 +17,12 @@ from pathlib import Path
 
 from lamina.data.csv_rows import csv_rows
 from lamina.common.errors import DataError
+from lamina.data.task import cell_text, detect, label_set
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 TEXT_NAMES = ("text", "sentence", "body", "content", "review", "document", "comment", "quote", "message", "title")
-LABEL_NAMES = ("label", "labels", "class", "category", "target", "y", "stars", "sentiment", "topic", "intent")
+LABEL_NAMES = ("label", "labels", "class", "category", "tags", "target", "value", "score", "rating", "y", "stars", "sentiment", "topic",
+               "intent")
 SPLIT_NAMES = ("split",)
 
 
@@ -30,6 +32,7 @@ class TextTable:
     text_column: str
     label_column: str
     split_column: str | None
+    task: str = "classification"  # what the label cells are (lamina.data.task)
     texts: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     splits: list[str | None] = field(default_factory=list)
@@ -130,11 +133,13 @@ def infer_columns(path: Path, columns: list[str], records: list[tuple[int, dict]
 
 
 def read_text_table(path: str | Path, text_column: str | None = None, label_column: str | None = None,
-                    skip_bad: bool = False, min_labels: int = 2) -> TextTable:
+                    skip_bad: bool = False, min_labels: int = 2, task: str = "auto") -> TextTable:
     """Read and check a labeled text table.
 
     Args:
         min_labels: fewer distinct labels is an error (2 to train; evaluation data may hold 1).
+        task: data.task; 'auto' reads it from the label cells (lamina.data.task.detect). A
+            multi-label row may have no label; list cells (JSONL) become 'a; b'.
     Raises:
         DataError: unreadable file, bad encoding, unknown column, or (without skip_bad) a row
             with an empty text or a missing label, naming the row.
@@ -145,13 +150,14 @@ def read_text_table(path: str | Path, text_column: str | None = None, label_colu
         raise DataError(f"{path}: no rows")
     text_col, label_col = infer_columns(path, columns, records, text_column, label_column)
     split_col = next((c for c in columns if c.lower() in SPLIT_NAMES), None)
-    table = TextTable(str(path), text_col, label_col, split_col)
+    kind = detect([rec.get(label_col) for _, rec in records], task)
+    table = TextTable(str(path), text_col, label_col, split_col, kind)
     for n, rec in records:
-        text, label = rec.get(text_col), rec.get(label_col)
+        text, label = rec.get(text_col), cell_text(rec.get(label_col))
         problem = None
         if not isinstance(text, str) or not text.strip():
             problem = f"empty text in column '{text_col}'"
-        elif label is None or str(label).strip() == "":
+        elif label == "" and kind != "multilabel":
             problem = f"missing label in column '{label_col}'"
         if problem:
             if not skip_bad:
@@ -162,9 +168,11 @@ def read_text_table(path: str | Path, text_column: str | None = None, label_colu
         if split_col and split not in ("train", "val", "valid", "validation", "test"):
             raise DataError(f"{path}: row {n}: split '{split}' in column '{split_col}'; expected train, val or test")
         table.texts.append(text)
-        table.labels.append(str(label).strip())
+        table.labels.append(label)
         table.splits.append({"valid": "val", "validation": "val"}.get(split, split) if split else None)
         table.rows.append(n)
-    if len(Counter(table.labels)) < min_labels:
-        raise DataError(f"{path}: column '{label_col}' holds {len(set(table.labels))} label(s); a classifier needs at least 2")
+    distinct = len({x for c in table.labels for x in label_set(c)}) if kind == "multilabel" else len(Counter(table.labels))
+    if kind != "regression" and distinct < (1 if kind == "multilabel" else min_labels):
+        raise DataError(f"{path}: column '{label_col}' holds {distinct} label(s); a classifier needs at least "
+                        f"{1 if kind == 'multilabel' else 2}")
     return table

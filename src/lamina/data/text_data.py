@@ -111,6 +111,7 @@ class TextTableData:
     texts: dict[str, str]  # key -> text
     skipped: list[dict]
     columns: tuple[str, str]  # (text column, label column)
+    task: str = "classification"  # what the label cells are (lamina.data.task)
 
     @property
     def has_splits(self) -> bool:
@@ -118,9 +119,9 @@ class TextTableData:
 
 
 def read_table_samples(path: str | Path, text_column: str | None, label_column: str | None, skip_bad: bool,
-                       min_labels: int = 2) -> TextTableData:
+                       min_labels: int = 2, task: str = "auto") -> TextTableData:
     """Read a text table into samples keyed by row ("row 12"). Raises DataError naming the row."""
-    table = read_text_table(path, text_column, label_column, skip_bad, min_labels)
+    table = read_text_table(path, text_column, label_column, skip_bad, min_labels, task)
     p = Path(path)
     samples, texts = [], {}
     for text, label, split, row in zip(table.texts, table.labels, table.splits, table.rows):
@@ -132,7 +133,7 @@ def read_table_samples(path: str | Path, text_column: str | None, label_column: 
         raise DataError(f"{p}: some rows have a value in column '{table.split_column}' and some do not. Give every row a split, or none.")
     if splits and None not in splits and "train" not in splits:
         raise DataError(f"{p}: rows have splits {sorted(splits)} but none is 'train'.")
-    return TextTableData(p, "table", samples, texts, list(table.skipped), (table.text_column, table.label_column))
+    return TextTableData(p, "table", samples, texts, list(table.skipped), (table.text_column, table.label_column), table.task)
 
 
 def text_fingerprint(samples: list[Sample], texts: dict[str, str], assignment: dict[str, str]) -> tuple[str, list[str]]:

@@ -25,11 +25,14 @@ from lamina.data.image import ImagePreprocess, load_image
 from lamina.data.preprocess import preprocess_from_meta
 from lamina.data.text_data import TextPreprocess, read_table_samples, tokenize
 from lamina.data.tokenizer import load_tokenizer
+from lamina.data.task import Task
+from lamina.models.output import activate
 from lamina.models.package import load_model
 
 OPSET = 17
 PARITY_ATOL = 1e-4  # max |p_onnx - p_eager| over the sample batch, probabilities in [0, 1]
 INPUT_NAME, TEXT_INPUT_NAME, AUDIO_INPUT_NAME, OUTPUT_NAME = "images", "token_ids", "clips", "probabilities"
+OUTPUT_NAMES = {"classification": OUTPUT_NAME, "multilabel": OUTPUT_NAME, "regression": "value"}  # the graph's output, per task
 
 
 class ExportError(LaminaError):
@@ -45,17 +48,18 @@ class ServingGraph(torch.nn.Module):
     inside the network); text: int64 token ids (N, max_tokens).
     """
 
-    def __init__(self, model: torch.nn.Module, modality: str = "image"):
+    def __init__(self, model: torch.nn.Module, modality: str = "image", task: Task | None = None):
         super().__init__()
         self.model = model
         self.modality = modality
+        self.task = task or Task("classification")
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:  # -> (N, K) float32
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:  # -> (N, outputs) float32: the task's scores
         if self.modality == "image":
             inputs = inputs.permute(0, 3, 1, 2).to(torch.float32)
         elif self.modality == "audio":
             inputs = inputs.to(torch.float32)
-        return torch.softmax(self.model(inputs), dim=1)
+        return activate(self.task, self.model(inputs))
 
 
 def _recorded_files(package: Path, limit: int) -> list[Path]:
@@ -117,14 +121,16 @@ def sample_images(package: Path, prep: ImagePreprocess, limit: int = 64, seed: i
     return np.stack(arrays)
 
 
-def parity(session, graph: torch.nn.Module, inputs: np.ndarray, input_name: str = INPUT_NAME) -> dict:
-    """Compare ONNX Runtime with eager PyTorch (fp32) on ``inputs`` (images or token ids)."""
+def parity(session, graph: torch.nn.Module, inputs: np.ndarray, input_name: str = INPUT_NAME, output_name: str = OUTPUT_NAME,
+           scale: float = 1.0) -> dict:
+    """Compare ONNX Runtime with eager PyTorch (fp32) on ``inputs``; differences in units of ``scale`` (a regression
+    target's standard deviation; probabilities: 1)."""
     with torch.no_grad():
         eager = graph(torch.from_numpy(inputs)).numpy()
-    onnx_out = session.run([OUTPUT_NAME], {input_name: inputs})[0]
+    onnx_out = session.run([output_name], {input_name: inputs})[0]
     return {
         "n": int(len(inputs)),
-        "max_abs_diff": float(np.max(np.abs(onnx_out - eager))),
+        "max_abs_diff": float(np.max(np.abs(onnx_out - eager)) / scale),
         "argmax_equal": bool((onnx_out.argmax(1) == eager.argmax(1)).all()),
         "atol": PARITY_ATOL,
     }
@@ -153,18 +159,20 @@ def export_onnx(path: str | Path) -> dict:
     package = find_package(path)
     model, meta = load_model(package)
     prep = preprocess_from_meta(meta)
+    task = Task.from_meta(meta)
+    output_name = OUTPUT_NAMES[task.kind]
     if isinstance(prep, TextPreprocess):
-        graph, input_name = ServingGraph(model, "text").eval(), TEXT_INPUT_NAME
+        graph, input_name = ServingGraph(model, "text", task).eval(), TEXT_INPUT_NAME
         example = torch.ones((2, prep.max_tokens), dtype=torch.int64)
         samples = sample_token_ids(package, prep, load_tokenizer(package, prep.tokenizer))
         signature = {"name": input_name, "dtype": "int64", "shape": [-1, prep.max_tokens], "pad": 0}
     elif isinstance(prep, AudioPreprocess):
-        graph, input_name = ServingGraph(model, "audio").eval(), AUDIO_INPUT_NAME
+        graph, input_name = ServingGraph(model, "audio", task).eval(), AUDIO_INPUT_NAME
         example = torch.zeros((2, prep.samples), dtype=torch.int16)
         samples = sample_clips(package, prep)
         signature = {"name": input_name, "dtype": "int16", "shape": [-1, prep.samples], "sample_rate": prep.sample_rate}
     else:
-        graph, input_name = ServingGraph(model).eval(), INPUT_NAME
+        graph, input_name = ServingGraph(model, "image", task).eval(), INPUT_NAME
         example = torch.zeros((2, prep.size, prep.size, prep.channels), dtype=torch.uint8)
         samples = sample_images(package, prep)
         signature = {"name": input_name, "dtype": "uint8", "shape": [-1, prep.size, prep.size, prep.channels], "layout": "NHWC"}
@@ -176,12 +184,13 @@ def export_onnx(path: str | Path) -> dict:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape arithmetic ('SAME' padding) is constant at the exported size
         torch.onnx.export(
-            graph, (example,), buf, input_names=[input_name], output_names=[OUTPUT_NAME], opset_version=OPSET,
-            dynamic_axes={input_name: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, dynamo=False,
+            graph, (example,), buf, input_names=[input_name], output_names=[output_name], opset_version=OPSET,
+            dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}}, dynamo=False,
         )
     blob = buf.getvalue()
     session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
-    check = check_parity(parity(session, graph, samples, input_name), package)
+    check = check_parity(parity(session, graph, samples, input_name, output_name, task.std if task.kind == "regression" else 1.0),
+                         package)
     atomic_write_bytes(package / "model.onnx", blob)
     section = {
         "format": "onnx",
@@ -189,7 +198,7 @@ def export_onnx(path: str | Path) -> dict:
         "sha256": sha256_file(package / "model.onnx"),
         "opset": OPSET,
         "input": signature,
-        "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [-1, len(meta["labels"])]},
+        "output": {"name": output_name, "dtype": "float32", "shape": [-1, task.outputs]},
         "parity": check,
         "onnxruntime": ort.__version__,
     }

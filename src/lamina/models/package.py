@@ -24,8 +24,10 @@ from lamina.data.audio import AudioDecodeError, AudioPreprocess, load_audio
 from lamina.data.batches import as_model_input
 from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
 from lamina.data.preprocess import preprocess_from_meta
+from lamina.data.task import Task
 from lamina.data.text_data import TextPreprocess, tokenize
 from lamina.data.tokenizer import load_tokenizer, save_tokenizer
+from lamina.models.output import activate
 from lamina.models.registry import Classifier, build_model
 
 
@@ -35,18 +37,20 @@ def versions() -> dict:
 
 
 def package_meta(*, name, modality, labels, prep: ImagePreprocess | TextPreprocess | AudioPreprocess, mean, std,
-                 model_cfg: ModelConfig, metrics, fingerprint) -> dict:
-    """The content of lamina.json for a classifier of images, texts or audio clips."""
+                 model_cfg: ModelConfig, metrics, fingerprint, task: Task | None = None) -> dict:
+    """The content of lamina.json for a model of images, texts or audio clips (``task``: default single-label)."""
     preprocessing = {**prep.to_dict(), "mean": list(mean), "std": list(std)} if modality == "image" else prep.to_dict()
+    task = task or Task("classification", list(labels))
     return {
         "format": FORMAT,
         "name": name,
         "modality": modality,
         "labels": list(labels),
+        "task": task.to_dict(),
         "preprocessing": preprocessing,
         "model": model_cfg.model_dump(mode="json"),
         "input": prep.input_spec(),
-        "output": {"name": "logits", "dtype": "float32", "shape": [-1, len(labels)]},
+        "output": {"name": "logits", "dtype": "float32", "shape": [-1, task.outputs]},
         "metrics": metrics,
         "data_fingerprint": fingerprint,
         "versions": versions(),
@@ -80,7 +84,7 @@ def load_model(path: str | Path) -> tuple[Classifier, dict]:
     meta = read_meta(d)
     pre = meta["preprocessing"]
     shape = tuple(meta["input"]["shape"][1:])
-    model = build_model(ModelConfig.model_validate(meta["model"]), shape, len(meta["labels"]), pre.get("mean", []), pre.get("std", []),
+    model = build_model(ModelConfig.model_validate(meta["model"]), shape, Task.from_meta(meta).outputs, pre.get("mean", []), pre.get("std", []),
                         meta["modality"], preprocess_from_meta(meta), load_pretrained=False)
     weights = package_file(d, "model.safetensors")
     try:
@@ -102,6 +106,7 @@ class Predictor:
         self.meta = meta
         self.device = device
         self.labels: list[str] = meta["labels"]
+        self.task = Task.from_meta(meta)
         self.modality: str = meta["modality"]
         self.prep = preprocess_from_meta(meta)
         self.tokenizer = tokenizer
@@ -150,31 +155,28 @@ class Predictor:
         return torch.from_numpy(arrays).permute(0, 3, 1, 2)
 
     @torch.no_grad()
-    def probabilities(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """Softmax probabilities (N, labels) for stored inputs: uint8 images (N, C, H, W) or token ids (N, L)."""
+    def scores(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """The task's scores (N, outputs) for stored inputs (see encode): class probabilities, per-label
+        probabilities, or predicted values."""
         out = []
         for start in range(0, len(x), batch_size):
             batch = as_model_input(x[start : start + batch_size], self.device)
-            out.append(torch.softmax(self.model(batch).float(), dim=1).cpu())
-        return torch.cat(out) if out else torch.zeros((0, len(self.labels)))
+            out.append(activate(self.task, self.model(batch).float()).cpu())
+        return torch.cat(out) if out else torch.zeros((0, self.task.outputs))
+
+    probabilities = scores  # the name before multi-label and regression
 
     def predict(self, inputs, top_k: int = 5) -> list[dict]:
-        """Top-k labels with scores for each input.
+        """The answer for each input, as the server gives it.
 
         Args:
             inputs: one input or a list: file paths, bytes, PIL images or uint8 (H, W, C) arrays
-                for image models; strings for text models.
-            top_k: how many labels to return per input (at most the number of labels).
+                for image models; file paths, bytes or int16 arrays for audio; strings for text models.
+            top_k: classification: how many labels to return per input (at most the number of labels).
         Returns:
-            One dict per input: {"input", "label", "score", "top_k": [{"label", "score"}, ...]}.
+            One dict per input with "input" and the task's answer (lamina.data.task.Task.answer):
+            {"label", "score", "top_k"}; multi-label {"labels", "scores"}; regression {"value"}.
         """
         items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-        probs = self.probabilities(self.encode(items))
-        k = max(1, min(top_k, len(self.labels)))
-        scores, idx = probs.topk(k, dim=1)
-        results = []
-        for item, s_row, i_row in zip(items, scores.tolist(), idx.tolist()):
-            top = [{"label": self.labels[i], "score": s} for s, i in zip(s_row, i_row)]
-            name = str(item) if isinstance(item, (str, Path)) else type(item).__name__
-            results.append({"input": name, "label": top[0]["label"], "score": top[0]["score"], "top_k": top})
-        return results
+        answers = self.task.answer(self.scores(self.encode(items)).numpy(), top_k)
+        return [{"input": str(item) if isinstance(item, (str, Path)) else type(item).__name__, **a} for item, a in zip(items, answers)]

@@ -25,8 +25,8 @@ from lamina.serve.metrics import Metrics
 from lamina.serve.offload import Busy, Offload, TooSlow
 from lamina.serve.openapi import openapi_document
 from lamina.serve.page import CSP, render_page
-from lamina.serve.protocol import (infer_response, input_datatype, parse_input, parse_text_input, requested_outputs, split_binary,
-                                   top_k)
+from lamina.serve.protocol import (infer_response, input_datatype, output_names, parse_input, parse_text_input, requested_outputs,
+                                   split_binary)
 from lamina.serve.runtime import DecodeLimits, InputError, ServedModel
 
 MAX_UPLOADS = 16  # files or text fields in one multipart /predict request
@@ -111,9 +111,9 @@ class App:
             "name": model.name, "versions": [model.version], "platform": "onnxruntime_onnx",
             "inputs": [{"name": export["input"]["name"], "datatype": model.datatype, "shape": export["input"]["shape"]}]
             + ([{"name": "text", "datatype": "BYTES", "shape": [-1]}] if model.modality == "text" else []),
-            "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(model.labels)]},
-                        {"name": "label", "datatype": "BYTES", "shape": [-1]}],
-            "parameters": {"modality": model.meta["modality"], "labels": model.labels},
+            "outputs": [{"name": name, "datatype": "BYTES", "shape": [-1]} if name == "label" else
+                        {"name": name, "datatype": "FP32", "shape": [-1, model.task.outputs]} for name in output_names(model.task)],
+            "parameters": {"modality": model.meta["modality"], "labels": model.labels, "task": model.task.to_dict()},
         })
 
     async def model_ready(self, request: Request):
@@ -132,7 +132,7 @@ class App:
         args = (model, body, request.headers.get("inference-header-content-length"))
         batch, names, rid = _parse_infer(*args) if len(body) <= INLINE_BYTES else await self.offload.run(_parse_infer, *args)
         probs = await self._probabilities(model, batch)
-        return JSONResponse(infer_response(model.name, rid, probs, model.labels, names, model.version))
+        return JSONResponse(infer_response(model.name, rid, probs, model.task, names, model.version))
 
     # --- Simple API ----------------------------------------------------------------------
     async def predict(self, request: Request):
@@ -161,7 +161,7 @@ class App:
         args = (model, blobs, self.options.limits)
         batch = _decode_files(*args) if _small(model, blobs) else await self.offload.run(_decode_files, *args)
         probs = await self._probabilities(model, batch)
-        return JSONResponse({"model": model.name, "predictions": top_k(probs, model.labels, k)})
+        return JSONResponse({"model": model.name, "predictions": model.task.answer(probs, k)})
 
     # --- Page and metrics ----------------------------------------------------------------
     async def page(self, request: Request):
@@ -195,7 +195,7 @@ class App:
 def _parse_infer(model: ServedModel, body: bytes, header_length: str | None) -> tuple[np.ndarray, list[str], str | None]:
     """An infer request body -> (checked input batch, requested output names, request id). Runs off the event loop."""
     doc, tail = split_binary(body, header_length)
-    names = requested_outputs(doc)
+    names = requested_outputs(doc, output_names(model.task))
     if model.modality == "text" and input_datatype(doc) == "BYTES":
         batch = model.encode_texts(parse_text_input(doc, tail))
     else:

@@ -45,7 +45,7 @@ def openapi_document(models: dict, version: str, token_required: bool) -> dict:
         "properties": {
             "id": {"type": "string"},
             "inputs": {"type": "array", "items": tensor, "minItems": 1, "maxItems": 1},
-            "outputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string", "enum": ["probabilities", "label"]}}}},
+            "outputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string", "enum": ["probabilities", "label", "value"]}}}},
             "parameters": {"type": "object"},
         },
     }

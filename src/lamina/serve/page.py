@@ -26,8 +26,12 @@ function headers(){const t=document.getElementById('token');return t&&t.value?{'
 function fail(out, message){out.textContent='';out.appendChild(el('span',{className:'err'},String(message)));}
 function show(name, preds){
   const out=document.getElementById('out-'+name); out.textContent='';
+  const first=preds[0];
+  if(first.value!==undefined){out.appendChild(el('p',{className:'value'},'predicted value: '+first.value.toPrecision(6)));return;}
+  if(first.labels){out.appendChild(el('p',{className:'chosen'},'labels: '+(first.labels.join(', ')||'(none above its threshold)')));}
+  const rows=first.top_k||Object.entries(first.scores).sort((a,b)=>b[1]-a[1]).slice(0,10).map(([label,score])=>({label,score}));
   const table=el('table',{className:'result'});
-  for(const p of preds[0].top_k){
+  for(const p of rows){
     const bar=el('span',{className:'bar'}); bar.style.width=Math.round(p.score*200)+'px';
     table.appendChild(el('tr',{},el('td',{},p.label),el('td',{},p.score.toFixed(4)),el('td',{},bar)));
   }

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from lamina.data.task import Task
+
 from lamina.serve.runtime import InputError
 
 MAX_BATCH = 1024  # samples in one request
@@ -145,42 +147,37 @@ def parse_text_input(doc: dict, tail: bytes) -> list[str]:
     return texts
 
 
-def requested_outputs(doc: dict) -> list[str]:
+def output_names(task: Task) -> tuple[str, ...]:
+    """The v2 outputs of a task: class or per-label probabilities and the decided label(s); a regression's value."""
+    return ("value",) if task.kind == "regression" else ("probabilities", "label")
+
+
+def requested_outputs(doc: dict, available: tuple[str, ...] = ("probabilities", "label")) -> list[str]:
     """The output names asked for (all by default)."""
     outputs = doc.get("outputs")
     if outputs is None:
-        return ["probabilities", "label"]
+        return list(available)
     if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs):
         raise InputError("'outputs' must be a list of objects with a 'name'")
     names = [o["name"] for o in outputs]
-    unknown = [n for n in names if n not in ("probabilities", "label")]
+    unknown = [n for n in names if n not in available]
     if unknown:
-        raise InputError(f"unknown output {unknown[0][:40]!r}; outputs are 'probabilities' and 'label'")
+        raise InputError(f"unknown output {unknown[0][:40]!r}; outputs are {' and '.join(repr(a) for a in available)}")
     if len(set(names)) != len(names):  # each repeat would copy the whole output into the response
         raise InputError("'outputs' names an output more than once")
     return names
 
 
-def infer_response(model_name: str, request_id, probs: np.ndarray, labels: list[str], names: list[str], version: str = "1") -> dict:
-    """The v2 response body for probabilities (N, K)."""
+def infer_response(model_name: str, request_id, scores: np.ndarray, task: Task, names: list[str], version: str = "1") -> dict:
+    """The v2 response body for the task's scores (N, outputs): "probabilities" / "value" as FP32, "label" as BYTES
+    (the label; for multi-label the labels above their thresholds joined by '; ')."""
     outputs = []
     for name in names:
-        if name == "probabilities":
-            outputs.append({"name": name, "datatype": "FP32", "shape": list(probs.shape), "data": probs.ravel().tolist()})
+        if name == "label":
+            outputs.append({"name": name, "datatype": "BYTES", "shape": [len(scores)], "data": task.decided(scores)})
         else:
-            outputs.append({"name": name, "datatype": "BYTES", "shape": [len(probs)], "data": [labels[i] for i in probs.argmax(1)]})
+            outputs.append({"name": name, "datatype": "FP32", "shape": list(scores.shape), "data": scores.ravel().tolist()})
     body = {"model_name": model_name, "model_version": version, "outputs": outputs}
     if request_id is not None:
         body["id"] = request_id
     return body
-
-
-def top_k(probs: np.ndarray, labels: list[str], k: int) -> list[dict]:
-    """Per row: {"label", "score", "top_k": [{"label", "score"}, ...]}, best first."""
-    k = max(1, min(k, len(labels)))
-    results = []
-    for row in probs:
-        order = np.argsort(-row, kind="stable")[:k]
-        top = [{"label": labels[i], "score": float(row[i])} for i in order]
-        results.append({"label": top[0]["label"], "score": top[0]["score"], "top_k": top})
-    return results

@@ -17,6 +17,7 @@ from lamina.common.files import sha256_file
 from lamina.common.package import find_package, read_meta
 from lamina.data.audio import AudioDecodeError, AudioPreprocess, AudioTooLong, UnsupportedAudioFormat, load_audio
 from lamina.data.image import ImageDecodeError, ImagePreprocess, ImageTooLarge, UnsupportedImageFormat, load_image
+from lamina.data.task import Task
 from lamina.data.preprocess import preprocess_from_meta
 from lamina.data.text_data import TextPreprocess, tokenize
 from lamina.data.tokenizer import load_tokenizer
@@ -75,6 +76,11 @@ class ServedModel:
     @property
     def labels(self) -> list[str]:
         return self.meta["labels"]
+
+    @cached_property
+    def task(self) -> Task:
+        """What the outputs mean and how an answer reads (lamina.data.task)."""
+        return Task.from_meta(self.meta)
 
     @cached_property
     def prep(self) -> ImagePreprocess | TextPreprocess | AudioPreprocess:  # read per request: built once

@@ -13,22 +13,25 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from lamina.common.config import Config, TrainConfig
+from lamina.common.errors import ConfigError
 from lamina.common.progress import Progress
 from lamina.common.runtime import resolve_device, set_threads
 from lamina.data.augment import augment_audio, augment_batch, spec_augment, warp_banks, warped_mel
 from lamina.data.batches import as_model_input, eval_batches, steps_per_epoch, token_lengths, train_batches
 from lamina.data.dataset import PreparedData, SplitData
+from lamina.data.task import Task
 from lamina.models.kws import LogMel
+from lamina.models.output import activate
 from lamina.models.registry import Classifier, build_model, resolve, train_defaults
 from lamina.training.distributed import Dist
 from lamina.training.features import feature_key, frozen_features
 from lamina.training.precision import autocast, resolve_precision
 from lamina.training.checkpoint import CheckpointWriter, optimizer_tensors, restore_optimizer, snapshot
 from lamina.training.memory import probe_batch_sizes
-from lamina.training.metrics import classification_metrics
+from lamina.training.metrics import classification_metrics, regression_metrics
+from lamina.training.objective import Objective, class_weights
 from lamina.training.optim import lr_at, make_optimizer
 from lamina.training.preempt import Preempted, sigterm_requests
 from lamina.training.run import RunDir
@@ -64,24 +67,38 @@ def auto_epochs(epochs: int | str, n_train: int) -> int:
     return max(lo, min(hi, round(AUTO_EPOCH_SAMPLES / max(1, n_train))))
 
 
-def resolve_train(tc: TrainConfig, model: str, n_train: int) -> TrainConfig:
-    """``tc`` with epochs, batch sizes and learning rate written in for the registered ``model`` and
-    ``n_train`` training samples: 'auto' epochs (see auto_epochs), and the model's batch size, lr and
-    evaluation batch size where they are None. batch_size 'auto' stays (the loop probes memory for it)."""
+MONITOR = {"classification": "accuracy", "multilabel": "micro_f1", "regression": "r2"}  # train.monitor: auto
+MONITORS = {"classification": ("accuracy", "macro_f1"), "multilabel": ("micro_f1",), "regression": ("r2",)}  # besides loss
+
+
+def resolve_train(tc: TrainConfig, model: str, n_train: int, task: str = "classification") -> TrainConfig:
+    """``tc`` with epochs, batch sizes, learning rate and monitor written in for the registered ``model``,
+    ``n_train`` training samples and the ``task``: 'auto' epochs (see auto_epochs), the model's batch size,
+    lr and evaluation batch size where they are None, the task's metric for monitor 'auto'. batch_size
+    'auto' stays (the loop probes memory for it).
+
+    Raises:
+        ConfigError: a monitor the task does not have (r2 for a classifier).
+    """
     own = train_defaults(model)
     filled = {k: own[k] for k in ("batch_size", "lr", "eval_batch_size") if getattr(tc, k) is None}
-    return tc.model_copy(update={"epochs": auto_epochs(tc.epochs, n_train), **filled})
+    monitor = MONITOR[task] if tc.monitor == "auto" else tc.monitor
+    if monitor != "loss" and monitor not in MONITORS[task]:
+        raise ConfigError(f"config: train.monitor: a {task} task has no '{monitor}'; use auto, loss or {' or '.join(MONITORS[task])}")
+    return tc.model_copy(update={"epochs": auto_epochs(tc.epochs, n_train), "monitor": monitor, **filled})
 
 
 @torch.no_grad()
-def predict_split(model: torch.nn.Module, split: SplitData, device: str, precision: str, batch_size: int = 512) -> tuple[torch.Tensor, float]:
-    """Logits (N, K) as float32 on CPU and the mean cross-entropy (no smoothing)."""
+def predict_split(model: torch.nn.Module, split: SplitData, device: str, precision: str, batch_size: int = 512,
+                  objective: Objective | None = None) -> tuple[torch.Tensor, float]:
+    """Raw outputs (N, outputs) as float32 on CPU and the mean plain loss of ``objective`` (default: cross-entropy)."""
     model.eval()
+    objective = objective or Objective(Task("classification"))
     out, loss_sum = None, 0.0
     for idx in eval_batches(len(split), batch_size, token_lengths(split.x)):
         with autocast(device, precision):
             logits = model(as_model_input(split.x[idx], device)).float()
-        loss_sum += F.cross_entropy(logits, split.y[idx].to(device), reduction="sum").item()
+        loss_sum += objective.loss(logits, split.y[idx].to(device), reduction="sum", plain=True).item()
         if out is None:
             out = torch.empty((len(split), logits.shape[1]))
         out[idx] = logits.cpu()
@@ -105,14 +122,24 @@ def audio_features(model: Classifier, clips: torch.Tensor, cfg: Config, data: Pr
     return spec_augment(feats, cfg.data.augment, gen)
 
 
-def validate(model: torch.nn.Module, val: SplitData, labels: list[str], device: str, precision: str, monitor: str,
+def validate(model: torch.nn.Module, val: SplitData, objective: Objective, device: str, precision: str, monitor: str,
              batch_size: int = 512) -> dict:
-    """Val loss and accuracy (and macro-F1 when it is the monitored metric) for one epoch."""
-    logits, loss = predict_split(model, val, device, precision, batch_size)
-    pred = logits.argmax(1)
-    m = {"loss": loss, "accuracy": (pred == val.y).float().mean().item(), "n": len(val)}
+    """Val loss and the task's cheap metrics for one epoch: accuracy (and macro-F1 when it is the monitored metric),
+    micro-F1 and subset accuracy at 0.5 (multi-label), MAE, RMSE and R2 (regression)."""
+    out, loss = predict_split(model, val, device, precision, batch_size, objective)
+    task = objective.task
+    m = {"loss": loss, "n": len(val)}
+    if task.kind == "regression":
+        return {**m, **regression_metrics(val.y.numpy(), activate(task, out).numpy())}
+    if task.kind == "multilabel":
+        pred, truth = out > 0, val.y > 0.5
+        tp = (pred & truth).sum().item()
+        return {**m, "micro_f1": 2 * tp / max(1, pred.sum().item() + truth.sum().item()),
+                "subset_accuracy": (pred == truth).all(1).float().mean().item()}
+    pred = out.argmax(1)
+    m["accuracy"] = (pred == val.y).float().mean().item()
     if monitor == "macro_f1":  # scikit-learn costs ~15 ms a call: only when it decides
-        m["macro_f1"] = classification_metrics(val.y.numpy(), pred.numpy(), labels)["macro_f1"]
+        m["macro_f1"] = classification_metrics(val.y.numpy(), pred.numpy(), task.labels)["macro_f1"]
     return m
 
 
@@ -204,8 +231,9 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
         torch.use_deterministic_algorithms(True)
     torch.manual_seed(tc.seed)  # weight init and dropout draw from torch's default generator, saved in checkpoints
     train, val = data.splits["train"], data.splits.get("val")
-    model = build_model(model_cfg, tuple(train.x.shape[1:]), len(data.labels), data.mean, data.std,
+    model = build_model(model_cfg, tuple(train.x.shape[1:]), data.task.outputs, data.mean, data.std,
                         data.modality, data.prep)
+    objective = Objective(data.task, tc.label_smoothing, class_weights(data.task, train.y, tc.class_weights))
     model = model.to(device, memory_format=torch.channels_last) if data.modality == "image" else model.to(device)
     st, best_weights = TrainState(), None
     if resume is not None:
@@ -304,10 +332,10 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
                     with sync:
                         with autocast(device, precision):
                             logits = net(x)
-                        loss = F.cross_entropy(logits.float(), y, label_smoothing=tc.label_smoothing)
+                        loss = objective.loss(logits.float(), y)
                         (loss * (len(y) / len(yb)) if len(starts) > 1 else loss).backward()
                     loss_sum += loss.detach() * len(y)
-                    correct += (logits.argmax(1) == y).sum()
+                    correct += objective.hits(logits, y)
                     local_count += len(y)
                 if tc.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip, foreach=True)
@@ -317,8 +345,9 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
                 rate = local_count * dist.world / max(1e-9, time.perf_counter() - t_epoch)
                 if st.global_step % tc.log_every == 0 or step == per_epoch - 1:
                     lsum, corr, n = totals()
-                    run.log_metrics({"step": st.global_step, "epoch": epoch, "split": "train", "loss": lsum / n,
-                                     "accuracy": corr / n, "lr": lr, "samples_per_s": rate})
+                    hits = {objective.hit_name: corr / n} if objective.hit_name else {}
+                    run.log_metrics({"step": st.global_step, "epoch": epoch, "split": "train", "loss": lsum / n, **hits,
+                                     "lr": lr, "samples_per_s": rate})
                 progress.update(1, epoch=epoch + 1, loss=loss.item(), samples_per_s=round(rate))
                 if tc.checkpoint_every and st.global_step % tc.checkpoint_every == 0 and step < per_epoch - 1:
                     st.loss_sum, st.correct, st.count = totals()
@@ -332,11 +361,12 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
             st.loss_sum, st.correct, st.count = totals()
             score = (-(st.loss_sum / st.count),) * 2  # without a val split, the training loss decides
             if val is not None and len(val) and dist.main:
-                m = validate(eval_model, val, data.labels, device, precision, tc.monitor, st.eval_batch_size)
+                m = validate(eval_model, val, objective, device, precision, tc.monitor, st.eval_batch_size)
                 run.log_metrics({"step": st.global_step, "epoch": epoch, "split": "val", **m})
                 score = _score(m, m["loss"], tc.monitor)
+                shown = "accuracy" if tc.monitor == "loss" and "accuracy" in m else tc.monitor
                 progress.log(f"epoch {epoch + 1}/{tc.epochs}  train loss {st.loss_sum / st.count:.4f}  "
-                             f"val loss {m['loss']:.4f}  val accuracy {m['accuracy']:.4f}")
+                             f"val loss {m['loss']:.4f}" + (f"  val {shown} {m[shown]:.4f}" if shown in m else ""))
             halt = bool(on_epoch is not None and dist.main and val is not None and len(val) and on_epoch(epoch, m))
             score, halt = dist.broadcast((score, halt))  # rank 0 decides best and stopping for everyone
             if score > st.best_score:

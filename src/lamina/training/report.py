@@ -1,8 +1,9 @@
 """report.html: one self-contained page per run (no network, no script needed to read it).
 
-Training and validation curves and the confusion matrix are inline SVG drawn here; the
-per-class table, the worst mistakes (shown as the data is: image thumbnails), the config
-and the data fingerprint follow. Written at the end of training and by
+Training and validation curves and the task's plots (confusion matrix; precision-recall
+curves; predicted against true values and residuals) are inline SVG drawn here; the per-class
+or per-label table, the worst mistakes (shown as the data is: thumbnails, players, texts), the
+config and the data fingerprint follow. Written at the end of training and by
 ``lamina evaluate --report``.
 """
 
@@ -26,7 +27,7 @@ class Mistake:
     key: str  # the sample's path relative to the data root
     true: str
     predicted: str
-    confidence: float  # the model's probability for ``predicted``
+    confidence: float | None  # the model's probability for ``predicted`` (None: a regression's value)
     preview: str  # HTML that shows the sample (an <img> with a data: URI for images)
 
 
@@ -59,16 +60,29 @@ def text_preview(text: str, limit: int = 280) -> str:
     return f'<blockquote class="text">{html.escape(cut)}</blockquote>'
 
 
-def worst_mistakes(probs: np.ndarray, y: np.ndarray, keys: list[str], labels: list[str], preview, limit: int = 24) -> list[Mistake]:
-    """The wrong predictions the model was most sure of.
+def worst_mistakes(task, scores: np.ndarray, y: np.ndarray, keys: list[str], preview, limit: int = 24) -> list[Mistake]:
+    """The predictions furthest from the truth: wrong labels the model was most sure of; multi-label sets with the
+    largest summed score error; regression values with the largest absolute error.
 
     Args:
-        probs: (N, K) class probabilities; y: (N,) true label indices; preview(i) -> HTML.
+        task: lamina.data.task.Task; scores: (N, outputs) activated outputs; y: the task's targets; preview(i) -> HTML.
     """
-    pred = probs.argmax(1)
+    if task.kind == "regression":
+        err = np.abs(scores[:, 0] - y)
+        order = np.argsort(-err, kind="stable")[:limit]
+        return [Mistake(keys[i], f"{y[i]:.4g}", f"{scores[i, 0]:.4g}", None, preview(i)) for i in order]
+    if task.kind == "multilabel":
+        t = np.asarray(task.thresholds or [0.5] * len(task.labels))
+        pred = scores >= t[None, :]
+        wrong = np.flatnonzero((pred != (y > 0.5)).any(1))
+        order = wrong[np.argsort(-np.abs(scores[wrong] - y[wrong]).sum(1), kind="stable")][:limit]
+        names = lambda row: "; ".join(task.labels[k] for k in np.flatnonzero(row)) or "(none)"  # noqa: E731
+        return [Mistake(keys[i], names(y[i] > 0.5), names(pred[i]), None, preview(i)) for i in order]
+    labels = task.labels
+    pred = scores.argmax(1)
     wrong = np.flatnonzero(pred != y)
-    order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:limit]
-    return [Mistake(keys[i], labels[y[i]], labels[pred[i]], float(probs[i, pred[i]]), preview(i)) for i in order]
+    order = wrong[np.argsort(-scores[wrong, pred[wrong]], kind="stable")][:limit]
+    return [Mistake(keys[i], labels[y[i]], labels[pred[i]], float(scores[i, pred[i]]), preview(i)) for i in order]
 
 
 def _scale(lo: float, hi: float, a: float, b: float):
@@ -134,6 +148,82 @@ def confusion_svg(matrix: list[list[int]], labels: list[str], cell: int = 34) ->
     return "".join(out)
 
 
+def scatter_svg(x: np.ndarray, y: np.ndarray, title: str, xlabel: str, ylabel: str, diagonal: bool = False,
+                width: int = 460, height: int = 300, limit: int = 2000) -> str:
+    """An SVG scatter plot of up to ``limit`` points (evenly chosen), with the y = x line when ``diagonal``."""
+    if not len(x):
+        return f'<svg class="chart" width="{width}" height="{height}" role="img"><text x="20" y="30">{html.escape(title)}: no data</text></svg>'
+    pick = np.linspace(0, len(x) - 1, min(limit, len(x))).astype(int)
+    x, y = np.asarray(x, dtype=np.float64)[pick], np.asarray(y, dtype=np.float64)[pick]
+    left, right, top, bottom = 56, width - 12, 28, height - 36
+    lo_x, hi_x = (min(x.min(), y.min()), max(x.max(), y.max())) if diagonal else (x.min(), x.max())
+    lo_y, hi_y = (lo_x, hi_x) if diagonal else (y.min(), y.max())
+    sx, sy = _scale(lo_x, hi_x, left, right), _scale(lo_y, hi_y, bottom, top)
+    out = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
+           f'<text x="{left}" y="16" class="title">{html.escape(title)}</text>',
+           f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" class="axis"/><line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" class="axis"/>',
+           f'<text x="{left - 4}" y="{bottom}" text-anchor="end">{lo_y:.3g}</text><text x="{left - 4}" y="{top + 8}" text-anchor="end">{hi_y:.3g}</text>',
+           f'<text x="{left}" y="{bottom + 14}">{lo_x:.3g}</text><text x="{right}" y="{bottom + 14}" text-anchor="end">{hi_x:.3g}</text>',
+           f'<text x="{(left + right) / 2}" y="{height - 4}" text-anchor="middle">{html.escape(xlabel)}</text>',
+           f'<text transform="translate(12,{(top + bottom) / 2}) rotate(-90)" text-anchor="middle">{html.escape(ylabel)}</text>']
+    if diagonal:
+        out.append(f'<line x1="{sx(lo_x):.1f}" y1="{sy(lo_x):.1f}" x2="{sx(hi_x):.1f}" y2="{sy(hi_x):.1f}" stroke="#999" stroke-dasharray="4"/>')
+    out += [f'<circle class="point" cx="{sx(a):.1f}" cy="{sy(b):.1f}" r="2" fill="{PALETTE[0]}" fill-opacity="0.5"/>' for a, b in zip(x, y)]
+    out.append("</svg>")
+    return "".join(out)
+
+
+def pr_curves(scores: np.ndarray, y: np.ndarray, labels: list[str], top: int = 5) -> dict[str, list[tuple[float, float]]]:
+    """Precision-recall curves (recall, precision) of all labels pooled (micro) and of the ``top`` most frequent labels."""
+    from sklearn.metrics import precision_recall_curve
+
+    truth = y > 0.5
+    out = {}
+    series = [("micro", truth.ravel(), scores.ravel())]
+    for k in np.argsort(-truth.sum(0), kind="stable")[:top]:
+        if truth[:, k].any():
+            series.append((labels[k], truth[:, k], scores[:, k]))
+    for name, t, s in series:
+        if t.any():
+            p, r, _ = precision_recall_curve(t, s)
+            keep = np.linspace(0, len(p) - 1, min(len(p), 200)).astype(int)
+            out[name] = [(float(r[i]), float(p[i])) for i in keep]
+    return out
+
+
+def task_sections(task, split: str, evaluation: dict, scores: np.ndarray | None, y: np.ndarray | None) -> tuple[str, str]:
+    """(the summary line, the task's sections) of the report: confusion matrix and per-class table; per-label
+    table and precision-recall curves; predicted-against-true and residual plots."""
+    e = html.escape
+    if task.kind == "regression":
+        summary = (f"<span><b>{e(split)}</b> MAE {evaluation['mae']:.4g}</span><span>RMSE {evaluation['rmse']:.4g}</span>"
+                   f"<span>R2 {evaluation['r2']:.4f}</span><span>n = {evaluation['n']}</span>")
+        plots = ""
+        if scores is not None and y is not None:
+            plots = (scatter_svg(y, scores[:, 0], "predicted against true", "true", "predicted", diagonal=True)
+                     + scatter_svg(scores[:, 0], scores[:, 0] - y, "residuals", "predicted", "predicted - true"))
+        return summary, f'<h2>Predictions ({e(split)})</h2><div class="charts">{plots}</div>'
+    if task.kind == "multilabel":
+        summary = (f"<span><b>{e(split)}</b> micro-F1 {evaluation['micro_f1']:.4f}</span><span>macro-F1 {evaluation['macro_f1']:.4f}</span>"
+                   f"<span>mAP {evaluation['mean_average_precision']:.4f}</span><span>subset accuracy {evaluation['subset_accuracy']:.4f}</span>"
+                   f"<span>n = {evaluation['n']}</span>")
+        rows = "".join(f"<tr><td>{e(name)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td>"
+                       f"<td>{'-' if m['ap'] is None else format(m['ap'], '.3f')}</td><td>{m['support']}</td><td>{m['threshold']:.2f}</td></tr>"
+                       for name, m in evaluation["per_label"].items())
+        chart = line_chart(pr_curves(scores, y, task.labels), "precision-recall", "recall") if scores is not None else ""
+        return summary, (f'<h2>Precision-recall ({e(split)})</h2><div class="charts">{chart}</div>'
+                         f"<h2>Per label ({e(split)})</h2><table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th>"
+                         f"<th>AP</th><th>support</th><th>threshold</th></tr>{rows}</table>")
+    summary = (f"<span><b>{e(split)}</b> accuracy {evaluation['accuracy']:.4f}</span><span>macro-F1 {evaluation['macro_f1']:.4f}</span>"
+               f"<span>n = {evaluation['n']}</span>")
+    per_class = "".join(
+        f"<tr><td>{e(name)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td><td>{m['support']}</td></tr>"
+        for name, m in evaluation["per_class"].items())
+    return summary, (f"<h2>Confusion matrix ({e(split)})</h2>{confusion_svg(evaluation['confusion_matrix'], evaluation['labels'])}"
+                     f"<h2>Per class ({e(split)})</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
+                     f"<th>support</th></tr>{per_class}</table>")
+
+
 def curves(rows: list[dict]) -> tuple[dict, dict]:
     """(loss series, accuracy series) by epoch from metrics.jsonl rows: train from each epoch's last line, val per epoch."""
     train_last: dict[int, dict] = {}
@@ -147,8 +237,9 @@ def curves(rows: list[dict]) -> tuple[dict, dict]:
             val[r["epoch"]] = r
     loss = {"train loss": [(e + 1, r["loss"]) for e, r in sorted(train_last.items())],
             "val loss": [(e + 1, r["loss"]) for e, r in sorted(val.items())]}
-    acc = {"train accuracy": [(e + 1, r["accuracy"]) for e, r in sorted(train_last.items())],
-           "val accuracy": [(e + 1, r["accuracy"]) for e, r in sorted(val.items())]}
+    metric = next((m for m in ("accuracy", "subset_accuracy", "micro_f1", "r2") if any(m in r for r in val.values())), "accuracy")
+    acc = {f"train {metric}": [(e + 1, r[metric]) for e, r in sorted(train_last.items()) if metric in r],
+           f"val {metric}": [(e + 1, r[metric]) for e, r in sorted(val.items()) if metric in r]}
     return {k: v for k, v in loss.items() if v}, {k: v for k, v in acc.items() if v}
 
 
@@ -165,33 +256,37 @@ th:first-child,td:first-child{text-align:left}.mistakes{display:flex;flex-wrap:w
 
 
 def render(*, title: str, split: str, evaluation: dict, rows: list[dict], mistakes: list[Mistake], config_yaml: str,
-           fingerprint: str, extra: dict | None = None) -> str:
+           fingerprint: str, extra: dict | None = None, task=None, scores: np.ndarray | None = None, y: np.ndarray | None = None) -> str:
     """The report as one HTML string.
 
     Args:
-        evaluation: classification_metrics() of the reported split.
+        evaluation: the task's figures of the reported split (lamina.training.evaluation.evaluate_scores).
         rows: metrics.jsonl rows (empty for a model evaluated outside its run).
+        task, scores, y: the task (default: classification over evaluation["labels"]) and the split's scores and
+            targets, for the precision-recall and residual plots.
     """
+    from lamina.data.task import Task
+
     e = html.escape
+    task = task or Task("classification", evaluation.get("labels", []))
     loss, acc = curves(rows)
-    per_class = "".join(
-        f"<tr><td>{e(name)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td><td>{m['support']}</td></tr>"
-        for name, m in evaluation["per_class"].items())
+    summary, sections = task_sections(task, split, evaluation, scores, y)
     cards = "".join(
-        f'<div class="mistake">{m.preview}<b>{e(m.predicted)}</b> ({m.confidence:.0%})<br>true: {e(m.true)}<br><small>{e(m.key)}</small></div>'
+        f'<div class="mistake">{m.preview}<b>{e(m.predicted)}</b>' + (f" ({m.confidence:.0%})" if m.confidence is not None else "")
+        + f'<br>true: {e(m.true)}<br><small>{e(m.key)}</small></div>'
         for m in mistakes) or "<p>No mistakes on this split.</p>"
     facts = "".join(f"<span><b>{e(k)}</b> {e(str(v))}</span>" for k, v in (extra or {}).items())
-    charts = (f'<div class="charts">{line_chart(loss, "loss", "epoch")}{line_chart(acc, "accuracy", "epoch")}</div>'
+    metric = next(iter(acc), "accuracy").split(" ", 1)[-1]
+    charts = (f'<div class="charts">{line_chart(loss, "loss", "epoch")}{line_chart(acc, metric, "epoch")}</div>'
               if rows else "<p>No training curves: this model was evaluated outside its run.</p>")
+    heading = "Largest errors" if task.kind == "regression" else "Most confident mistakes"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title><style>{STYLE}</style></head><body>
 <h1>{e(title)}</h1>
-<p class="summary"><span><b>{e(split)}</b> accuracy {evaluation['accuracy']:.4f}</span><span>macro-F1 {evaluation['macro_f1']:.4f}</span>
-<span>n = {evaluation['n']}</span>{facts}</p>
+<p class="summary">{summary}{facts}</p>
 <h2>Training curves</h2>{charts}
-<h2>Confusion matrix ({e(split)})</h2>{confusion_svg(evaluation['confusion_matrix'], evaluation['labels'])}
-<h2>Per class ({e(split)})</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{per_class}</table>
-<h2>Most confident mistakes ({len(mistakes)})</h2><div class="mistakes">{cards}</div>
+{sections}
+<h2>{heading} ({len(mistakes)})</h2><div class="mistakes">{cards}</div>
 <h2>Data</h2><p>fingerprint <code>{e(fingerprint)}</code></p>
 <h2>Config</h2><pre>{e(config_yaml)}</pre>
 </body></html>

@@ -15,6 +15,7 @@ from lamina.common.files import read_json
 from lamina.common.runtime import use_tracking_credentials
 from lamina.data.dataset import PreparedData, SplitData, is_text_data, prepare_eval_data, prepare_training_data, scan_images
 from lamina.data.layout import Layout
+from lamina.data.task import Task
 from lamina.common.package import find_package
 from lamina.data.tokenizer import TOKENIZER_FILE, save_tokenizer
 from lamina.models.package import Predictor, package_meta, save_package
@@ -22,8 +23,8 @@ from lamina.models.registry import check_name, registered, resolve, uses_pretrai
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
 from lamina.training import distributed
 from lamina.training.distributed import Dist
-from lamina.training.loop import Resume, fit, predict_split, resolve_train
-from lamina.training.metrics import classification_metrics
+from lamina.training.loop import Resume, fit, resolve_train
+from lamina.training.evaluation import evaluate_scores, final_metrics
 from lamina.training import report
 from lamina.training.preempt import Preempted
 from lamina.training.run import RunDir, read_metrics, run_lock
@@ -76,9 +77,9 @@ def fill_inferred(cfg: Config, data: PreparedData) -> Config:
         inferred = {}
     else:
         inferred = {"image_size": data.prep.size, "channels": data.prep.channels, "image_fit": data.prep.fit}
-    data_cfg = cfg.data.model_copy(update={"modality": data.modality, **inferred})
+    data_cfg = cfg.data.model_copy(update={"modality": data.modality, "task": data.task.kind, **inferred})
     model_cfg = resolve(cfg.model, data.modality)
-    train_cfg = resolve_train(cfg.train, model_cfg.name, len(data.splits["train"]))
+    train_cfg = resolve_train(cfg.train, model_cfg.name, len(data.splits["train"]), data.task.kind)
     return cfg.model_copy(update={"data": data_cfg, "model": model_cfg, "train": train_cfg})
 
 
@@ -258,21 +259,14 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
             with contextlib.suppress(Exception):
                 writer.wait()
             raise
-        metrics, reported = {}, None
-        for name in ("val", "test"):
-            split = data.splits.get(name)
-            if split is None or not len(split):
-                continue
-            logits, loss = predict_split(result.model, split, "cpu", "fp32", result.batch["eval_batch_size"])
-            m = classification_metrics(split.y.numpy(), logits.argmax(1).numpy(), data.labels)
-            metrics[name] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "loss": loss, "n": m["n"]}
-            run.log_metrics({"step": None, "epoch": result.best_epoch, "split": name, "final": True, **metrics[name]})
-            reported = (name, split, logits.softmax(1).numpy(), m)  # the test split when there is one, else val
+        metrics, reported = final_metrics(result.model, data, result.batch["eval_batch_size"])
+        for name, m in metrics.items():
+            run.log_metrics({"step": None, "epoch": result.best_epoch, "split": name, "final": True, **m})
         wanted = registered()[cfg.model.name].image_input  # a pretrained backbone's own input scaling, not the data's
         mean, std = ([wanted["mean"]] * data.prep.channels, [wanted["std"]] * data.prep.channels) if wanted else (data.mean, data.std)
         meta = package_meta(
             name=run.path.resolve().name, modality=data.modality, labels=data.labels, prep=data.prep, mean=mean,
-            std=std, model_cfg=cfg.model, metrics=metrics, fingerprint=data.fingerprint,
+            std=std, model_cfg=cfg.model, metrics=metrics, fingerprint=data.fingerprint, task=data.task,
         )
         meta["training"] = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "precision": result.precision,
                             "device": result.device, "seed": cfg.train.seed}
@@ -281,7 +275,7 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
         if reported is not None:
             name, split, probs, m = reported
             report_file = _write_report(run.path / "report.html", f"{run.path.resolve().name}: {cfg.model.name} on {data.root}", name, m,
-                                        split, probs, data.labels, read_metrics(run.path), dump_config(cfg), data.fingerprint,
+                                        split, probs, data.task, read_metrics(run.path), dump_config(cfg), data.fingerprint,
                                         {"precision": result.precision, "best epoch": result.best_epoch + 1, "epochs": result.epochs_run},
                                         getattr(data.prep, "sample_rate", 16000))
         writer.wait()  # the final checkpoint was written while the lines above ran
@@ -345,7 +339,7 @@ def _start_tracking(cfg: Config, run: RunDir, data: PreparedData, previous: dict
     return tracker
 
 
-def _write_report(path: Path, title: str, split_name: str, evaluation: dict, split: SplitData, probs, labels: list[str],
+def _write_report(path: Path, title: str, split_name: str, evaluation: dict, split: SplitData, probs, task: Task,
                   rows: list[dict], config_yaml: str, fingerprint: str, extra: dict, sample_rate: int = 16000) -> Path:
     if split.texts is not None:
         preview = lambda i: report.text_preview(split.texts[i])  # noqa: E731
@@ -353,9 +347,9 @@ def _write_report(path: Path, title: str, split_name: str, evaluation: dict, spl
         preview = lambda i: report.audio_preview(split.x[i].numpy(), sample_rate)  # noqa: E731
     else:
         preview = lambda i: report.image_preview(split.x[i].numpy())  # noqa: E731
-    mistakes = report.worst_mistakes(probs, split.y.numpy(), split.keys, labels, preview)
+    mistakes = report.worst_mistakes(task, probs, split.y.numpy(), split.keys, preview)
     page = report.render(title=title, split=split_name, evaluation=evaluation, rows=rows, mistakes=mistakes,
-                         config_yaml=config_yaml, fingerprint=fingerprint, extra=extra)
+                         config_yaml=config_yaml, fingerprint=fingerprint, extra=extra, task=task, scores=probs, y=split.y.numpy())
     return report.write(path, page)
 
 
@@ -377,16 +371,16 @@ def run_evaluation(model_path, data_path, split: str | None = None, skip_bad: bo
     meta = predictor.meta
     info = _training_data_info(package)
     data, skipped = prepare_eval_data(data_path, predictor.prep, meta["labels"], split, info.get("splits"), skip_bad, cache,
-                                      predictor.tokenizer, tuple(info.get("columns") or (None, None)))
-    probs = predictor.probabilities(data.x)
-    result = classification_metrics(data.y.numpy(), probs.argmax(1).numpy(), meta["labels"], present_only=True)
+                                      predictor.tokenizer, tuple(info.get("columns") or (None, None)), predictor.task)
+    probs = predictor.scores(data.x)
+    result = evaluate_scores(predictor.task, probs.numpy(), data.y.numpy(), present_only=True)
     result.update(split=split, data=str(data_path), model=str(package), skipped=skipped)
     if report_path is not None:
         run_dir = package.parent
         rows = read_metrics(run_dir) if (run_dir / "run.json").is_file() else []
         config_yaml = (run_dir / "config.yaml").read_text(encoding="utf-8") if rows and (run_dir / "config.yaml").is_file() else ""
         _write_report(Path(report_path), f"{meta.get('name', package.name)} evaluated on {data_path}", split or "all", result, data,
-                      probs.numpy(), meta["labels"], rows, config_yaml, meta.get("data_fingerprint", ""), {},
+                      probs.numpy(), predictor.task, rows, config_yaml, meta.get("data_fingerprint", ""), {},
                       getattr(predictor.prep, "sample_rate", 16000))
         result["report"] = str(report_path)
     return result

@@ -79,6 +79,13 @@ def with_values(base: dict, values: dict) -> dict:
     return cfg
 
 
+def watched(metrics: dict, monitor: str) -> float:
+    """The monitored figure of a val metrics dict; 'auto' is the task's own (accuracy, micro_f1 or r2: whichever is there)."""
+    if monitor == "auto":
+        monitor = next(k for k in ("accuracy", "micro_f1", "r2") if k in metrics)
+    return metrics[monitor]
+
+
 def run_tune(config_path: str | Path, trials: int, storage: str | None, study_name: str | None, output: str | Path,
              pruner: str = "median", quiet: bool = True) -> dict:
     """Run trials until the study holds ``trials`` finished ones; see the module docstring.
@@ -121,7 +128,7 @@ def run_tune(config_path: str | Path, trials: int, storage: str | None, study_na
         pruned: list[int] = []
 
         def report(epoch: int, m: dict) -> bool:
-            trial.report(m[monitor], epoch)
+            trial.report(watched(m, monitor), epoch)
             if trial.should_prune():
                 pruned.append(epoch)
             return bool(pruned)
@@ -132,7 +139,7 @@ def run_tune(config_path: str | Path, trials: int, storage: str | None, study_na
         summary = run_training(cfg, run_dir, overwrite=True, quiet=quiet, resume=False, on_epoch=report)
         if pruned:
             raise optuna.TrialPruned(f"pruned after epoch {pruned[0] + 1}")
-        return summary["metrics"]["val"][monitor]
+        return watched(summary["metrics"]["val"], monitor)
 
     done = (TrialState.COMPLETE, TrialState.PRUNED)
     study.optimize(objective, n_trials=trials, callbacks=[MaxTrialsCallback(trials, states=done)], catch=(LaminaError,))

@@ -1,0 +1,80 @@
+"""What training minimises and counts, per task: the loss, the train hits, and the class weights.
+
+classification: cross-entropy with label smoothing and optional class weights; multilabel:
+binary cross-entropy per label with optional positive weights; regression: Huber loss (1
+standard deviation) on targets standardised with the train split's mean and std, which
+the network predicts directly (lamina.models.output.activate scales back).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from lamina.common.errors import ConfigError
+from lamina.data.task import Task
+
+WEIGHT_RATIO = 5.0  # class_weights auto: weights once the largest train class is this many times the smallest
+WEIGHT_POWER = 0.5  # class_weights auto: (inverse frequency) ** this, so rare classes gain without swamping the rest
+MAX_POS_WEIGHT = 10.0  # multilabel: positive weights are capped here
+
+
+class Objective:
+    """The loss and hit count of one task; ``weights`` are class weights (classification) or positive weights
+    (multilabel), (K,) float32, or None."""
+
+    def __init__(self, task: Task, label_smoothing: float = 0.0, weights: torch.Tensor | None = None):
+        self.task, self.smoothing, self.weights = task, label_smoothing, weights
+
+    @property
+    def hit_name(self) -> str | None:
+        """What ``hits`` counts, as the train metric is logged: None for regression."""
+        return {"classification": "accuracy", "multilabel": "subset_accuracy"}.get(self.task.kind)
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor, reduction: str = "mean", plain: bool = False) -> torch.Tensor:
+        """out: (B, outputs) float32 raw outputs; y: the task's targets. ``plain``: no smoothing or weights
+        (the validation and evaluation loss, comparable across settings)."""
+        w = None if plain or self.weights is None else self.weights.to(out.device)
+        if self.task.kind == "multilabel":
+            per = F.binary_cross_entropy_with_logits(out, y, pos_weight=w, reduction="none").mean(1)
+            return per.mean() if reduction == "mean" else per.sum()
+        if self.task.kind == "regression":
+            return F.smooth_l1_loss(out[:, 0], (y - self.task.mean) / self.task.std, beta=1.0, reduction=reduction)
+        return F.cross_entropy(out, y, weight=w, label_smoothing=0.0 if plain else self.smoothing, reduction=reduction)
+
+    def hits(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Right answers in a batch: the top label, or the whole label set at 0.5; 0 for regression."""
+        if self.task.kind == "multilabel":
+            return ((out > 0) == (y > 0.5)).all(1).sum()
+        if self.task.kind == "regression":
+            return torch.zeros((), dtype=torch.int64, device=out.device)
+        return (out.argmax(1) == y).sum()
+
+
+def class_weights(task: Task, y: torch.Tensor, setting) -> torch.Tensor | None:
+    """The weights of ``train.class_weights`` for train targets ``y``: None ('none', regression, or 'auto' on
+    balanced data), inverse-frequency ** 0.5 normalised to mean 1 ('auto' on imbalanced data; multilabel:
+    (negatives / positives) ** 0.5 per label, at most 10), or given per label ({label: w}, 1 for the rest).
+
+    Raises:
+        ConfigError: a weight for a label the data does not have, or a task without labels.
+    """
+    if setting == "none" or (task.kind == "regression" and setting == "auto"):
+        return None
+    if task.kind == "regression":
+        raise ConfigError("config: train.class_weights: a regression task has no classes; leave it auto or none")
+    if isinstance(setting, dict):
+        unknown = sorted(set(setting) - set(task.labels))
+        if unknown:
+            raise ConfigError(f"config: train.class_weights: labels {unknown[:5]} are not in the data; labels: {task.labels[:20]}")
+        return torch.tensor([float(setting.get(label, 1.0)) for label in task.labels], dtype=torch.float32)
+    if task.kind == "multilabel":
+        pos = y.sum(0).clamp_min(1.0)
+        if pos.max() / pos.min() < WEIGHT_RATIO:
+            return None
+        return ((len(y) - pos).clamp_min(1.0) / pos).pow(WEIGHT_POWER).clamp(1.0, MAX_POS_WEIGHT).float()
+    counts = torch.bincount(y, minlength=len(task.labels)).double().clamp_min(1.0)
+    if counts.max() / counts.min() < WEIGHT_RATIO:
+        return None
+    w = (counts.sum() / counts).pow(WEIGHT_POWER)
+    return (w / w.mean()).float()
