@@ -34,8 +34,11 @@ def test_batch_size_and_lr_default_per_model():
     images = resolve_train(TrainConfig(), "resnet-small", 54_000)
     assert (images.epochs, images.batch_size, images.lr, images.eval_batch_size) == (10, 256, 5e-3, 256)
     other = resolve_train(TrainConfig(), "mlp", 1_000)
-    assert (other.batch_size, other.lr, other.eval_batch_size) == tuple(TRAIN_DEFAULTS.values()) == (128, 3e-3, 512)
+    assert (other.batch_size, other.lr, other.eval_batch_size, other.label_smoothing) == tuple(TRAIN_DEFAULTS.values()) == (128, 3e-3, 512, 0.1)
     assert train_defaults("dscnn") == {**TRAIN_DEFAULTS, "eval_batch_size": 128}  # audio evaluates in smaller batches
+    assert resolve_train(TrainConfig(), "speech-embedding", 1_000).label_smoothing == 0.0  # frozen embedding: none
+    assert resolve_train(TrainConfig(label_smoothing=0.2), "speech-embedding", 1_000).label_smoothing == 0.2
+    assert resolve_train(TrainConfig(), "mlp", 1_000, "regression").monitor == "r2"
     mine = resolve_train(TrainConfig(batch_size=32, lr=0.1, eval_batch_size=1000), "resnet-small", 54_000)
     assert (mine.batch_size, mine.lr, mine.eval_batch_size) == (32, 0.1, 1000)  # what the user sets wins
     assert resolve_train(TrainConfig(batch_size="auto"), "resnet-small", 10).batch_size == "auto"  # the loop probes memory

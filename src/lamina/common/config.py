@@ -99,7 +99,7 @@ class TrainConfig(_Stage):
     weight_decay: float = Field(0.05, ge=0)  # AdamW decoupled decay, on weights only (not norms/biases)
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"  # learning-rate shape over all steps
     warmup: float = Field(0.2, ge=0, lt=1)  # fraction of steps spent rising to the peak lr
-    label_smoothing: float = Field(0.1, ge=0, lt=1)  # mass spread over all classes in the loss
+    label_smoothing: float | None = Field(None, ge=0, lt=1)  # single-label: mass spread over all classes in the loss; None = the model's (0.1; speech-embedding 0)
     grad_clip: float | None = Field(1.0, gt=0)  # max global gradient L2 norm; None = no clipping
     early_stopping: int = Field(10, ge=0)  # epochs without a better val metric before stopping; 0 = off
     monitor: Literal["auto", "accuracy", "macro_f1", "micro_f1", "r2", "loss"] = "auto"  # validation metric for best/early stopping; auto = the task's: accuracy, micro_f1 (multilabel), r2 (regression)

