@@ -31,13 +31,16 @@ test: install
 	$(BIN)/python -m pytest -q
 
 # Needs Debian's wrk (serving), dataset-fashion-mnist (time to accuracy), fortunes (text), and for speech espeak-ng,
-# flite, festival, festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts. Rewrites benchmarks/RESULTS.md; about 75 minutes.
+# flite, festival, festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts, espeak. Rewrites benchmarks/RESULTS.md; about 100 minutes.
 bench: install
 	$(PIP) -e '.[test,bench]'
 	{ echo "# Benchmark results"; echo; echo "Written by \`make bench\` on $$(date -u +%F), $$(nproc) cores, $$(uname -m), $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)."; \
 	  echo; echo "## Fashion-MNIST: zero-config time to accuracy, and the baselines (benchmarks/fashion_mnist.py)"; echo; $(BIN)/python benchmarks/fashion_mnist.py; \
 	  echo; echo "## Text: fortunes, lamina vs TF-IDF + logistic regression (benchmarks/text_baseline.py)"; echo; $(BIN)/python benchmarks/text_baseline.py; \
 	  echo; echo "## Keyword spotting: synthesized Speech Commands (benchmarks/kws.py)"; echo; $(BIN)/python benchmarks/kws.py; \
+	  echo; echo "## Multi-label text (benchmarks/multilabel.py)"; echo; $(BIN)/python benchmarks/multilabel.py; \
+	  echo; echo "## Image regression (benchmarks/regression.py)"; echo; $(BIN)/python benchmarks/regression.py; \
+	  echo; echo "## Class weights on imbalanced sets (benchmarks/class_weights.py)"; echo; $(BIN)/python benchmarks/class_weights.py; \
 	  echo; echo "## Training throughput on digits (benchmarks/train_throughput.py)"; echo; $(BIN)/python benchmarks/train_throughput.py --repeats 4; \
 	  echo; echo "## Serving (benchmarks/serve_throughput.py)"; echo; $(BIN)/python benchmarks/serve_throughput.py; \
 	  echo; echo "## Start-up (benchmarks/startup.py)"; echo; $(BIN)/python benchmarks/startup.py; } > benchmarks/RESULTS.md.tmp
