@@ -1,4 +1,4 @@
-"""Lamina: labeled images in, a trained, evaluated, versioned network out.
+"""Lamina: labeled images, audio clips or texts in; a trained, evaluated, versioned network out.
 
 The Python API mirrors the command line::
 
@@ -6,13 +6,15 @@ The Python API mirrors the command line::
     run = lamina.train("data/digits", output="runs/digits")
     report = lamina.evaluate("runs/digits", "data/digits", split="test")
     lamina.load("runs/digits").predict(["data/digits/test/3/0001.png"])
+    lamina.validate("data/digits")          # every problem of the data, without training
+    lamina.export("runs/digits")            # model.onnx, parity-checked (train does it already)
 
 Heavy imports (torch) happen on first use, so ``import lamina`` stays cheap.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["train", "evaluate", "load", "tune", "__version__"]
+__all__ = ["train", "evaluate", "load", "tune", "validate", "export", "__version__"]
 
 
 def train(data_or_config=None, *, output=None, overrides=None, **kwargs):
@@ -41,3 +43,17 @@ def tune(config, *, trials, **kwargs):
     from lamina import api
 
     return api.tune(config, trials=trials, **kwargs)
+
+
+def validate(data_or_config, **kwargs):
+    """Check training data without training; see :func:`lamina.api.validate`."""
+    from lamina import api
+
+    return api.validate(data_or_config, **kwargs)
+
+
+def export(model, format="onnx"):
+    """Write and parity-check model.onnx in a model package; see :func:`lamina.api.export`."""
+    from lamina import api
+
+    return api.export(model, format=format)

@@ -95,6 +95,9 @@ def test_api_load_predict_matches_evaluate(digits_run, digits):
     acc = sum(p["label"] == f.parent.name for p, f in zip(preds, files)) / len(files)
     m = lamina.evaluate(digits_run, digits, split="test")
     assert acc == pytest.approx(m["accuracy"])
+    checked = lamina.validate(str(digits))  # the README's API list, importable from the package root
+    assert checked["errors"] == [] and checked["files"] == len(list(digits.rglob("*.png")))
+    assert lamina.export(digits_run)["parity"]["max_abs_diff"] <= 1e-4
 
 
 def test_yaml_config_with_overrides_and_seed(digits, tmp_path):

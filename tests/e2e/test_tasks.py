@@ -181,3 +181,21 @@ def test_multilabel_label_only_in_test_is_an_error(tmp_path, capsys):
                           header=("text", "labels", "split"))
     err = cli_fails(capsys, "train", data, "--output", tmp_path / "r")
     assert "labels ['weather'] appear in val/test but not in train" in err
+
+
+def test_regression_images_are_not_few_per_label_photos(tmp_path):
+    """Each target is its own 'label': the few-images-per-label rule must not send small grey images to the photo backbone."""
+    from lamina.common.config import Config, DataConfig
+    from lamina.training.session import choose_image_model
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for i in range(40):
+        write_png(tmp_path / f"{i}.png", rng.integers(0, 255, (20, 20), dtype=np.uint8))
+        rows.append((f"{i}.png", f"{rng.uniform(0, 50):.3f}"))
+    manifest = _manifest(tmp_path / "m.csv", rows, header=("path", "target"))
+    cfg, _ = choose_image_model(Config(data=DataConfig(path=str(manifest))))
+    assert cfg.model.name == "resnet-small"
+    rows = [(p, "a; b" if i % 2 else "a") for i, (p, _) in enumerate(rows)]  # few per label: the backbone, as for one label
+    cfg, _ = choose_image_model(Config(data=DataConfig(path=str(_manifest(tmp_path / "t.csv", rows)))))
+    assert cfg.model.name == "efficientnet-lite0"

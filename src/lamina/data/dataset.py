@@ -154,12 +154,15 @@ def scan_images(cfg: DataConfig) -> tuple[Layout, ImageFacts] | None:
     """For image data, the scanned layout and the facts of its headers (to choose a model before decoding); else None."""
     if not cfg.path or is_text_data(cfg) or cfg.modality not in ("auto", "image"):
         return None
-    layout = scan(cfg.path, cfg.skip_bad)
+    layout = scan(cfg.path, cfg.skip_bad, cfg.task)
     if layout.modality != "image":
         return None
     facts = image_facts(layout.samples)
-    per_label = sorted(Counter(s.label for s in layout.samples).values())
-    return layout, ImageFacts(facts.side, facts.gray, per_label[len(per_label) // 2])
+    kind = detect([s.label for s in layout.samples], cfg.task) if layout.kind == "manifest" else cfg.task
+    if kind == "regression":  # no labels to count: a number per image (the photo rule goes by size and colour alone)
+        return layout, facts
+    per_label = sorted(Counter(x for s in layout.samples for x in (label_set(s.label) if kind == "multilabel" else [s.label])).values())
+    return layout, ImageFacts(facts.side, facts.gray, per_label[len(per_label) // 2] if per_label else 0)
 
 
 def _to_split(arr, samples: list[Sample], task: Task, hashes: list[str] | None = None) -> SplitData:
