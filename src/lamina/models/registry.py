@@ -94,6 +94,25 @@ def check_name(cfg: ModelConfig, name: str | None = None) -> None:
         raise ConfigError("config: model.layers: the 'sequential' model needs a list of layers, e.g. [{conv: 32}, relu, {dense: 64}]")
 
 
+# What zero-config loses without a pretrained model's weights, as measured (README "Measured", benchmarks/DEFAULTS.md)
+FALLBACK_COST = {
+    "minilm": "fasttext from scratch instead: test accuracy 0.53 against 0.78 on the fortunes quotes",
+    "speech-embedding": "dscnn from scratch instead: 0.60 against 0.85 on a synthesizer never heard in training",
+    "efficientnet-lite0": "resnet-small from scratch instead: 0.39 against 0.83 on 20 photos per label",
+}
+
+
+def missing_pretrained(cfg: ModelConfig, modality: str, photo: bool = False) -> str | None:
+    """A warning when model ``auto`` falls back to training from scratch because a pretrained model's weights are not
+    installed: what is missing, how to install it, and what it costs; None otherwise."""
+    if cfg.name != "auto" or cfg.layers is not None or cfg.pretrained is not None:
+        return None
+    wanted = PHOTO_MODEL if modality == "image" and photo else DEFAULT_MODEL.get(modality)
+    if wanted not in FALLBACK_COST or _weights_installed(wanted):
+        return None
+    return f"the pretrained model for {modality} ({wanted}) is not installed ({INSTALL_HINT[wanted]}); {FALLBACK_COST[wanted]}"
+
+
 def _weights_installed(name: str) -> bool:
     spec = registered()[name]
     return spec.default_weights is not None and spec.default_weights() is not None

@@ -19,7 +19,7 @@ from lamina.data.task import Task
 from lamina.common.package import find_package
 from lamina.data.tokenizer import TOKENIZER_FILE, save_tokenizer
 from lamina.models.package import Predictor, package_meta, save_package
-from lamina.models.registry import check_name, registered, resolve, uses_pretrained_tokenizer
+from lamina.models.registry import check_name, missing_pretrained, registered, resolve, uses_pretrained_tokenizer
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
 from lamina.training import distributed
 from lamina.training.distributed import Dist
@@ -46,10 +46,11 @@ def _warn_checks(checks: list[dict], quiet: bool) -> None:
                   file=sys.stderr)
 
 
-def choose_image_model(cfg: Config) -> tuple[Config, Layout | None]:
+def choose_image_model(cfg: Config, warn=None) -> tuple[Config, Layout | None]:
     """Image data and model ``auto`` (or a pretrained image model): the model decided from the images' headers
     (photo-like images get the pretrained backbone), and the input that model was trained on written into
-    ``data`` (size, channels, fit). Returns the config and the scanned layout (None when nothing was scanned)."""
+    ``data`` (size, channels, fit). Returns the config and the scanned layout (None when nothing was scanned).
+    ``warn(message)`` hears when photos are trained from scratch because the backbone is not installed."""
     spec = registered().get(cfg.model.name)
     if cfg.model.name != "auto" and (spec is None or spec.image_input is None):
         return cfg, None
@@ -57,6 +58,9 @@ def choose_image_model(cfg: Config) -> tuple[Config, Layout | None]:
     if scanned is None:
         return cfg, None
     layout, facts = scanned
+    missing = missing_pretrained(cfg.model, "image", facts.photo_like)
+    if missing and warn is not None:
+        warn(missing)
     model_cfg = resolve(cfg.model, "image", photo=facts.photo_like)
     wanted = registered()[model_cfg.name].image_input
     data_cfg = cfg.data
@@ -228,13 +232,18 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
     run.set_status("running")
     tracker, status, summary = None, "failed", None
     try:
-        cfg, layout = choose_image_model(cfg)
+        warn = (lambda message: print(f"warning: {message}", file=sys.stderr)) if not quiet else None  # noqa: E731
+        requested = cfg.model
+        cfg, layout = choose_image_model(cfg, warn)
         data = prepare_training_data(cfg.data, cfg.train.seed, _tokenizer_file(cfg, run.path, resuming), layout)
         if data.tokenizer is not None and not resuming:
             save_tokenizer(data.tokenizer, run.path)  # a resumed run (and every torchrun rank) reuses this very file
         _warn_skipped(data.skipped, quiet)
         _warn_checks(data.checks, quiet)
         cfg = fill_inferred(cfg, data)
+        missing = missing_pretrained(requested, data.modality) if data.modality != "image" else None
+        if missing and warn is not None:
+            warn(missing)
         checkpoint = None
         if resuming:
             recorded = read_json(output / "data.json")["fingerprint"]
