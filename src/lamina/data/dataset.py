@@ -24,8 +24,8 @@ from lamina.data.pixel_rows import PixelRows
 from lamina.data.checks import check_samples
 from lamina.data.image import ImageDecodeError, ImagePreprocess, peek
 from lamina.data.layout import Layout, Sample, scan
-from lamina.data.split import assign_splits
-from lamina.data.task import Task, detect, label_set, number, strata
+from lamina.data.targets import balance_labels, check_known, make_task, split_samples
+from lamina.data.task import Task, detect, label_set
 from lamina.data.text_data import (TextPreprocess, infer_max_tokens, is_text_table, read_table_samples, text_fingerprint,
                                    text_tokenizer, tokenize)
 from lamina.data.tokenizer import lengths as token_counts
@@ -198,54 +198,9 @@ def is_text_data(cfg: DataConfig) -> bool:
     return bool(cfg.path) and is_text_table(cfg.path)
 
 
-def make_task(kind: str, path, samples: list[Sample], assignment: dict[str, str], target: str) -> Task:
-    """The task of a training set: its labels as found in train (an error for labels only in val/test, or for
-    fewer than 2 single labels), or a regression target's train mean and std (an error naming a non-numeric row)."""
-    train = [s.label for s in samples if assignment[s.key] == "train"]
-    if kind == "classification":
-        return Task(kind, _check_labels(path, set(train), {s.label for s in samples}))
-    if kind == "multilabel":
-        found = {label for s in samples for label in label_set(s.label)}
-        labels = sorted({label for c in train for label in label_set(c)})
-        if not labels:
-            raise DataError(f"{path}: no training sample has a label; a multi-label task needs at least 1 label in train.")
-        others = sorted(found - set(labels))
-        if others:
-            raise DataError(f"{path}: labels {others} appear in val/test but not in train. Add training samples for them.")
-        return Task(kind, labels)
-    values = np.array([number(c) for c in train], dtype=np.float64)
-    return Task(kind, [target], float(values.mean()), float(values.std()) or 1.0)
-
-
-def _check_numbers(path, samples: list[Sample]) -> None:
-    bad = next((s for s in samples if number(s.label) is None), None)
-    if bad is not None:
-        raise DataError(f"{path}: {bad.key}: target '{bad.label[:40]}' is not a number; every row of a regression task needs "
-                        "one (data.task=regression). Fix the row, or set data.task=classification.")
-
-
-def _split(cfg: DataConfig, samples: list[Sample], kind: str, seed: int) -> dict[str, str]:
-    if kind == "regression":
-        _check_numbers(cfg.path, samples)
-    return assign_splits(samples, cfg.val_fraction, cfg.test_fraction, seed, strata(kind, [s.label for s in samples]))
-
-
-def _check_labels(path, train_labels: set, all_labels: set) -> list[str]:
-    labels = sorted(train_labels)
-    if len(labels) < 2:
-        raise DataError(
-            f"{path}: found {len(labels)} class ({', '.join(labels) or 'none'}) in the training data; "
-            "a classifier needs at least 2 class folders (or labels)."
-        )
-    others = sorted(all_labels - train_labels)
-    if others:
-        raise DataError(f"{path}: labels {others} appear in val/test but not in train. Add training samples for them.")
-    return labels
-
-
 def _prepare_text(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
     table = read_table_samples(cfg.path, cfg.text_column, cfg.label_column, cfg.skip_bad, task=cfg.task)
-    assignment = _split(cfg, table.samples, table.task, seed)
+    assignment = split_samples(cfg, table.samples, table.task, seed)
     train_keys = [s.key for s in table.samples if assignment[s.key] == "train"]
     task = make_task(table.task, cfg.path, table.samples, assignment, table.columns[1])
     tok = text_tokenizer([table.texts[k] for k in train_keys], cfg.vocab_size, tokenizer_file)
@@ -261,15 +216,10 @@ def _prepare_text(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
         splits[name] = SplitData(torch.from_numpy(tokenize(tok, texts, max_tokens)), torch.from_numpy(task.targets([s.label for s in chosen])),
                                  [s.key for s in chosen], texts)
     keys = [s.key for s in table.samples]
-    checks = check_samples(keys, _check_strata(task, table.samples), [assignment[k] for k in keys], hashes,
+    checks = check_samples(keys, balance_labels(task, table.samples), [assignment[k] for k in keys], hashes,
                            np.zeros((0, 1, 1, 1), np.uint8), "texts")
     return PreparedData("text", str(cfg.path), table.kind, task.labels, prep, splits, [], [], fingerprint,
                         {name: d.keys for name, d in splits.items()}, table.skipped, checks, tok, table.columns, task=task)
-
-
-def _check_strata(task: Task, samples: list[Sample]) -> list[str] | None:
-    """The labels the balance checks count: single labels, a multi-label sample's rarest; None for regression."""
-    return None if task.kind == "regression" else strata(task.kind, [s.label for s in samples])
 
 
 def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path | None = None,
@@ -293,7 +243,7 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
     skipped = list(layout.skipped)
     kind = detect([s.label for s in layout.samples], cfg.task) if layout.kind == "manifest" else cfg.task
     kind = "classification" if kind == "auto" else kind
-    assignment = _split(cfg, layout.samples, kind, seed)
+    assignment = split_samples(cfg, layout.samples, kind, seed)
     train_samples = [s for s in layout.samples if assignment[s.key] == "train"]
     task = make_task(kind, cfg.path, layout.samples, assignment, "value")
     audio = layout.modality == "audio"
@@ -311,7 +261,7 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
     fingerprint = hashlib.sha256("\n".join(lines).encode()).hexdigest()
     mean, std = ([], []) if audio else _mean_std(splits["train"].x)
     record = {name: d.keys for name, d in splits.items()}
-    checks = check_samples([s.key for s in kept], _check_strata(task, kept), [assignment[s.key] for s in kept], hashes,
+    checks = check_samples([s.key for s in kept], balance_labels(task, kept), [assignment[s.key] for s in kept], hashes,
                            np.zeros((0, 1, 1, 1), np.uint8) if audio else arr, "clips" if audio else "file contents")
     if cropped:
         checks.append({"level": "warning", "kind": "cropped", "message": f"{len(cropped)} clips are longer than "
@@ -381,27 +331,6 @@ def _select(samples: list[Sample], has_splits: bool, path, split: str | None, re
     return chosen
 
 
-def _check_known(samples: list[Sample], task: Task, path) -> None:
-    if task.kind == "regression":
-        return _check_numbers(path, samples)
-    labels = task.labels
-    if task.kind == "multilabel":
-        unknown = Counter(x for s in samples for x in label_set(s.label) if x not in set(labels))
-        if unknown:
-            label, n = unknown.most_common(1)[0]
-            raise DataError(f"{path}: label '{label}' ({n} samples) is not one of the model's labels {labels}. "
-                            "Evaluate on data whose labels the model knows.")
-        return None
-    unknown = Counter(s.label for s in samples if s.label not in set(labels))
-    if unknown:
-        label, n = unknown.most_common(1)[0]
-        example = next(f"{s.path} {s.key}" if s.key.startswith("row ") else str(s.path) for s in samples if s.label == label)
-        raise DataError(
-            f"{path}: label '{label}' ({n} samples, e.g. {example}) is not one of the model's labels {labels}. "
-            "Evaluate on data whose labels the model knows."
-        )
-
-
 def prepare_eval_data(
     path: str | Path,
     prep: ImagePreprocess | TextPreprocess,
@@ -429,7 +358,7 @@ def prepare_eval_data(
     if isinstance(prep, TextPreprocess):
         table = read_table_samples(path, columns[0], columns[1], skip_bad, min_labels=1, task=task.kind)
         samples = _select(table.samples, table.has_splits, path, split, recorded)
-        _check_known(samples, task, path)
+        check_known(samples, task, path)
         texts = [table.texts[s.key] for s in samples]
         ids = torch.from_numpy(tokenize(tokenizer, texts, prep.max_tokens))
         return SplitData(ids, torch.from_numpy(task.targets([s.label for s in samples])), [s.key for s in samples],
@@ -437,6 +366,6 @@ def prepare_eval_data(
     layout = scan(path, skip_bad, task.kind)
     skipped = list(layout.skipped)
     samples = _select(layout.samples, layout.has_splits, path, split, recorded)
-    _check_known(samples, task, path)
+    check_known(samples, task, path)
     arr, _, kept = decode_samples(samples, prep, use_cache, skip_bad, skipped)
     return _to_split(arr, kept, task), skipped

@@ -1,0 +1,80 @@
+"""From labeled samples to the task's labels: labels found in train, a regression target's scale, the stratified
+split, and the checks that name what is wrong (a label only in val/test, a target that is not a number)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from lamina.common.config import DataConfig
+from lamina.common.errors import DataError
+from lamina.data.layout import Sample
+from lamina.data.split import assign_splits
+from lamina.data.task import Task, label_set, number, strata
+
+
+def make_task(kind: str, path, samples: list[Sample], assignment: dict[str, str], target: str) -> Task:
+    """The task of a training set: its labels as found in train (an error for labels only in val/test, or for
+    fewer than 2 single labels), or a regression target's train mean and std (an error naming a non-numeric row)."""
+    train = [s.label for s in samples if assignment[s.key] == "train"]
+    if kind == "classification":
+        return Task(kind, check_labels(path, set(train), {s.label for s in samples}))
+    if kind == "multilabel":
+        found = {label for s in samples for label in label_set(s.label)}
+        return Task(kind, check_labels(path, {label for c in train for label in label_set(c)}, found, minimum=1))
+    values = np.array([number(c) for c in train], dtype=np.float64)
+    return Task(kind, [target], float(values.mean()), float(values.std()) or 1.0)
+
+
+def check_numbers(path, samples: list[Sample]) -> None:
+    bad = next((s for s in samples if number(s.label) is None), None)
+    if bad is not None:
+        raise DataError(f"{path}: {bad.key}: target '{bad.label[:40]}' is not a number; every row of a regression task needs "
+                        "one (data.task=regression). Fix the row, or set data.task=classification.")
+
+
+def split_samples(cfg: DataConfig, samples: list[Sample], kind: str, seed: int) -> dict[str, str]:
+    if kind == "regression":
+        check_numbers(cfg.path, samples)
+    return assign_splits(samples, cfg.val_fraction, cfg.test_fraction, seed, strata(kind, [s.label for s in samples]))
+
+
+def check_labels(path, train_labels: set, all_labels: set, minimum: int = 2) -> list[str]:
+    """The sorted train labels; raises DataError for fewer than ``minimum`` (multi-label: 1) or labels only in val/test."""
+    labels = sorted(train_labels)
+    if len(labels) < minimum:
+        raise DataError(
+            f"{path}: found {len(labels)} class ({', '.join(labels) or 'none'}) in the training data; "
+            f"a classifier needs at least {minimum} class folders (or labels)."
+        )
+    others = sorted(all_labels - train_labels)
+    if others:
+        raise DataError(f"{path}: labels {others} appear in val/test but not in train. Add training samples for them.")
+    return labels
+
+
+def balance_labels(task: Task, samples: list[Sample]) -> list[str] | None:
+    """The labels the balance checks count: single labels, a multi-label sample's rarest; None for regression."""
+    return None if task.kind == "regression" else strata(task.kind, [s.label for s in samples])
+
+
+def check_known(samples: list[Sample], task: Task, path) -> None:
+    if task.kind == "regression":
+        return check_numbers(path, samples)
+    labels = task.labels
+    if task.kind == "multilabel":
+        unknown = Counter(x for s in samples for x in label_set(s.label) if x not in set(labels))
+        if unknown:
+            label, n = unknown.most_common(1)[0]
+            raise DataError(f"{path}: label '{label}' ({n} samples) is not one of the model's labels {labels}. "
+                            "Evaluate on data whose labels the model knows.")
+        return None
+    unknown = Counter(s.label for s in samples if s.label not in set(labels))
+    if unknown:
+        label, n = unknown.most_common(1)[0]
+        example = next(f"{s.path} {s.key}" if s.key.startswith("row ") else str(s.path) for s in samples if s.label == label)
+        raise DataError(
+            f"{path}: label '{label}' ({n} samples, e.g. {example}) is not one of the model's labels {labels}. "
+            "Evaluate on data whose labels the model knows."
+        )
