@@ -23,8 +23,8 @@ class Objective:
     """The loss and hit count of one task; ``weights`` are class weights (classification) or positive weights
     (multilabel), (K,) float32, or None."""
 
-    def __init__(self, task: Task, label_smoothing: float = 0.0, weights: torch.Tensor | None = None):
-        self.task, self.smoothing, self.weights = task, label_smoothing, weights
+    def __init__(self, task: Task, label_smoothing: float | None = 0.0, weights: torch.Tensor | None = None):
+        self.task, self.smoothing, self.weights = task, label_smoothing or 0.0, weights
 
     @property
     def hit_name(self) -> str | None:
