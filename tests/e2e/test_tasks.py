@@ -199,3 +199,21 @@ def test_regression_images_are_not_few_per_label_photos(tmp_path):
     rows = [(p, "a; b" if i % 2 else "a") for i, (p, _) in enumerate(rows)]  # few per label: the backbone, as for one label
     cfg, _ = choose_image_model(Config(data=DataConfig(path=str(_manifest(tmp_path / "t.csv", rows)))))
     assert cfg.model.name == "efficientnet-lite0"
+
+
+def test_whole_number_targets_are_read_as_regression_with_a_warning(tmp_path):
+    from lamina.common.config import DataConfig
+    from lamina.data.dataset import prepare_training_data
+
+    rows = [(f"request {i} about topic {i % 30}", str(i % 30)) for i in range(150)]  # 30 class ids, or 30 numbers?
+    data = write_text_csv(tmp_path / "ids.csv", rows, header=("text", "label"))
+    prepared = prepare_training_data(DataConfig(path=str(data)), seed=0)
+    assert prepared.task.kind == "regression"
+    warning = next(c for c in prepared.checks if c["kind"] == "integer-targets")
+    assert "30 distinct whole numbers" in warning["message"] and "data.task=classification" in warning["message"]
+    explicit = prepare_training_data(DataConfig(path=str(data), task="classification"), seed=0)
+    assert explicit.task.kind == "classification" and len(explicit.labels) == 30
+    assert not any(c["kind"] == "integer-targets" for c in explicit.checks)
+    rows = [(t, f"{float(v) + 0.5}") for t, v in rows]  # fractions: plainly numbers, no warning
+    fractions = prepare_training_data(DataConfig(path=str(write_text_csv(tmp_path / "f.csv", rows))), seed=0)
+    assert fractions.task.kind == "regression" and not any(c["kind"] == "integer-targets" for c in fractions.checks)

@@ -24,7 +24,7 @@ from lamina.data.pixel_rows import PixelRows
 from lamina.data.checks import check_samples
 from lamina.data.image import ImageDecodeError, ImagePreprocess, peek
 from lamina.data.layout import Layout, Sample, scan
-from lamina.data.targets import balance_labels, check_known, make_task, split_samples
+from lamina.data.targets import balance_labels, check_known, integer_targets, make_task, split_samples
 from lamina.data.task import Task, detect, label_set
 from lamina.data.text_data import (TextPreprocess, infer_max_tokens, is_text_table, read_table_samples, text_fingerprint,
                                    text_tokenizer, tokenize)
@@ -218,6 +218,7 @@ def _prepare_text(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
     keys = [s.key for s in table.samples]
     checks = check_samples(keys, balance_labels(task, table.samples), [assignment[k] for k in keys], hashes,
                            np.zeros((0, 1, 1, 1), np.uint8), "texts")
+    checks += integer_targets(task, cfg.task, [s for s in table.samples if assignment[s.key] == "train"])
     return PreparedData("text", str(cfg.path), table.kind, task.labels, prep, splits, [], [], fingerprint,
                         {name: d.keys for name, d in splits.items()}, table.skipped, checks, tok, table.columns, task=task)
 
@@ -263,6 +264,7 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
     record = {name: d.keys for name, d in splits.items()}
     checks = check_samples([s.key for s in kept], balance_labels(task, kept), [assignment[s.key] for s in kept], hashes,
                            np.zeros((0, 1, 1, 1), np.uint8) if audio else arr, "clips" if audio else "file contents")
+    checks += integer_targets(task, cfg.task, train_samples)
     if cropped:
         checks.append({"level": "warning", "kind": "cropped", "message": f"{len(cropped)} clips are longer than "
                        f"{prep.duration:g} s and were cropped to their loudest {prep.duration:g} s (data.audio.duration)",

@@ -78,3 +78,13 @@ def check_known(samples: list[Sample], task: Task, path) -> None:
             f"{path}: label '{label}' ({n} samples, e.g. {example}) is not one of the model's labels {labels}. "
             "Evaluate on data whose labels the model knows."
         )
+
+
+def integer_targets(task: Task, requested: str, train: list[Sample]) -> list[dict]:
+    """A warning when ``data.task: auto`` read whole numbers as regression targets: they may be class ids."""
+    if task.kind != "regression" or requested != "auto" or not all(float(number(s.label)).is_integer() for s in train):
+        return []
+    distinct = len({number(s.label) for s in train})
+    return [{"level": "warning", "kind": "integer-targets",
+             "message": f"the label column holds {distinct} distinct whole numbers, read as regression targets (more than 20 "
+                        "distinct numbers); if they are class ids, set data.task=classification"}]
