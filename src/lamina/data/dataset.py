@@ -25,7 +25,7 @@ from lamina.data.checks import check_samples
 from lamina.data.image import ImageDecodeError, ImagePreprocess, peek
 from lamina.data.layout import Layout, Sample, scan
 from lamina.data.targets import balance_labels, check_known, integer_targets, make_task, split_samples
-from lamina.data.task import Task, detect, label_set
+from lamina.data.task import Task, label_set
 from lamina.data.text_data import (TextPreprocess, infer_max_tokens, is_text_table, read_table_samples, text_fingerprint,
                                    text_tokenizer, tokenize)
 from lamina.data.tokenizer import lengths as token_counts
@@ -158,7 +158,7 @@ def scan_images(cfg: DataConfig) -> tuple[Layout, ImageFacts] | None:
     if layout.modality != "image":
         return None
     facts = image_facts(layout.samples)
-    kind = detect([s.label for s in layout.samples], cfg.task) if layout.kind == "manifest" else cfg.task
+    kind = layout.task
     if kind == "regression":  # no labels to count: a number per image (the photo rule goes by size and colour alone)
         return layout, facts
     per_label = sorted(Counter(x for s in layout.samples for x in (label_set(s.label) if kind == "multilabel" else [s.label])).values())
@@ -242,8 +242,7 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
         return _prepare_text(cfg, seed, tokenizer_file)
     layout = layout or scan(cfg.path, cfg.skip_bad, cfg.task)
     skipped = list(layout.skipped)
-    kind = detect([s.label for s in layout.samples], cfg.task) if layout.kind == "manifest" else cfg.task
-    kind = "classification" if kind == "auto" else kind
+    kind = layout.task
     assignment = split_samples(cfg, layout.samples, kind, seed)
     train_samples = [s for s in layout.samples if assignment[s.key] == "train"]
     task = make_task(kind, cfg.path, layout.samples, assignment, "value")

@@ -50,6 +50,7 @@ class Layout:
     samples: list[Sample]
     skipped: list[dict] = field(default_factory=list)  # {"path"/"row", "reason"} for each thing left out
     noise: list[Path] = field(default_factory=list)  # audio: background noise files (_background_noise_/)
+    task: str = "classification"  # what the labels are (lamina.data.task): folders hold one label; a manifest's cells say
 
     @property
     def has_splits(self) -> bool:
@@ -184,7 +185,7 @@ def _scan_manifest(csv_path: Path, skip_bad: bool, task: str = "auto") -> Layout
         raise DataError(f"{csv_path}: some rows have a split and some do not. Give every row a split, or none.")
     if splits and None not in splits and "train" not in splits:
         raise DataError(f"{csv_path}: rows have splits {sorted(splits)} but none is 'train'.")
-    return Layout(root, "manifest", _infer_modality(samples, csv_path), samples, skipped)
+    return Layout(root, "manifest", _infer_modality(samples, csv_path), samples, skipped, task=kind)
 
 
 def _infer_modality(samples: list[Sample], where: Path) -> str:
@@ -210,6 +211,7 @@ def scan(path: str | Path, skip_bad: bool = False, task: str = "auto") -> Layout
         layout = _scan_manifest(p, skip_bad, task)
     else:
         layout = _scan_folders(p, skip_bad)
+        layout.task = "classification" if task == "auto" else task
     if not layout.samples:
         raise DataError(f"{p}: no usable samples found.")
     return layout

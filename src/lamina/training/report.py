@@ -72,7 +72,7 @@ def worst_mistakes(task, scores: np.ndarray, y: np.ndarray, keys: list[str], pre
         order = np.argsort(-err, kind="stable")[:limit]
         return [Mistake(keys[i], f"{y[i]:.4g}", f"{scores[i, 0]:.4g}", None, preview(i)) for i in order]
     if task.kind == "multilabel":
-        t = np.asarray(task.thresholds or [0.5] * len(task.labels))
+        t = np.asarray(task.cutoffs)
         pred = scores >= t[None, :]
         wrong = np.flatnonzero((pred != (y > 0.5)).any(1))
         order = wrong[np.argsort(-np.abs(scores[wrong] - y[wrong]).sum(1), kind="stable")][:limit]
