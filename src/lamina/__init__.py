@@ -8,13 +8,14 @@ The Python API mirrors the command line::
     lamina.load("runs/digits").predict(["data/digits/test/3/0001.png"])
     lamina.validate("data/digits")          # every problem of the data, without training
     lamina.export("runs/digits")            # model.onnx, parity-checked (train does it already)
+    lamina.score("runs/digits", "photos/", "preds.csv")  # batch scoring through ONNX Runtime, resumable
 
 Heavy imports (torch) happen on first use, so ``import lamina`` stays cheap.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["train", "evaluate", "load", "tune", "validate", "export", "__version__"]
+__all__ = ["train", "evaluate", "load", "tune", "validate", "export", "score", "__version__"]
 
 
 def train(data_or_config=None, *, output=None, overrides=None, **kwargs):
@@ -57,3 +58,10 @@ def export(model, format="onnx"):
     from lamina import api
 
     return api.export(model, format=format)
+
+
+def score(model, inputs, output, **kwargs):
+    """Score a folder, manifest or text table into a .csv/.jsonl/.parquet file; see :func:`lamina.api.score`."""
+    from lamina import api
+
+    return api.score(model, inputs, output, **kwargs)

@@ -139,3 +139,31 @@ def load(path, device: str = "cpu"):
     from lamina.models.package import Predictor
 
     return Predictor.load(path, device=device)
+
+
+def score(model, inputs, output, *, shard: str | None = None, column: str | None = None, batch_size: int = 64, top_k: int = 5,
+          workers: int | None = None, quiet: bool = True) -> dict:
+    """Batch scoring through ONNX Runtime (no torch): every input of a folder, manifest or text table, one row each
+    into ``output`` (.csv, .jsonl or .parquet); a rerun goes on where an interrupted one stopped.
+
+    Args:
+        model: run directory or package with ``model.onnx`` (``lamina export``).
+        inputs: a folder of files, a table with a ``path`` column (image/audio models), or a text table.
+        shard: "I/N": score every N-th input from the I-th into ``NAME.I-of-N.EXT``.
+        column: the table's text or path column when its name does not say so.
+    Returns:
+        {"output", "rows", "scored", "errors", "resumed_after", "seconds"}.
+    Raises:
+        DataError: unreadable inputs list or output; a partial output that does not match the inputs.
+    """
+    from lamina.serve.inputs import open_source
+    from lamina.serve.outputs import open_sink
+    from lamina.serve.runtime import load_served_model
+    from lamina.serve.score import Shard
+    from lamina.serve.score import score as run_score
+
+    served = load_served_model(str(model), threads=0)
+    part = Shard.parse(shard)
+    source = open_source(inputs, served.modality, column)
+    sink = open_sink(part.output(output), served.task.kind)
+    return run_score(served, source, sink, part, batch_size=batch_size, top_k=top_k, workers=workers, quiet=quiet)

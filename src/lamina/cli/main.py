@@ -17,6 +17,7 @@ EPILOG = """examples:
   lamina train data/digits --output runs/digits
   lamina evaluate runs/digits data/digits --split test --json
   lamina predict runs/digits data/digits/test/3/0003.png --json
+  lamina predict runs/digits photos/ --output preds.csv --shard 0/2
   lamina train my-config.yaml --set train.epochs=5 --seed 1
 """
 
@@ -127,9 +128,15 @@ def _parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="what the model says of inputs: top-k labels, the labels above their thresholds, or a number")
     pr.add_argument("model", help="run directory or its model/ directory")
-    pr.add_argument("inputs", nargs="+", help="image or audio files, or texts for a text model")
+    pr.add_argument("inputs", nargs="+", help="image or audio files, or texts for a text model; with --output: one folder, "
+                    "manifest (a 'path' column) or text table")
     pr.add_argument("--top-k", type=int, default=5, help="labels per input (default 5)")
     pr.add_argument("--json", action="store_true", help="print one JSON object")
+    pr.add_argument("--output", help="batch scoring into this .csv, .jsonl or .parquet through ONNX Runtime: streamed, resumed "
+                    "by a rerun, a row per input (unreadable ones with their error)")
+    pr.add_argument("--shard", help="with --output: score every N-th input from the I-th (I/N, 0 <= I < N) into NAME.I-of-N.EXT")
+    pr.add_argument("--column", help="with --output: the table's text (or path) column, when its name does not say so")
+    pr.add_argument("--batch-size", type=int, default=64, help="with --output: inputs per ONNX Runtime call (default 64)")
     return p
 
 
@@ -245,7 +252,31 @@ def _cmd_evaluate(a) -> None:
         print(f"report: {r['report']}")
 
 
+def _score_to_file(a) -> None:
+    from lamina.api import score
+
+    if len(a.inputs) != 1 or a.batch_size < 1:
+        from lamina.common.errors import LaminaError
+
+        raise LaminaError("predict --output: give one folder, manifest or text table, and --batch-size >= 1")
+    summary = score(a.model, a.inputs[0], a.output, shard=a.shard, column=a.column, batch_size=a.batch_size, top_k=a.top_k,
+                    quiet=a.json)
+    if a.json:
+        _print_json(summary)
+    else:
+        resumed = f" (after {summary['resumed_after']} rows of an earlier run)" if summary["resumed_after"] else ""
+        print(f"{summary['output']}: {summary['scored']} rows scored{resumed}, {summary['errors']} of them errors, "
+              f"in {summary['seconds']:.1f} s")
+
+
 def _cmd_predict(a) -> None:
+    if a.output is not None:
+        _score_to_file(a)
+        return
+    if a.shard is not None or a.column is not None:
+        from lamina.common.errors import LaminaError
+
+        raise LaminaError("predict: --shard and --column need --output (batch scoring)")
     from lamina.api import load
 
     results = load(a.model).predict(a.inputs, top_k=a.top_k)

@@ -1,0 +1,195 @@
+"""Batch scoring: a package's ONNX graph over a folder, manifest or text table of any size, without torch.
+
+One output row per input, in the input's order: the answer ``lamina predict`` gives, or the reason an
+input could not be scored (the job goes on). Inputs are decoded by a thread pool one batch ahead of the
+graph, so decoding and inference overlap and at most three batches are in memory. A rerun with the same
+output goes on after the last complete row (the input must still list the same inputs up to there);
+``--shard I/N`` scores every N-th input from the I-th (0-based), each shard into its own file.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from lamina.common.errors import DataError
+from lamina.common.progress import Progress
+from lamina.serve.inputs import Input, Source
+from lamina.serve.outputs import Sink
+from lamina.serve.runtime import InputError, ServedModel
+
+BATCH_SIZE = 64
+MAX_FILE_BYTES = 256 << 20  # an input file larger than this is listed as an error, not read
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str | None) -> Shard:
+        """'I/N' with 0 <= I < N.
+
+        Raises:
+            DataError: anything else.
+        """
+        if text is None:
+            return cls()
+        i, _, n = text.partition("/")
+        if not (i.strip().isdigit() and n.strip().isdigit()) or not 0 <= int(i) < int(n):
+            raise DataError(f"--shard {text}: expected I/N with 0 <= I < N, e.g. 0/4 ... 3/4")
+        return cls(int(i), int(n))
+
+    def output(self, path: str | Path) -> Path:
+        """preds.csv -> preds.1-of-4.csv: each shard writes its own file."""
+        p = Path(path)
+        return p if self.count == 1 else p.with_name(f"{p.stem}.{self.index}-of-{self.count}{p.suffix}")
+
+    def size(self, total: int) -> int:
+        return len(range(self.index, total, self.count))
+
+
+def score(model: ServedModel, source: Source, sink: Sink, shard: Shard = Shard(), batch_size: int = BATCH_SIZE,
+          top_k: int = 5, workers: int | None = None, quiet: bool = False) -> dict:
+    """Score the shard's inputs not yet in ``sink``; returns {"output", "rows", "scored", "errors", "resumed_after", "seconds"}.
+
+    Raises:
+        DataError: the output's rows do not match the input's (it changed since the partial run).
+    """
+    t0 = time.perf_counter()
+    todo = islice(source, shard.index, None, shard.count)
+    _skip_done(todo, sink, source)
+    remaining = shard.size(len(source)) - sink.done
+    progress = Progress(max(remaining, 0), f"scoring {source.path.name}", quiet=quiet)
+    scored = errors = 0
+    try:
+        for keys, batch, problems in _decoded_batches(model, todo, batch_size, workers or os.cpu_count() or 1):
+            rows = _answer(model, keys, batch, problems, top_k)
+            sink.write(rows)
+            errors += sum(1 for r in rows if r.get("error"))
+            scored += len(rows)
+            progress.update(len(rows), rate=f"{scored / (time.perf_counter() - t0):.0f}/s", errors=errors)
+    except BaseException:
+        progress.close()
+        sink.close(complete=False)
+        raise
+    progress.close()
+    sink.close(complete=True)
+    return {"output": str(sink.path), "rows": sink.done + scored, "scored": scored, "errors": errors,
+            "resumed_after": sink.done, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _skip_done(todo, sink: Sink, source: Source) -> None:
+    """Advance past the rows a previous run wrote, checking that the last of them is the same input."""
+    if not sink.done:
+        return
+    last = None
+    for last in islice(todo, sink.done):
+        pass
+    if last is None or last.key != sink.last_key:
+        sink.close(complete=False)
+        raise DataError(f"{sink.spool}: holds {sink.done} rows ending with {sink.last_key!r}, but input {sink.done} of "
+                        f"{source.path} is {last.key if last else 'missing'!r}: the input changed since that run. "
+                        "Remove the partial output or choose another --output.")
+
+
+def _decoded_batches(model: ServedModel, inputs, batch_size: int, workers: int):
+    """(keys, model input batch or None, {position: error}) per batch, decoded one batch ahead in threads."""
+    ready: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                while not stop.is_set():
+                    chunk = list(islice(inputs, batch_size))
+                    if not chunk:
+                        break
+                    ready.put(_decode(model, chunk, pool))
+            ready.put(None)
+        except BaseException as e:  # surfaced in the consumer
+            ready.put(e)
+
+    thread = threading.Thread(target=produce, name="lamina-score-decode", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                ready.get(timeout=0.1)
+            except queue.Empty:
+                pass
+
+
+def _decode(model: ServedModel, chunk: list[Input], pool: ThreadPoolExecutor):
+    keys = [i.key for i in chunk]
+    if model.modality == "text" and all(i.path is None for i in chunk):
+        arrays = _encode_texts(model, chunk)
+    else:
+        arrays = list(pool.map(lambda i: _decode_one(model, i), chunk))
+    problems = {n: a for n, a in enumerate(arrays) if isinstance(a, str)}
+    good = [a for a in arrays if not isinstance(a, str)]
+    return keys, (np.stack(good) if good else None), problems
+
+
+def _decode_one(model: ServedModel, item: Input):
+    """The model input for one file, or the reason it cannot be scored."""
+    if item.path is None:
+        return "no path in this row" if item.text is None else _encode_texts(model, [item])[0]
+    try:
+        size = item.path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return f"file is {size:,} bytes; at most {MAX_FILE_BYTES:,} are read"
+        data = item.path.read_bytes()
+    except OSError as e:
+        return f"cannot read ({e.strerror})"
+    try:
+        return model.decode_file(data)
+    except InputError as e:
+        return str(e)
+
+
+def _encode_texts(model: ServedModel, chunk: list[Input]) -> list:
+    """Token ids for each text of a table (tokenized together), or the reason a row has none."""
+    out: list = [None] * len(chunk)
+    good = []
+    for n, item in enumerate(chunk):
+        if item.text is None:
+            out[n] = "no text in this row"
+        elif not item.text.strip():
+            out[n] = "the text is empty"
+        else:
+            good.append(n)
+    if good:
+        try:
+            ids = model.encode_texts([chunk[n].text for n in good])
+            for n, row in zip(good, ids):
+                out[n] = row
+        except InputError:  # one bad text: find it by encoding them one by one
+            for n in good:
+                try:
+                    out[n] = model.encode_texts([chunk[n].text])[0]
+                except InputError as e:
+                    out[n] = str(e).replace("text 1 ", "the text ")
+    return out
+
+
+def _answer(model: ServedModel, keys: list[str], batch, problems: dict, top_k: int) -> list[dict]:
+    """One output row per key: the task's answer, or the error in its place."""
+    answers = iter(model.task.answer(model.run(model.check_batch(batch)), top_k) if batch is not None else [])
+    return [{"input": key, "error": " ".join(problems[n].split())} if n in problems else {"input": key, **next(answers)}
+            for n, key in enumerate(keys)]
