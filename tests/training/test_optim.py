@@ -54,3 +54,32 @@ def test_epochs_auto_is_written_into_the_run_config(tmp_path):
     lamina.train({"data": {"path": str(tmp_path / "d")}, "model": {"name": "mlp"}, "train": {"early_stopping": 2}}, output=tmp_path / "r")
     train = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["train"]
     assert (train["epochs"], train["batch_size"], train["lr"], train["eval_batch_size"]) == (30, 128, 0.003, 512)  # all written in
+
+
+def test_lazy_adamw_matches_adamw_on_dense_rows_and_moves_only_touched_sparse_rows():
+    import torch
+
+    from lamina.training.optim import LazyAdamW, clip_gradients, make_optimizer
+
+    torch.manual_seed(0)
+    dense = torch.nn.Linear(4, 3)
+    reference = torch.nn.Linear(4, 3)
+    reference.load_state_dict(dense.state_dict())
+    bag = torch.nn.Embedding(10, 3, sparse=True)
+    model = torch.nn.ModuleDict({"dense": dense, "bag": bag})
+    cfg = TrainConfig(lr=0.01, weight_decay=0.05)
+    opt, ref_opt = make_optimizer(model, cfg), make_optimizer(reference, cfg)
+    assert isinstance(opt, LazyAdamW) and isinstance(ref_opt, torch.optim.AdamW)
+    touched, untouched = bag.weight[:5].detach().clone(), bag.weight[5:].detach().clone()
+    x, ids = torch.randn(8, 4), torch.tensor([[1, 2], [2, 3], [0, 4], [1, 1]])
+    for _ in range(3):
+        for o in (opt, ref_opt):
+            o.zero_grad()
+        (dense(x).pow(2).sum() + bag(ids).pow(2).sum()).backward()
+        reference(x).pow(2).sum().backward()
+        clip_gradients(model, 1e6)  # a sparse gradient in the norm: no error, nothing scaled at this bound
+        opt.step()
+        ref_opt.step()
+    torch.testing.assert_close(dense.weight, reference.weight, rtol=1e-6, atol=1e-7)  # the same AdamW, decay included
+    torch.testing.assert_close(bag.weight[5:], untouched, rtol=0, atol=0)  # rows no batch touched did not move
+    assert (bag.weight[:5] != touched).all() and opt.state[bag.weight]["exp_avg"][5:].abs().sum() == 0

@@ -95,6 +95,7 @@ class EfficientNetLite0(nn.Module):
         self._blocks = nn.ModuleList(blocks)
         self._conv_head, self._bn1 = SameConv(cin, FEATURES, 1), _bn(FEATURES)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(FEATURES, num_classes))
+        self.feature_width = FEATURES  # of features(): what a frozen backbone's cache holds per image
         self.freeze = freeze
         if freeze:
             for p in self.backbone_parameters():

