@@ -100,9 +100,12 @@ class TermBag(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:  # (B, L) int64, 0 = padding -> (B, K)
         pair = (ids[:, :-1] * BAG_PRIME + ids[:, 1:]) % BAG_BUCKETS + self.vocab_size
         terms = torch.cat([ids, torch.where((ids[:, :-1] != 0) & (ids[:, 1:] != 0), pair, 0)], 1)  # (B, 2L-1), 0 = none
-        real = terms != 0
-        count = ((terms[:, :, None] == terms[:, None, :]) & real[:, None, :]).sum(-1).clamp_min(1).float()  # occurrences
-        tf = (1.0 + torch.log(count)) * real  # sublinear term frequency, the same on each occurrence of a term
+        terms = torch.sort(terms, dim=1).values  # equal terms side by side: runs of one term (the order does not matter)
+        first = torch.cat([torch.ones_like(terms[:, :1], dtype=torch.bool), terms[:, 1:] != terms[:, :-1]], 1)
+        run = torch.cumsum(first.long(), 1) - 1  # (B, T): which run each position belongs to
+        count = torch.zeros(terms.shape, dtype=torch.float32, device=ids.device).scatter_add(1, run, torch.ones_like(run, dtype=torch.float32))
+        count = count.gather(1, run)  # occurrences of each position's term: O(L log L), not an L x L comparison
+        tf = (1.0 + torch.log(count)) * (terms != 0)  # sublinear term frequency, the same on each occurrence of a term
         norm = torch.sqrt((tf * tf / count).sum(1, keepdim=True)).clamp_min(1e-6)  # L2 over distinct terms
         return (self.weight(terms) * (tf / count / norm)[..., None]).sum(1)  # each distinct term counted once
 
