@@ -140,3 +140,11 @@ def test_bad_batch_arguments_exit_2(digits_run, corpus, photos_in, tmp_path, arg
     r = run_cli("predict", digits_run, *args, "--output", tmp_path / "x.csv")
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_an_output_file_batch_scoring_did_not_write_is_left_alone(digits_run, photos_in, tmp_path):
+    out = tmp_path / "notes.jsonl"
+    out.write_text("my own notes\n", encoding="utf-8")
+    r = run_cli("predict", digits_run, photos_in, "--output", out)
+    assert r.returncode == 2 and "not one batch scoring writes" in r.stderr, r.stderr
+    assert out.read_text(encoding="utf-8") == "my own notes\n"

@@ -117,7 +117,10 @@ def _complete_rows(path: Path) -> tuple[int, str | None]:
     with path.open("rb") as f:
         f.seek(max(0, end - TAIL_BYTES))
         last = f.read().decode("utf-8", errors="replace").splitlines()[-1]
-    key = next(csv.reader([last]))[0] if path.suffix == ".csv" else json.loads(last)["input"]
+    try:
+        key = next(csv.reader([last]))[0] if path.suffix == ".csv" else json.loads(last)["input"]
+    except (ValueError, KeyError, IndexError, TypeError, StopIteration):
+        raise DataError(f"{path}: its last row is not one batch scoring writes; remove the file or choose another --output") from None
     return lines, key
 
 
