@@ -27,6 +27,7 @@ demo: install
 	$(BIN)/lamina predict demo-runs/digits demo-data/digits/test/3/$$(ls demo-data/digits/test/3 | head -n 1)
 
 test: install
+	$(BIN)/ruff check src tests benchmarks
 	scripts/system-packages.sh
 	$(BIN)/python -m pytest -q
 
@@ -39,6 +40,8 @@ bench: install
 	  echo; echo "## Text: fortunes, lamina vs TF-IDF + logistic regression (benchmarks/text_baseline.py)"; echo; $(BIN)/python benchmarks/text_baseline.py; \
 	  echo; echo "## Keyword spotting: synthesized Speech Commands (benchmarks/kws.py)"; echo; $(BIN)/python benchmarks/kws.py; \
 	  echo; echo "## Multi-label text (benchmarks/multilabel.py)"; echo; $(BIN)/python benchmarks/multilabel.py; \
+	  echo; echo "## Multi-label text: Debian debtags (benchmarks/multilabel.py --set debtags)"; echo; $(BIN)/python benchmarks/multilabel.py --set debtags; \
+	  echo; echo "## Batch scoring (benchmarks/batch_scoring.py)"; echo; $(BIN)/python benchmarks/batch_scoring.py; \
 	  echo; echo "## Image regression (benchmarks/regression.py)"; echo; $(BIN)/python benchmarks/regression.py; \
 	  echo; echo "## Class weights on imbalanced sets (benchmarks/class_weights.py)"; echo; $(BIN)/python benchmarks/class_weights.py; \
 	  echo; echo "## Training throughput on digits (benchmarks/train_throughput.py)"; echo; $(BIN)/python benchmarks/train_throughput.py --repeats 4; \

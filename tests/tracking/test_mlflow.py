@@ -98,6 +98,66 @@ def test_serve_from_the_registry_answers_a_prediction(mlflow_server, registered_
         server.stop()
 
 
+def _lamina_answer(image, uri: str, mlflow_server: str) -> list:
+    server = Server(uri, "--tracking-uri", mlflow_server)
+    try:
+        req = urllib.request.Request(server.url + "/predict/tiny", data=image.read_bytes(),
+                                     headers={"Content-Type": "application/octet-stream"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())["predictions"]
+    finally:
+        server.stop()
+
+
+def test_mlflow_models_serve_answers_what_lamina_serve_answers(mlflow_server, registered_run, tmp_path):
+    """A registered version is an MLflow model (python_function flavor, no pickle): MLflow's own server loads it."""
+    import base64
+
+    _, _, data = registered_run
+    image = sorted((data / "c").glob("*.png"))[0]
+    expected = _lamina_answer(image, "models:/tiny@champion", mlflow_server)
+    port = free_port()
+    # as in an activated virtual environment: MLflow starts `uvicorn` by name
+    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_server, PATH=f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}")
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/tiny@champion", "--env-manager", "local",
+                             "-h", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(url + "/ping", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.25)
+        body = {"dataframe_split": {"columns": ["file"], "data": [[base64.b64encode(image.read_bytes()).decode()]]}}
+        req = urllib.request.Request(url + "/invocations", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            answer = json.loads(r.read())["predictions"]
+    finally:
+        _stop(proc)
+    assert answer[0]["label"] == expected[0]["label"]
+    assert [t["label"] for t in answer[0]["top_k"]] == [t["label"] for t in expected[0]["top_k"]]
+    assert answer[0]["score"] == pytest.approx(expected[0]["score"], abs=1e-6)
+
+
+def test_pyfunc_load_model_predicts_in_process(mlflow_server, registered_run):
+    import mlflow.pyfunc
+    import pandas as pd
+
+    import lamina
+
+    _, out, data = registered_run
+    images = sorted((data / "a").glob("*.png"))[:3]
+    mlflow.set_tracking_uri(mlflow_server)
+    model = mlflow.pyfunc.load_model("models:/tiny/1")
+    got = model.predict(pd.DataFrame({"file": [p.read_bytes() for p in images]}))
+    assert [g["label"] for g in got] == [r["label"] for r in lamina.load(out).predict([str(p) for p in images])]
+    assert all(len(g["top_k"]) == 3 for g in got)  # every label of the three
+
+
 def test_unknown_registry_alias_is_a_clear_error(mlflow_server):
     r = run_cli("serve", "models:/tiny@nosuch", "--tracking-uri", mlflow_server, "--port", str(free_port()))
     assert r.returncode == 2 and "models:/tiny@nosuch: not found" in r.stderr, r.stderr

@@ -114,7 +114,7 @@ def _decoded_batches(model: ServedModel, inputs, batch_size: int, workers: int):
                     chunk = list(islice(inputs, batch_size))
                     if not chunk:
                         break
-                    ready.put(_decode(model, chunk, pool))
+                    ready.put(_decode(model, chunk, pool, workers))
             ready.put(None)
         except BaseException as e:  # surfaced in the consumer
             ready.put(e)
@@ -135,12 +135,14 @@ def _decoded_batches(model: ServedModel, inputs, batch_size: int, workers: int):
                 pass
 
 
-def _decode(model: ServedModel, chunk: list[Input], pool: ThreadPoolExecutor):
+def _decode(model: ServedModel, chunk: list[Input], pool: ThreadPoolExecutor, workers: int):
     keys = [i.key for i in chunk]
     if model.modality == "text" and all(i.path is None for i in chunk):
         arrays = _encode_texts(model, chunk)
     else:
-        arrays = list(pool.map(lambda i: _decode_one(model, i), chunk))
+        size = -(-len(chunk) // workers)  # one task per worker, not per file: small files cost little to decode
+        parts = pool.map(lambda part: [_decode_one(model, i) for i in part], [chunk[k:k + size] for k in range(0, len(chunk), size)])
+        arrays = [a for part in parts for a in part]
     problems = {n: a for n, a in enumerate(arrays) if isinstance(a, str)}
     good = [a for a in arrays if not isinstance(a, str)]
     return keys, (np.stack(good) if good else None), problems
