@@ -1,13 +1,19 @@
-# make demo | make test | make install
+# make demo | make test | make install (everything: tests, pretrained weights) | make install-core (the demo's share)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
+CHECK_TORCH := @$(BIN)/python -c "import torch, sys; v = torch.__version__; print('torch', v); sys.exit(0 if v.endswith('+cpu') or torch.cuda.is_available() else 'expected the CPU build of torch (constraints.txt), got ' + v)"
 
-.PHONY: install demo test bench clean
+.PHONY: install install-core demo test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+
+# What the demo needs (lamina and its runtime dependencies) and nothing more.
+install-core: $(BIN)/python
+	$(PIP) -e .
+	$(CHECK_TORCH)
 
 install: $(BIN)/python
 	$(PIP) -e '.[test,photos]'
@@ -17,9 +23,9 @@ install: $(BIN)/python
 	# Google's speech_embedding as ONNX (audio models' default backbone). --no-deps: lamina reads the two ONNX files
 	# itself and needs neither tflite-runtime nor anything else the package declares.
 	$(PIP) --no-deps openwakeword==0.5.1
-	@$(BIN)/python -c "import torch, sys; v = torch.__version__; print('torch', v); sys.exit(0 if v.endswith('+cpu') or torch.cuda.is_available() else 'expected the CPU build of torch (constraints.txt), got ' + v)"
+	$(CHECK_TORCH)
 
-demo: install
+demo: install-core
 	rm -rf demo-data/digits demo-runs/digits
 	$(BIN)/lamina datasets make digits --output demo-data/digits
 	$(BIN)/lamina train demo-data/digits --output demo-runs/digits
