@@ -177,9 +177,9 @@ def export_onnx(path: str | Path) -> dict:
         samples = sample_images(package, prep)
         signature = {"name": input_name, "dtype": "uint8", "shape": [-1, prep.size, prep.size, prep.channels], "layout": "NHWC"}
     buf = io.BytesIO()
-    # The TorchScript exporter: 0.18 s on digits' resnet-small against 5.4 s for the dynamo
-    # exporter (which also needs onnxscript), same graph within 3e-7. Deprecated since torch
-    # 2.9, still present in 2.13; its deprecation warning is silenced here, not elsewhere.
+    # The TorchScript exporter: 3-16x faster than the dynamo exporter on every model kind (which also needs
+    # onnxscript), both within parity (benchmarks/DEFAULTS.md). Deprecated since torch 2.9, still present in
+    # 2.13 (pyproject: torch<2.14); its deprecation warning is silenced here, not elsewhere.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape arithmetic ('SAME' padding) is constant at the exported size
