@@ -141,7 +141,7 @@ def load(path, device: str = "cpu"):
     return Predictor.load(path, device=device)
 
 
-def score(model, inputs, output, *, shard: str | None = None, column: str | None = None, batch_size: int = 64, top_k: int = 5,
+def score(model, inputs, output, *, shard: str | None = None, column: str | None = None, batch_size: int = 256, top_k: int = 5,
           workers: int | None = None, quiet: bool = True) -> dict:
     """Batch scoring through ONNX Runtime (no torch): every input of a folder, manifest or text table, one row each
     into ``output`` (.csv, .jsonl or .parquet); a rerun goes on where an interrupted one stopped.
@@ -162,7 +162,7 @@ def score(model, inputs, output, *, shard: str | None = None, column: str | None
     from lamina.serve.score import Shard
     from lamina.serve.score import score as run_score
 
-    served = load_served_model(str(model), threads=0)
+    served = load_served_model(str(model), threads=0, spin=False)
     part = Shard.parse(shard)
     source = open_source(inputs, served.modality, column)
     sink = open_sink(part.output(output), served.task.kind)

@@ -148,3 +148,42 @@ def test_an_output_file_batch_scoring_did_not_write_is_left_alone(digits_run, ph
     r = run_cli("predict", digits_run, photos_in, "--output", out)
     assert r.returncode == 2 and "not one batch scoring writes" in r.stderr, r.stderr
     assert out.read_text(encoding="utf-8") == "my own notes\n"
+
+
+def test_a_job_killed_with_sigkill_resumes_and_scores_every_input_once(digits_run, tmp_path):
+    """SIGKILL mid-job, then the same command: every input in the output exactly once, in order."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "big"
+    root.mkdir()
+    photo = tmp_path / "noise.png"  # 900x900 noise: a few ms to decode, so the job is still running when killed
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (900, 900, 3), dtype=np.uint8)).save(photo)
+    for n in range(400):
+        os.link(photo, root / f"{n:04d}.png")
+    out = tmp_path / "preds.csv"
+    cmd = [sys.executable, "-m", "lamina", "predict", str(digits_run), str(root), "--output", str(out), "--batch-size", "8", "--json"]
+    job = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while job.poll() is None and time.monotonic() < deadline:
+        if out.exists() and out.read_bytes().count(b"\n") > 1 + 16:
+            break
+        time.sleep(0.005)
+    os.killpg(job.pid, signal.SIGKILL)  # the job and its decoding processes, as a kill of the whole job does
+    job.wait(timeout=30)
+    assert job.returncode == -signal.SIGKILL
+    written = out.read_bytes().count(b"\n") - 1
+    assert 16 <= written < 400
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["resumed_after"] == written and summary["rows"] == 400  # a cut line is dropped, never kept twice
+    rows = _rows(out)
+    assert [row["input"] for row in rows] == [f"{n:04d}.png" for n in range(400)]
+    assert all(row["label"] == rows[0]["label"] and not row["error"] for row in rows)

@@ -136,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
                     "by a rerun, a row per input (unreadable ones with their error)")
     pr.add_argument("--shard", help="with --output: score every N-th input from the I-th (I/N, 0 <= I < N) into NAME.I-of-N.EXT")
     pr.add_argument("--column", help="with --output: the table's text (or path) column, when its name does not say so")
-    pr.add_argument("--batch-size", type=int, default=64, help="with --output: inputs per ONNX Runtime call (default 64)")
+    pr.add_argument("--batch-size", type=int, default=256, help="with --output: inputs per ONNX Runtime call (default 256)")
     return p
 
 

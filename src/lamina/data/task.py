@@ -140,10 +140,11 @@ class Task:
             return [{"labels": [self.labels[i] for i in np.flatnonzero(row >= thresholds)],
                      "scores": {label: float(s) for label, s in zip(self.labels, row)}} for row in scores]
         k = max(1, min(top_k, len(self.labels)))
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # the whole batch at once
+        best = np.take_along_axis(scores, order, axis=1).tolist()
         results = []
-        for row in scores:
-            order = np.argsort(-row, kind="stable")[:k]
-            top = [{"label": self.labels[i], "score": float(row[i])} for i in order]
+        for idx, vals in zip(order.tolist(), best):
+            top = [{"label": self.labels[i], "score": v} for i, v in zip(idx, vals)]
             results.append({"label": top[0]["label"], "score": top[0]["score"], "top_k": top})
         return results
 

@@ -26,7 +26,7 @@ FILE_EXTENSIONS = {"image": IMAGE_EXTENSIONS, "audio": frozenset(AUDIO_EXTENSION
 @dataclass(frozen=True)
 class Input:
     key: str  # names the input in the output file
-    path: Path | None = None  # a file to decode (images, audio, .txt texts)
+    path: str | None = None  # a file to decode (images, audio, .txt texts); a str: cheaper than a Path, 100,000 times
     text: str | None = None  # a text from a table
 
 
@@ -41,14 +41,14 @@ class Source:
 
     def __iter__(self) -> Iterator[Input]:
         if self.kind == "folder":
-            root = self.path
-            for f in _walk(root, FILE_EXTENSIONS[self.modality]):
-                yield Input(_one_line(f.relative_to(root).as_posix()), path=f)
+            skip = len(os.path.join(str(self.path), ""))
+            for f in _walk(self.path, FILE_EXTENSIONS[self.modality]):
+                yield Input(_one_line(f[skip:].replace(os.sep, "/")), path=f)
             return
         for row, record in _records(self.path):
             cell = record.get(self.column)
             if self.kind == "manifest":
-                yield Input(_one_line(str(cell)) if cell else f"row {row}", path=self.path.parent / cell if cell else None)
+                yield Input(_one_line(str(cell)) if cell else f"row {row}", path=str(self.path.parent / cell) if cell else None)
             else:
                 yield Input(f"row {row}", text=cell if isinstance(cell, str) else None)
 
@@ -93,8 +93,9 @@ def _one_line(key: str) -> str:
     return key.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _walk(root: Path, extensions) -> Iterator[Path]:
-    """Files under ``root`` with one of ``extensions``, depth first, names sorted in each folder; hidden ones skipped."""
+def _walk(root: Path | str, extensions) -> Iterator[str]:
+    """Paths of the files under ``root`` with one of ``extensions``, depth first, names sorted in each folder; hidden
+    ones skipped."""
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError as e:
@@ -103,9 +104,9 @@ def _walk(root: Path, extensions) -> Iterator[Path]:
         if e.name.startswith("."):
             continue
         if e.is_dir(follow_symlinks=False):
-            yield from _walk(Path(e.path), extensions)
+            yield from _walk(e.path, extensions)
         elif os.path.splitext(e.name)[1].lower() in extensions:
-            yield Path(e.path)
+            yield e.path
 
 
 def _columns(path: Path) -> list[str]:

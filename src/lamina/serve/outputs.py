@@ -39,7 +39,9 @@ class Sink:
     def write(self, rows: list[dict]) -> None:
         """Append answers ({"input", answer fields..., "error"}) and flush them to disk."""
         if self.spool.suffix == ".csv":
-            text = "".join(_csv_line([_flat(r.get(f)) for f in self.fields]) for r in rows)
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerows([_flat(r.get(f)) for f in self.fields] for r in rows)
+            text = buf.getvalue()
         else:
             text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         self._file.write(text)

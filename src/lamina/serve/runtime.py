@@ -181,7 +181,15 @@ def parse_model_arg(arg: str) -> tuple[str | None, str]:
     return None, arg
 
 
-def load_served_model(arg: str, threads: int = 0, version: str = "1") -> ServedModel:
+def load_decoder(path: str | Path) -> ServedModel:
+    """A package's input decoding alone (no ONNX Runtime session): what a batch-scoring worker process needs."""
+    package = find_package(path)
+    meta = read_meta(package)
+    tokenizer = load_tokenizer(package, meta["preprocessing"]["tokenizer"]) if meta.get("modality") == "text" else None
+    return ServedModel(package.name, package, meta, None, "", "", tokenizer)
+
+
+def load_served_model(arg: str, threads: int = 0, version: str = "1", spin: bool = True) -> ServedModel:
     """Open a run directory or package for serving (needs model.onnx: `lamina export` writes it).
 
     Raises:
@@ -206,6 +214,8 @@ def load_served_model(arg: str, threads: int = 0, version: str = "1") -> ServedM
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    if not spin:  # batch scoring: idle ONNX Runtime threads sleep instead of spinning, leaving the cores to the decoders
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
     check_self_contained(onnx_path)
     tokenizer = load_tokenizer(package, meta["preprocessing"]["tokenizer"]) if meta.get("modality") == "text" else None
