@@ -75,14 +75,24 @@ def score(model: ServedModel, source: Source, sink: Sink, shard: Shard = Shard()
     remaining = shard.size(len(source)) - sink.done
     progress = Progress(max(remaining, 0), f"scoring {source.path.name}", quiet=quiet)
     scored = errors = 0
+    written = None  # the previous batch's rows, being formatted and written while the graph runs this one
+
+    def count(done) -> None:
+        nonlocal scored, errors
+        n, bad = done.result()
+        scored, errors = scored + n, errors + bad
+        progress.update(n, rate=f"{scored / (time.perf_counter() - t0):.0f}/s", errors=errors)
+
     try:
         processes = remaining > PROCESSES_FROM * batch_size  # a short job does not pay the processes' start (~0.5 s)
-        for keys, batch, problems in _decoded_batches(model, todo, batch_size, workers or os.cpu_count() or 1, processes):
-            rows = _answer(model, keys, batch, problems, top_k)
-            sink.write(rows)
-            errors += sum(1 for r in rows if r.get("error"))
-            scored += len(rows)
-            progress.update(len(rows), rate=f"{scored / (time.perf_counter() - t0):.0f}/s", errors=errors)
+        with ThreadPoolExecutor(1) as writer:
+            for keys, batch, problems in _decoded_batches(model, todo, batch_size, workers or os.cpu_count() or 1, processes):
+                scores = model.run(model.check_batch(batch)) if batch is not None else None
+                if written is not None:
+                    count(written)
+                written = writer.submit(_write, model, sink, keys, scores, problems, top_k)
+            if written is not None:
+                count(written)
     except BaseException:
         progress.close()
         sink.close(complete=False)
@@ -217,8 +227,9 @@ def _encode_texts(model: ServedModel, chunk: list[Input]) -> list:
     return out
 
 
-def _answer(model: ServedModel, keys: list[str], batch, problems: dict, top_k: int) -> list[dict]:
-    """One output row per key: the task's answer, or the error in its place."""
-    answers = iter(model.task.answer(model.run(model.check_batch(batch)), top_k) if batch is not None else [])
-    return [{"input": key, "error": " ".join(problems[n].split())} if n in problems else {"input": key, **next(answers)}
-            for n, key in enumerate(keys)]
+def _write(model: ServedModel, sink: Sink, keys: list[str], scores, problems: dict, top_k: int) -> tuple[int, int]:
+    """Write one output row per key: the task's answer, or the error in its place; (rows, errors)."""
+    answers = iter(model.task.answer(scores, top_k) if scores is not None else [])
+    sink.write([{"input": key, "error": " ".join(problems[n].split())} if n in problems else {"input": key, **next(answers)}
+                for n, key in enumerate(keys)])
+    return len(keys), len(problems)
