@@ -187,3 +187,12 @@ def test_a_job_killed_with_sigkill_resumes_and_scores_every_input_once(digits_ru
     rows = _rows(out)
     assert [row["input"] for row in rows] == [f"{n:04d}.png" for n in range(400)]
     assert all(row["label"] == rows[0]["label"] and not row["error"] for row in rows)
+
+
+def test_a_csv_killed_after_its_header_gets_no_second_header(digits_run, photos_in, full, tmp_path):
+    partial = tmp_path / "part.CSV"  # the format is read from the suffix whatever its case
+    partial.write_text(full.read_text(encoding="utf-8").splitlines(keepends=True)[0], encoding="utf-8")
+    r = run_cli("predict", digits_run, photos_in, "--output", partial, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["resumed_after"] == 0
+    assert partial.read_text(encoding="utf-8") == full.read_text(encoding="utf-8")

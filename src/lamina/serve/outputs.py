@@ -30,15 +30,16 @@ class Sink:
     def __init__(self, path: Path, task: str):
         self.path = path
         self.fields = ("input", *FLAT_FIELDS[task], "error")
-        self.spool = path.with_name(path.name + ".partial.jsonl") if path.suffix == ".parquet" else path
-        self.done, self.last_key = _complete_rows(self.spool)
+        self.spool = path.with_name(path.name + ".partial.jsonl") if path.suffix.lower() == ".parquet" else path
+        self.csv = self.spool.suffix.lower() == ".csv"
+        self.done, self.last_key = _complete_rows(self.spool, self.csv)
         self._file = self.spool.open("a", encoding="utf-8", newline="")
-        if self.spool.suffix == ".csv" and self.done == 0:
+        if self.csv and self._file.tell() == 0:  # a new file (one killed after its header keeps that header)
             self._file.write(_csv_line(self.fields))
 
     def write(self, rows: list[dict]) -> None:
         """Append answers ({"input", answer fields..., "error"}) and flush them to disk."""
-        if self.spool.suffix == ".csv":
+        if self.csv:
             buf = io.StringIO()
             csv.writer(buf, lineterminator="\n").writerows([_flat(r.get(f)) for f in self.fields] for r in rows)
             text = buf.getvalue()
@@ -97,7 +98,7 @@ def _flat(value) -> str:
     return str(value)
 
 
-def _complete_rows(path: Path) -> tuple[int, str | None]:
+def _complete_rows(path: Path, is_csv: bool) -> tuple[int, str | None]:
     """(rows already in ``path``, the last one's input key), after cutting off a line a kill left unfinished.
     Reads the file in chunks: a resumed job of millions of rows holds none of them."""
     if not path.exists():
@@ -112,7 +113,7 @@ def _complete_rows(path: Path) -> tuple[int, str | None]:
     if end < size:
         with path.open("rb+") as f:
             f.truncate(end)
-    if path.suffix == ".csv":
+    if is_csv:
         lines -= 1  # the header
     if lines <= 0:
         return 0, None
@@ -120,7 +121,7 @@ def _complete_rows(path: Path) -> tuple[int, str | None]:
         f.seek(max(0, end - TAIL_BYTES))
         last = f.read().decode("utf-8", errors="replace").splitlines()[-1]
     try:
-        key = next(csv.reader([last]))[0] if path.suffix == ".csv" else json.loads(last)["input"]
+        key = next(csv.reader([last]))[0] if is_csv else json.loads(last)["input"]
     except (ValueError, KeyError, IndexError, TypeError, StopIteration):
         raise DataError(f"{path}: its last row is not one batch scoring writes; remove the file or choose another --output") from None
     return lines, key
