@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.common.errors import DataError
-from lamina.data.audio import AUDIO_EXTENSIONS
-from lamina.data.image import IMAGE_EXTENSIONS
+from lamina.data.csv_rows import csv_rows
+from lamina.data.layout import MODALITY_EXTENSIONS
 from lamina.data.text import TEXT_NAMES, TEXT_SUFFIXES
 
-FILE_EXTENSIONS = {"image": IMAGE_EXTENSIONS, "audio": frozenset(AUDIO_EXTENSIONS), "text": frozenset({".txt"})}
+FILE_EXTENSIONS = {**MODALITY_EXTENSIONS, "text": (".txt",)}  # a text model scores a folder of .txt files
 
 
 @dataclass(frozen=True)
@@ -130,17 +130,16 @@ def _csv_records(path: Path, delimiter: str, header_only: bool) -> Iterator[tupl
     with _open_text(path) as f:
         reader = csv.reader(f, delimiter=delimiter)
         try:
-            header = next(reader, None)
+            rows = csv_rows(reader, path)
+            header = next(rows, (0, None))[1]
             if header is None:
                 return
             if header_only:
                 yield 1, dict.fromkeys(header)
                 return
-            for cells in reader:
+            for line, cells in rows:
                 if any(c.strip() for c in cells):
-                    yield reader.line_num, dict(zip(header, cells))
-        except csv.Error as e:
-            raise DataError(f"{path}: row {reader.line_num}: {e}") from None
+                    yield line, dict(zip(header, cells))
         except UnicodeDecodeError as e:
             raise DataError(f"{path}: row {reader.line_num + 1}: not valid UTF-8 ({e.reason}). Re-save the file as UTF-8.") from None
 
