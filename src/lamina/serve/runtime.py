@@ -185,8 +185,7 @@ def load_decoder(path: str | Path) -> ServedModel:
     """A package's input decoding alone (no ONNX Runtime session): what a batch-scoring worker process needs."""
     package = find_package(path)
     meta = read_meta(package)
-    tokenizer = load_tokenizer(package, meta["preprocessing"]["tokenizer"]) if meta.get("modality") == "text" else None
-    return ServedModel(package.name, package, meta, None, "", "", tokenizer)
+    return ServedModel(package.name, package, meta, None, "", "", _tokenizer(package, meta))
 
 
 def load_served_model(arg: str, threads: int = 0, version: str = "1", spin: bool = True) -> ServedModel:
@@ -218,5 +217,10 @@ def load_served_model(arg: str, threads: int = 0, version: str = "1", spin: bool
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
     check_self_contained(onnx_path)
-    tokenizer = load_tokenizer(package, meta["preprocessing"]["tokenizer"]) if meta.get("modality") == "text" else None
-    return ServedModel(name, package, meta, session, export["input"]["name"], export["output"]["name"], tokenizer, version)
+    return ServedModel(name, package, meta, session, export["input"]["name"], export["output"]["name"], _tokenizer(package, meta),
+                       version)
+
+
+def _tokenizer(package: Path, meta: dict):
+    """A text package's tokenizer.json, loaded; None for other modalities."""
+    return load_tokenizer(package, meta["preprocessing"]["tokenizer"]) if meta.get("modality") == "text" else None
