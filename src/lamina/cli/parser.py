@@ -22,6 +22,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+    _training_commands(sub)
+    _model_commands(sub)
+    _serve_command(sub)
+    _runs_and_predict_commands(sub)
+    return p
+
+
+def _training_commands(sub) -> None:
+    """datasets, train, validate, tune."""
     ds = sub.add_parser("datasets", help="make ready-to-train datasets")
     ds_sub = ds.add_subparsers(dest="action", metavar="ACTION", required=True)
     mk = ds_sub.add_parser("make", help="write a dataset in lamina's layout")
@@ -69,6 +78,9 @@ def parser() -> argparse.ArgumentParser:
     tu.add_argument("--pruner", choices=["median", "none"], default="median", help="stop weak trials early (default median)")
     tu.add_argument("--json", action="store_true", help="print one JSON object")
 
+
+def _model_commands(sub) -> None:
+    """evaluate, export."""
     ev = sub.add_parser("evaluate", help="metrics of a trained model on labeled data")
     ev.add_argument("model", help="run directory or its model/ directory")
     ev.add_argument("data", help="labeled data (folder or CSV manifest)")
@@ -82,6 +94,9 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", default="onnx", choices=["onnx"], help="export format (onnx)")
     ex.add_argument("--json", action="store_true", help="print one JSON object")
 
+
+def _serve_command(sub) -> None:
+    """serve."""
     sv = sub.add_parser("serve", help="serve model packages over HTTP (ONNX Runtime)")
     sv.add_argument("models", nargs="+", metavar="MODEL",
                     help="run directory or package (NAME=PATH to choose the name), or models:/NAME@ALIAS | models:/NAME/VERSION from MLflow")
@@ -105,6 +120,9 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-queue", type=int, default=256, help="waiting requests per model before 503 (default 256)")
     sv.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads per model (default 0 = all cores)")
 
+
+def _runs_and_predict_commands(sub) -> None:
+    """runs ls|show|compare, predict (one file or batch scoring)."""
     rn = sub.add_parser("runs", help="list, show and compare run directories")
     rn_sub = rn.add_subparsers(dest="action", metavar="ACTION", required=True)
     ls = rn_sub.add_parser("ls", help="table of the runs under a folder")
@@ -129,4 +147,3 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--shard", help="with --output: score every N-th input from the I-th (I/N, 0 <= I < N) into NAME.I-of-N.EXT")
     pr.add_argument("--column", help="with --output: the table's text (or path) column, when its name does not say so")
     pr.add_argument("--batch-size", type=int, default=256, help="with --output: inputs per ONNX Runtime call (default 256)")
-    return p
