@@ -102,3 +102,60 @@ def test_inference_error_reaches_the_request_and_worker_survives():
         return out
 
     assert asyncio.run(main())[0, 0] == 1
+
+
+def test_waiting_requests_form_one_batch_without_a_fill_delay():
+    sizes, infer = _recording()
+
+    async def main():
+        b = Batcher(infer, max_batch_size=64, max_queue=100)  # default: no fill delay
+        b.start()
+        await b.submit(np.zeros((1, 2)))
+        start = asyncio.get_running_loop().time()
+        await asyncio.gather(*(b.submit(np.zeros((1, 2))) for _ in range(10)))  # all queued before the worker runs
+        took = asyncio.get_running_loop().time() - start
+        await b.stop()
+        return took
+
+    took = asyncio.run(main())
+    assert sizes == [1, 10]
+    assert took < 0.5
+
+
+def test_cheap_models_run_on_the_loop_and_slow_ones_off_it():
+    def recorder(delay):
+        threads = []
+
+        def infer(x):
+            threads.append(threading.current_thread() is threading.main_thread())
+            threading.Event().wait(delay)
+            return x
+
+        return threads, infer
+
+    async def serve(infer, n):
+        b = Batcher(infer, max_batch_size=4)
+        b.start()
+        ticks = 0
+
+        async def ticker():  # counts event-loop turns while inference runs
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.001)
+                ticks += 1
+
+        t = asyncio.ensure_future(ticker())
+        for _ in range(n):
+            await b.submit(np.zeros((1, 1)))
+        t.cancel()
+        await b.stop()
+        return ticks
+
+    cheap, cheap_infer = recorder(0)
+    asyncio.run(serve(cheap_infer, 5))
+    assert cheap == [False, True, True, True, True]  # the first batch is measured off the loop, then runs inline
+
+    slow, slow_infer = recorder(0.05)
+    ticks = asyncio.run(serve(slow_infer, 4))
+    assert slow == [False] * 4
+    assert ticks >= 40  # the loop kept turning through 200 ms of inference

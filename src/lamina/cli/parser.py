@@ -115,7 +115,7 @@ def _serve_command(sub) -> None:
     sv.add_argument("--header-timeout-s", type=float, default=10.0, help="seconds to send the request headers (default 10)")
     sv.add_argument("--body-timeout-s", type=float, default=30.0, help="seconds to send the request body (default 30; then 408)")
     sv.add_argument("--max-batch-size", type=int, default=32, help="samples per inference batch (default 32)")
-    sv.add_argument("--max-latency-ms", type=float, default=5.0, help="longest wait for a batch to fill (default 5)")
+    sv.add_argument("--max-latency-ms", type=float, default=0.0, help="extra wait for a batch to fill, under load only (default 0: a batch is what is waiting when the model is free)")
     sv.add_argument("--max-body-mb", type=float, default=10.0, help="largest request body in MiB (default 10)")
     sv.add_argument("--max-queue", type=int, default=256, help="waiting requests per model before 503 (default 256)")
     sv.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads per model (default 0 = all cores)")

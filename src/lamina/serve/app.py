@@ -40,7 +40,7 @@ INLINE_PIXELS = 256 * 256  # an image, by its header
 class ServeOptions:
     token: str | None = None  # bearer token required on every endpoint but health and the page; None = open
     max_batch_size: int = 32  # samples per inference batch
-    max_latency_ms: float = 5.0  # longest wait for a batch to fill after its first request
+    max_latency_ms: float = 0.0  # extra wait for a batch to fill, under load only; 0 = take what is waiting
     max_body_mb: float = 10.0  # request bodies over this get 413
     max_queue: int = 256  # waiting requests per model before 503
     limits: DecodeLimits = DecodeLimits()  # pixels and seconds one upload may declare (413 past them)
@@ -253,7 +253,9 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
     async def internal(request: Request, exc: Exception):
         return error(500, "internal error")
 
-    routes = [
+    routes = [  # matched in order: the inference routes first, since nearly every request is one
+        Route("/predict/{name}", core.predict, methods=["POST"]),
+        Route("/v2/models/{name}/infer", core.infer, methods=["POST"]),
         Route("/", core.page, methods=["GET"]),
         Route("/metrics", core.metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", core.openapi, methods=["GET"]),
@@ -262,8 +264,6 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
         Route("/v2/health/ready", core.ready_endpoint, methods=["GET"]),
         Route("/v2/models/{name}", core.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/ready", core.model_ready, methods=["GET"]),
-        Route("/v2/models/{name}/infer", core.infer, methods=["POST"]),
-        Route("/predict/{name}", core.predict, methods=["POST"]),
     ]
     app = Starlette(
         routes=routes,

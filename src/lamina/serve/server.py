@@ -8,6 +8,7 @@ within the Guard's deadline, so slow clients can neither pile up nor hold the dr
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 
@@ -80,6 +81,10 @@ def serve(model_args: list[str], host: str = "127.0.0.1", port: int = 8000, opti
     versions = versions or {}
     models = [load_served_model(arg, threads, versions.get(arg, "1")) for arg in model_args]
     app = build_app(models, options or ServeOptions())
+    # What is loaded by now (libraries, graphs, tokenizers) lives as long as the server: out of the collector's
+    # sight, a full collection no longer walks it (p99 at 16 connections 15 ms -> 6.5 ms, benchmarks/serve_throughput.py).
+    gc.collect()
+    gc.freeze()
     protocol = type("Protocol", (HeaderDeadline,), {"header_timeout_s": header_timeout_s})
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on", http=protocol,
                             limit_concurrency=max_connections, timeout_graceful_shutdown=30, server_header=False)
