@@ -172,6 +172,29 @@ def test_minilm_zero_config_uses_the_installed_all_minilm(corpus, tmp_path):
     assert kept["net." + key].equal(start[key])  # frozen: the published weights, untouched
     assert summary["metrics"]["test"]["accuracy"] >= 0.9, summary["metrics"]
     assert lamina.load(tmp_path / "r").predict("Our team scored a late goal")[0]["label"] == "sports"
+    _serving_trims_padding_exactly(tmp_path / "r")
+
+
+def _serving_trims_padding_exactly(run):
+    """The served graph's token axis is dynamic: a batch runs without its common padding, with the same outputs."""
+    from lamina.serve.runtime import load_served_model
+
+    model = load_served_model(str(run))
+    ids = model.encode_texts(["Our team scored a late goal", "A recipe for tomato soup with basil and a little cream"])
+    full = model.session.run([model.output_name], {model.input_name: ids})[0]
+    seen = []
+    model.session = _Recording(model.session, seen)
+    np.testing.assert_allclose(model.run(ids), full, atol=1e-5)
+    assert 8 <= seen[0] < ids.shape[1]  # ran over the longer text's tokens, not all the padding
+
+
+class _Recording:
+    def __init__(self, session, widths):
+        self.session, self.widths = session, widths
+
+    def run(self, names, feeds):
+        self.widths.append(next(iter(feeds.values())).shape[1])
+        return self.session.run(names, feeds)
 
 
 # --- bad input: exit 2, the file and row named, nothing dropped silently ------------------------------------------

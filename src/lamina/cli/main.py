@@ -175,7 +175,7 @@ def _cmd_export(a) -> None:
         _print_json(section)
         return
     p = section["parity"]
-    print(f"wrote {section['path']} (parity on {p['n']} images: max |difference| {p['max_abs_diff']:.1e}, same labels: {p['argmax_equal']})")
+    print(f"wrote {section['path']} (parity on {p['n']} inputs: max |difference| {p['max_abs_diff']:.1e}, same labels: {p['argmax_equal']})")
 
 
 def _cmd_serve(a) -> None:

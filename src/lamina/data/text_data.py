@@ -97,6 +97,14 @@ def tokenize(tok, texts: list[str], max_tokens: int) -> np.ndarray:
     return ids.astype(np.int32)
 
 
+def trim_padding(ids: np.ndarray, floor: int = 8) -> np.ndarray:
+    """Token ids (N, max_tokens) without the padding columns that every row has (id 0 at the end), keeping at
+    least ``floor`` columns: a graph exported with a dynamic token axis then runs over the longest text only."""
+    used = np.flatnonzero((ids != 0).any(axis=0))
+    width = max(floor, int(used[-1]) + 1 if len(used) else 0)
+    return ids[:, :width] if width < ids.shape[1] else ids
+
+
 def _hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 

@@ -23,7 +23,7 @@ from lamina.common.package import find_package
 from lamina.data.audio import AudioPreprocess, load_audio
 from lamina.data.image import ImagePreprocess, load_image
 from lamina.data.preprocess import preprocess_from_meta
-from lamina.data.text_data import TextPreprocess, read_table_samples, tokenize
+from lamina.data.text_data import TextPreprocess, read_table_samples, tokenize, trim_padding
 from lamina.data.tokenizer import load_tokenizer
 from lamina.data.task import Task
 from lamina.models.output import activate
@@ -122,12 +122,13 @@ def sample_images(package: Path, prep: ImagePreprocess, limit: int = 64, seed: i
 
 
 def parity(session, graph: torch.nn.Module, inputs: np.ndarray, input_name: str = INPUT_NAME, output_name: str = OUTPUT_NAME,
-           scale: float = 1.0) -> dict:
+           scale: float = 1.0, trimmed: np.ndarray | None = None) -> dict:
     """Compare ONNX Runtime with eager PyTorch (fp32) on ``inputs``; differences in units of ``scale`` (a regression
-    target's standard deviation; probabilities: 1)."""
+    target's standard deviation; probabilities: 1). ``trimmed``: what ONNX Runtime gets instead (the same token ids
+    without their padding)."""
     with torch.no_grad():
         eager = graph(torch.from_numpy(inputs)).numpy()
-    onnx_out = session.run([output_name], {input_name: inputs})[0]
+    onnx_out = session.run([output_name], {input_name: inputs if trimmed is None else trimmed})[0]
     return {
         "n": int(len(inputs)),
         "max_abs_diff": float(np.max(np.abs(onnx_out - eager)) / scale),
@@ -165,7 +166,8 @@ def export_onnx(path: str | Path) -> dict:
         graph, input_name = ServingGraph(model, "text", task).eval(), TEXT_INPUT_NAME
         example = torch.ones((2, prep.max_tokens), dtype=torch.int64)
         samples = sample_token_ids(package, prep, load_tokenizer(package, prep.tokenizer))
-        signature = {"name": input_name, "dtype": "int64", "shape": [-1, prep.max_tokens], "pad": 0}
+        # The token axis is dynamic: a server trims a batch's common padding (trim_padding) before running it.
+        signature = {"name": input_name, "dtype": "int64", "shape": [-1, prep.max_tokens], "pad": 0, "trim_padding": True}
     elif isinstance(prep, AudioPreprocess):
         graph, input_name = ServingGraph(model, "audio", task).eval(), AUDIO_INPUT_NAME
         example = torch.zeros((2, prep.samples), dtype=torch.int16)
@@ -185,12 +187,16 @@ def export_onnx(path: str | Path) -> dict:
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape arithmetic ('SAME' padding) is constant at the exported size
         torch.onnx.export(
             graph, (example,), buf, input_names=[input_name], output_names=[output_name], opset_version=OPSET,
-            dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}}, dynamo=False,
+            dynamic_axes={input_name: {0: "batch", **({1: "tokens"} if signature.get("trim_padding") else {})},
+                          output_name: {0: "batch"}}, dynamo=False,
         )
     blob = buf.getvalue()
     session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
-    check = check_parity(parity(session, graph, samples, input_name, output_name, task.std if task.kind == "regression" else 1.0),
-                         package)
+    scale = task.std if task.kind == "regression" else 1.0
+    check = check_parity(parity(session, graph, samples, input_name, output_name, scale), package)
+    if signature.get("trim_padding"):  # each sample again, trimmed to its own length: the graph must not depend on the padding
+        for one in samples:
+            check_parity(parity(session, graph, one[None], input_name, output_name, scale, trimmed=trim_padding(one[None])), package)
     atomic_write_bytes(package / "model.onnx", blob)
     section = {
         "format": "onnx",

@@ -19,7 +19,7 @@ from lamina.data.audio import AudioDecodeError, AudioPreprocess, AudioTooLong, U
 from lamina.data.image import ImageDecodeError, ImagePreprocess, ImageTooLarge, UnsupportedImageFormat, load_image
 from lamina.data.task import Task
 from lamina.data.preprocess import preprocess_from_meta
-from lamina.data.text_data import TextPreprocess, tokenize
+from lamina.data.text_data import TextPreprocess, tokenize, trim_padding
 from lamina.data.tokenizer import load_tokenizer
 
 MAX_TEXT_BYTES = 1 << 20  # one text in a request: longer ones are refused (the model reads only its first max_tokens anyway)
@@ -136,9 +136,12 @@ class ServedModel:
             raise InputError(f"token ids must be in 0..{self.prep.vocab_size - 1}")
         return np.ascontiguousarray(batch)
 
-    def run(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities (N, labels) for a checked uint8 batch."""
-        return self.session.run([self.output_name], {self.input_name: images})[0]
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """The activated outputs (N, outputs) for a checked batch; token ids without their common padding when the
+        graph allows it (a short text costs a short run)."""
+        if self.meta["export"]["input"].get("trim_padding"):
+            batch = trim_padding(batch)
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
 
 
 def _tensors(graph):
