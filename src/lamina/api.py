@@ -99,21 +99,33 @@ def tune(config, *, trials: int, storage: str | None = None, study: str | None =
     return run_tune(config, trials, storage, name, Path(output) if output else Path("runs") / f"tune-{name}", pruner=pruner, quiet=quiet)
 
 
-def export(model, format: str = "onnx") -> dict:
+def export(model, format: str = "onnx", quantize: str | None = None) -> dict:
     """Write ``model.onnx`` into a model package (run directory or ``model/``) and check parity.
 
+    Args:
+        quantize: "int8" also writes ``model.int8.onnx`` (ONNX Runtime static quantization calibrated on the
+            parity samples), kept only when the val split's figure drops by at most 0.5 points.
     Returns:
-        The "export" section recorded in lamina.json, plus "path" to the written file.
+        The "export" section recorded in lamina.json, plus "path" to the written file (and "int8" with its own "path").
     Raises:
-        ExportError: ONNX Runtime and PyTorch disagree (nothing is written).
+        ExportError: ONNX Runtime and PyTorch disagree (nothing is written); QuantizationRefused (an
+            ExportError): int8 loses more than allowed (model.onnx is kept, no int8 file).
     """
     from lamina.common.package import find_package
     from lamina.export.onnx import export_onnx
 
     if format != "onnx":
         raise LaminaError(f"export: unknown format {format!r}; supported: onnx")
-    section = export_onnx(model)
-    return {**section, "path": str(find_package(model) / section["file"])}
+    if quantize not in (None, "int8"):
+        raise LaminaError(f"export: unknown quantization {quantize!r}; supported: int8")
+    package = find_package(model)
+    section = {**export_onnx(model), "path": str(package / "model.onnx")}
+    if quantize == "int8":
+        from lamina.export.quantize import quantize_int8
+
+        int8 = quantize_int8(model)
+        section["int8"] = {**int8, "path": str(package / int8["file"])}
+    return section
 
 
 def evaluate(model, data, *, split: str | None = None, skip_bad: bool = False, cache: bool = True, report=None) -> dict:

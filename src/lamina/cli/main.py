@@ -170,12 +170,16 @@ def _cmd_predict(a) -> None:
 def _cmd_export(a) -> None:
     from lamina.api import export
 
-    section = export(a.model, format=a.format)
+    section = export(a.model, format=a.format, quantize=a.quantize)
     if a.json:
         _print_json(section)
         return
     p = section["parity"]
     print(f"wrote {section['path']} (parity on {p['n']} inputs: max |difference| {p['max_abs_diff']:.1e}, same labels: {p['argmax_equal']})")
+    if "int8" in section:
+        v = section["int8"]["val"]
+        print(f"wrote {section['int8']['path']} (val {v['metric']} on {v['n']} samples: {v['fp32']:.4f} fp32, {v['int8']:.4f} int8; "
+              "served in place of model.onnx)")
 
 
 def _cmd_serve(a) -> None:

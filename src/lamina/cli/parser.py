@@ -92,6 +92,8 @@ def _model_commands(sub) -> None:
     ex = sub.add_parser("export", help="write model.onnx into a model package and check parity")
     ex.add_argument("model", help="run directory or its model/ directory")
     ex.add_argument("--format", default="onnx", choices=["onnx"], help="export format (onnx)")
+    ex.add_argument("--quantize", choices=["int8"], help="also write model.int8.onnx (static int8, calibrated on the parity samples), "
+                    "kept only if val accuracy drops by at most 0.5 points; the server then runs it")
     ex.add_argument("--json", action="store_true", help="print one JSON object")
 
 

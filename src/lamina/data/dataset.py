@@ -314,12 +314,13 @@ def _select(samples: list[Sample], has_splits: bool, path, split: str | None, re
     if split is None:
         return samples
     split = {"valid": "val", "validation": "val"}.get(split, split)
-    if has_splits:
+    if has_splits and not (recorded and split in recorded and not any(s.split == split for s in samples)):
         chosen = [s for s in samples if s.split == split]
         if not chosen:
             found = sorted({s.split for s in samples})
             raise DataError(f"{path}: no '{split}' split in the data (found {found}).")
         return chosen
+    # No such folder or column, or none at all: the split the run recorded (val carved out of a train folder).
     if not recorded or split not in recorded:
         raise DataError(
             f"{path}: the data has no split folders and the run records no '{split}' split. "

@@ -147,6 +147,16 @@ def check_parity(check: dict, package: Path) -> dict:
     return check
 
 
+def sample_inputs(package: Path, meta: dict) -> np.ndarray:
+    """The parity samples of a package, as the exported graph takes them (also int8 calibration's inputs)."""
+    prep = preprocess_from_meta(meta)
+    if isinstance(prep, TextPreprocess):
+        return sample_token_ids(package, prep, load_tokenizer(package, prep.tokenizer))
+    if isinstance(prep, AudioPreprocess):
+        return sample_clips(package, prep)
+    return sample_images(package, prep)
+
+
 def export_onnx(path: str | Path) -> dict:
     """Write ``model.onnx`` into the package, check parity, record both in lamina.json.
 
@@ -165,19 +175,17 @@ def export_onnx(path: str | Path) -> dict:
     if isinstance(prep, TextPreprocess):
         graph, input_name = ServingGraph(model, "text", task).eval(), TEXT_INPUT_NAME
         example = torch.ones((2, prep.max_tokens), dtype=torch.int64)
-        samples = sample_token_ids(package, prep, load_tokenizer(package, prep.tokenizer))
         # The token axis is dynamic: a server trims a batch's common padding (trim_padding) before running it.
         signature = {"name": input_name, "dtype": "int64", "shape": [-1, prep.max_tokens], "pad": 0, "trim_padding": True}
     elif isinstance(prep, AudioPreprocess):
         graph, input_name = ServingGraph(model, "audio", task).eval(), AUDIO_INPUT_NAME
         example = torch.zeros((2, prep.samples), dtype=torch.int16)
-        samples = sample_clips(package, prep)
         signature = {"name": input_name, "dtype": "int16", "shape": [-1, prep.samples], "sample_rate": prep.sample_rate}
     else:
         graph, input_name = ServingGraph(model, "image", task).eval(), INPUT_NAME
         example = torch.zeros((2, prep.size, prep.size, prep.channels), dtype=torch.uint8)
-        samples = sample_images(package, prep)
         signature = {"name": input_name, "dtype": "uint8", "shape": [-1, prep.size, prep.size, prep.channels], "layout": "NHWC"}
+    samples = sample_inputs(package, meta)
     buf = io.BytesIO()
     # The TorchScript exporter: 3-16x faster than the dynamo exporter on every model kind (which also needs
     # onnxscript), both within parity (benchmarks/DEFAULTS.md). Deprecated since torch 2.9, still present in

@@ -63,6 +63,7 @@ class ServedModel:
     output_name: str
     tokenizer: object = None  # text models: tokenizers.Tokenizer from the package
     version: str = "1"  # the registry version it was fetched as (v2 model_version)
+    graph: str = "model.onnx"  # the file the session runs: model.int8.onnx when the package has a quantized graph
 
     @property
     def modality(self) -> str:
@@ -203,11 +204,12 @@ def load_served_model(arg: str, threads: int = 0, version: str = "1", spin: bool
     package = find_package(path)
     meta = read_meta(package)
     export = meta.get("export")
-    onnx_path = package / "model.onnx"
-    if not export or not onnx_path.is_file():
+    if not export or not (package / "model.onnx").is_file():
         raise LaminaError(f"{package}: no model.onnx. Run `lamina export {path}` first.")
-    if sha256_file(onnx_path) != export.get("sha256"):
-        raise LaminaError(f"{onnx_path}: sha256 does not match lamina.json; re-run `lamina export {path}`.")
+    graph = export.get("int8") or export  # a quantized graph that passed its accuracy gate is served in place of fp32
+    onnx_path = package / graph.get("file", "model.onnx")
+    if not onnx_path.is_file() or sha256_file(onnx_path) != graph.get("sha256"):
+        raise LaminaError(f"{onnx_path}: missing or its sha256 does not match lamina.json; re-run `lamina export {path}`.")
     if name is None:
         run_dir = package.parent if package.name == "model" else package
         name = run_dir.resolve().name
@@ -221,7 +223,7 @@ def load_served_model(arg: str, threads: int = 0, version: str = "1", spin: bool
     session = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
     check_self_contained(onnx_path)
     return ServedModel(name, package, meta, session, export["input"]["name"], export["output"]["name"], _tokenizer(package, meta),
-                       version)
+                       version, onnx_path.name)
 
 
 def _tokenizer(package: Path, meta: dict):
