@@ -5,7 +5,7 @@
 Each kind is trained briefly through the CLI on offline data (the figures here are about
 int8 against fp32 of the same weights, not about the best accuracy of the kind):
   resnet-small   zero-config digits (8x8)
-  dscnn          the synthesized Speech Commands set (one clip per voice and word), 4 epochs
+  dscnn          the synthesized Speech Commands set (one clip per voice and word), 12 epochs
   minilm         zero-config text on fortunes (frozen all-MiniLM-L6-v2 + head), 2 epochs
   efficientnet   zero-config photos on the emoji set (frozen EfficientNet-Lite0 at 224 px), 2 epochs
 Then `lamina export --quantize int8`; the gate's val figures (fp32 and int8) are printed
@@ -29,7 +29,7 @@ import numpy as np
 
 RECIPES = {
     "resnet-small": ("digits", []),
-    "dscnn": ("speech", ["--set", "model.name=dscnn", "--set", "train.epochs=4"]),
+    "dscnn": ("speech", ["--set", "model.name=dscnn", "--set", "train.epochs=12"]),
     "minilm": ("fortunes", ["--set", "train.epochs=2"]),
     "efficientnet": ("emoji", ["--set", "train.epochs=2"]),
 }
