@@ -11,7 +11,7 @@ from helpers import make_image_folders
 from lamina.common.config import ModelConfig
 from lamina.models.registry import build_model, resolve, train_defaults
 from lamina.training import memory
-from lamina.training.loop import autocast
+from lamina.training.precision import autocast
 
 PLAIN = {"name": "sequential", "layers": [{"dense": 64}, "relu"]}  # no BatchNorm: micro-batches change nothing but sums
 

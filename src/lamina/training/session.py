@@ -23,7 +23,9 @@ from lamina.models.registry import check_name, missing_pretrained, registered, r
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
 from lamina.training import distributed
 from lamina.training.distributed import Dist
-from lamina.training.loop import Resume, fit, resolve_train
+from lamina.training.loop import resolve_train
+from lamina.training.state import Resume
+from lamina.training.trainer import fit
 from lamina.training.evaluation import evaluate_scores, final_metrics
 from lamina.training import report
 from lamina.training.preempt import Preempted
