@@ -141,7 +141,7 @@ def evaluate(model, data, *, split: str | None = None, skip_bad: bool = False, c
         {"accuracy", "macro_f1", "n", "labels", "per_class", "confusion_matrix", "split", "data", "skipped"}
         (and "report" when one was written).
     """
-    from lamina.training.session import run_evaluation
+    from lamina.training.evaluation import run_evaluation
 
     return run_evaluation(model, data, split=split, skip_bad=skip_bad, cache=cache, report_path=report)
 

@@ -1,14 +1,22 @@
-"""A trained model's figures on its val and test splits, per task; multi-label thresholds are tuned here, on val."""
+"""A trained model's figures on its val and test splits, per task (multi-label thresholds are tuned here, on val), and
+`lamina evaluate`: a package's figures on labeled data, with a report."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from lamina.data.dataset import PreparedData
+from lamina.common.files import read_json
+from lamina.common.package import find_package
+from lamina.data.dataset import PreparedData, prepare_eval_data
 from lamina.data.task import Task
 from lamina.models.output import activate
+from lamina.models.package import Predictor
 from lamina.training.loop import predict_split
+from lamina.training.report import write_report
+from lamina.training.run import read_metrics
 from lamina.training.metrics import classification_metrics, multilabel_metrics, regression_metrics, tune_thresholds
 from lamina.training.objective import Objective
 
@@ -44,3 +52,36 @@ def final_metrics(model: torch.nn.Module, data: PreparedData, batch_size: int) -
         metrics[name] = {**{k: full[k] for k in SUMMARY[task.kind]}, "loss": loss, "n": full["n"]}
         reported = (name, split, scores, full)
     return metrics, reported
+
+
+def _training_data_info(package_dir: Path) -> dict:
+    """data.json of the run the package sits in ({} when the package travels alone)."""
+    data_json = package_dir.parent / "data.json"
+    return read_json(data_json) if data_json.is_file() else {}
+
+
+def run_evaluation(model_path, data_path, split: str | None = None, skip_bad: bool = False, cache: bool = True,
+                   report_path: str | Path | None = None) -> dict:
+    """Metrics of a model package on labeled data; see :func:`lamina.api.evaluate`.
+
+    With ``report_path``, also writes a report.html there (curves from the model's run when
+    the package sits in one).
+    """
+    package = find_package(model_path)
+    predictor = Predictor.load(package)
+    meta = predictor.meta
+    info = _training_data_info(package)
+    data, skipped = prepare_eval_data(data_path, predictor.prep, meta["labels"], split, info.get("splits"), skip_bad, cache,
+                                      predictor.tokenizer, tuple(info.get("columns") or (None, None)), predictor.task)
+    probs = predictor.scores(data.x)
+    result = evaluate_scores(predictor.task, probs.numpy(), data.y.numpy(), present_only=True)
+    result.update(split=split, data=str(data_path), model=str(package), skipped=skipped)
+    if report_path is not None:
+        run_dir = package.parent
+        rows = read_metrics(run_dir) if (run_dir / "run.json").is_file() else []
+        config_yaml = (run_dir / "config.yaml").read_text(encoding="utf-8") if rows and (run_dir / "config.yaml").is_file() else ""
+        write_report(Path(report_path), f"{meta.get('name', package.name)} evaluated on {data_path}", split or "all", result, data,
+                      probs.numpy(), predictor.task, rows, config_yaml, meta.get("data_fingerprint", ""), {},
+                      getattr(predictor.prep, "sample_rate", 16000))
+        result["report"] = str(report_path)
+    return result

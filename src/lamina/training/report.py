@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from lamina.common.files import atomic_write_text
+from lamina.data.dataset import SplitData
+from lamina.data.task import Task
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd")
 
@@ -296,3 +298,18 @@ def render(*, title: str, split: str, evaluation: dict, rows: list[dict], mistak
 def write(path: Path, page: str) -> Path:
     atomic_write_text(path, page)
     return path
+
+
+def write_report(path: Path, title: str, split_name: str, evaluation: dict, split: SplitData, probs, task: Task,
+                  rows: list[dict], config_yaml: str, fingerprint: str, extra: dict, sample_rate: int = 16000) -> Path:
+    """report.html for ``split``'s figures: curves from ``rows``, the worst mistakes with a preview of each input."""
+    if split.texts is not None:
+        preview = lambda i: text_preview(split.texts[i])  # noqa: E731
+    elif split.x.dim() == 2:  # audio clips
+        preview = lambda i: audio_preview(split.x[i].numpy(), sample_rate)  # noqa: E731
+    else:
+        preview = lambda i: image_preview(split.x[i].numpy())  # noqa: E731
+    mistakes = worst_mistakes(task, probs, split.y.numpy(), split.keys, preview)
+    page = render(title=title, split=split_name, evaluation=evaluation, rows=rows, mistakes=mistakes,
+                         config_yaml=config_yaml, fingerprint=fingerprint, extra=extra, task=task, scores=probs, y=split.y.numpy())
+    return write(path, page)

@@ -13,12 +13,10 @@ from lamina.common.config import Config, dump_config, load_config
 from lamina.common.errors import LaminaError
 from lamina.common.files import read_json
 from lamina.common.runtime import use_tracking_credentials
-from lamina.data.dataset import PreparedData, SplitData, is_text_data, prepare_eval_data, prepare_training_data, scan_images
+from lamina.data.dataset import PreparedData, is_text_data, prepare_training_data, scan_images
 from lamina.data.layout import Layout
-from lamina.data.task import Task
-from lamina.common.package import find_package
 from lamina.data.tokenizer import TOKENIZER_FILE, save_tokenizer
-from lamina.models.package import Predictor, package_meta, save_package
+from lamina.models.package import package_meta, save_package
 from lamina.models.registry import check_name, missing_pretrained, registered, resolve, uses_pretrained_tokenizer
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
 from lamina.training import distributed
@@ -26,7 +24,7 @@ from lamina.training.distributed import Dist
 from lamina.training.loop import resolve_train
 from lamina.training.state import Resume
 from lamina.training.trainer import fit
-from lamina.training.evaluation import evaluate_scores, final_metrics
+from lamina.training.evaluation import final_metrics
 from lamina.training import report
 from lamina.training.preempt import Preempted
 from lamina.training.run import RunDir, read_metrics, run_lock
@@ -215,13 +213,7 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
     state = "empty" if overwrite else run_state(output)
     if state == "completed":
         return _completed(cfg, output, explicit_keys or [], quiet)
-    if state == "foreign":
-        raise LaminaError(f"--output {output}: holds files that are not a lamina run. Choose another --output or pass --overwrite.")
-    if resume and state != "resumable":
-        raise LaminaError(f"--resume: {output} has no checkpoint to resume from.")
-    resuming = state == "resumable" and resume is not False
-    if state == "resumable" and resume is False:
-        raise LaminaError(f"--output {output}: holds an unfinished run with checkpoints. Resume it or pass --overwrite.")
+    resuming = _plan(state, output, resume)
     if resuming:
         saved = load_config(output / "config.yaml")
         _check_same(cfg, saved, explicit_keys or [], output)
@@ -234,68 +226,15 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
     run.set_status("running")
     tracker, status, summary = None, "failed", None
     try:
-        warn = (lambda message: print(f"warning: {message}", file=sys.stderr)) if not quiet else None  # noqa: E731
-        requested = cfg.model
-        cfg, layout = choose_image_model(cfg, warn)
-        data = prepare_training_data(cfg.data, cfg.train.seed, _tokenizer_file(cfg, run.path, resuming), layout)
-        if data.tokenizer is not None and not resuming:
-            save_tokenizer(data.tokenizer, run.path)  # a resumed run (and every torchrun rank) reuses this very file
-        _warn_skipped(data.skipped, quiet)
-        _warn_checks(data.checks, quiet)
-        cfg = fill_inferred(cfg, data)
-        missing = missing_pretrained(requested, data.modality) if data.modality != "image" else None
-        if missing and warn is not None:
-            warn(missing)
-        checkpoint = None
-        if resuming:
-            recorded = read_json(output / "data.json")["fingerprint"]
-            if recorded != data.fingerprint:
-                raise LaminaError(f"{cfg.data.path}: the data changed since {output} started (fingerprint differs). "
-                                  "Restore it, or pass --overwrite to start over.")
-            checkpoint = _load_resume(run, quiet)
-            if not quiet:
-                t = checkpoint.state["train"]
-                print(f"resuming {output} at epoch {t['epoch'] + 1}, step {t['global_step']}", file=sys.stderr)
-        else:
-            run.write_config(cfg)
-            run.write_data(data.summary())
+        cfg, data = _prepare(cfg, run, resuming, quiet)
+        checkpoint = _begin(cfg, run, data, resuming, quiet)
         tracker = _start_tracking(cfg, run, data, previous_tracking, quiet)
         if dist.active:
             dist.broadcast({"cfg": cfg.model_dump(mode="json"), "resuming": resuming})
             dist.announced = True
-        writer = CheckpointWriter(run.checkpoints)
-        try:
-            result = fit(cfg, data, run, writer, progress_quiet=quiet, resume=checkpoint, dist=dist, on_epoch=on_epoch)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                writer.wait()
-            raise
-        metrics, reported = final_metrics(result.model, data, result.batch["eval_batch_size"])
-        for name, m in metrics.items():
-            run.log_metrics({"step": None, "epoch": result.best_epoch, "split": name, "final": True, **m})
-        wanted = registered()[cfg.model.name].image_input  # a pretrained backbone's own input scaling, not the data's
-        mean, std = ([wanted["mean"]] * data.prep.channels, [wanted["std"]] * data.prep.channels) if wanted else (data.mean, data.std)
-        meta = package_meta(
-            name=run.path.resolve().name, modality=data.modality, labels=data.labels, prep=data.prep, mean=mean,
-            std=std, model_cfg=cfg.model, metrics=metrics, fingerprint=data.fingerprint, task=data.task,
-        )
-        meta["training"] = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "precision": result.precision,
-                            "device": result.device, "seed": cfg.train.seed}
-        save_package(run.model, result.model, meta, data.tokenizer)
-        report_file = None
-        if reported is not None:
-            name, split, probs, m = reported
-            report_file = _write_report(run.path / "report.html", f"{run.path.resolve().name}: {cfg.model.name} on {data.root}", name, m,
-                                        split, probs, data.task, read_metrics(run.path), dump_config(cfg), data.fingerprint,
-                                        {"precision": result.precision, "best epoch": result.best_epoch + 1, "epochs": result.epochs_run},
-                                        getattr(data.prep, "sample_rate", 16000))
-        writer.wait()  # the final checkpoint was written while the lines above ran
-        summary = {
-            "run": str(run.path), "model": str(run.model), "metrics": metrics, "best_epoch": result.best_epoch,
-            "epochs": result.epochs_run, "train_seconds": round(result.train_seconds, 3),
-            "samples_per_s": round(result.samples_per_s, 1), "precision": result.precision, "device": result.device,
-            "skipped": len(data.skipped), "report": str(report_file) if report_file else None, "batch": result.batch,
-        }
+        result, writer = _fit(cfg, data, run, checkpoint, dist, quiet, on_epoch)
+        summary = _finish(cfg, run, data, result)
+        writer.wait()  # the final checkpoint was written while the package and report were
         run.set_status("completed", result=summary)
         status = "completed"
         if finalize is not None:
@@ -306,16 +245,110 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
             run.set_status(stopped, error=str(e) or type(e).__name__)
         raise
     finally:
-        if tracker is not None:
-            info = tracker.finish(status, run.path, cfg.track.registered_model, cfg.track.alias)
-            run.set_status(read_json(run.path / "run.json")["status"], tracking=info)
-            if summary is not None:
-                summary["tracking"] = info
-            if info["unlogged"] and not quiet:
-                print(f"warning: MLflow at {info['uri']} did not get everything (all of it is in {run.path}): "
-                      + "; ".join(info["unlogged"]), file=sys.stderr)
+        _finish_tracking(tracker, status, run, cfg, summary, quiet)
         run.close()
     return summary
+
+
+def _plan(state: str, output: Path, resume: bool | None) -> bool:
+    """Whether this run resumes the one in ``output`` (its state from run_state), or why it may not run there.
+
+    Raises:
+        LaminaError: a folder that is not a run, --resume without a checkpoint, an unfinished run without --resume or --overwrite.
+    """
+    if state == "foreign":
+        raise LaminaError(f"--output {output}: holds files that are not a lamina run. Choose another --output or pass --overwrite.")
+    if resume and state != "resumable":
+        raise LaminaError(f"--resume: {output} has no checkpoint to resume from.")
+    if state == "resumable" and resume is False:
+        raise LaminaError(f"--output {output}: holds an unfinished run with checkpoints. Resume it or pass --overwrite.")
+    return state == "resumable"
+
+
+def _prepare(cfg: Config, run: RunDir, resuming: bool, quiet: bool) -> tuple[Config, PreparedData]:
+    """The data read, checked and split, and the config with what it implies written in (model, epochs, sizes)."""
+    warn = (lambda message: print(f"warning: {message}", file=sys.stderr)) if not quiet else None  # noqa: E731
+    requested = cfg.model
+    cfg, layout = choose_image_model(cfg, warn)
+    data = prepare_training_data(cfg.data, cfg.train.seed, _tokenizer_file(cfg, run.path, resuming), layout)
+    if data.tokenizer is not None and not resuming:
+        save_tokenizer(data.tokenizer, run.path)  # a resumed run (and every torchrun rank) reuses this very file
+    _warn_skipped(data.skipped, quiet)
+    _warn_checks(data.checks, quiet)
+    cfg = fill_inferred(cfg, data)
+    missing = missing_pretrained(requested, data.modality) if data.modality != "image" else None
+    if missing and warn is not None:
+        warn(missing)
+    return cfg, data
+
+
+def _begin(cfg: Config, run: RunDir, data: PreparedData, resuming: bool, quiet: bool) -> Resume | None:
+    """A new run writes its config and data summary; a resumed one checks its data and loads its checkpoint."""
+    if not resuming:
+        run.write_config(cfg)
+        run.write_data(data.summary())
+        return None
+    if read_json(run.path / "data.json")["fingerprint"] != data.fingerprint:
+        raise LaminaError(f"{cfg.data.path}: the data changed since {run.path} started (fingerprint differs). "
+                          "Restore it, or pass --overwrite to start over.")
+    checkpoint = _load_resume(run, quiet)
+    if not quiet:
+        t = checkpoint.state["train"]
+        print(f"resuming {run.path} at epoch {t['epoch'] + 1}, step {t['global_step']}", file=sys.stderr)
+    return checkpoint
+
+
+def _fit(cfg: Config, data: PreparedData, run: RunDir, checkpoint: Resume | None, dist: Dist, quiet: bool, on_epoch):
+    """(fit's result, the checkpoint writer, its last write possibly still in flight)."""
+    writer = CheckpointWriter(run.checkpoints)
+    try:
+        return fit(cfg, data, run, writer, progress_quiet=quiet, resume=checkpoint, dist=dist, on_epoch=on_epoch), writer
+    except BaseException:
+        with contextlib.suppress(Exception):
+            writer.wait()
+        raise
+
+
+def _finish(cfg: Config, run: RunDir, data: PreparedData, result) -> dict:
+    """Final metrics logged, the model package and the report written; the run's summary."""
+    metrics, reported = final_metrics(result.model, data, result.batch["eval_batch_size"])
+    for name, m in metrics.items():
+        run.log_metrics({"step": None, "epoch": result.best_epoch, "split": name, "final": True, **m})
+    wanted = registered()[cfg.model.name].image_input  # a pretrained backbone's own input scaling, not the data's
+    mean, std = ([wanted["mean"]] * data.prep.channels, [wanted["std"]] * data.prep.channels) if wanted else (data.mean, data.std)
+    meta = package_meta(
+        name=run.path.resolve().name, modality=data.modality, labels=data.labels, prep=data.prep, mean=mean,
+        std=std, model_cfg=cfg.model, metrics=metrics, fingerprint=data.fingerprint, task=data.task,
+    )
+    meta["training"] = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "precision": result.precision,
+                        "device": result.device, "seed": cfg.train.seed}
+    save_package(run.model, result.model, meta, data.tokenizer)
+    report_file = None
+    if reported is not None:
+        name, split, probs, m = reported
+        report_file = report.write_report(run.path / "report.html", f"{run.path.resolve().name}: {cfg.model.name} on {data.root}", name, m,
+                                    split, probs, data.task, read_metrics(run.path), dump_config(cfg), data.fingerprint,
+                                    {"precision": result.precision, "best epoch": result.best_epoch + 1, "epochs": result.epochs_run},
+                                    getattr(data.prep, "sample_rate", 16000))
+    return {
+        "run": str(run.path), "model": str(run.model), "metrics": metrics, "best_epoch": result.best_epoch,
+        "epochs": result.epochs_run, "train_seconds": round(result.train_seconds, 3),
+        "samples_per_s": round(result.samples_per_s, 1), "precision": result.precision, "device": result.device,
+        "skipped": len(data.skipped), "report": str(report_file) if report_file else None, "batch": result.batch,
+    }
+
+
+def _finish_tracking(tracker, status: str, run: RunDir, cfg: Config, summary: dict | None, quiet: bool) -> None:
+    """End the MLflow run (when tracking) and record what it got in run.json and the summary."""
+    if tracker is None:
+        return
+    info = tracker.finish(status, run.path, cfg.track.registered_model, cfg.track.alias)
+    run.set_status(read_json(run.path / "run.json")["status"], tracking=info)
+    if summary is not None:
+        summary["tracking"] = info
+    if info["unlogged"] and not quiet:
+        print(f"warning: MLflow at {info['uri']} did not get everything (all of it is in {run.path}): "
+              + "; ".join(info["unlogged"]), file=sys.stderr)
 
 
 def _start_tracking(cfg: Config, run: RunDir, data: PreparedData, previous: dict | None, quiet: bool):
@@ -348,50 +381,3 @@ def _start_tracking(cfg: Config, run: RunDir, data: PreparedData, previous: dict
     run.set_status("running", tracking={"uri": uri, "run_id": tracker.run_id, "experiment_id": tracker.experiment_id})
     run.tracker = tracker
     return tracker
-
-
-def _write_report(path: Path, title: str, split_name: str, evaluation: dict, split: SplitData, probs, task: Task,
-                  rows: list[dict], config_yaml: str, fingerprint: str, extra: dict, sample_rate: int = 16000) -> Path:
-    if split.texts is not None:
-        preview = lambda i: report.text_preview(split.texts[i])  # noqa: E731
-    elif split.x.dim() == 2:  # audio clips
-        preview = lambda i: report.audio_preview(split.x[i].numpy(), sample_rate)  # noqa: E731
-    else:
-        preview = lambda i: report.image_preview(split.x[i].numpy())  # noqa: E731
-    mistakes = report.worst_mistakes(task, probs, split.y.numpy(), split.keys, preview)
-    page = report.render(title=title, split=split_name, evaluation=evaluation, rows=rows, mistakes=mistakes,
-                         config_yaml=config_yaml, fingerprint=fingerprint, extra=extra, task=task, scores=probs, y=split.y.numpy())
-    return report.write(path, page)
-
-
-def _training_data_info(package_dir: Path) -> dict:
-    """data.json of the run the package sits in ({} when the package travels alone)."""
-    data_json = package_dir.parent / "data.json"
-    return read_json(data_json) if data_json.is_file() else {}
-
-
-def run_evaluation(model_path, data_path, split: str | None = None, skip_bad: bool = False, cache: bool = True,
-                   report_path: str | Path | None = None) -> dict:
-    """Metrics of a model package on labeled data; see :func:`lamina.api.evaluate`.
-
-    With ``report_path``, also writes a report.html there (curves from the model's run when
-    the package sits in one).
-    """
-    package = find_package(model_path)
-    predictor = Predictor.load(package)
-    meta = predictor.meta
-    info = _training_data_info(package)
-    data, skipped = prepare_eval_data(data_path, predictor.prep, meta["labels"], split, info.get("splits"), skip_bad, cache,
-                                      predictor.tokenizer, tuple(info.get("columns") or (None, None)), predictor.task)
-    probs = predictor.scores(data.x)
-    result = evaluate_scores(predictor.task, probs.numpy(), data.y.numpy(), present_only=True)
-    result.update(split=split, data=str(data_path), model=str(package), skipped=skipped)
-    if report_path is not None:
-        run_dir = package.parent
-        rows = read_metrics(run_dir) if (run_dir / "run.json").is_file() else []
-        config_yaml = (run_dir / "config.yaml").read_text(encoding="utf-8") if rows and (run_dir / "config.yaml").is_file() else ""
-        _write_report(Path(report_path), f"{meta.get('name', package.name)} evaluated on {data_path}", split or "all", result, data,
-                      probs.numpy(), predictor.task, rows, config_yaml, meta.get("data_fingerprint", ""), {},
-                      getattr(predictor.prep, "sample_rate", 16000))
-        result["report"] = str(report_path)
-    return result
