@@ -27,7 +27,7 @@ from measure import paired_ratios, paired_rounds
 from lamina.common.config import load_config
 from lamina.data.dataset import prepare_training_data
 from lamina.data.makers import make_digits
-from lamina.training.loop import resolve_precision
+from lamina.training.precision import resolve_precision
 from lamina.training.session import fill_inferred
 
 
