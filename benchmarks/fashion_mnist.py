@@ -1,6 +1,7 @@
 """Fashion-MNIST: zero-config time to accuracy, and throughput against the baselines.
 
-    .venv/bin/python benchmarks/fashion_mnist.py [--data DIR] [--skip-baselines] [--rounds 8]
+    .venv/bin/python benchmarks/fashion_mnist.py [--data DIR] [--skip-baselines] [--rounds 8] [--precision fp32]
+                                                 [--baselines lightning]
 
 1. `lamina train DATA` with no config, through the CLI, with an empty decode cache: wall
    time from start to a finished run (decode 70,000 PNGs, train, evaluate, export ONNX),
@@ -15,6 +16,9 @@
    runs of lamina and every baseline back to back, the order reversed every other round.
    Each baseline run is divided into the lamina run of its round; the median of those
    paired ratios is reported, with their range.
+``--precision fp32`` runs lamina (zero-config and the rounds) and Lightning in fp32, as on a CPU
+without bf16 (most laptops); ``--baselines`` keeps only the baselines whose names contain one of
+the given words. The CPU's model and its bf16/AMX/VNNI flags head the output.
 """
 
 from __future__ import annotations
@@ -42,11 +46,14 @@ def main() -> None:
     ap.add_argument("--data", type=Path, help="an existing Fashion-MNIST folder (default: made from the Debian package)")
     ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--rounds", type=int, default=8, help="rounds of paired one-epoch runs for samples/s")
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto", help="lamina's train.precision (and Lightning's)")
+    ap.add_argument("--baselines", help="comma-separated words: keep only the baselines whose names contain one (e.g. lightning)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lamina-fmnist-"))
     data = args.data or make_fashion_mnist(work / "data")["output"]
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}\n")
-    s = zero_config(Path(data), work)
+    print(f"machine: {cpu_line()}, {os.cpu_count()} cores, torch {torch.__version__}\n")
+    forced = [] if args.precision == "auto" else [f"train.precision={args.precision}"]
+    s = zero_config(Path(data), work, *[a for o in forced for a in ("--set", o)])
     print("| zero-config `lamina train` | wall (s) | epochs | train (s) | samples/s | test accuracy | peak RSS (MB) |")
     print("|---|---|---|---|---|---|---|")
     row(s, "fashion-mnist, cold cache")
@@ -64,11 +71,14 @@ def main() -> None:
         "hand-written loop, channels-last": (handwritten, "fp32"),
         "PyTorch Lightning": (lightning, precision),
     }
+    if args.baselines:
+        words = [w.strip().lower() for w in args.baselines.split(",")]
+        baselines = {k: v for k, v in baselines.items() if any(w in k.lower() for w in words)}
     full = {name: fn(cfg, prepared, prec) for name, (fn, prec) in baselines.items()}  # (samples/s, test accuracy)
 
     one = cfg.model_copy(deep=True)
     one.train.epochs = 1
-    runners = {"lamina": lambda: lamina.train(str(data), output=work / "round", overwrite=True, overrides=["train.epochs=1"],
+    runners = {"lamina": lambda: lamina.train(str(data), output=work / "round", overwrite=True, overrides=["train.epochs=1", *forced],
                                               export_onnx=False)["samples_per_s"]}
     runners.update({name: (lambda fn=fn, prec=prec: fn(one, prepared, prec)[0]) for name, (fn, prec) in baselines.items()})
     runs = paired_rounds(runners, args.rounds)
@@ -87,6 +97,15 @@ def main() -> None:
               f"{statistics.median(ours):,.0f} | {mid:.2f} | {lo:.2f}-{hi:.2f} |", flush=True)
     print("\nsamples/s of the full-length runs (one each, so with the drift in them): lamina " + f"{s['samples_per_s']:,.0f}, "
           + ", ".join(f"{name} {full[name][0]:,.0f}" for name in baselines))
+
+
+def cpu_line() -> str:
+    """The CPU's model name and the flags that decide its precision and speed (bf16, AMX, VNNI, AVX-512)."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), platform.machine())
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    shown = [f for f in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni", "avx_vnni") if f in flags]
+    return f"{name} (flags: {' '.join(shown) or 'no AVX-512, bf16 or AMX'})"
 
 
 def at_batch(cfg, batch_size: int, lr: float):

@@ -24,6 +24,23 @@ class ConfigError(LaminaError):
     """A config key or value is unknown or invalid."""
 
 
+class DecodeError(ValueError):
+    """An input (file bytes or text) that cannot become a model input; the one error type of every modality's decode.
+
+    ``prefixed``: the message reads after "cannot decode <modality> (...)"; False when it is a whole sentence.
+    """
+
+    prefixed = True
+
+
+class UnsupportedFormat(DecodeError):
+    """Bytes in a format lamina does not accept for the modality."""
+
+
+class TooLarge(DecodeError):
+    """An input whose header declares more than allowed (pixels, seconds, characters); nothing was decoded."""
+
+
 def did_you_mean(word: str, choices) -> str:
     """Return " (did you mean 'x'?)" for the closest choice, or "" when none is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

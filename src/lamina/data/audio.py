@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lamina.common.errors import DecodeError, TooLarge, UnsupportedFormat
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 # The documented containers, by libsndfile's name (it reads 26; no other is parsed past its header).
 AUDIO_FORMATS = frozenset({"WAV", "WAVEX", "FLAC", "OGG"})
@@ -23,15 +25,15 @@ SAMPLE_RATES = (4_000, 192_000)  # Hz accepted in a header: a file claiming 1 Hz
 MAX_AUDIO_SECONDS = 600.0  # longest file decoded (training's background-noise recordings included)
 
 
-class AudioDecodeError(ValueError):
+class AudioDecodeError(DecodeError):
     """A file that is not a usable clip; the message says why."""
 
 
-class UnsupportedAudioFormat(AudioDecodeError):
+class UnsupportedAudioFormat(AudioDecodeError, UnsupportedFormat):
     """A container lamina does not accept (only WAV, FLAC and OGG are)."""
 
 
-class AudioTooLong(AudioDecodeError):
+class AudioTooLong(AudioDecodeError, TooLarge):
     """The header declares a clip longer than allowed; nothing was decoded."""
 
 
@@ -62,6 +64,27 @@ class AudioPreprocess:
     @property
     def frames(self) -> int:
         return 1 + self.samples // self.hop_length  # centred frames (the signal is reflect-padded by n_fft // 2)
+
+    # --- the modality interface: what a serving or scoring process asks (lamina.data.preprocess) ---------------
+    name = "audio"
+    datatype, dtype = "INT16", np.int16  # the exported graph's input: (N, samples) at sample_rate
+    upload_noun = "an audio file"
+    text_fields = False
+    decode_in_processes = True
+
+    graph_input_name = "clips"
+
+    def graph_input(self) -> dict:
+        """The exported graph's input, as lamina.json records it (the log-mel front end is inside the graph)."""
+        return {"name": self.graph_input_name, "dtype": "int16", "shape": [-1, self.samples], "sample_rate": self.sample_rate}
+
+    def decode(self, data: bytes, limits, tokenizer=None) -> np.ndarray:
+        """File bytes -> int16 (samples,). Raises DecodeError (UnsupportedFormat, TooLarge past ``limits``)."""
+        return load_audio(data, self, limits.max_audio_seconds).samples
+
+    def cheap_to_decode(self, blobs: list[bytes], max_bytes: int, max_pixels: int) -> bool:
+        """Never on a server's event loop: resampling a clip costs milliseconds."""
+        return False
 
     def to_dict(self) -> dict:
         return {"sample_rate": self.sample_rate, "duration": self.duration, "n_mels": self.n_mels, "window": self.window,

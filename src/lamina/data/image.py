@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lamina.common.errors import DecodeError, TooLarge, UnsupportedFormat
+
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
 # The documented formats, by Pillow's name: Image.open tries no other plugin, so an upload
 # never reaches the EPS (Ghostscript), TIFF, PSD, ... parsers.
@@ -30,15 +32,15 @@ MAX_JPEG_SCANS = 64  # progressive JPEGs have ~10; each scan is a full pass over
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(DecodeError):
     """The bytes are not a decodable image (message says why)."""
 
 
-class UnsupportedImageFormat(ImageDecodeError):
+class UnsupportedImageFormat(ImageDecodeError, UnsupportedFormat):
     """The bytes are an image, or something else, in a format lamina does not accept."""
 
 
-class ImageTooLarge(ImageDecodeError):
+class ImageTooLarge(ImageDecodeError, TooLarge):
     """The header declares more pixels than allowed (or more JPEG scans); nothing was decoded."""
 
 
@@ -61,6 +63,27 @@ class ImagePreprocess:
     def input_spec(self) -> dict:
         """The network's input, as lamina.json records it."""
         return {"name": "pixels", "dtype": "float32", "shape": [-1, self.channels, self.size, self.size], "layout": "NCHW", "range": [0, 255]}
+
+    # --- the modality interface: what a serving or scoring process asks (lamina.data.preprocess) ---------------
+    name = "image"
+    datatype, dtype = "UINT8", np.uint8  # the exported graph's input: (N, H, W, C) pixels
+    upload_noun = "an image file"
+    text_fields = False  # texts are not inputs (only files are)
+    decode_in_processes = True  # decoding is Python-heavy: batch scoring spreads it over processes
+
+    graph_input_name = "images"
+
+    def graph_input(self) -> dict:
+        """The exported graph's input, as lamina.json records it."""
+        return {"name": self.graph_input_name, "dtype": "uint8", "shape": [-1, self.size, self.size, self.channels], "layout": "NHWC"}
+
+    def decode(self, data: bytes, limits, tokenizer=None) -> np.ndarray:
+        """File bytes -> uint8 (size, size, channels). Raises DecodeError (UnsupportedFormat, TooLarge past ``limits``)."""
+        return load_image(data, self, limits.max_image_pixels)
+
+    def cheap_to_decode(self, blobs: list[bytes], max_bytes: int, max_pixels: int) -> bool:
+        """Small enough, by size and declared pixels, to decode on a server's event loop."""
+        return sum(map(len, blobs)) <= max_bytes and all((pixels_in_header(b) or max_pixels + 1) <= max_pixels for b in blobs)
 
 
 def _jpeg_scans(data: bytes) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lamina.common.errors import DataError
+from lamina.common.errors import DataError, DecodeError
 from lamina.data.layout import Sample
 from lamina.data.text import TEXT_SUFFIXES, read_text_table
 from lamina.data.tokenizer import TOKENIZER_FILE, encode, load_tokenizer, train_tokenizer
@@ -40,6 +40,50 @@ class TextPreprocess:
 
     def input_spec(self) -> dict:
         return {"name": "token_ids", "dtype": "int64", "shape": [-1, self.max_tokens], "pad": 0}
+
+    # --- the modality interface: what a serving or scoring process asks (lamina.data.preprocess) ---------------
+    name = "text"
+    datatype, dtype = "INT64", np.int64  # the exported graph's input: (N, max_tokens) token ids, 0 = padding
+    upload_noun = "a UTF-8 text"
+    text_fields = True  # texts come as JSON strings, multipart fields or table cells, not only as files
+    decode_in_processes = False  # the tokenizer runs in Rust on every core already
+
+    graph_input_name = "token_ids"
+
+    def graph_input(self) -> dict:
+        """The exported graph's input, as lamina.json records it. The token axis is dynamic: a server trims a batch's
+        common padding (trim_padding) before running it."""
+        return {"name": self.graph_input_name, "dtype": "int64", "shape": [-1, self.max_tokens], "pad": 0, "trim_padding": True}
+
+    def decode(self, data: bytes, limits=None, tokenizer=None) -> np.ndarray:
+        """UTF-8 bytes -> int64 token ids (max_tokens,). Raises TextRefused."""
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise TextRefused(f"text is not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+        return self.encode([text], tokenizer)[0]
+
+    def encode(self, texts: list[str], tokenizer) -> np.ndarray:
+        """Texts -> int64 token ids (N, max_tokens), exactly as training tokenized. Raises TextRefused (empty, too long)."""
+        for i, t in enumerate(texts):
+            if not t.strip():
+                raise TextRefused(f"text {i + 1} is empty")
+            if len(t) > MAX_TEXT_CHARS:
+                raise TextRefused(f"text {i + 1} is longer than {MAX_TEXT_CHARS} characters")
+        return tokenize(tokenizer, texts, self.max_tokens).astype(np.int64)
+
+    def cheap_to_decode(self, blobs: list[bytes], max_bytes: int, max_pixels: int) -> bool:
+        """Small texts are tokenized on a server's event loop."""
+        return sum(map(len, blobs)) <= max_bytes
+
+
+MAX_TEXT_CHARS = 1 << 20  # one text to score: longer ones are refused (the model reads only its first max_tokens anyway)
+
+
+class TextRefused(DecodeError):
+    """A text that is not valid UTF-8, empty or too long; the message is a whole sentence."""
+
+    prefixed = False
 
 
 

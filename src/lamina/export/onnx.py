@@ -31,7 +31,8 @@ from lamina.models.package import load_model
 
 OPSET = 17
 PARITY_ATOL = 1e-4  # max |p_onnx - p_eager| over the sample batch, probabilities in [0, 1]
-INPUT_NAME, TEXT_INPUT_NAME, AUDIO_INPUT_NAME, OUTPUT_NAME = "images", "token_ids", "clips", "probabilities"
+INPUT_NAME, TEXT_INPUT_NAME, AUDIO_INPUT_NAME = (p.graph_input_name for p in (ImagePreprocess, TextPreprocess, AudioPreprocess))
+OUTPUT_NAME = "probabilities"
 OUTPUT_NAMES = {"classification": OUTPUT_NAME, "multilabel": OUTPUT_NAME, "regression": "value"}  # the graph's output, per task
 
 
@@ -150,11 +151,9 @@ def check_parity(check: dict, package: Path) -> dict:
 def sample_inputs(package: Path, meta: dict) -> np.ndarray:
     """The parity samples of a package, as the exported graph takes them (also int8 calibration's inputs)."""
     prep = preprocess_from_meta(meta)
-    if isinstance(prep, TextPreprocess):
-        return sample_token_ids(package, prep, load_tokenizer(package, prep.tokenizer))
-    if isinstance(prep, AudioPreprocess):
-        return sample_clips(package, prep)
-    return sample_images(package, prep)
+    samplers = {"image": sample_images, "audio": sample_clips,
+                "text": lambda package, prep: sample_token_ids(package, prep, load_tokenizer(package, prep.tokenizer))}
+    return samplers[prep.name](package, prep)
 
 
 def export_onnx(path: str | Path) -> dict:
@@ -172,19 +171,9 @@ def export_onnx(path: str | Path) -> dict:
     prep = preprocess_from_meta(meta)
     task = Task.from_meta(meta)
     output_name = OUTPUT_NAMES[task.kind]
-    if isinstance(prep, TextPreprocess):
-        graph, input_name = ServingGraph(model, "text", task).eval(), TEXT_INPUT_NAME
-        example = torch.ones((2, prep.max_tokens), dtype=torch.int64)
-        # The token axis is dynamic: a server trims a batch's common padding (trim_padding) before running it.
-        signature = {"name": input_name, "dtype": "int64", "shape": [-1, prep.max_tokens], "pad": 0, "trim_padding": True}
-    elif isinstance(prep, AudioPreprocess):
-        graph, input_name = ServingGraph(model, "audio", task).eval(), AUDIO_INPUT_NAME
-        example = torch.zeros((2, prep.samples), dtype=torch.int16)
-        signature = {"name": input_name, "dtype": "int16", "shape": [-1, prep.samples], "sample_rate": prep.sample_rate}
-    else:
-        graph, input_name = ServingGraph(model, "image", task).eval(), INPUT_NAME
-        example = torch.zeros((2, prep.size, prep.size, prep.channels), dtype=torch.uint8)
-        signature = {"name": input_name, "dtype": "uint8", "shape": [-1, prep.size, prep.size, prep.channels], "layout": "NHWC"}
+    graph, signature = ServingGraph(model, prep.name, task).eval(), prep.graph_input()
+    input_name = signature["name"]
+    example = torch.from_numpy(np.ones((2, *signature["shape"][1:]), dtype=prep.dtype))
     samples = sample_inputs(package, meta)
     buf = io.BytesIO()
     # The TorchScript exporter: 3-16x faster than the dynamo exporter on every model kind (which also needs

@@ -25,7 +25,6 @@ from lamina.common.package import find_package, read_meta
 from lamina.data.dataset import prepare_eval_data
 from lamina.data.preprocess import preprocess_from_meta
 from lamina.data.task import Task
-from lamina.data.text_data import TextPreprocess
 from lamina.data.tokenizer import load_tokenizer
 from lamina.export.onnx import ExportError, sample_inputs
 from lamina.training.evaluation import evaluate_scores
@@ -113,7 +112,7 @@ def _val_split(package: Path, meta: dict) -> tuple[np.ndarray, np.ndarray, Task]
         raise LaminaError(f"{package}: the int8 gate needs the run's val split (data.json beside the package, with the data "
                           "still at its recorded path); quantize inside the run directory.")
     prep, task = preprocess_from_meta(meta), Task.from_meta(meta)
-    tokenizer = load_tokenizer(package, prep.tokenizer) if isinstance(prep, TextPreprocess) else None
+    tokenizer = load_tokenizer(package, prep.tokenizer) if prep.text_fields else None
     split, _ = prepare_eval_data(info["path"], prep, meta["labels"], "val", info["splits"], skip_bad=True, use_cache=False,
                                  tokenizer=tokenizer, columns=tuple(info.get("columns") or (None, None)), task=task)
     x = np.asarray(split.x[: len(split)])

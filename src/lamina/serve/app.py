@@ -18,7 +18,6 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from lamina import __version__
-from lamina.data.image import pixels_in_header
 from lamina.serve.batching import Batcher, Overloaded
 from lamina.serve.guard import BadEncoding, BodyTimeout, BodyTooLarge, Guard
 from lamina.serve.metrics import Metrics
@@ -110,7 +109,7 @@ class App:
         return JSONResponse({
             "name": model.name, "versions": [model.version], "platform": "onnxruntime_onnx",
             "inputs": [{"name": export["input"]["name"], "datatype": model.datatype, "shape": export["input"]["shape"]}]
-            + ([{"name": "text", "datatype": "BYTES", "shape": [-1]}] if model.modality == "text" else []),
+            + ([{"name": "text", "datatype": "BYTES", "shape": [-1]}] if model.prep.text_fields else []),
             "outputs": [{"name": name, "datatype": "BYTES", "shape": [-1]} if name == "label" else
                         {"name": name, "datatype": "FP32", "shape": [-1, model.task.outputs]} for name in output_names(model.task)],
             "parameters": {"modality": model.meta["modality"], "labels": model.labels, "task": model.task.to_dict()},
@@ -149,15 +148,14 @@ class App:
         if ctype.startswith("multipart/form-data"):
             form = await request.form(max_files=MAX_UPLOADS, max_fields=MAX_UPLOADS)
             files = [v for _, v in form.multi_items() if hasattr(v, "read")]
-            texts = [v.encode("utf-8") for _, v in form.multi_items() if isinstance(v, str)] if model.modality == "text" else []
+            texts = [v.encode("utf-8") for _, v in form.multi_items() if isinstance(v, str)] if model.prep.text_fields else []
             if not files and not texts:
-                return error(400, "multipart body has no file field" + (" or text field" if model.modality == "text" else ""))
+                return error(400, "multipart body has no file field" + (" or text field" if model.prep.text_fields else ""))
             blobs = [await f.read() for f in files] + texts
         else:
             blobs = [await request.body()]
         if not all(blobs):
-            return error(400, f"empty body: send {'a UTF-8 text' if model.modality == 'text' else f'an {model.modality} file'} "
-                              "(raw body or multipart field)")
+            return error(400, f"empty body: send {model.prep.upload_noun} (raw body or multipart field)")
         args = (model, blobs, self.options.limits)
         batch = _decode_files(*args) if _small(model, blobs) else await self.offload.run(_decode_files, *args)
         probs = await self._probabilities(model, batch)
@@ -196,7 +194,7 @@ def _parse_infer(model: ServedModel, body: bytes, header_length: str | None) -> 
     """An infer request body -> (checked input batch, requested output names, request id). Runs off the event loop."""
     doc, tail = split_binary(body, header_length)
     names = requested_outputs(doc, output_names(model.task))
-    if model.modality == "text" and input_datatype(doc) == "BYTES":
+    if model.prep.text_fields and input_datatype(doc) == "BYTES":
         batch = model.encode_texts(parse_text_input(doc, tail))
     else:
         batch = parse_input(doc, tail, model.input_shape, model.datatype)
@@ -205,10 +203,8 @@ def _parse_infer(model: ServedModel, body: bytes, header_length: str | None) -> 
 
 
 def _small(model: ServedModel, blobs: list[bytes]) -> bool:
-    """Whether decoding ``blobs`` is cheap enough for the event loop (small images and texts; audio never)."""
-    if sum(map(len, blobs)) > INLINE_BYTES or model.modality == "audio":
-        return False
-    return model.modality == "text" or all((pixels_in_header(b) or INLINE_PIXELS + 1) <= INLINE_PIXELS for b in blobs)
+    """Whether decoding ``blobs`` is cheap enough for the event loop (the modality decides: small images and texts; audio never)."""
+    return model.prep.cheap_to_decode(blobs, INLINE_BYTES, INLINE_PIXELS)
 
 
 def _decode_files(model: ServedModel, blobs: list[bytes], limits: DecodeLimits) -> np.ndarray:

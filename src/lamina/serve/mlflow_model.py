@@ -36,8 +36,8 @@ class PackageModel:
             InputError: no usable column, an empty text, or a file that does not decode (the message says which row).
         """
         top_k = int((params or {}).get("top_k", 5))
-        values = _column(model_input, "text" if self.served.modality == "text" else None)
-        if self.served.modality == "text":
+        values = _column(model_input, "text" if self.served.prep.text_fields else None)
+        if self.served.prep.text_fields:
             batch = self.served.encode_texts([str(v) for v in values])
         else:
             rows = []

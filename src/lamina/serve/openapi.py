@@ -24,9 +24,9 @@ def _errors(*codes: int) -> dict:
 
 
 def openapi_document(models: dict, version: str, token_required: bool) -> dict:
-    """The document for ``models`` (name -> ServedModel-like with .modality, .datatype, .input_shape and .labels)."""
+    """The document for ``models`` (name -> ServedModel-like with .prep, .modality, .datatype, .input_shape and .labels)."""
     names = sorted(models)
-    text = any(m.modality == "text" for m in models.values())
+    text = any(m.prep.text_fields for m in models.values())
     lows, highs = zip(*(DATA_RANGE.get(m.datatype, (None, None)) for m in models.values()))
     numbers = {"type": "number"} if None in lows else {"type": "integer", "minimum": min(lows), "maximum": max(highs)}
     name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": names}}

@@ -6,23 +6,23 @@ What it does not know about: torch, training, the run directory (only the packag
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from lamina.common.errors import LaminaError
+from lamina.common.errors import DecodeError, LaminaError, TooLarge, UnsupportedFormat
 from lamina.common.files import sha256_file
 from lamina.common.package import find_package, read_meta
-from lamina.data.audio import AudioDecodeError, AudioPreprocess, AudioTooLong, UnsupportedAudioFormat, load_audio
-from lamina.data.image import ImageDecodeError, ImagePreprocess, ImageTooLarge, UnsupportedImageFormat, load_image
+from lamina.data.audio import AudioPreprocess
+from lamina.data.image import ImagePreprocess
 from lamina.data.task import Task
 from lamina.data.preprocess import preprocess_from_meta
-from lamina.data.text_data import TextPreprocess, tokenize, trim_padding
+from lamina.data.text_data import TextPreprocess, trim_padding
 from lamina.data.tokenizer import load_tokenizer
 
-MAX_TEXT_BYTES = 1 << 20  # one text in a request: longer ones are refused (the model reads only its first max_tokens anyway)
 
 
 class InputError(ValueError):
@@ -72,7 +72,7 @@ class ServedModel:
     @property
     def datatype(self) -> str:
         """The v2 datatype of the graph's input: UINT8 pixels, INT16 audio samples or INT64 token ids."""
-        return {"text": "INT64", "audio": "INT16"}.get(self.modality, "UINT8")
+        return self.prep.datatype
 
     @property
     def labels(self) -> list[str]:
@@ -98,39 +98,20 @@ class ServedModel:
             InputError: undecodable (400); UnsupportedMedia: not an accepted format (415);
                 InputTooLarge: over ``limits`` by its header (413).
         """
-        if self.modality == "text":
-            try:
-                text = data.decode("utf-8-sig")
-            except UnicodeDecodeError as e:
-                raise InputError(f"text is not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})") from None
-            return self.encode_texts([text])[0]
-        what = self.modality
-        try:
-            if self.modality == "audio":
-                return load_audio(data, self.prep, limits.max_audio_seconds).samples
-            return load_image(data, self.prep, limits.max_image_pixels)
-        except (UnsupportedImageFormat, UnsupportedAudioFormat) as e:
-            raise UnsupportedMedia(f"unsupported {what} format ({e})") from None
-        except (ImageTooLarge, AudioTooLong) as e:
-            raise InputTooLarge(f"{what} too large ({e})") from None
-        except (ImageDecodeError, AudioDecodeError) as e:
-            raise InputError(f"cannot decode {what} ({e})") from None
+        with _as_input_error(self.prep.name):
+            return self.prep.decode(data, limits, self.tokenizer)
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Texts -> int64 token ids (N, max_tokens), exactly as training tokenized."""
-        for i, t in enumerate(texts):
-            if not t.strip():
-                raise InputError(f"text {i + 1} is empty")
-            if len(t) > MAX_TEXT_BYTES:
-                raise InputError(f"text {i + 1} is longer than {MAX_TEXT_BYTES} characters")
-        return tokenize(self.tokenizer, texts, self.prep.max_tokens).astype(np.int64)
+        with _as_input_error(self.prep.name):
+            return self.prep.encode(texts, self.tokenizer)
 
     def check_batch(self, batch: np.ndarray) -> np.ndarray:
         """Validate a batch against the graph's input: uint8 (N, H, W, C) images or int64 (N, L) token ids."""
         expected = tuple(self.input_shape[1:])
         if batch.ndim != len(expected) + 1 or tuple(batch.shape[1:]) != expected:
             raise InputError(f"expected shape [N, {', '.join(map(str, expected))}], got {list(batch.shape)}")
-        want = {"INT64": np.int64, "INT16": np.int16}.get(self.datatype, np.uint8)
+        want = self.prep.dtype
         if batch.dtype != want:
             raise InputError(f"expected {self.datatype} data, got {batch.dtype}")
         if want == np.int64 and batch.size and (batch.min() < 0 or batch.max() >= self.prep.vocab_size):
@@ -143,6 +124,19 @@ class ServedModel:
         if self.meta["export"]["input"].get("trim_padding"):
             batch = trim_padding(batch)
         return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+
+@contextmanager
+def _as_input_error(what: str):
+    """A modality's DecodeError as the InputError a client gets: 415 unsupported, 413 too large, else 400."""
+    try:
+        yield
+    except UnsupportedFormat as e:
+        raise UnsupportedMedia(f"unsupported {what} format ({e})") from None
+    except TooLarge as e:
+        raise InputTooLarge(f"{what} too large ({e})") from None
+    except DecodeError as e:
+        raise InputError(f"cannot decode {what} ({e})" if e.prefixed else str(e)) from None
 
 
 def _tensors(graph):

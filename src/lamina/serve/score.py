@@ -123,7 +123,7 @@ def _decoded_batches(model: ServedModel, inputs, batch_size: int, workers: int, 
     would share one GIL with the graph's loop), texts in a thread (the tokenizer runs in Rust, on all cores)."""
     ready: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
-    if processes and model.modality != "text":
+    if processes and model.prep.decode_in_processes:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_decoder,
                                    initargs=(str(model.package),))
         decode = _decode_here
@@ -176,7 +176,7 @@ def _decode_here(chunk: list[Input]):
 
 def _decode(model: ServedModel, chunk: list[Input]):
     keys = [i.key for i in chunk]
-    if model.modality == "text" and all(i.path is None for i in chunk):
+    if model.prep.text_fields and all(i.path is None for i in chunk):
         arrays = _encode_texts(model, chunk)
     else:
         arrays = [_decode_one(model, i) for i in chunk]
