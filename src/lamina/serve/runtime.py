@@ -24,7 +24,6 @@ from lamina.data.text_data import TextPreprocess, trim_padding
 from lamina.data.tokenizer import load_tokenizer
 
 
-
 class InputError(ValueError):
     """A request's input cannot be used; the message is safe to send back (no paths)."""
 
