@@ -7,6 +7,9 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "lamina"
 ORDER = ["common", "data", "models", "training", "export", "serve"]
 # Top-level modules that sit above every layer (they may import any of them).
 TOP = {"api", "cli", "__init__", "__main__"}
+# Importing the subpackage lamina.export rebinds the public name lamina.export to the module, so the module answers a
+# call by calling the API, as the function it replaced would (export/__init__.py): the one layer module that may.
+ROOT_CALLERS = {"export/__init__.py"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -31,10 +34,9 @@ def test_layers_import_only_leftwards():
         checked += 1
         for mod in _imports(path):
             parts = mod.split(".")
-            if len(parts) == 1:
-                if mod == "lamina" and layer != "common":
-                    continue  # `from lamina import __version__`
-                bad.append(f"{path.relative_to(SRC)} imports {mod}")
+            if len(parts) == 1:  # the package root is the API: no layer imports it (its version lives in common)
+                if path.relative_to(SRC).as_posix() not in ROOT_CALLERS:
+                    bad.append(f"{path.relative_to(SRC)} imports {mod}")
                 continue
             target = parts[1]
             if target in TOP:

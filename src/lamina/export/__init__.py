@@ -10,11 +10,11 @@ import types
 
 
 class _CallableModule(types.ModuleType):
-    def __call__(self, model, format: str = "onnx") -> dict:
-        """Write and parity-check model.onnx in a model package; see :func:`lamina.api.export`."""
+    def __call__(self, model, format: str = "onnx", quantize: str | None = None) -> dict:
+        """Write and parity-check model.onnx in a model package (and model.int8.onnx); see :func:`lamina.api.export`."""
         from lamina import api
 
-        return api.export(model, format=format)
+        return api.export(model, format=format, quantize=quantize)
 
 
 sys.modules[__name__].__class__ = _CallableModule

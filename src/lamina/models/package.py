@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from lamina import __version__
+from lamina.common.version import __version__
 from lamina.common.config import ModelConfig
 from lamina.common.errors import DataError
 from lamina.common.files import atomic_write_bytes, write_json

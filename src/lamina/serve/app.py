@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from lamina import __version__
+from lamina.common.version import __version__
 from lamina.serve.batching import Batcher, Overloaded
 from lamina.serve.guard import BadEncoding, BodyTimeout, BodyTooLarge, Guard
 from lamina.serve.metrics import Metrics

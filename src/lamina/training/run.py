@@ -19,7 +19,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lamina import __version__
+from lamina.common.version import __version__
 from lamina.common.config import Config, dump_config
 from lamina.common.errors import LaminaError
 from lamina.common.runtime import redact_credentials

@@ -363,7 +363,7 @@ def _start_tracking(cfg: Config, run: RunDir, data: PreparedData, previous: dict
 
     import torch
 
-    from lamina import __version__
+    from lamina.common.version import __version__
     from lamina.training.tracking import MlflowTracker, TrackingUnavailable
 
     tags = {"lamina.data_fingerprint": data.fingerprint, "lamina.version": __version__, "torch.version": torch.__version__,
