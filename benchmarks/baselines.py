@@ -128,9 +128,9 @@ def lightning(cfg, data, precision: str) -> tuple[float, float | None]:
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     module = Module()
-    loader = DataLoader(TensorDataset(train.x, train.y), batch_size=tc.batch_size, shuffle=True, drop_last=True,
+    loader = DataLoader(TensorDataset(_materialized(train.x), train.y), batch_size=tc.batch_size, shuffle=True, drop_last=True,
                         generator=torch.Generator().manual_seed(tc.seed))
-    val_loader = DataLoader(TensorDataset(val.x, val.y), batch_size=512)
+    val_loader = DataLoader(TensorDataset(_materialized(val.x), val.y), batch_size=512)
     trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=tc.epochs, precision="bf16-mixed" if precision == "bf16" else "32-true",
                          gradient_clip_val=tc.grad_clip, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, num_sanity_val_steps=0)
@@ -138,3 +138,8 @@ def lightning(cfg, data, precision: str) -> tuple[float, float | None]:
     trainer.fit(module, loader, val_loader)
     rate = steps * tc.batch_size * tc.epochs / (time.perf_counter() - t0)
     return rate, (accuracy(module.net, test, False) if test is not None and len(test) else None)
+
+
+def _materialized(x) -> torch.Tensor:
+    """A split's inputs as one tensor (lamina keeps image splits as rows of its cache file, read per batch)."""
+    return x if isinstance(x, torch.Tensor) else x[torch.arange(len(x))]

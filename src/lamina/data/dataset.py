@@ -7,7 +7,6 @@ memory, texts as int32 token ids (N, max_tokens) (see lamina.data.text_data).
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lamina.data.fingerprint import fingerprint
+from lamina.data.split_names import canonical_split
 from lamina.common.config import DataConfig
 from lamina.common.errors import DataError
 from lamina.data.audio import AudioDecodeError, AudioPreprocess, load_noise
@@ -208,7 +209,7 @@ def _prepare_text(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
     if max_tokens is None:
         max_tokens = infer_max_tokens(token_counts(tok, [table.texts[k] for k in train_keys]))
     prep = TextPreprocess(max_tokens, tok.get_vocab_size())
-    fingerprint, hashes = text_fingerprint(table.samples, table.texts, assignment)
+    digest, hashes = text_fingerprint(table.samples, table.texts, assignment)
     splits = {}
     for name in sorted({assignment[s.key] for s in table.samples}):
         chosen = [s for s in table.samples if assignment[s.key] == name]
@@ -219,7 +220,7 @@ def _prepare_text(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
     checks = check_samples(keys, balance_labels(task, table.samples), [assignment[k] for k in keys], hashes,
                            np.zeros((0, 1, 1, 1), np.uint8), "texts")
     checks += integer_targets(task, cfg.task, [s for s in table.samples if assignment[s.key] == "train"])
-    return PreparedData("text", str(cfg.path), table.kind, task.labels, prep, splits, [], [], fingerprint,
+    return PreparedData("text", str(cfg.path), table.kind, task.labels, prep, splits, [], [], digest,
                         {name: d.keys for name, d in splits.items()}, table.skipped, checks, tok, table.columns, task=task)
 
 
@@ -257,8 +258,7 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
         raise DataError(f"{cfg.path}: no training samples are left after skipping bad files.")
     splits = {name: _to_split(arr.take(idx, axis=0), [kept[i] for i in idx], task, [hashes[i] for i in idx])
               for name, idx in sorted(by_split.items())}
-    lines = sorted(f"{assignment[s.key]}\t{s.label}\t{h}" for s, h in zip(kept, hashes))
-    fingerprint = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    digest = fingerprint((assignment[s.key], s.label, h) for s, h in zip(kept, hashes))
     mean, std = ([], []) if audio else _mean_std(splits["train"].x)
     record = {name: d.keys for name, d in splits.items()}
     checks = check_samples([s.key for s in kept], balance_labels(task, kept), [assignment[s.key] for s in kept], hashes,
@@ -268,7 +268,7 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
         checks.append({"level": "warning", "kind": "cropped", "message": f"{len(cropped)} clips are longer than "
                        f"{prep.duration:g} s and were cropped to their loudest {prep.duration:g} s (data.audio.duration)",
                        "paths": [f"{c['path']} ({c['seconds']:g} s)" for c in cropped[:20]], "count": len(cropped)})
-    data = PreparedData(layout.modality, str(cfg.path), layout.kind, task.labels, prep, splits, mean, std, fingerprint, record, skipped,
+    data = PreparedData(layout.modality, str(cfg.path), layout.kind, task.labels, prep, splits, mean, std, digest, record, skipped,
                         checks, task=task)
     if audio:
         data.noise = _load_noise(layout.noise, prep, skipped)
@@ -313,7 +313,7 @@ def _select(samples: list[Sample], has_splits: bool, path, split: str | None, re
     """The samples of ``split``: from split folders/columns, or as recorded by the training run."""
     if split is None:
         return samples
-    split = {"valid": "val", "validation": "val"}.get(split, split)
+    split = canonical_split(split)
     if has_splits and not (recorded and split in recorded and not any(s.split == split for s in samples)):
         chosen = [s for s in samples if s.split == split]
         if not chosen:

@@ -22,9 +22,9 @@ from lamina.common.errors import DataError
 from lamina.data.audio import AUDIO_EXTENSIONS
 from lamina.data.image import IMAGE_EXTENSIONS
 from lamina.data.task import detect
+from lamina.data.split_names import SPLIT_ALIASES
 from lamina.data.text import LABEL_NAMES
 
-SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 MODALITY_EXTENSIONS = {"image": IMAGE_EXTENSIONS, "audio": AUDIO_EXTENSIONS}
 NOISE_FOLDER = "_background_noise_"  # Speech Commands: noise recordings for augmentation, not a class
 SPLIT_LISTS = {"validation_list.txt": "val", "testing_list.txt": "test"}  # Speech Commands: files of val and test
@@ -95,7 +95,7 @@ def _scan_folders(root: Path, skip_bad: bool) -> Layout:
     skipped: list[dict] = []
     children = sorted(p for p in root.iterdir() if not p.name.startswith("."))
     dirs = [p for p in children if p.is_dir()]
-    split_dirs = {p: SPLIT_NAMES[p.name.lower()] for p in dirs if p.name.lower() in SPLIT_NAMES}
+    split_dirs = {p: SPLIT_ALIASES[p.name.lower()] for p in dirs if p.name.lower() in SPLIT_ALIASES}
     is_split = bool(split_dirs) and any(sub.is_dir() for d in split_dirs for sub in d.iterdir())
     samples: list[Sample] = []
     noise = sorted(p for p in (root / NOISE_FOLDER).glob("*") if p.suffix.lower() in AUDIO_EXTENSIONS) \
@@ -169,7 +169,7 @@ def _scan_manifest(csv_path: Path, skip_bad: bool, task: str = "auto") -> Layout
         if not label and kind != "multilabel":  # a multi-label sample may have none
             _skip_or_raise(skipped, skip_bad, where, f"empty label for '{rel}'", "Fill in the label or pass --skip-bad.")
             continue
-        if split is not None and split not in SPLIT_NAMES:
+        if split is not None and split not in SPLIT_ALIASES:
             _skip_or_raise(skipped, skip_bad, where, f"unknown split '{split}' (expected train, val or test)", "Fix the row or pass --skip-bad.")
             continue
         p = (root / rel) if not Path(rel).is_absolute() else Path(rel)
@@ -179,7 +179,7 @@ def _scan_manifest(csv_path: Path, skip_bad: bool, task: str = "auto") -> Layout
         if _modality_of(p) is None:
             _skip_or_raise(skipped, skip_bad, where, f"unsupported file type '{p.suffix or '(none)'}' (expected one of {_supported()})", "Fix the row or pass --skip-bad.")
             continue
-        samples.append(Sample(p, label, SPLIT_NAMES[split] if split else None, rel))
+        samples.append(Sample(p, label, SPLIT_ALIASES[split] if split else None, rel))
     splits = {s.split for s in samples}
     if None in splits and len(splits) > 1:
         raise DataError(f"{csv_path}: some rows have a split and some do not. Give every row a split, or none.")

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lamina.data.split_names import SPLIT_ALIASES, canonical_split
 from lamina.data.csv_rows import csv_rows
 from lamina.common.errors import DataError
 from lamina.data.task import cell_text, detect, label_set
@@ -165,11 +166,11 @@ def read_text_table(path: str | Path, text_column: str | None = None, label_colu
             table.skipped.append({"path": f"{path}:{n}", "reason": problem})
             continue
         split = rec.get(split_col) if split_col else None
-        if split_col and split not in ("train", "val", "valid", "validation", "test"):
+        if split_col and split not in SPLIT_ALIASES:
             raise DataError(f"{path}: row {n}: split '{split}' in column '{split_col}'; expected train, val or test")
         table.texts.append(text)
         table.labels.append(label)
-        table.splits.append({"valid": "val", "validation": "val"}.get(split, split) if split else None)
+        table.splits.append(canonical_split(split) if split else None)
         table.rows.append(n)
     distinct = len({x for c in table.labels for x in label_set(c)}) if kind == "multilabel" else len(Counter(table.labels))
     minimum = 1 if kind == "multilabel" else min_labels

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lamina.common.errors import DataError, DecodeError
+from lamina.data.fingerprint import fingerprint
 from lamina.data.layout import Sample
 from lamina.data.text import TEXT_SUFFIXES, read_text_table
 from lamina.data.tokenizer import TOKENIZER_FILE, encode, load_tokenizer, train_tokenizer
@@ -191,5 +192,4 @@ def read_table_samples(path: str | Path, text_column: str | None, label_column: 
 def text_fingerprint(samples: list[Sample], texts: dict[str, str], assignment: dict[str, str]) -> tuple[str, list[str]]:
     """(sha256 over (split, label, text hash) of every row, the per-row text hashes)."""
     hashes = [_hash(texts[s.key]) for s in samples]
-    lines = sorted(f"{assignment[s.key]}\t{s.label}\t{h}" for s, h in zip(samples, hashes))
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest(), hashes
+    return fingerprint((assignment[s.key], s.label, h) for s, h in zip(samples, hashes)), hashes
