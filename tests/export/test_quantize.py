@@ -29,6 +29,10 @@ def test_int8_kept_within_the_gate_and_served(run_copy):
     val = int8["val"]
     assert val["metric"] == "accuracy" and val["n"] > 100 and val["fp32"] - val["int8"] <= 0.005
     assert json.loads((run_copy / "model" / "lamina.json").read_text())["export"]["int8"]["sha256"] == int8["sha256"]
+    for batch in ("batch_1", "batch_32"):  # measured on this machine, both graphs (the figures themselves vary by CPU)
+        s = int8["speed"][batch]
+        assert s["fp32_ms"] > 0 and s["int8_ms"] > 0 and s["speedup"] == pytest.approx(s["fp32_ms"] / s["int8_ms"], rel=0.01)
+    assert "int8 speed-up on this machine: batch 1" in run_cli("export", run_copy, "--quantize", "int8").stdout
 
     served = load_served_model(str(run_copy))
     assert served.graph == INT8_FILE
@@ -36,6 +40,12 @@ def test_int8_kept_within_the_gate_and_served(run_copy):
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops  # a real int8 graph, not a copy of fp32
     x = np.random.default_rng(0).integers(0, 17, (16, 8, 8, 1), dtype=np.uint8)
     assert served.run(x).shape == (16, 10)
+
+    r = run_cli("export", run_copy, "--json")  # fp32 again: the int8 graph is no longer recorded, nor served
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((run_copy / "model" / "lamina.json").read_text())
+    assert "int8" not in meta["export"] and INT8_FILE not in meta["files"]
+    assert load_served_model(str(run_copy)).graph == "model.onnx"
 
 
 def test_a_drop_past_the_gate_is_refused_with_the_figures(run_copy):

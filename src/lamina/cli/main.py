@@ -177,9 +177,14 @@ def _cmd_export(a) -> None:
     p = section["parity"]
     print(f"wrote {section['path']} (parity on {p['n']} inputs: max |difference| {p['max_abs_diff']:.1e}, same labels: {p['argmax_equal']})")
     if "int8" in section:
-        v = section["int8"]["val"]
+        v, speed = section["int8"]["val"], section["int8"]["speed"]
         print(f"wrote {section['int8']['path']} (val {v['metric']} on {v['n']} samples: {v['fp32']:.4f} fp32, {v['int8']:.4f} int8; "
               "served in place of model.onnx)")
+        print("int8 speed-up on this machine: " + ", ".join(f"{k.replace('_', ' ')} {s['speedup']:.2f}x ({s['fp32_ms']:.3g} -> "
+                                                            f"{s['int8_ms']:.3g} ms)" for k, s in speed.items()))
+        if any(s["speedup"] < 1 for s in speed.values()):
+            print("warning: the int8 graph is slower here at some batch size; a server on this kind of CPU is faster on "
+                  "model.onnx: re-run `lamina export` without --quantize to serve fp32", file=sys.stderr)
 
 
 def _cmd_serve(a) -> None:

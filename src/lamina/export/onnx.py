@@ -207,5 +207,6 @@ def export_onnx(path: str | Path) -> dict:
     }
     meta["export"] = section
     meta.setdefault("files", {})["model.onnx"] = section["sha256"]
+    meta["files"].pop("model.int8.onnx", None)  # a new fp32 graph: an earlier int8 graph no longer matches it, nor is served
     write_json(package / "lamina.json", meta)
     return section

@@ -15,6 +15,7 @@ import contextlib
 import io
 import logging
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,8 @@ def quantize_int8(path: str | Path, max_drop: float = MAX_DROP) -> dict:
         raise QuantizationRefused(f"{package}: int8 refused: val {metric} {fp32:.4f} (fp32) -> {int8:.4f} (int8), a drop of "
                                   f"{(fp32 - int8) * 100:.2f} points (allowed {max_drop * 100:.1f}); {INT8_FILE} was not written.")
     atomic_write_bytes(package / INT8_FILE, blob)
-    export["int8"] = {"file": INT8_FILE, "sha256": sha256_file(package / INT8_FILE), "val": check}
+    export["int8"] = {"file": INT8_FILE, "sha256": sha256_file(package / INT8_FILE), "val": check,
+                      "speed": _speed(package / "model.onnx", blob, export["input"]["name"], calibration)}
     meta.setdefault("files", {})[INT8_FILE] = export["int8"]["sha256"]
     write_json(package / "lamina.json", meta)
     return export["int8"]
@@ -130,3 +132,24 @@ def _figure(graph: Path | bytes, export: dict, x: np.ndarray, y: np.ndarray, tas
     name, out = export["input"]["name"], export["output"]["name"]
     scores = np.concatenate([session.run([out], {name: x[i : i + 64]})[0] for i in range(0, len(x), 64)])  # activated, as y
     return float(evaluate_scores(task, scores, y, present_only=True)[GATED[task.kind]])
+
+
+def _speed(fp32: Path, int8: bytes, input_name: str, samples: np.ndarray, runs: int = 20) -> dict:
+    """Milliseconds per batch of 1 and of 32 (median of ``runs``, the two graphs interleaved) on this machine: int8 is
+    not faster everywhere (tiny CNNs, depthwise convolutions; benchmarks/int8.py), and the server runs it in place of fp32."""
+    import onnxruntime as ort
+
+    sessions = {"fp32": ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]),
+                "int8": ort.InferenceSession(int8, providers=["CPUExecutionProvider"])}
+    out = {}
+    for batch in (1, 32):
+        x = np.resize(samples, (batch, *samples.shape[1:]))
+        times: dict[str, list[float]] = {k: [] for k in sessions}
+        for _ in range(runs + 1):  # the first run of each warms it up and is dropped
+            for k, session in sessions.items():
+                start = time.perf_counter()
+                session.run(None, {input_name: x})
+                times[k].append((time.perf_counter() - start) * 1e3)
+        fp32_ms, int8_ms = (float(np.median(times[k][1:])) for k in ("fp32", "int8"))
+        out[f"batch_{batch}"] = {"fp32_ms": round(fp32_ms, 4), "int8_ms": round(int8_ms, 4), "speedup": round(fp32_ms / int8_ms, 3)}
+    return out
