@@ -86,25 +86,29 @@ class ImagePreprocess:
         return sum(map(len, blobs)) <= max_bytes and all((pixels_in_header(b) or max_pixels + 1) <= max_pixels for b in blobs)
 
 
-def _jpeg_scans(data: bytes) -> int:
-    """Start-of-scan markers in a JPEG stream (walks the marker segments; entropy-coded data is skipped)."""
-    scans, pos, n = 0, 2, len(data)
+def _jpeg_segments(data: bytes):
+    """(marker, position) of each marker segment of a JPEG stream, walking the segment lengths (entropy-coded data,
+    stuffed bytes and restart markers are skipped), up to the end-of-image marker."""
+    pos, n = 2, len(data)
     while pos + 4 <= n:
         if data[pos] != 0xFF:
             pos = data.find(b"\xff", pos)  # inside entropy-coded data: find the next marker
             if pos < 0:
-                break
+                return
             continue
         marker = data[pos + 1]
         if marker == 0xD9:  # end of image
-            break
+            return
         if marker in (0x00, 0xFF) or 0xD0 <= marker <= 0xD7:  # stuffed byte, fill byte, restart marker
             pos += 1 if marker == 0xFF else 2
             continue
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        scans += marker == 0xDA
-        pos += 2 + length
-    return scans
+        yield marker, pos
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+
+
+def _jpeg_scans(data: bytes) -> int:
+    """Start-of-scan markers in a JPEG stream."""
+    return sum(1 for marker, _ in _jpeg_segments(data) if marker == 0xDA)
 
 
 _MAGIC = (b"\x89PNG", b"\xff\xd8", b"BM")  # PNG, JPEG, BMP; WEBP is RIFF....WEBP
@@ -154,13 +158,12 @@ def _reason(e: Exception) -> str:
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a JPEG's start-of-frame segment, walking the segments before it; None if not found."""
-    pos, n = 2, len(data)
-    while pos + 9 <= n and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # SOFn: length, precision, height, width
+    """(width, height) from a JPEG's start-of-frame segment (it comes before the first scan); None if not found."""
+    for marker, pos in _jpeg_segments(data):
+        if marker == 0xDA:  # a scan before any frame header: not a JPEG that can be sized cheaply
+            return None
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and pos + 9 <= len(data):  # SOFn
             return int.from_bytes(data[pos + 7 : pos + 9], "big"), int.from_bytes(data[pos + 5 : pos + 7], "big")
-        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
     return None
 
 

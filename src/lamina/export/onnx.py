@@ -33,6 +33,7 @@ OPSET = 17
 PARITY_ATOL = 1e-4  # max |p_onnx - p_eager| over the sample batch, probabilities in [0, 1]
 INPUT_NAME, TEXT_INPUT_NAME, AUDIO_INPUT_NAME = (p.graph_input_name for p in (ImagePreprocess, TextPreprocess, AudioPreprocess))
 OUTPUT_NAME = "probabilities"
+INT8_FILE = "model.int8.onnx"  # beside model.onnx when `lamina export --quantize int8` kept one (export/quantize.py)
 OUTPUT_NAMES = {"classification": OUTPUT_NAME, "multilabel": OUTPUT_NAME, "regression": "value"}  # the graph's output, per task
 
 
@@ -207,6 +208,6 @@ def export_onnx(path: str | Path) -> dict:
     }
     meta["export"] = section
     meta.setdefault("files", {})["model.onnx"] = section["sha256"]
-    meta["files"].pop("model.int8.onnx", None)  # a new fp32 graph: an earlier int8 graph no longer matches it, nor is served
+    meta["files"].pop(INT8_FILE, None)  # a new fp32 graph: an earlier int8 graph no longer matches it, nor is served
     write_json(package / "lamina.json", meta)
     return section

@@ -27,10 +27,9 @@ from lamina.data.dataset import prepare_eval_data
 from lamina.data.preprocess import preprocess_from_meta
 from lamina.data.task import Task
 from lamina.data.tokenizer import load_tokenizer
-from lamina.export.onnx import ExportError, sample_inputs
+from lamina.export.onnx import INT8_FILE, ExportError, sample_inputs
 from lamina.training.evaluation import evaluate_scores
 
-INT8_FILE = "model.int8.onnx"
 MAX_DROP = 0.005  # 0.5 points of the gated figure
 # Only the layers that carry the compute: quantizing every op (Gather, Concat, Add...) also rounds MiniLM's token ids,
 # which travel as floats into its term bag (val accuracy 0.753 -> 0.186 on fortunes; these three: 0.753 -> 0.764).
@@ -120,8 +119,7 @@ def _val_split(package: Path, meta: dict) -> tuple[np.ndarray, np.ndarray, Task]
     x = np.asarray(split.x[: len(split)])
     if x.ndim == 4:  # images come as (N, C, H, W); the graph takes (N, H, W, C)
         x = x.transpose(0, 2, 3, 1)
-    dtype = {"int64": np.int64, "int16": np.int16}.get(meta["export"]["input"]["dtype"], np.uint8)
-    return np.ascontiguousarray(x, dtype=dtype), split.y.numpy(), task
+    return np.ascontiguousarray(x, dtype=prep.dtype), split.y.numpy(), task
 
 
 def _figure(graph: Path | bytes, export: dict, x: np.ndarray, y: np.ndarray, task: Task) -> float:
