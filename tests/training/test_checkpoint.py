@@ -94,3 +94,26 @@ def test_background_writer_snapshots_and_reports_errors(tmp_path):
     bad.submit([("last", weights, {}, {})])
     with pytest.raises(OSError):
         bad.wait()
+
+
+def test_a_kill_while_the_oldest_copy_is_deleted_leaves_an_intact_fallback(tmp_path, monkeypatch):
+    from lamina.training import checkpoint
+
+    model, _ = _model_and_opt()
+    for step in (1, 2):
+        save_checkpoint(tmp_path, "last", snapshot(model), {}, {"global_step": step})
+
+    def killed_midway(path, ignore_errors=False):  # deletes one file of the folder, then the process dies
+        (path / "state.json").unlink()
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(checkpoint.shutil, "rmtree", killed_midway)
+    with pytest.raises(SystemExit):
+        save_checkpoint(tmp_path, "last", snapshot(model), {}, {"global_step": 3})
+    monkeypatch.undo()
+    blob = (tmp_path / "last" / "model.safetensors").read_bytes()
+    (tmp_path / "last" / "model.safetensors").write_bytes(blob[:10])  # and then the newest copy is damaged
+    _, _, state, problems = load_checkpoint(tmp_path, "last")
+    assert state["global_step"] == 2 and "sha256 does not match" in problems[0]  # the fallback is whole
+    save_checkpoint(tmp_path, "last", snapshot(model), {}, {"global_step": 4})
+    assert not list(tmp_path.glob(".last.trash-*"))  # what the killed process left is cleared by the next write

@@ -84,9 +84,10 @@ def save_checkpoint(directory: str | Path, tag: str, weights: dict[str, torch.Te
     root.mkdir(parents=True, exist_ok=True)
     final = root / tag
     tmp = root / f".{tag}.tmp-{os.getpid()}"
-    old = root / f".{tag}.old"
-    for stale in root.glob(f".{tag}.tmp-*"):  # left by killed processes; the run lock says none is writing
-        shutil.rmtree(stale, ignore_errors=True)
+    old, trash = root / f".{tag}.old", root / f".{tag}.trash-{os.getpid()}"
+    for pattern in (f".{tag}.tmp-*", f".{tag}.trash-*"):  # left by killed processes; the run lock says none is writing
+        for stale in root.glob(pattern):
+            shutil.rmtree(stale, ignore_errors=True)
     try:
         tmp.mkdir()
         atomic_write_bytes(tmp / "model.safetensors", save(weights))
@@ -99,11 +100,15 @@ def save_checkpoint(directory: str | Path, tag: str, weights: dict[str, torch.Te
         reason = e.strerror if isinstance(e, OSError) else str(e).split("(", 1)[-1].split(")", 1)[0]
         raise CheckpointError(f"{root}: cannot write the '{tag}' checkpoint ({reason}); the previous checkpoint is "
                               "intact. Free disk space, then run the same command to resume.") from None
+    # Only renames until the new checkpoint is in place: a kill never leaves a half-deleted fallback (deleting the
+    # previous .old in place could be cut short, and then a damaged current copy had nothing intact behind it).
     if final.exists():
-        shutil.rmtree(old, ignore_errors=True)
+        if old.exists():
+            os.replace(old, trash)
         os.replace(final, old)
     os.replace(tmp, final)
     fsync_dir(root)
+    shutil.rmtree(trash, ignore_errors=True)
     return final
 
 
