@@ -176,6 +176,6 @@ def score(model, inputs, output, *, shard: str | None = None, column: str | None
 
     served = load_served_model(str(model), threads=0, spin=False)
     part = Shard.parse(shard)
-    source = open_source(inputs, served.modality, column)
+    source = open_source(inputs, served.prep, column)
     sink = open_sink(part.output(output), served.task.kind)
     return run_score(served, source, sink, part, batch_size=batch_size, top_k=top_k, workers=workers, quiet=quiet)

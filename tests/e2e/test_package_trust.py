@@ -28,7 +28,7 @@ def _rewrite(package, meta):
 
 def test_every_file_is_hashed(package):
     files = _meta(package)["files"]
-    assert set(files) == {"model.safetensors", "model.onnx"}
+    assert set(files) == {"model.safetensors", "model.onnx", "parity.safetensors"}
     assert all(len(d) == 64 for d in files.values())
 
 

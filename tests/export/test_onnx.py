@@ -3,8 +3,7 @@ import json
 import onnxruntime as ort
 import pytest
 
-from lamina.export.onnx import INPUT_NAME, ExportError, ServingGraph, check_parity, parity, sample_images
-from lamina.data.image import ImagePreprocess
+from lamina.export.onnx import INPUT_NAME, ExportError, ServingGraph, check_parity, export_onnx, parity, sample_inputs
 from lamina.models.package import load_model
 
 
@@ -17,10 +16,30 @@ def test_training_exports_with_recorded_parity(digits_run):
     assert export["parity"]["n"] > 60  # real val/test images, not only noise
 
 
+def test_a_package_alone_exports_with_its_own_real_samples(digits_run, tmp_path):
+    """The package carries its parity samples: exported far from its run and its data, it checks the same real inputs."""
+    import shutil
+
+    import numpy as np
+
+    from lamina.common.package import read_meta
+
+    alone = shutil.copytree(digits_run / "model", tmp_path / "elsewhere" / "model")
+    meta = read_meta(alone)
+    assert meta["files"]["parity.safetensors"]  # listed with its sha256, like the weights
+    samples = sample_inputs(alone, meta)
+    assert samples.dtype == np.uint8 and samples.shape[1:] == (8, 8, 1) and len(samples) == 64 + 8  # real, then noise
+    assert len({s.tobytes() for s in samples[:64]}) > 50  # distinct digits, not one repeated array
+    assert export_onnx(alone)["parity"]["n"] == json.loads((digits_run / "model" / "lamina.json").read_text())["export"]["parity"]["n"]
+    (alone / "parity.safetensors").write_bytes(b"x" * 10)
+    with pytest.raises(Exception, match="sha256 does not match"):
+        read_meta(alone)
+
+
 def test_graph_has_dynamic_batch_and_matches_eager(digits_run):
     session = ort.InferenceSession(str(digits_run / "model" / "model.onnx"))
-    model, _ = load_model(digits_run)
-    images = sample_images(digits_run / "model", ImagePreprocess(8, 1))
+    model, meta = load_model(digits_run)
+    images = sample_inputs(digits_run / "model", meta)
     for n in (1, 3, len(images)):
         check = parity(session, ServingGraph(model).eval(), images[:n])
         assert check["max_abs_diff"] < 1e-5 and check["argmax_equal"]
@@ -30,11 +49,11 @@ def test_parity_failure_is_loud(digits_run, tmp_path):
     import torch
 
     session = ort.InferenceSession(str(digits_run / "model" / "model.onnx"))
-    model, _ = load_model(digits_run)
+    model, meta = load_model(digits_run)
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(-1.5)  # the eager model no longer matches the graph
-    check = parity(session, ServingGraph(model).eval(), sample_images(digits_run / "model", ImagePreprocess(8, 1)))
+    check = parity(session, ServingGraph(model).eval(), sample_inputs(digits_run / "model", meta))
     assert check["max_abs_diff"] > 1e-2
     with pytest.raises(ExportError, match="ONNX parity failed"):
         check_parity(check, digits_run / "model")

@@ -255,3 +255,59 @@ def test_every_model_learns_every_task(name, kind, tiny_bert):
     assert scores.shape == (4, task.outputs) and torch.isfinite(scores).all()
     if kind == "multilabel":
         assert ((scores >= 0) & (scores <= 1)).all()
+
+
+# --- the network-trainer contract (lamina.models.network) and the torch side of each modality ------------------------
+
+
+@pytest.mark.parametrize("name, modality, shape", [("efficientnet-lite0", "image", (3, 32, 32)), ("speech-embedding", "audio", (16000,))])
+def test_frozen_encoder_contract(name, modality, shape):
+    """A frozen encoder's features feed its head to the very output of the whole network; its encoder trains slower."""
+    import importlib
+
+    from lamina.data.audio import AudioPreprocess
+    from lamina.models.network import lr_scales
+
+    torch.manual_seed(0)
+    prep = AudioPreprocess() if modality == "audio" else None
+    model = build_model(resolve(ModelConfig(name=name), modality), shape, 3, [], [], modality, prep, load_pretrained=False).eval()
+    assert model.frozen_encoder
+    x = torch.randint(0, 256, (2, *shape)).float()
+    feats = model.encode(x)
+    assert feats.shape == (2, model.feature_width)
+    torch.testing.assert_close(model.head(feats), model(x))
+    assert not any(name.startswith("head.") for name in model.encoder_state())
+    slow = lr_scales(model)
+    head_ids = {id(p) for p in model.head.parameters()}
+    module = importlib.import_module(registered()[name].build.__module__)
+    assert slow and set(slow.values()) == {module.PRETRAINED_LR_SCALE} and not head_ids & set(slow)
+
+
+def test_a_network_without_a_frozen_encoder_trains_whole_at_full_rate():
+    from lamina.models.network import lr_scales
+
+    model = build_model(resolve(ModelConfig(name="resnet-small", width=8)), (1, 8, 8), 3, [0.0], [1.0])
+    assert not model.frozen_encoder and lr_scales(model) == {}
+
+
+@pytest.mark.parametrize("modality", ["image", "audio", "text"])
+def test_torch_modality_round_trip(modality):
+    """The stored form (Predictor.encode), the graph's input (as a server sends it) and the memory format per modality."""
+    import numpy as np
+
+    from lamina.data.audio import AudioPreprocess
+    from lamina.data.text_data import TextPreprocess
+    from lamina.models.modality import torch_modality
+
+    prep = {"image": ImagePreprocess(8, 3), "audio": AudioPreprocess(duration=0.25), "text": TextPreprocess(12, 100)}[modality]
+    twin = torch_modality(prep)
+    assert twin is torch_modality(modality) and twin.name == prep.name
+    served = np.ones((2, *prep.graph_input()["shape"][1:]), prep.dtype)  # what the exported graph receives
+    stored = twin.stored(served.astype(np.int32) if modality == "text" else served)
+    network_input = twin.graph_input(torch.from_numpy(served))
+    if modality == "image":  # stored (N, C, H, W), like the network's input; served (N, H, W, C)
+        assert stored.shape == network_input.shape == (2, 3, 8, 8) and network_input.dtype == torch.float32
+        assert twin.memory_format == torch.channels_last and twin.caches_features
+    else:
+        assert stored.shape == network_input.shape and not twin.caches_features
+    assert twin.preprocessing(prep, [1.0], [2.0])["mean" if modality == "image" else next(iter(prep.to_dict()))] is not None

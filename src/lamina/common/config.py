@@ -90,7 +90,8 @@ class ModelConfig(_Stage):
 class TrainConfig(_Stage):
     """The optimisation and the loop around it."""
 
-    epochs: Union[PositiveInt, Literal["auto"]] = "auto"  # passes over the training split; auto = ~540k samples seen, 5 to 30 epochs
+    epochs: Union[PositiveInt, Literal["auto"]] = "auto"  # passes over the training split; auto = ~540k samples seen, 5 to 30 epochs, fewer where time_budget needs it
+    time_budget: float | None = Field(270.0, gt=0)  # epochs auto only: seconds of training (with validation) the run may take on this machine, from timing its first steps; the epochs chosen are written into config.yaml; None = no limit
     lr: float | None = Field(None, gt=0)  # peak learning rate, per batch (AdamW); None = the model's default (3e-3; resnet-small 5e-3)
     batch_size: Union[PositiveInt, Literal["auto"], None] = None  # samples per optimizer step; None = the model's default (128; resnet-small 256); auto = that, split into micro-batches that fit memory
     micro_batch_size: int | None = Field(None, ge=1)  # samples per forward/backward (gradients accumulate up to batch_size); None = batch_size

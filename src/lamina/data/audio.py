@@ -9,13 +9,14 @@ server, so a clip becomes the same numbers everywhere. No torch here.
 
 from __future__ import annotations
 
+import base64
 import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from lamina.common.errors import DecodeError, TooLarge, UnsupportedFormat
+from lamina.common.errors import DataError, DecodeError, TooLarge, UnsupportedFormat
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 # The documented containers, by libsndfile's name (it reads 26; no other is parsed past its header).
@@ -78,13 +79,46 @@ class AudioPreprocess:
         """The exported graph's input, as lamina.json records it (the log-mel front end is inside the graph)."""
         return {"name": self.graph_input_name, "dtype": "int16", "shape": [-1, self.samples], "sample_rate": self.sample_rate}
 
-    def decode(self, data: bytes, limits, tokenizer=None) -> np.ndarray:
-        """File bytes -> int16 (samples,). Raises DecodeError (UnsupportedFormat, TooLarge past ``limits``)."""
-        return load_audio(data, self, limits.max_audio_seconds).samples
+    def decode(self, data: bytes, limits=None, tokenizer=None) -> np.ndarray:
+        """File bytes -> int16 (samples,). Raises DecodeError (UnsupportedFormat, TooLarge past ``limits``, a server's;
+        None: the defaults)."""
+        return load_audio(data, self, limits.max_audio_seconds if limits is not None else MAX_AUDIO_SECONDS).samples
 
     def cheap_to_decode(self, blobs: list[bytes], max_bytes: int, max_pixels: int) -> bool:
         """Never on a server's event loop: resampling a clip costs milliseconds."""
         return False
+
+    def parity_noise(self, rng: np.random.Generator) -> np.ndarray:
+        """Noise and silence, for the export's parity check next to the package's real clips."""
+        return np.concatenate([rng.integers(-3000, 3000, (4, self.samples)).astype(np.int16), np.zeros((1, self.samples), np.int16)])
+
+    def preview(self, split, i: int) -> str:
+        """HTML that shows sample ``i`` of a split (stored form) in a report: a player for the clip."""
+        return audio_preview(split.x[i].numpy(), self.sample_rate)
+
+    def config_values(self, columns) -> dict:
+        """What the run's config.yaml records of this preprocessing (data.audio is the config's own)."""
+        return {}
+
+    def tokenizer_in(self, package: Path) -> None:
+        return None
+
+    def inputs(self, items: list, tokenizer=None) -> np.ndarray:
+        """What ``Predictor.predict`` takes (audio files, bytes or int16 arrays) -> int16 (N, samples). Raises
+        DataError naming the input."""
+        return np.stack([self._input(item) for item in items]) if items else np.zeros((0, self.samples), np.int16)
+
+    def _input(self, item) -> np.ndarray:
+        if isinstance(item, np.ndarray):
+            if item.shape != (self.samples,) or item.dtype != np.int16:
+                raise DataError(f"array input: expected int16 ({self.samples},), got {item.dtype} {item.shape}")
+            return item
+        try:
+            return load_audio(Path(item) if isinstance(item, str) else item, self).samples
+        except FileNotFoundError:
+            raise DataError(f"{item}: no such file.") from None
+        except AudioDecodeError as e:
+            raise DataError(f"{item}: cannot decode audio ({e}).") from None
 
     def to_dict(self) -> dict:
         return {"sample_rate": self.sample_rate, "duration": self.duration, "n_mels": self.n_mels, "window": self.window,
@@ -245,3 +279,13 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), samples, sample_rate, subtype="PCM_16")
     return path
+
+
+def audio_preview(x: np.ndarray, sample_rate: int) -> str:
+    """An <audio> player holding one int16 clip as an inline 16-bit WAV (a 1 s clip at 16 kHz is ~43 KB as base64)."""
+    import struct
+
+    pcm = np.ascontiguousarray(x, dtype="<i2").tobytes()
+    header = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, 2 * sample_rate, 2, 16)
+    wav = header + b"data" + struct.pack("<I", len(pcm)) + pcm
+    return f'<audio controls preload="none" src="data:audio/wav;base64,{base64.b64encode(wav).decode()}"></audio>'

@@ -194,9 +194,7 @@ def _mean_std(x: torch.Tensor, chunk: int = 32) -> tuple[list[float], list[float
 
 def is_text_data(cfg: DataConfig) -> bool:
     """Whether ``cfg`` names a text table (configured, or a table file with texts): cheap, reads no more than a file's head."""
-    if cfg.modality != "auto":
-        return cfg.modality == "text"
-    return bool(cfg.path) and is_text_table(cfg.path)
+    return cfg.modality == "text" if cfg.modality != "auto" else bool(cfg.path) and is_text_table(cfg.path)
 
 
 def _prepare_text(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:

@@ -12,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from lamina.common.errors import DataError
+from lamina.common.errors import DataError, DecodeError
 from lamina.common.runtime import cache_dir
-from lamina.data.audio import AudioDecodeError, AudioPreprocess, clip_seconds, load_audio
+from lamina.data.audio import AudioPreprocess, clip_seconds
 from lamina.data.cache import audio_cache, image_cache
-from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
+from lamina.data.image import ImagePreprocess
 from lamina.data.layout import Sample
 
 
@@ -89,7 +89,6 @@ def decode_samples(samples: list[Sample], prep: ImagePreprocess | AudioPreproces
 def _decode_chunk(pool: ThreadPoolExecutor, part: list[Sample], prep, cache) -> tuple[list[str], list, list, dict]:
     """(content hashes, decoded arrays, file bytes, cache rows already there) of ``part``: an array for a file the
     cache lacks, None for one it has, a reason (str) for one that cannot be read or decoded."""
-    audio = isinstance(prep, AudioPreprocess)
 
     def read(s: Sample):
         try:
@@ -103,9 +102,9 @@ def _decode_chunk(pool: ThreadPoolExecutor, part: list[Sample], prep, cache) -> 
         if hashes[j] in known:
             return None
         try:
-            return load_audio(blobs[j], prep).samples if audio else load_image(blobs[j], prep)
-        except (ImageDecodeError, AudioDecodeError) as e:
-            return f"cannot decode {'audio' if audio else 'image'} ({e})"
+            return prep.decode(blobs[j])
+        except DecodeError as e:
+            return f"cannot decode {prep.name} ({e})"
 
     blobs = _map_chunked(pool, read, part)
     hashes = [_hash_bytes(b) if isinstance(b, bytes) else "" for b in blobs]

@@ -13,6 +13,7 @@ inside the exported graph.
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import os
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lamina.common.errors import DecodeError, TooLarge, UnsupportedFormat
+from lamina.common.errors import DataError, DecodeError, TooLarge, UnsupportedFormat
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
 # The documented formats, by Pillow's name: Image.open tries no other plugin, so an upload
@@ -77,13 +78,50 @@ class ImagePreprocess:
         """The exported graph's input, as lamina.json records it."""
         return {"name": self.graph_input_name, "dtype": "uint8", "shape": [-1, self.size, self.size, self.channels], "layout": "NHWC"}
 
-    def decode(self, data: bytes, limits, tokenizer=None) -> np.ndarray:
-        """File bytes -> uint8 (size, size, channels). Raises DecodeError (UnsupportedFormat, TooLarge past ``limits``)."""
-        return load_image(data, self, limits.max_image_pixels)
+    def decode(self, data: bytes, limits=None, tokenizer=None) -> np.ndarray:
+        """File bytes -> uint8 (size, size, channels). Raises DecodeError (UnsupportedFormat, TooLarge past ``limits``,
+        a server's; None: the defaults)."""
+        return load_image(data, self, limits.max_image_pixels if limits is not None else MAX_IMAGE_PIXELS)
 
     def cheap_to_decode(self, blobs: list[bytes], max_bytes: int, max_pixels: int) -> bool:
         """Small enough, by size and declared pixels, to decode on a server's event loop."""
         return sum(map(len, blobs)) <= max_bytes and all((pixels_in_header(b) or max_pixels + 1) <= max_pixels for b in blobs)
+
+    def parity_noise(self, rng: np.random.Generator) -> np.ndarray:
+        """Inputs no data set holds, for the export's parity check next to the package's real samples."""
+        return rng.integers(0, 256, (8, self.size, self.size, self.channels), dtype=np.uint8)
+
+    def preview(self, split, i: int) -> str:
+        """HTML that shows sample ``i`` of a split (stored form) in a report: the image."""
+        return image_preview(split.x[i].numpy())
+
+    def config_values(self, columns) -> dict:
+        """What the run's config.yaml records of this preprocessing (data.*)."""
+        return {"image_size": self.size, "channels": self.channels, "image_fit": self.fit}
+
+    def tokenizer_in(self, package: Path) -> None:
+        return None
+
+    def inputs(self, items: list, tokenizer=None) -> np.ndarray:
+        """What ``Predictor.predict`` takes (image files, bytes, PIL images or uint8 arrays) -> uint8 (N, H, W, C).
+        Raises DataError naming the input."""
+        if not items:
+            return np.zeros((0, self.size, self.size, self.channels), np.uint8)
+        return np.stack([self._input(item) for item in items])
+
+    def _input(self, item) -> np.ndarray:
+        if isinstance(item, np.ndarray):
+            arr = item if item.ndim == 3 else item[:, :, None]
+            expected = (self.size, self.size, self.channels)
+            if arr.shape != expected or arr.dtype != np.uint8:
+                raise DataError(f"array input: expected uint8 {expected}, got {arr.dtype} {arr.shape}")
+            return arr
+        try:
+            return load_image(Path(item) if isinstance(item, str) else item, self)
+        except FileNotFoundError:
+            raise DataError(f"{item}: no such file.") from None
+        except ImageDecodeError as e:
+            raise DataError(f"{item}: cannot decode image ({e}).") from None
 
 
 def _jpeg_segments(data: bytes):
@@ -253,3 +291,16 @@ def _cover_and_crop(img, size: int, filt):
         img = img.resize((rw, rh), filt)
     left, top = (rw - size) // 2, (rh - size) // 2
     return img.crop((left, top, left + size, top + size))
+
+
+def image_preview(x: np.ndarray, side: int = 64) -> str:
+    """An <img> tag holding a PNG of one (C, H, W) uint8 image, scaled up to ``side`` px."""
+    from PIL import Image
+
+    arr = x[0] if x.shape[0] == 1 else np.transpose(x, (1, 2, 0))
+    img = Image.fromarray(np.ascontiguousarray(arr))
+    scale = max(1, side // max(img.size))
+    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return f'<img alt="sample" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'

@@ -9,6 +9,7 @@ tokenizer.json, so evaluation, export and the server tokenize exactly as trainin
 from __future__ import annotations
 
 import hashlib
+import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,32 @@ class TextPreprocess:
     def cheap_to_decode(self, blobs: list[bytes], max_bytes: int, max_pixels: int) -> bool:
         """Small texts are tokenized on a server's event loop."""
         return sum(map(len, blobs)) <= max_bytes
+
+    def parity_noise(self, rng: np.random.Generator) -> np.ndarray:
+        """Random token ids of random lengths (padded with 0), for the export's parity check next to real texts."""
+        rows = np.zeros((8, self.max_tokens), np.int64)
+        for row, n in zip(rows, rng.integers(1, self.max_tokens + 1, 8)):
+            row[:n] = rng.integers(1, self.vocab_size, n)
+        return rows
+
+    def preview(self, split, i: int) -> str:
+        """HTML that shows sample ``i`` of a split in a report: its text."""
+        return text_preview(split.texts[i])
+
+    def config_values(self, columns) -> dict:
+        """What the run's config.yaml records of this preprocessing and the table's (text, label) columns."""
+        return {"max_tokens": self.max_tokens, "text_column": columns[0], "label_column": columns[1]}
+
+    def tokenizer_in(self, package: Path):
+        """The tokenizer a model package carries."""
+        return load_tokenizer(package, self.tokenizer)
+
+    def inputs(self, items: list, tokenizer) -> np.ndarray:
+        """What ``Predictor.predict`` takes (texts) -> int32 token ids (N, max_tokens). Raises DataError naming the input."""
+        bad = next((i for i, t in enumerate(items) if not isinstance(t, str) or not t.strip()), None)
+        if bad is not None:
+            raise DataError(f"input {bad + 1}: expected a non-empty text, got {str(items[bad])[:40]!r}")
+        return tokenize(tokenizer, list(items), self.max_tokens)
 
 
 MAX_TEXT_CHARS = 1 << 20  # one text to score: longer ones are refused (the model reads only its first max_tokens anyway)
@@ -193,3 +220,9 @@ def text_fingerprint(samples: list[Sample], texts: dict[str, str], assignment: d
     """(sha256 over (split, label, text hash) of every row, the per-row text hashes)."""
     hashes = [_hash(texts[s.key]) for s in samples]
     return fingerprint((assignment[s.key], s.label, h) for s, h in zip(samples, hashes)), hashes
+
+
+def text_preview(text: str, limit: int = 280) -> str:
+    """The text (cut at ``limit`` characters), HTML-escaped, as a block the report can show."""
+    cut = text if len(text) <= limit else text[:limit].rstrip() + " ..."
+    return f'<blockquote class="text">{html.escape(cut)}</blockquote>'

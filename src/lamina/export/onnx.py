@@ -18,16 +18,16 @@ import numpy as np
 import torch
 
 from lamina.common.errors import LaminaError
-from lamina.common.files import atomic_write_bytes, read_json, sha256_file, write_json
+from lamina.common.files import atomic_write_bytes, sha256_file, write_json
 from lamina.common.package import find_package
-from lamina.data.audio import AudioPreprocess, load_audio
-from lamina.data.image import ImagePreprocess, load_image
+from lamina.data.audio import AudioPreprocess
+from lamina.data.image import ImagePreprocess
 from lamina.data.preprocess import preprocess_from_meta
-from lamina.data.text_data import TextPreprocess, read_table_samples, tokenize, trim_padding
-from lamina.data.tokenizer import load_tokenizer
+from lamina.data.text_data import TextPreprocess, trim_padding
 from lamina.data.task import Task
+from lamina.models.modality import torch_modality
 from lamina.models.output import activate
-from lamina.models.package import load_model
+from lamina.models.package import load_model, read_parity_samples
 
 OPSET = 17
 PARITY_ATOL = 1e-4  # max |p_onnx - p_eager| over the sample batch, probabilities in [0, 1]
@@ -53,74 +53,11 @@ class ServingGraph(torch.nn.Module):
     def __init__(self, model: torch.nn.Module, modality: str = "image", task: Task | None = None):
         super().__init__()
         self.model = model
-        self.modality = modality
+        self.modality = torch_modality(modality)
         self.task = task or Task("classification")
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:  # -> (N, outputs) float32: the task's scores
-        if self.modality == "image":
-            inputs = inputs.permute(0, 3, 1, 2).to(torch.float32)
-        elif self.modality == "audio":
-            inputs = inputs.to(torch.float32)
-        return activate(self.task, self.model(inputs))
-
-
-def _recorded_files(package: Path, limit: int) -> list[Path]:
-    """The val/test files of the run the package sits in (none when it travels alone)."""
-    data_json = package.parent / "data.json"
-    if not data_json.is_file():
-        return []
-    info = read_json(data_json)
-    root = Path(info["path"])
-    root = root.parent if root.is_file() else root
-    return [root / k for split in ("test", "val") for k in info.get("splits", {}).get(split, [])][:limit]
-
-
-def sample_clips(package: Path, prep: AudioPreprocess, limit: int = 32, seed: int = 0) -> np.ndarray:
-    """Real clips for the parity check (the run's val/test files when the run is at hand), plus noise and silence."""
-    arrays = []
-    for path in _recorded_files(package, limit):
-        try:
-            arrays.append(load_audio(path, prep).samples)
-        except (OSError, ValueError):
-            continue  # the data may have moved since training; noise below still checks the graph
-    rng = np.random.default_rng(seed)
-    arrays += list(rng.integers(-3000, 3000, (4, prep.samples)).astype(np.int16)) + [np.zeros(prep.samples, np.int16)]
-    return np.stack(arrays)
-
-
-def sample_token_ids(package: Path, prep: TextPreprocess, tokenizer, limit: int = 64, seed: int = 0) -> np.ndarray:
-    """Token ids of real texts for the parity check (the run's val/test rows when the run is at hand), plus random ids."""
-    rows = []
-    data_json = package.parent / "data.json"
-    if data_json.is_file():
-        info = read_json(data_json)
-        keys = set([k for split in ("test", "val") for k in info.get("splits", {}).get(split, [])][:limit])
-        columns = info.get("columns") or [None, None]
-        try:
-            table = read_table_samples(info["path"], columns[0], columns[1], skip_bad=True, min_labels=1)
-            texts = [table.texts[s.key] for s in table.samples if s.key in keys]
-            rows += list(tokenize(tokenizer, texts, prep.max_tokens).astype(np.int64))
-        except (OSError, LaminaError):
-            pass  # the data may have moved since training; random ids below still check the graph
-    rng = np.random.default_rng(seed)
-    for n in rng.integers(1, prep.max_tokens + 1, 8):
-        ids = np.zeros(prep.max_tokens, np.int64)
-        ids[:n] = rng.integers(1, prep.vocab_size, n)
-        rows.append(ids)
-    return np.stack(rows)
-
-
-def sample_images(package: Path, prep: ImagePreprocess, limit: int = 64, seed: int = 0) -> np.ndarray:
-    """Real images for the parity check (the run's val/test files when the run is at hand), plus noise."""
-    arrays = []
-    for path in _recorded_files(package, limit):
-        try:
-            arrays.append(load_image(path, prep))
-        except (OSError, ValueError):
-            continue  # the data may have moved since training; noise below still checks the graph
-    rng = np.random.default_rng(seed)
-    arrays += list(rng.integers(0, 256, (8, prep.size, prep.size, prep.channels), dtype=np.uint8))
-    return np.stack(arrays)
+        return activate(self.task, self.model(self.modality.graph_input(inputs)))
 
 
 def parity(session, graph: torch.nn.Module, inputs: np.ndarray, input_name: str = INPUT_NAME, output_name: str = OUTPUT_NAME,
@@ -149,12 +86,14 @@ def check_parity(check: dict, package: Path) -> dict:
     return check
 
 
-def sample_inputs(package: Path, meta: dict) -> np.ndarray:
-    """The parity samples of a package, as the exported graph takes them (also int8 calibration's inputs)."""
+def sample_inputs(package: Path, meta: dict, seed: int = 0) -> np.ndarray:
+    """The parity samples of a package, as the exported graph takes them (also int8 calibration's inputs): the real
+    inputs the package carries (parity.safetensors, written by training), then inputs no data set holds (noise). The
+    package alone: the run's data.json and files are never read."""
     prep = preprocess_from_meta(meta)
-    samplers = {"image": sample_images, "audio": sample_clips,
-                "text": lambda package, prep: sample_token_ids(package, prep, load_tokenizer(package, prep.tokenizer))}
-    return samplers[prep.name](package, prep)
+    noise = prep.parity_noise(np.random.default_rng(seed))
+    real = read_parity_samples(package, meta)
+    return noise if real is None else np.concatenate([real.astype(noise.dtype), noise])
 
 
 def export_onnx(path: str | Path) -> dict:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from lamina.common.errors import LaminaError
 from lamina.common.files import atomic_write_bytes, read_json, sha256_file, write_json
@@ -26,8 +27,8 @@ from lamina.common.package import find_package, read_meta
 from lamina.data.dataset import prepare_eval_data
 from lamina.data.preprocess import preprocess_from_meta
 from lamina.data.task import Task
-from lamina.data.tokenizer import load_tokenizer
 from lamina.export.onnx import INT8_FILE, ExportError, sample_inputs
+from lamina.models.modality import torch_modality
 from lamina.training.evaluation import evaluate_scores
 
 MAX_DROP = 0.005  # 0.5 points of the gated figure
@@ -113,12 +114,10 @@ def _val_split(package: Path, meta: dict) -> tuple[np.ndarray, np.ndarray, Task]
         raise LaminaError(f"{package}: the int8 gate needs the run's val split (data.json beside the package, with the data "
                           "still at its recorded path); quantize inside the run directory.")
     prep, task = preprocess_from_meta(meta), Task.from_meta(meta)
-    tokenizer = load_tokenizer(package, prep.tokenizer) if prep.text_fields else None
+    tokenizer = prep.tokenizer_in(package)
     split, _ = prepare_eval_data(info["path"], prep, meta["labels"], "val", info["splits"], skip_bad=True, use_cache=False,
                                  tokenizer=tokenizer, columns=tuple(info.get("columns") or (None, None)), task=task)
-    x = np.asarray(split.x[: len(split)])
-    if x.ndim == 4:  # images come as (N, C, H, W); the graph takes (N, H, W, C)
-        x = x.transpose(0, 2, 3, 1)
+    x = torch_modality(prep).served(split.x[torch.arange(len(split))])  # the stored form -> the graph's input
     return np.ascontiguousarray(x, dtype=prep.dtype), split.y.numpy(), task
 
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lamina.common.config import ModelConfig
+from lamina.models.network import Network
 from lamina.common.errors import ConfigError
 
 DEFAULTS = {"dropout": 0.2, "freeze": True}  # frozen: on a CPU each image is encoded once, only the head trains
@@ -81,7 +82,7 @@ class MBConv(nn.Module):
         return h + x if self.skip else h
 
 
-class EfficientNetLite0(nn.Module):
+class EfficientNetLite0(Network):
     """Backbone (B, 3, H, W) in [-1, 1] -> features (B, 1280) -> dropout -> linear head (B, K)."""
 
     def __init__(self, num_classes: int, dropout: float, freeze: bool):
@@ -111,6 +112,9 @@ class EfficientNetLite0(nn.Module):
                 if name and not name.startswith("head"):
                     m.training = False
         return self
+
+    def lr_groups(self) -> list[tuple[nn.Module, float]]:
+        return [(m, PRETRAINED_LR_SCALE) for m in (self._conv_stem, self._bn0, self._blocks, self._conv_head, self._bn1)]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) in [-1, 1] -> (B, 1280)
         h = F.relu6(self._bn0(self._conv_stem(x)))
@@ -197,8 +201,6 @@ def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, pretrained: bo
         raise ConfigError(f"config: model.name: efficientnet-lite0 takes colour images (3 channels), the data has {input_shape[0]}; "
                           "set data.channels=3")
     model = EfficientNetLite0(num_classes, cfg.dropout, cfg.freeze)
-    for module in (model._conv_stem, model._bn0, model._blocks, model._conv_head, model._bn1):
-        module.lr_scale = PRETRAINED_LR_SCALE  # see lamina.training.optim
     if pretrained:
         load_pretrained(model, cfg.pretrained)
     return model

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from lamina.common.config import ModelConfig
+from lamina.models.network import Network
 from lamina.data.audio import AudioPreprocess, mel_filterbank
 
 DEFAULTS = {"width": 64, "depth": 4, "dropout": 0.2}  # channels, depthwise-separable blocks (benchmarks/DEFAULTS.md)
@@ -80,7 +81,7 @@ class Separable(nn.Module):
         return self.block(x)
 
 
-class DSCNN(nn.Module):
+class DSCNN(Network):
     """(B, 1, n_mels, frames) log-mel features -> logits (B, K)."""
 
     def __init__(self, num_classes: int, width: int, depth: int, dropout: float):

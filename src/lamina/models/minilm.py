@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from lamina.common.config import ModelConfig
+from lamina.models.network import Network
 from lamina.common.errors import ConfigError
 
 DEFAULTS = {"dropout": 0.1, "freeze": True}  # frozen: on a CPU the encoder runs once per text instead of once per epoch
@@ -132,7 +133,7 @@ class Head(nn.Module):
         return self.mlp(features[:, : self.width]) + self.bag(features[:, self.width:].float().round().long())
 
 
-class SentenceClassifier(nn.Module):
+class SentenceClassifier(Network):
     """BERT encoder -> masked mean pooling -> head (MLP on the embedding + term bag on the ids)."""
 
     def __init__(self, vocab_size: int, num_classes: int, width: int, depth: int, heads: int, dropout: float, freeze: bool,
@@ -149,11 +150,13 @@ class SentenceClassifier(nn.Module):
         self.head = Head(width, vocab_size, num_classes, dropout)  # features (B, D + L) -> logits
         self.max_tokens = max_tokens
         self.feature_width = width + max_tokens
-        self.embeddings.lr_scale = self.encoder.lr_scale = PRETRAINED_LR_SCALE  # see lamina.training.optim
         self.freeze = freeze
         if freeze:
             for p in [*self.embeddings.parameters(), *self.encoder.parameters()]:
                 p.requires_grad_(False)
+
+    def lr_groups(self) -> list[tuple[nn.Module, float]]:
+        return [(self.embeddings, PRETRAINED_LR_SCALE), (self.encoder, PRETRAINED_LR_SCALE)]
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -20,16 +20,21 @@ from lamina.common.config import ModelConfig
 from lamina.common.errors import DataError
 from lamina.common.files import atomic_write_bytes, write_json
 from lamina.common.package import FORMAT, file_hashes, find_package, package_file, read_meta
-from lamina.data.audio import AudioDecodeError, AudioPreprocess, load_audio
+from lamina.data.audio import AudioPreprocess
 from lamina.data.batches import as_model_input
-from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
+from lamina.data.image import ImagePreprocess
 from lamina.data.preprocess import preprocess_from_meta
 from lamina.data.task import Task
-from lamina.data.text_data import TextPreprocess, tokenize
-from lamina.data.tokenizer import load_tokenizer, save_tokenizer
+from lamina.data.text_data import TextPreprocess
+from lamina.data.tokenizer import save_tokenizer
+from lamina.models.modality import torch_modality
 from lamina.models.output import activate
 from lamina.models.registry import Classifier, build_model
 
+
+
+PARITY_FILE = "parity.safetensors"  # real inputs of the run (test, then val), as the exported graph takes them
+PARITY_SAMPLES, PARITY_BYTES = 64, 4 << 20  # at most this many, and this many bytes (27 photos at 224 x 224)
 
 
 def versions() -> dict:
@@ -39,7 +44,7 @@ def versions() -> dict:
 def package_meta(*, name, modality, labels, prep: ImagePreprocess | TextPreprocess | AudioPreprocess, mean, std,
                  model_cfg: ModelConfig, metrics, fingerprint, task: Task | None = None) -> dict:
     """The content of lamina.json for a model of images, texts or audio clips (``task``: default single-label)."""
-    preprocessing = {**prep.to_dict(), "mean": list(mean), "std": list(std)} if modality == "image" else prep.to_dict()
+    preprocessing = torch_modality(modality).preprocessing(prep, mean, std)
     task = task or Task("classification", list(labels))
     return {
         "format": FORMAT,
@@ -65,17 +70,47 @@ def save_weights(path: Path, model: torch.nn.Module) -> None:
     atomic_write_bytes(path, save(state))
 
 
-def save_package(directory: str | Path, model: torch.nn.Module, meta: dict, tokenizer=None) -> Path:
-    """Write model.safetensors, lamina.json (and a text model's tokenizer.json) into ``directory``."""
+def parity_samples(splits: dict, prep) -> np.ndarray | None:
+    """Real inputs for the export's parity check and int8 calibration, as the exported graph takes them: the first of
+    the test split, then of val, up to PARITY_SAMPLES and PARITY_BYTES (None when neither split exists)."""
+    parts, twin, n = [], torch_modality(prep), 0
+    for name in ("test", "val"):
+        split = splits.get(name)
+        if split is None or not len(split):
+            continue
+        per_sample = max(1, int(np.prod(split.x.shape[1:])) * split.x.dtype.itemsize)
+        take = min(len(split), PARITY_SAMPLES - n, PARITY_BYTES // per_sample - n)
+        if take > 0:
+            parts.append(twin.served(split.x[torch.arange(take)]))
+            n += take
+    return np.concatenate(parts) if parts else None
+
+
+def save_package(directory: str | Path, model: torch.nn.Module, meta: dict, tokenizer=None, parity: np.ndarray | None = None) -> Path:
+    """Write model.safetensors, lamina.json (and a text model's tokenizer.json, the parity samples) into ``directory``."""
+    from safetensors.numpy import save_file
+
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     save_weights(d / "model.safetensors", model)
     if tokenizer is not None:
         save_tokenizer(tokenizer, d)
-    meta["files"] = file_hashes(d, ["model.safetensors", meta["preprocessing"].get("tokenizer")] if tokenizer is not None
-                                else ["model.safetensors"])
+    if parity is not None:
+        save_file({"inputs": np.ascontiguousarray(parity)}, str(d / PARITY_FILE))
+    names = ["model.safetensors", meta["preprocessing"].get("tokenizer") if tokenizer is not None else None,
+             PARITY_FILE if parity is not None else None]
+    meta["files"] = file_hashes(d, [n for n in names if n])
     write_json(d / "lamina.json", meta)
     return d
+
+
+def read_parity_samples(package: Path, meta: dict) -> np.ndarray | None:
+    """The package's own parity samples (checked against lamina.json's sha256 when it was read), or None."""
+    from safetensors.numpy import load_file as load_arrays
+
+    if PARITY_FILE not in meta.get("files", {}):
+        return None
+    return load_arrays(str(package_file(package, PARITY_FILE)))["inputs"]
 
 
 def load_model(path: str | Path) -> tuple[Classifier, dict]:
@@ -109,50 +144,17 @@ class Predictor:
         self.task = Task.from_meta(meta)
         self.modality: str = meta["modality"]
         self.prep = preprocess_from_meta(meta)
+        self.twin = torch_modality(self.prep)
         self.tokenizer = tokenizer
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "Predictor":
         model, meta = load_model(path)
-        tokenizer = load_tokenizer(find_package(path), meta["preprocessing"]["tokenizer"]) if meta["modality"] == "text" else None
-        return cls(model, meta, device, tokenizer)
-
-    def _decode(self, item) -> np.ndarray:
-        if isinstance(self.prep, AudioPreprocess):
-            if isinstance(item, np.ndarray):
-                if item.shape != (self.prep.samples,) or item.dtype != np.int16:
-                    raise DataError(f"array input: expected int16 ({self.prep.samples},), got {item.dtype} {item.shape}")
-                return item
-            try:
-                return load_audio(Path(item) if isinstance(item, str) else item, self.prep).samples
-            except FileNotFoundError:
-                raise DataError(f"{item}: no such file.") from None
-            except AudioDecodeError as e:
-                raise DataError(f"{item}: cannot decode audio ({e}).") from None
-        if isinstance(item, np.ndarray):
-            arr = item if item.ndim == 3 else item[:, :, None]
-            expected = (self.prep.size, self.prep.size, self.prep.channels)
-            if arr.shape != expected or arr.dtype != np.uint8:
-                raise DataError(f"array input: expected uint8 {expected}, got {arr.dtype} {arr.shape}")
-            return arr
-        try:
-            return load_image(Path(item) if isinstance(item, str) else item, self.prep)
-        except FileNotFoundError:
-            raise DataError(f"{item}: no such file.") from None
-        except ImageDecodeError as e:
-            raise DataError(f"{item}: cannot decode image ({e}).") from None
+        return cls(model, meta, device, preprocess_from_meta(meta).tokenizer_in(find_package(path)))
 
     def encode(self, items: list) -> torch.Tensor:
         """The stored form of inputs: uint8 images (N, C, H, W), int32 token ids (N, max_tokens) or int16 clips (N, samples)."""
-        if self.modality == "text":
-            bad = next((i for i, t in enumerate(items) if not isinstance(t, str) or not t.strip()), None)
-            if bad is not None:
-                raise DataError(f"input {bad + 1}: expected a non-empty text, got {str(items[bad])[:40]!r}")
-            return torch.from_numpy(tokenize(self.tokenizer, list(items), self.prep.max_tokens))
-        if self.modality == "audio":
-            return torch.from_numpy(np.stack([self._decode(i) for i in items]) if items else np.zeros((0, self.prep.samples), np.int16))
-        arrays = np.stack([self._decode(i) for i in items]) if items else np.zeros((0, 1, 1, 1), np.uint8)
-        return torch.from_numpy(arrays).permute(0, 3, 1, 2)
+        return self.twin.stored(self.prep.inputs(list(items), self.tokenizer))
 
     @torch.no_grad()
     def scores(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:

@@ -18,6 +18,8 @@ from torch import nn
 
 from lamina.common.config import ModelConfig
 from lamina.common.errors import ConfigError, did_you_mean
+from lamina.models.modality import torch_modality
+from lamina.models.network import Network
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def missing_pretrained(cfg: ModelConfig, modality: str, photo: bool = False) -> 
     installed: what is missing, how to install it, and what it costs; None otherwise."""
     if cfg.name != "auto" or cfg.layers is not None or cfg.pretrained is not None:
         return None
-    wanted = PHOTO_MODEL if modality == "image" and photo else DEFAULT_MODEL.get(modality)
+    wanted = PHOTO_MODEL if photo else DEFAULT_MODEL.get(modality)
     if wanted not in FALLBACK_COST or _weights_installed(wanted):
         return None
     return (f"the pretrained model for {modality} ({wanted}) is not installed ({INSTALL_HINT[wanted]}); {FALLBACK[wanted]} from "
@@ -132,7 +134,7 @@ def auto_name(cfg: ModelConfig, modality: str, photo: bool = False) -> str:
     (or model.pretrained names a folder); otherwise the modality's model trained from scratch."""
     if cfg.layers is not None:
         return "sequential"
-    if modality == "image" and photo and (cfg.pretrained is not None or _weights_installed(PHOTO_MODEL)):
+    if photo and (cfg.pretrained is not None or _weights_installed(PHOTO_MODEL)):
         return PHOTO_MODEL
     name = DEFAULT_MODEL.get(modality, "resnet-small")
     if name in FALLBACK and cfg.pretrained is None and not _weights_installed(name):
@@ -180,18 +182,6 @@ def uses_pretrained_tokenizer(cfg: ModelConfig) -> str | None:
     return str(Path(cfg.pretrained) / "tokenizer.json") if spec is not None and spec.tokenizer else None
 
 
-class Normalize(nn.Module):
-    """(x - mean) / std per channel, in pixel units, as the network's first layer."""
-
-    def __init__(self, mean: list[float], std: list[float]):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("inv_std", 1.0 / torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> same
-        return (x - self.mean) * self.inv_std
-
-
 class Classifier(nn.Module):
     """Input normalisation followed by a registered network. Input: raw pixels (B, C, H, W) as float, or token ids (B, L)."""
 
@@ -202,6 +192,27 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) or (B, L) -> (B, num_classes)
         return self.net(self.normalize(x))
+
+    # --- what the trainer asks (lamina.models.network) ------------------------------------------------------------
+    @property
+    def frozen_encoder(self) -> bool:
+        """The network has a frozen encoder: ``encode`` is a fixed function of the input, and ``head`` trains alone."""
+        return isinstance(self.net, Network) and bool(self.net.freeze)
+
+    @property
+    def head(self) -> nn.Module:  # features (B, feature_width) -> outputs
+        return self.net.head
+
+    @property
+    def feature_width(self) -> int:
+        return self.net.feature_width
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:  # model input -> (B, feature_width) features of the frozen encoder
+        return self.net.features(self.normalize(x))
+
+    def encoder_state(self) -> dict[str, torch.Tensor]:
+        """Every tensor of the network but its head's: what a frozen encoder's features depend on."""
+        return {name: t for name, t in self.net.state_dict().items() if not name.startswith("head.")}
 
 
 def build_model(cfg: ModelConfig, input_shape: tuple, num_classes: int, mean: list[float], std: list[float],
@@ -218,13 +229,7 @@ def build_model(cfg: ModelConfig, input_shape: tuple, num_classes: int, mean: li
     cfg = resolve(cfg, modality)
     spec = registered()[cfg.name]
     extra = {"pretrained": load_pretrained} if spec.pretrained else {}
-    if modality == "image":
-        if spec.image_input is not None:  # the input scaling the pretrained weights expect, not the data's statistics
-            mean, std = [spec.image_input["mean"]] * input_shape[0], [spec.image_input["std"]] * input_shape[0]
-        return Classifier(Normalize(mean, std), spec.build(cfg, tuple(input_shape), num_classes, **extra))
-    if modality == "audio":
-        from lamina.models.kws import LogMel
+    twin = torch_modality(modality)
+    front = twin.frontend(spec, cfg, prep, mean, std, input_shape[0], load_pretrained)
+    return Classifier(front, spec.build(cfg, tuple(input_shape), num_classes, *twin.net_args(prep), **extra))
 
-        front = spec.frontend(prep, cfg.pretrained if load_pretrained else None) if spec.frontend else LogMel(prep)
-        return Classifier(front, spec.build(cfg, tuple(input_shape), num_classes, **extra))
-    return Classifier(nn.Identity(), spec.build(cfg, tuple(input_shape), num_classes, prep.vocab_size, **extra))

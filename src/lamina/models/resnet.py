@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from lamina.common.config import ModelConfig
+from lamina.models.network import Network
 
 
 DEFAULTS = {"width": 32, "depth": 1, "dropout": 0.0}  # first-stage channels, blocks per stage
@@ -50,7 +51,7 @@ class BasicBlock(nn.Module):
         return self.act(self.conv2(self.act(self.conv1(x))) + self.shortcut(x))
 
 
-class ResNetSmall(nn.Module):
+class ResNetSmall(Network):
     def __init__(self, channels: int, side: int, num_classes: int, width: int, depth: int, dropout: float):
         super().__init__()
         stem_stride = 2 if side >= STEM_STRIDE_FROM else 1

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lamina.common.config import ModelConfig
+from lamina.models.network import Network
 from lamina.common.errors import ConfigError
 
 DEFAULTS = {"dropout": 0.2, "freeze": True}  # frozen: each clip (and augmented copy) is embedded once, only the head trains
@@ -109,7 +110,7 @@ class Floor(nn.Module):
         return torch.clamp(F.leaky_relu(x, LEAK), min=FLOOR)
 
 
-class SpeechEmbeddingClassifier(nn.Module):
+class SpeechEmbeddingClassifier(Network):
     """Log-mels (B, 1, frames, 32) -> embeddings pooled over time (B, 192) -> dropout -> linear head (B, K)."""
 
     def __init__(self, num_classes: int, dropout: float, freeze: bool):
@@ -125,6 +126,9 @@ class SpeechEmbeddingClassifier(nn.Module):
         super().train(mode)
         self.embedding.train(False)  # no dropout or batch norm inside: the same numbers either way
         return self
+
+    def lr_groups(self) -> list[tuple[nn.Module, float]]:
+        return [(self.embedding, PRETRAINED_LR_SCALE)]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, frames, 32) -> (B, 192)
         e = self.embedding(x)  # (B, 96, windows)
@@ -221,7 +225,6 @@ def frontend(prep, folder: str | Path | None) -> MelFrontend:
 def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, pretrained: bool = True) -> nn.Module:
     """The classifier for a resolved config; loads the embedding's weights when ``pretrained``."""
     model = SpeechEmbeddingClassifier(num_classes, cfg.dropout, cfg.freeze)
-    model.embedding.lr_scale = PRETRAINED_LR_SCALE  # see lamina.training.optim
     if pretrained:
         load_embedding(model.embedding, cfg.pretrained)
     return model

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from lamina.common.config import ModelConfig
+from lamina.models.network import Network
 
 FASTTEXT_DEFAULTS = {"width": 64, "dropout": 0.5}
 TEXTCNN_DEFAULTS = {"width": 128, "dropout": 0.5}
@@ -19,7 +20,7 @@ BIGRAM_PRIME = 1_000_003
 KERNELS = (3, 4, 5)  # TextCNN filter widths, in tokens (Kim, 2014)
 
 
-class FastText(nn.Module):
+class FastText(Network):
     """Mean of unigram and hashed-bigram embeddings -> dropout -> linear (Joulin et al., 2016)."""
 
     def __init__(self, vocab_size: int, num_classes: int, dim: int, dropout: float):
@@ -42,7 +43,7 @@ class FastText(nn.Module):
         return self.fc(self.dropout(total / count))
 
 
-class TextCNN(nn.Module):
+class TextCNN(Network):
     """Embeddings -> parallel 1-D convolutions of widths 3/4/5 -> masked max over time -> linear (Kim, 2014)."""
 
     def __init__(self, vocab_size: int, num_classes: int, dim: int, dropout: float):

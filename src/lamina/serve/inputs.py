@@ -58,13 +58,13 @@ class Source:
         return sum(1 for _ in _records(self.path))
 
 
-def open_source(path: str | Path, modality: str, column: str | None = None) -> Source:
-    """The inputs at ``path`` for a model of ``modality``.
+def open_source(path: str | Path, prep, column: str | None = None) -> Source:
+    """The inputs at ``path`` for a model whose modality object (ImagePreprocess, ...) is ``prep``.
 
     Raises:
         DataError: the path does not exist, is a table without the column it needs, or holds no inputs of the model's kind.
     """
-    p = Path(path)
+    p, modality = Path(path), prep.name
     if p.is_dir():
         return Source(p, "folder", modality)
     if not p.is_file():
@@ -72,7 +72,7 @@ def open_source(path: str | Path, modality: str, column: str | None = None) -> S
     if p.suffix.lower() not in TEXT_SUFFIXES:
         raise DataError(f"{p}: batch input must be a folder, or a table ({', '.join(TEXT_SUFFIXES)}); use a folder for single files")
     columns = _columns(p)
-    if modality != "text":
+    if not prep.text_fields:  # a manifest of files
         name = column or next((c for c in columns if c.strip().lower() == "path"), None)
         if name not in columns:
             raise DataError(f"{p}: a {modality} model scores files: the table needs a 'path' column (columns: {', '.join(columns)})")

@@ -21,7 +21,6 @@ from lamina.data.image import ImagePreprocess
 from lamina.data.task import Task
 from lamina.data.preprocess import preprocess_from_meta
 from lamina.data.text_data import TextPreprocess, trim_padding
-from lamina.data.tokenizer import load_tokenizer
 
 
 class InputError(ValueError):
@@ -182,7 +181,7 @@ def load_decoder(path: str | Path) -> ServedModel:
     """A package's input decoding alone (no ONNX Runtime session): what a batch-scoring worker process needs."""
     package = find_package(path)
     meta = read_meta(package)
-    return ServedModel(package.name, package, meta, None, "", "", _tokenizer(package, meta))
+    return ServedModel(package.name, package, meta, None, "", "", preprocess_from_meta(meta).tokenizer_in(package))
 
 
 def load_served_model(arg: str, threads: int = 0, version: str = "1", spin: bool = True) -> ServedModel:
@@ -215,10 +214,7 @@ def load_served_model(arg: str, threads: int = 0, version: str = "1", spin: bool
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
     check_self_contained(onnx_path)
-    return ServedModel(name, package, meta, session, export["input"]["name"], export["output"]["name"], _tokenizer(package, meta),
+    return ServedModel(name, package, meta, session, export["input"]["name"], export["output"]["name"],
+                       preprocess_from_meta(meta).tokenizer_in(package),
                        version, onnx_path.name)
 
-
-def _tokenizer(package: Path, meta: dict):
-    """A text package's tokenizer.json, loaded; None for other modalities."""
-    return load_tokenizer(package, meta["preprocessing"]["tokenizer"]) if meta.get("modality") == "text" else None

@@ -38,9 +38,9 @@ class Engine:
         """Rank 0: the process that validates, logs and writes checkpoints."""
         return self.dist.main
 
-    def setup(self, model: torch.nn.Module, modality: str) -> torch.nn.Module:
-        """``model`` on the device; image networks channels-last (the faster layout for convolutions on CPU and GPU)."""
-        return model.to(self.device, memory_format=torch.channels_last) if modality == "image" else model.to(self.device)
+    def setup(self, model: torch.nn.Module, memory_format: torch.memory_format = torch.contiguous_format) -> torch.nn.Module:
+        """``model`` on the device, in its modality's memory format (channels-last for images)."""
+        return model.to(self.device, memory_format=memory_format)
 
     def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         """What a training forward runs: ``module`` itself, or wrapped in DistributedDataParallel under torchrun."""

@@ -82,6 +82,6 @@ def run_evaluation(model_path, data_path, split: str | None = None, skip_bad: bo
         config_yaml = (run_dir / "config.yaml").read_text(encoding="utf-8") if rows and (run_dir / "config.yaml").is_file() else ""
         write_report(Path(report_path), f"{meta.get('name', package.name)} evaluated on {data_path}", split or "all", result, data,
                       probs.numpy(), predictor.task, rows, config_yaml, meta.get("data_fingerprint", ""), {},
-                      getattr(predictor.prep, "sample_rate", 16000))
+                      predictor.prep)
         result["report"] = str(report_path)
     return result

@@ -20,10 +20,9 @@ def feature_key(model: Classifier, prep, precision: str) -> str:
     """Names a frozen image backbone's features: its weights (a digest of every tensor but the head's), the
     image preprocessing and the precision they were computed in."""
     h = hashlib.blake2b(digest_size=8)
-    for name, t in model.net.state_dict().items():
-        if not name.startswith("head."):
-            h.update(name.encode())
-            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    for name, t in model.encoder_state().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     return (f"{model.net.__class__.__name__}-{h.hexdigest()}-{prep.size}x{prep.channels}-{prep.fit}-{prep.resample}-{precision}"
             f"-d{IMAGE_DECODE_VERSION}")
 
@@ -37,7 +36,7 @@ def frozen_features(model: Classifier, split: SplitData, device: str, precision:
     the same backbone saw before, at the same preprocessing and precision, is not encoded again.
     """
     model.eval()
-    width = model.net.feature_width
+    width = model.feature_width
     cache = feature_cache(cache_dir(), cache_key, width) if cache_key and split.hashes is not None else None
     known = cache.lookup(split.hashes) if cache is not None else {}
     todo = torch.tensor([i for i in range(len(split)) if cache is None or split.hashes[i] not in known], dtype=torch.int64)
@@ -46,7 +45,7 @@ def frozen_features(model: Classifier, split: SplitData, device: str, precision:
     for part in eval_batches(len(todo), batch_size, lengths[todo] if lengths is not None else None):
         idx = todo[part]
         with autocast(device, precision):
-            feats[idx] = model.net.features(model.normalize(as_model_input(split.x[idx], device))).float().cpu()
+            feats[idx] = model.encode(as_model_input(split.x[idx], device)).float().cpu()
     if known:
         hits = torch.tensor([i for i, h in enumerate(split.hashes) if h in known], dtype=torch.int64)
         feats[hits] = torch.from_numpy(cache.read(np.array([known[split.hashes[i]] for i in hits.tolist()], dtype=np.int64)))

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import torch
 
-from lamina.common.config import Config, TrainConfig
+from lamina.common.config import TrainConfig
 from lamina.common.errors import ConfigError
-from lamina.data.augment import augment_audio, spec_augment, warped_mel
 from lamina.data.batches import as_model_input, eval_batches, token_lengths
-from lamina.data.dataset import PreparedData, SplitData
+from lamina.data.dataset import SplitData
 from lamina.data.task import Task
-from lamina.models.kws import LogMel
 from lamina.models.output import activate
-from lamina.models.registry import Classifier, train_defaults
+from lamina.models.registry import train_defaults
 from lamina.training.metrics import classification_metrics, regression_metrics
 from lamina.training.objective import Objective
 from lamina.training.precision import autocast
@@ -79,22 +77,6 @@ def predict_split(model: torch.nn.Module, split: SplitData, device: str, precisi
 
 
 @torch.no_grad()
-def audio_features(model: Classifier, clips: torch.Tensor, cfg: Config, data: PreparedData, gen: torch.Generator,
-                   device: str, banks: torch.Tensor) -> torch.Tensor:
-    """A training batch of int16 clips (B, T) -> augmented features of the network's front end on the CPU.
-
-    Waveform augmentation, the network's own front end with a randomly warped mel filterbank
-    per clip (``banks``, see lamina.data.augment.warp_banks), then SpecAugment: the whole global
-    batch on every rank, so torchrun ranks draw the same augmentation as one process would.
-    """
-    waves = augment_audio(clips, cfg.data.augment, gen, data.prep.sample_rate, data.noise)
-    if not isinstance(model.normalize, LogMel):  # a pretrained model's own front end: waveform augmentation only
-        return model.normalize(waves.to(device)).float().cpu()
-    power = model.normalize.power(waves.to(device))
-    feats = model.normalize.features(warped_mel(power, banks, gen)).float().cpu()
-    return spec_augment(feats, cfg.data.augment, gen)
-
-
 def validate(model: torch.nn.Module, val: SplitData, objective: Objective, device: str, precision: str, monitor: str,
              batch_size: int = 512) -> dict:
     """Val loss and the task's cheap metrics for one epoch: accuracy (and macro-F1 when it is the monitored metric),

@@ -11,20 +11,17 @@ import math
 import torch
 
 from lamina.common.config import TrainConfig
+from lamina.models.network import lr_scales
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """AdamW; norms and biases (tensors of rank <= 1) get no weight decay.
 
-    A submodule with an ``lr_scale`` attribute (a pretrained encoder: 0.01) trains its
-    parameters at that fraction of the schedule's rate; its group carries ``lr_scale``.
+    The parts a network declares in ``lr_groups()`` (a pretrained encoder: 0.01) train at that
+    fraction of the schedule's rate; their group carries ``lr_scale``.
     A model with sparse-gradient embeddings (minilm's term bag) gets :class:`LazyAdamW`.
     """
-    scale_of: dict[int, float] = {}
-    for module in model.modules():
-        if hasattr(module, "lr_scale"):
-            for p in module.parameters():
-                scale_of[id(p)] = float(module.lr_scale)
+    scale_of = lr_scales(model)
     groups: dict[tuple, list] = {}
     for p in model.parameters():
         if p.requires_grad:

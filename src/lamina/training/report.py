@@ -9,9 +9,7 @@ config and the data fingerprint follow. Written at the end of training and by
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,35 +29,6 @@ class Mistake:
     predicted: str
     confidence: float | None  # the model's probability for ``predicted`` (None: a regression's value)
     preview: str  # HTML that shows the sample (an <img> with a data: URI for images)
-
-
-def image_preview(x: np.ndarray, side: int = 64) -> str:
-    """An <img> tag holding a PNG of one (C, H, W) uint8 image, scaled up to ``side`` px."""
-    from PIL import Image
-
-    arr = x[0] if x.shape[0] == 1 else np.transpose(x, (1, 2, 0))
-    img = Image.fromarray(np.ascontiguousarray(arr))
-    scale = max(1, side // max(img.size))
-    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return f'<img alt="sample" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
-
-
-def audio_preview(x: np.ndarray, sample_rate: int) -> str:
-    """An <audio> player holding one int16 clip as an inline 16-bit WAV (a 1 s clip at 16 kHz is ~43 KB as base64)."""
-    import struct
-
-    pcm = np.ascontiguousarray(x, dtype="<i2").tobytes()
-    header = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, 2 * sample_rate, 2, 16)
-    wav = header + b"data" + struct.pack("<I", len(pcm)) + pcm
-    return f'<audio controls preload="none" src="data:audio/wav;base64,{base64.b64encode(wav).decode()}"></audio>'
-
-
-def text_preview(text: str, limit: int = 280) -> str:
-    """The text (cut at ``limit`` characters), HTML-escaped, as a block the report can show."""
-    cut = text if len(text) <= limit else text[:limit].rstrip() + " ..."
-    return f'<blockquote class="text">{html.escape(cut)}</blockquote>'
 
 
 def worst_mistakes(task, scores: np.ndarray, y: np.ndarray, keys: list[str], preview, limit: int = 24) -> list[Mistake]:
@@ -301,15 +270,10 @@ def write(path: Path, page: str) -> Path:
 
 
 def write_report(path: Path, title: str, split_name: str, evaluation: dict, split: SplitData, probs, task: Task,
-                  rows: list[dict], config_yaml: str, fingerprint: str, extra: dict, sample_rate: int = 16000) -> Path:
-    """report.html for ``split``'s figures: curves from ``rows``, the worst mistakes with a preview of each input."""
-    if split.texts is not None:
-        preview = lambda i: text_preview(split.texts[i])  # noqa: E731
-    elif split.x.dim() == 2:  # audio clips
-        preview = lambda i: audio_preview(split.x[i].numpy(), sample_rate)  # noqa: E731
-    else:
-        preview = lambda i: image_preview(split.x[i].numpy())  # noqa: E731
-    mistakes = worst_mistakes(task, probs, split.y.numpy(), split.keys, preview)
+                  rows: list[dict], config_yaml: str, fingerprint: str, extra: dict, prep) -> Path:
+    """report.html for ``split``'s figures: curves from ``rows``, the worst mistakes with a preview of each input
+    (``prep``, the modality object, shows a sample)."""
+    mistakes = worst_mistakes(task, probs, split.y.numpy(), split.keys, lambda i: prep.preview(split, i))
     page = render(title=title, split=split_name, evaluation=evaluation, rows=rows, mistakes=mistakes,
                          config_yaml=config_yaml, fingerprint=fingerprint, extra=extra, task=task, scores=probs, y=split.y.numpy())
     return write(path, page)

@@ -16,8 +16,9 @@ from lamina.common.runtime import use_tracking_credentials
 from lamina.data.dataset import PreparedData, is_text_data, prepare_training_data, scan_images
 from lamina.data.layout import Layout
 from lamina.data.tokenizer import TOKENIZER_FILE, save_tokenizer
-from lamina.models.package import package_meta, save_package
+from lamina.models.package import package_meta, parity_samples, save_package
 from lamina.models.registry import check_name, missing_pretrained, registered, resolve, uses_pretrained_tokenizer
+from lamina.training.budget import epochs_within_budget
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
 from lamina.training import distributed
 from lamina.training.distributed import Dist
@@ -75,12 +76,7 @@ def choose_image_model(cfg: Config, warn=None) -> tuple[Config, Layout | None]:
 
 def fill_inferred(cfg: Config, data: PreparedData) -> Config:
     """The config with every inferred value written in (modality, size, channels, model defaults, epochs, batch sizes, lr)."""
-    if data.modality == "text":
-        inferred = {"max_tokens": data.prep.max_tokens, "text_column": data.columns[0], "label_column": data.columns[1]}
-    elif data.modality == "audio":
-        inferred = {}
-    else:
-        inferred = {"image_size": data.prep.size, "channels": data.prep.channels, "image_fit": data.prep.fit}
+    inferred = data.prep.config_values(data.columns)
     data_cfg = cfg.data.model_copy(update={"modality": data.modality, "task": data.task.kind, **inferred})
     model_cfg = resolve(cfg.model, data.modality)
     train_cfg = resolve_train(cfg.train, model_cfg.name, len(data.splits["train"]), data.task.kind)
@@ -268,7 +264,7 @@ def _plan(state: str, output: Path, resume: bool | None) -> bool:
 def _prepare(cfg: Config, run: RunDir, resuming: bool, quiet: bool) -> tuple[Config, PreparedData]:
     """The data read, checked and split, and the config with what it implies written in (model, epochs, sizes)."""
     warn = (lambda message: print(f"warning: {message}", file=sys.stderr)) if not quiet else None  # noqa: E731
-    requested = cfg.model
+    requested, requested_epochs = cfg.model, cfg.train.epochs
     cfg, layout = choose_image_model(cfg, warn)
     data = prepare_training_data(cfg.data, cfg.train.seed, _tokenizer_file(cfg, run.path, resuming), layout)
     if data.tokenizer is not None and not resuming:
@@ -276,9 +272,16 @@ def _prepare(cfg: Config, run: RunDir, resuming: bool, quiet: bool) -> tuple[Con
     _warn_skipped(data.skipped, quiet)
     _warn_checks(data.checks, quiet)
     cfg = fill_inferred(cfg, data)
-    missing = missing_pretrained(requested, data.modality) if data.modality != "image" else None
+    missing = missing_pretrained(requested, data.modality) if layout is None else None  # images: told in choose_image_model
     if missing and warn is not None:
         warn(missing)
+    cfg, timing = epochs_within_budget(cfg, data, requested_epochs)
+    if timing is not None:
+        run.set_status("running", epoch_budget=timing)  # what the probe measured, in run.json
+    if timing is not None and timing["epochs"] < timing["auto_epochs"] and not quiet:
+        print(f"epochs: {timing['epochs']} instead of {timing['auto_epochs']}: an epoch takes ~{timing['epoch_seconds']:.1f} s on "
+              f"this machine and train.time_budget is {timing['time_budget']:g} s (config.yaml records the {timing['epochs']}; "
+              "set train.epochs to choose)", file=sys.stderr)
     return cfg, data
 
 
@@ -322,14 +325,14 @@ def _finish(cfg: Config, run: RunDir, data: PreparedData, result) -> dict:
     )
     meta["training"] = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "precision": result.precision,
                         "device": result.device, "seed": cfg.train.seed}
-    save_package(run.model, result.model, meta, data.tokenizer)
+    save_package(run.model, result.model, meta, data.tokenizer, parity_samples(data.splits, data.prep))
     report_file = None
     if reported is not None:
         name, split, probs, m = reported
         report_file = report.write_report(run.path / "report.html", f"{run.path.resolve().name}: {cfg.model.name} on {data.root}", name, m,
                                     split, probs, data.task, read_metrics(run.path), dump_config(cfg), data.fingerprint,
                                     {"precision": result.precision, "best epoch": result.best_epoch + 1, "epochs": result.epochs_run},
-                                    getattr(data.prep, "sample_rate", 16000))
+                                    data.prep)
     return {
         "run": str(run.path), "model": str(run.model), "metrics": metrics, "best_epoch": result.best_epoch,
         "epochs": result.epochs_run, "train_seconds": round(result.train_seconds, 3),

@@ -9,6 +9,7 @@ resumed run depend on it); an epoch reads: batches -> modality batch -> shard ->
 from __future__ import annotations
 
 import contextlib
+import statistics
 import time
 
 import torch
@@ -16,15 +17,15 @@ import torch
 from lamina.common.config import Config
 from lamina.common.progress import Progress
 from lamina.common.runtime import set_threads
-from lamina.data.augment import augment_batch, warp_banks
 from lamina.data.batches import as_model_input, steps_per_epoch, token_lengths, train_batches
-from lamina.data.dataset import PreparedData
+from lamina.data.dataset import PreparedData, SplitData
+from lamina.models.modality import torch_modality
 from lamina.models.registry import build_model, resolve, train_defaults
 from lamina.training.checkpoint import CheckpointWriter, restore_optimizer, snapshot
 from lamina.training.distributed import Dist
 from lamina.training.engine import Engine
 from lamina.training.features import feature_key, frozen_features
-from lamina.training.loop import audio_features, validate
+from lamina.training.loop import validate
 from lamina.training.memory import probe_batch_sizes
 from lamina.training.objective import Objective, class_weights
 from lamina.training.optim import clip_gradients, lr_at, make_optimizer
@@ -90,16 +91,15 @@ class Trainer:
         model_cfg = resolve(cfg.model, data.modality)
         model = build_model(model_cfg, tuple(self.train.x.shape[1:]), data.task.outputs, data.mean, data.std, data.modality, data.prep)
         self.objective = Objective(data.task, self.tc.label_smoothing, class_weights(data.task, self.train.y, self.tc.class_weights))
-        self.model = engine.setup(model, data.modality)
+        self.twin = torch_modality(data.prep)
+        self.model = engine.setup(model, self.twin.memory_format)
         self.st = TrainState.from_json(resume.state["train"]) if resume is not None else TrainState()
         self.best_weights, self.pending_best = None, False  # pending: best_weights not yet on disk
         self.batch_size = train_defaults(model_cfg.name)["batch_size"] if self.tc.batch_size == "auto" else self.tc.batch_size
         self._choose_micro_batches()
-        self.step_model = self.eval_model = self.model  # what a training step runs; what validation runs
-        self.banks = None
-        if data.modality == "audio":  # steps take augmented log-mels of the global batch; the front end has no parameters
-            self.step_model, self.banks = self.model.net, warp_banks(data.prep, cfg.data.augment.warp)
-        self.frozen = getattr(self.model.net, "freeze", False)
+        self.eval_model = self.model  # what validation runs; a training step runs step_model, after augment
+        self.step_model, self.augment = self.twin.training_view(self.model, cfg, data)
+        self.frozen = self.model.frozen_encoder
         if self.frozen:
             self._encode_once()
         self.lengths = token_lengths(self.train.x)
@@ -135,10 +135,11 @@ class Trainer:
     def _encode_once(self) -> None:
         """A frozen pretrained encoder: encode every text or image once, train only the head on the features."""
         engine, started = self.engine, time.perf_counter()
-        key = feature_key(self.model, self.data.prep, engine.precision) if self.data.modality == "image" and self.cfg.data.cache else None
+        key = feature_key(self.model, self.data.prep, engine.precision) if self.twin.caches_features and self.cfg.data.cache else None
         self.train, self.val = (frozen_features(self.model, sp, engine.device, engine.precision, self.st.eval_batch_size, key)
                                 if sp is not None else None for sp in (self.train, self.val))
-        self.step_model = self.eval_model = self.model.net.head
+        self.step_model = self.eval_model = self.model.head
+        self.augment = None  # features are not augmented
         n = len(self.train) + (len(self.val) if self.val is not None else 0)
         engine.print(f"frozen encoder: {n} {self.data.modality} samples encoded once in {time.perf_counter() - started:.1f} s; "
                      "training the output layer only")
@@ -177,10 +178,8 @@ class Trainer:
     def _batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
         """This rank's share of a global batch, augmented as its modality is (frozen: already features)."""
         xb = self.train.x[idx]
-        if self.data.modality == "image" and not self.frozen:
-            xb = augment_batch(xb, self.cfg.data.augment, self.aug_gen)
-        elif self.data.modality == "audio" and not self.frozen:
-            xb = audio_features(self.model, xb, self.cfg, self.data, self.aug_gen, self.engine.device, self.banks)
+        if self.augment is not None:
+            xb = self.augment(xb, self.aug_gen, self.engine.device)
         return self.engine.shard(xb), self.engine.shard(self.train.y[idx])
 
     def _step(self, xb: torch.Tensor, yb: torch.Tensor, lr: float, sums: _EpochSums) -> torch.Tensor:
@@ -219,6 +218,34 @@ class Trainer:
         self.writer.wait()
         raise Preempted(f"stopped by SIGTERM at epoch {epoch + 1}, step {self.st.global_step}; the checkpoint is written: "
                         "run the same command to resume")
+
+    # --- a speed probe (lamina.training.budget) -------------------------------------------------
+    def seconds_per_epoch(self, budget: float, warmup: int = 3, steps: int = 20, max_seconds: float = 5.0) -> float:
+        """The seconds one epoch (training and validation) takes on this machine, from a few timed steps of this
+        trainer: a throwaway one, since the steps change its weights. Stops early once the whole run is clearly
+        within ``budget`` seconds."""
+        self.model.train()
+        sums, lr, times = _EpochSums(self.st, self.engine), lr_at(0, self.total_steps, self.tc), []
+        for _, idx in train_batches(len(self.train), self.batch_size, self.tc.seed, 0, lengths=self.lengths):
+            started = time.perf_counter()
+            self._step(*self._batch(idx), lr, sums).item()  # .item(): the step has finished on any device
+            times.append(time.perf_counter() - started)
+            timed = times[warmup:]
+            if len(timed) >= steps or sum(times) > max_seconds or timed and min(timed) * self.total_steps < budget / 4:
+                break
+        step = statistics.median(times[warmup:] or times)
+        return self.per_epoch * step + self._validation_seconds()
+
+    def _validation_seconds(self, batches: int = 2) -> float:
+        """Validation's share of an epoch, from timing up to ``batches`` evaluation batches."""
+        val = self.val
+        if val is None or not len(val):
+            return 0.0
+        n = min(len(val), batches * self.st.eval_batch_size)
+        part = SplitData(val.x[torch.arange(n)], val.y[:n], val.keys[:n], val.texts[:n] if val.texts is not None else None)
+        started = time.perf_counter()
+        validate(self.eval_model, part, self.objective, self.engine.device, self.engine.precision, self.tc.monitor, self.st.eval_batch_size)
+        return (time.perf_counter() - started) * len(val) / n
 
     # --- the end of an epoch -----------------------------------------------------------------
     def end_epoch(self, sums: _EpochSums) -> None:

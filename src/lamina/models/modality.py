@@ -1,0 +1,161 @@
+"""The torch side of a modality: what a network, a training step and a loaded package need that the torch-free
+modality objects of ``lamina.data`` (ImagePreprocess, AudioPreprocess, TextPreprocess) cannot give.
+
+One object per modality, found by the data object's ``name`` (``torch_modality(prep)``). Each answers:
+
+- ``frontend``: the network's first, parameter-free layer (pixel normalisation, log-mels, nothing for token ids);
+- ``memory_format``: how the network and its batches lie in memory;
+- ``caches_features``: whether a frozen encoder's features are worth caching on disk between runs;
+- ``training_view``: what a training step runs and how a batch is augmented on the way to it;
+- ``graph_input``: the exported graph's input (as a server sends it) -> what the network takes;
+- ``stored``: the data object's ``inputs`` (numpy) -> the stored batch form a Predictor scores; ``served``: back
+  (the stored form of a split -> the exported graph's input: the package's parity samples);
+- ``preprocessing``: the preprocessing lamina.json records.
+
+A fourth modality adds one class here and one data object in ``lamina.data``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from lamina.data.augment import augment_audio, augment_batch, spec_augment, warp_banks, warped_mel
+
+Augment = Callable[[torch.Tensor, torch.Generator, str], torch.Tensor]  # (stored batch, generator, device) -> step input
+
+
+class Normalize(nn.Module):
+    """(x - mean) / std per channel, in pixel units, as the network's first layer."""
+
+    def __init__(self, mean: list[float], std: list[float]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("inv_std", 1.0 / torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> same
+        return (x - self.mean) * self.inv_std
+
+
+class ImageTorch:
+    """Pixels: uint8 (N, C, H, W) stored, float channels-last into the network, normalised by its first layer."""
+
+    name = "image"
+    memory_format = torch.channels_last  # the faster layout for convolutions on CPU and GPU
+    caches_features = True  # a frozen photo backbone's features: cached on disk, keyed by weights and preprocessing
+
+    def frontend(self, spec, cfg, prep, mean: list[float], std: list[float], channels: int, load_pretrained: bool) -> nn.Module:
+        if spec.image_input is not None:  # the input scaling the pretrained weights expect, not the data's statistics
+            mean, std = [spec.image_input["mean"]] * channels, [spec.image_input["std"]] * channels
+        return Normalize(mean, std)
+
+    def net_args(self, prep) -> tuple:
+        return ()
+
+    def training_view(self, model: nn.Module, cfg, data) -> tuple[nn.Module, Augment]:
+        return model, lambda xb, gen, device: augment_batch(xb, cfg.data.augment, gen)
+
+    def graph_input(self, inputs: torch.Tensor) -> torch.Tensor:  # uint8 (N, H, W, C) -> float (N, C, H, W)
+        return inputs.permute(0, 3, 1, 2).to(torch.float32)
+
+    def stored(self, inputs: np.ndarray) -> torch.Tensor:  # uint8 (N, H, W, C) -> (N, C, H, W)
+        return torch.from_numpy(inputs).permute(0, 3, 1, 2)
+
+    def served(self, stored: torch.Tensor) -> np.ndarray:  # uint8 (N, C, H, W) -> (N, H, W, C), as a server sends it
+        return stored.permute(0, 2, 3, 1).contiguous().numpy()
+
+    def preprocessing(self, prep, mean: list[float], std: list[float]) -> dict:
+        return {**prep.to_dict(), "mean": list(mean), "std": list(std)}
+
+
+class AudioTorch:
+    """Clips: int16 (N, samples) stored and served; the network's first layer computes log-mels (or a pretrained
+    model's own front end)."""
+
+    name = "audio"
+    memory_format = torch.contiguous_format
+    caches_features = False
+
+    def frontend(self, spec, cfg, prep, mean: list[float], std: list[float], channels: int, load_pretrained: bool) -> nn.Module:
+        from lamina.models.kws import LogMel
+
+        return spec.frontend(prep, cfg.pretrained if load_pretrained else None) if spec.frontend else LogMel(prep)
+
+    def net_args(self, prep) -> tuple:
+        return ()
+
+    def training_view(self, model: nn.Module, cfg, data) -> tuple[nn.Module, Augment]:
+        """Steps take augmented features of the whole global batch (the front end has no parameters), so the step
+        runs the network after the front end."""
+        banks = warp_banks(data.prep, cfg.data.augment.warp)
+        return model.net, lambda xb, gen, device: audio_features(model, xb, cfg.data.augment, data, gen, device, banks)
+
+    def graph_input(self, inputs: torch.Tensor) -> torch.Tensor:  # int16 (N, samples) -> float32 in int16 units
+        return inputs.to(torch.float32)
+
+    def stored(self, inputs: np.ndarray) -> torch.Tensor:  # int16 (N, samples)
+        return torch.from_numpy(inputs)
+
+    def served(self, stored: torch.Tensor) -> np.ndarray:
+        return stored.numpy()
+
+    def preprocessing(self, prep, mean: list[float], std: list[float]) -> dict:
+        return prep.to_dict()
+
+
+class TextTorch:
+    """Token ids: int32 (N, max_tokens) stored, int64 into the network, which embeds them itself."""
+
+    name = "text"
+    memory_format = torch.contiguous_format
+    caches_features = False
+
+    def frontend(self, spec, cfg, prep, mean: list[float], std: list[float], channels: int, load_pretrained: bool) -> nn.Module:
+        return nn.Identity()
+
+    def net_args(self, prep) -> tuple:
+        return (prep.vocab_size,)  # ids are in [0, vocab_size)
+
+    def training_view(self, model: nn.Module, cfg, data) -> tuple[nn.Module, None]:
+        return model, None
+
+    def graph_input(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs
+
+    def stored(self, inputs: np.ndarray) -> torch.Tensor:  # int32 (N, max_tokens)
+        return torch.from_numpy(inputs)
+
+    def served(self, stored: torch.Tensor) -> np.ndarray:  # int32 -> int64 token ids, as the graph takes them
+        return stored.numpy().astype(np.int64)
+
+    def preprocessing(self, prep, mean: list[float], std: list[float]) -> dict:
+        return prep.to_dict()
+
+
+TORCH_MODALITIES = {m.name: m for m in (ImageTorch(), AudioTorch(), TextTorch())}
+
+
+def torch_modality(prep_or_name) -> ImageTorch | AudioTorch | TextTorch:
+    """The torch twin of a modality object (or of a modality's name)."""
+    return TORCH_MODALITIES[getattr(prep_or_name, "name", prep_or_name)]
+
+
+def audio_features(model: nn.Module, clips: torch.Tensor, augment, data, gen: torch.Generator, device: str,
+                   banks: torch.Tensor) -> torch.Tensor:
+    """A training batch of int16 clips (B, T) -> augmented features of the network's front end on the CPU.
+
+    Waveform augmentation, the network's own front end with a randomly warped mel filterbank
+    per clip (``banks``, see lamina.data.augment.warp_banks), then SpecAugment: the whole global
+    batch on every rank, so torchrun ranks draw the same augmentation as one process would.
+    """
+    from lamina.models.kws import LogMel
+
+    waves = augment_audio(clips, augment, gen, data.prep.sample_rate, data.noise)
+    if not isinstance(model.normalize, LogMel):  # a pretrained model's own front end: waveform augmentation only
+        return model.normalize(waves.to(device)).float().cpu()
+    power = model.normalize.power(waves.to(device))
+    feats = model.normalize.features(warped_mel(power, banks, gen)).float().cpu()
+    return spec_augment(feats, augment, gen)

@@ -1,0 +1,69 @@
+"""Zero-config epochs that fit the machine.
+
+``train.epochs: auto`` means about 540,000 training samples' worth of epochs (``loop.auto_epochs``): a fixed
+amount of compute, so the same data and seed train the same steps everywhere. On a machine too slow to train
+them within ``train.time_budget`` seconds (an fp32-only laptop CPU where the budget was set on one with bf16),
+the run first times a few steps of a throwaway copy of itself and trains as many epochs as fit instead. The
+number chosen is written into config.yaml, so a rerun from that file trains the same steps on any machine.
+Frozen pretrained encoders are left alone: their epochs train only an output layer on features computed once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from lamina.common.config import Config
+from lamina.data.dataset import PreparedData
+from lamina.models.registry import registered
+from lamina.training.distributed import Dist
+from lamina.training.engine import Engine
+
+
+class _Discard:
+    """A run directory and a checkpoint writer that keep nothing (the probe's trainer is thrown away)."""
+
+    def log_metrics(self, record: dict) -> None:
+        pass
+
+    def metrics_bytes(self) -> int:
+        return 0
+
+    def submit(self, jobs) -> None:
+        pass
+
+
+def epochs_within_budget(cfg: Config, data: PreparedData, requested_epochs) -> tuple[Config, dict | None]:
+    """``cfg`` with fewer epochs when ``requested_epochs`` was 'auto' and the resolved epochs would take longer than
+    ``train.time_budget`` here; and what was measured (None when nothing was: explicit epochs, no budget, a frozen
+    encoder)."""
+    tc = cfg.train
+    if requested_epochs != "auto" or tc.time_budget is None or _frozen_encoder(cfg):
+        return cfg, None
+    seconds = measure_epoch_seconds(cfg, data)
+    fits = max(1, int(tc.time_budget // max(seconds, 1e-9)))
+    chosen = min(fits, tc.epochs)
+    info = {"epoch_seconds": round(seconds, 3), "auto_epochs": tc.epochs, "time_budget": tc.time_budget, "epochs": chosen}
+    return cfg.model_copy(update={"train": tc.model_copy(update={"epochs": chosen})}), info
+
+
+def measure_epoch_seconds(cfg: Config, data: PreparedData) -> float:
+    """Seconds one epoch of ``cfg`` takes on this machine (one process), from a throwaway trainer. The random
+    generators are restored afterwards: the real run draws exactly as it would without the probe."""
+    from lamina.training.trainer import Trainer  # the trainer imports nothing from here; imported late to keep it so
+
+    state = torch.get_rng_state()
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        trainer = Trainer(cfg, data, _Discard(), _Discard(), Engine.create(cfg.train, Dist(), True), None, None)
+        with contextlib.closing(trainer.progress):
+            return trainer.seconds_per_epoch(cfg.train.time_budget)
+    finally:
+        torch.set_rng_state(state)
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _frozen_encoder(cfg: Config) -> bool:
+    spec = registered().get(cfg.model.name)
+    return spec is not None and spec.pretrained and bool(cfg.model.freeze)
