@@ -10,27 +10,26 @@ from lamina.common.errors import LaminaError
 CONFIG_SUFFIXES = (".yaml", ".yml")
 
 
-def resolve_config(data_or_config=None, *, overrides=None, seed=None, device=None, skip_bad=None) -> Config:
+def resolve_config(data_or_config=None, *, overrides=None, seed=None, device=None, skip_bad=None, settings=None) -> Config:
     """The run's Config from a YAML path, a config dict or a data path, then overrides and flags.
 
     Args:
         data_or_config: "my.yaml" | {"data": {...}, ...} | "data/digits" (zero-config) | None.
         overrides: "dotted.key=value" strings, as ``--set``.
+        settings: {"dotted.key": value}, typed (applied after ``overrides``).
         seed, device, skip_bad: shortcuts for train.seed, train.device, data.skip_bad.
     """
-    sets = list(overrides or [])
-    if device is not None:
-        sets.append(f"train.device={device}")
-    if skip_bad:
-        sets.append("data.skip_bad=true")
+    settings = {**(settings or {}), **({"train.device": device} if device is not None else {}),
+                **({"data.skip_bad": True} if skip_bad else {})}
     is_config = isinstance(data_or_config, dict) or (
         data_or_config is not None and str(data_or_config).lower().endswith(CONFIG_SUFFIXES)
     )
     return load_config(
         data_or_config if is_config else None,
         data_path=None if is_config or data_or_config is None else str(data_or_config),
-        overrides=sets,
+        overrides=overrides,
         seed=seed,
+        settings=settings,
     )
 
 
@@ -42,13 +41,14 @@ def default_output(cfg: Config) -> Path:
 
 def train(data_or_config=None, *, output=None, overrides=None, seed=None, device=None, skip_bad=None,
           overwrite: bool = False, quiet: bool = True, export_onnx: bool = True, resume: bool | None = None,
-          deterministic: bool | None = None) -> dict:
+          deterministic: bool | None = None, settings: dict | None = None) -> dict:
     """Train and evaluate a model; writes a run directory with the model package in ``model/``.
 
     Args:
         data_or_config: a data folder / CSV manifest, a YAML config path, or a config dict.
         output: run directory to create (default runs/<data name>).
-        overrides: "dotted.key=value" strings.
+        overrides: "dotted.key=value" strings (``--set``).
+        settings: {"dotted.key": value}, typed: what the CLI's flags set.
         overwrite: replace an existing run directory.
         quiet: no progress output.
         export_onnx: also write model.onnx (checked for parity), so the run can be served.
@@ -61,8 +61,9 @@ def train(data_or_config=None, *, output=None, overrides=None, seed=None, device
     """
     from lamina.training.session import run_training
 
-    sets = list(overrides or []) + (["train.deterministic=true"] if deterministic else [])
-    cfg = resolve_config(data_or_config, overrides=sets, seed=seed, device=device, skip_bad=skip_bad)
+    flags = {"train.device": device, "data.skip_bad": True if skip_bad else None, "train.deterministic": True if deterministic else None}
+    settings = {**(settings or {}), **{k: v for k, v in flags.items() if v is not None}}  # each one explicit: checked on resume
+    cfg = resolve_config(data_or_config, overrides=overrides, seed=seed, settings=settings)
     if cfg.track.registered_model and not cfg.track.mlflow_uri:
         from lamina.common.runtime import mlflow_tracking_uri
 
@@ -70,7 +71,7 @@ def train(data_or_config=None, *, output=None, overrides=None, seed=None, device
         if not cfg.track.mlflow_uri:
             raise LaminaError(f"track.registered_model={cfg.track.registered_model!r} needs a tracking server: "
                               "pass --tracking-uri URI (track.mlflow_uri) or set MLFLOW_TRACKING_URI")
-    explicit = [".".join(parse_override(o)[0]) for o in sets] + (["train.seed"] if seed is not None else [])
+    explicit = [".".join(parse_override(o)[0]) for o in overrides or []] + list(settings) + (["train.seed"] if seed is not None else [])
     return run_training(cfg, Path(output) if output else default_output(cfg), overwrite=overwrite, quiet=quiet,
                         resume=resume, explicit_keys=explicit, finalize=export if export_onnx else None)
 

@@ -53,3 +53,13 @@ def test_invalid_yaml_names_line(tmp_path):
 def test_override_without_equals():
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):
         load_config(None, overrides=["train.epochs"])
+
+
+def test_typed_settings_are_taken_as_they_are_and_their_keys_checked():
+    """The CLI's flags reach the config as values, not as KEY=VALUE text read back as YAML ('2024' stays a string)."""
+    from lamina.common.config import load_config
+
+    cfg = load_config(settings={"track.alias": "2024", "track.experiment": "yes", "train.epochs": 3, "data.skip_bad": True})
+    assert cfg.track.alias == "2024" and cfg.track.experiment == "yes" and cfg.train.epochs == 3 and cfg.data.skip_bad
+    with pytest.raises(ConfigError, match="unknown config key 'train.epoch'.*train.epochs"):
+        load_config(settings={"train.epoch": 3})

@@ -1,5 +1,7 @@
-"""The contract every registered model passes: builds from config, right output shape,
-trains a step, and round-trips through the model package (save -> load -> same outputs)."""
+"""The contract every registered model passes, whatever its modality (test_every_registered_model_keeps_the_contract):
+builds from config, right output shape, trains a step, round-trips through the model package (save -> load -> same
+outputs); then what each modality adds (image sizes, text padding, the audio front end), every task, and the
+network-trainer contract."""
 
 import pytest
 import torch
@@ -109,38 +111,22 @@ def test_every_registered_model_has_a_contract_case_per_modality():
 
 
 @pytest.mark.parametrize("name", sorted(TEXT_CASES))
-def test_text_model_contract(name, tiny_bert, tmp_path):
+def test_text_models_ignore_padding(name, tiny_bert):
+    """Padding never changes an output (training cuts each batch after its longest text: as_model_input)."""
     from lamina.data.text_data import TextPreprocess
     from lamina.data.tokenizer import load_tokenizer
 
     torch.manual_seed(0)
     extra = {"pretrained": str(tiny_bert), "freeze": False} if name == "minilm" else {}
     cfg = resolve(ModelConfig(name=name, **TEXT_CASES[name], **extra), "text")
-    tok = load_tokenizer(tiny_bert)
-    vocab = tok.get_vocab_size()
-    model = build_model(cfg, (12,), 3, [], [], "text", TextPreprocess(12, vocab))
+    vocab = load_tokenizer(tiny_bert).get_vocab_size()
+    model = build_model(cfg, (12,), 3, [], [], "text", TextPreprocess(12, vocab)).eval()
     ids = torch.randint(1, vocab, (4, 12))
     ids[1, 5:] = 0  # a shorter text, right-padded
-    model.train()
-    logits = model(ids)
-    assert logits.shape == (4, 3) and torch.isfinite(logits).all()
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0])).backward()
-    opt.step()
-    model.eval()
     before = model(ids)
-    # Padding never changes an output (training cuts each batch after its longest text: as_model_input).
     padded = torch.cat([ids, torch.zeros((4, 20), dtype=torch.int64)], dim=1)
     torch.testing.assert_close(model(padded), before, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(model(ids[1:2, :5]), before[1:2], rtol=1e-5, atol=1e-5)
-    meta = package_meta(name="t", modality="text", labels=list("abc"), prep=TextPreprocess(12, vocab), mean=[], std=[], model_cfg=cfg,
-                        metrics={}, fingerprint="f")
-    save_package(tmp_path / "model", model, meta, tok)
-    loaded, loaded_meta = load_model(tmp_path)
-    assert loaded_meta["input"] == {"name": "token_ids", "dtype": "int64", "shape": [-1, 12], "pad": 0}
-    torch.testing.assert_close(loaded(ids), before, rtol=0, atol=0)
-    out = Predictor.load(tmp_path).predict(["cheese bread dinner", "kernel bug"], top_k=2)
-    assert [len(r["top_k"]) for r in out] == [2, 2]
 
 
 def test_text_models_refuse_image_data_and_back():
@@ -154,31 +140,66 @@ AUDIO_CASES = {"dscnn": ({"width": 8, "depth": 1}, (8000, 0.5)), "speech-embeddi
 
 
 @pytest.mark.parametrize("name", sorted(AUDIO_CASES))
-def test_audio_model_contract(name, tmp_path):
+def test_audio_front_end_is_the_first_layer(name):
     from lamina.data.audio import AudioPreprocess
 
-    torch.manual_seed(0)
     options, (rate, seconds) = AUDIO_CASES[name]
     prep = AudioPreprocess(sample_rate=rate, duration=seconds)
-    cfg = resolve(ModelConfig(name=name, **options), "audio")
-    model = build_model(cfg, (prep.samples,), 4, [], [], "audio", prep)
+    model = build_model(resolve(ModelConfig(name=name, **options), "audio"), (prep.samples,), 4, [], [], "audio", prep)
     x = torch.randint(-3000, 3000, (4, prep.samples), dtype=torch.int16)
-    logits = model(x.float())
-    assert logits.shape == (4, 4) and torch.isfinite(logits).all()
-    assert model.normalize(x.float()).dim() == 4  # the front end is the first layer: (B, 1, ...) features
-    torch.nn.functional.cross_entropy(logits, torch.arange(4)).backward()
-    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
-    model.eval()
-    before = model(x.float())
-    meta = package_meta(name="t", modality="audio", labels=list("abcd"), prep=prep, mean=[], std=[], model_cfg=cfg, metrics={},
-                        fingerprint="f")
-    save_package(tmp_path / "model", model, meta)
-    loaded, loaded_meta = load_model(tmp_path)
-    assert loaded_meta["preprocessing"]["sample_rate"] == rate
-    torch.testing.assert_close(loaded(x.float()), before, rtol=0, atol=0)
+    assert model.normalize(x.float()).dim() == 4  # (B, 1, ...) features, computed inside the network (and its ONNX graph)
+
+
+def _contract_case(name: str, tiny_bert):
+    """(model config, modality object, tokenizer) for any registered model: 3-channel 32x32 images, 12-token texts
+    with the tiny BERT's tokenizer, the audio case's clips."""
+    from lamina.data.audio import AudioPreprocess
+    from lamina.data.text_data import TextPreprocess
+    from lamina.data.tokenizer import load_tokenizer
+
+    modality = registered()[name].modality
+    if modality == "text":
+        tok = load_tokenizer(tiny_bert)
+        extra = {"pretrained": str(tiny_bert), "freeze": False} if name == "minilm" else {}
+        return resolve(ModelConfig(name=name, **TEXT_CASES[name], **extra), "text"), TextPreprocess(12, tok.get_vocab_size()), tok
+    if modality == "audio":
+        options, (rate, seconds) = AUDIO_CASES[name]
+        return resolve(ModelConfig(name=name, **options), "audio"), AudioPreprocess(sample_rate=rate, duration=seconds), None
+    return resolve(ModelConfig(name=name, **CASES[name])), ImagePreprocess(32, 3), None
+
+
+@pytest.mark.parametrize("name", sorted(registered()))
+def test_every_registered_model_keeps_the_contract(name, tiny_bert, tmp_path):
+    """One contract for every model of every modality: it builds for its modality's input, trains a step, round-trips
+    through the package with the same outputs, carries its parity samples, and answers Predictor.predict on inputs
+    as a user gives them."""
     import numpy as np
 
-    out = Predictor.load(tmp_path).predict([x[0].numpy(), np.zeros(prep.samples, np.int16)], top_k=2)
+    from lamina.models.modality import torch_modality
+    from lamina.models.package import read_parity_samples
+
+    torch.manual_seed(0)
+    cfg, prep, tok = _contract_case(name, tiny_bert)
+    served = prep.parity_noise(np.random.default_rng(0))[:4]  # what a server hands the exported graph
+    x = torch_modality(prep).graph_input(torch.from_numpy(served))  # what the network takes
+    mean, std = [100.0] * 3, [50.0] * 3
+    model = build_model(cfg, tuple(x.shape[1:]), 3, mean, std, prep.name, prep)
+    model.train()
+    logits = model(x)
+    assert logits.shape == (4, 3) and torch.isfinite(logits).all()
+    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0])).backward()
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
+    model.eval()
+    before = model(x)
+    meta = package_meta(name="t", modality=prep.name, labels=list("abc"), prep=prep, mean=mean, std=std, model_cfg=cfg, metrics={},
+                        fingerprint="f")
+    save_package(tmp_path / "model", model, meta, tok, parity=served)
+    loaded, loaded_meta = load_model(tmp_path)
+    assert loaded_meta["modality"] == prep.name and loaded_meta["input"] == prep.input_spec()
+    torch.testing.assert_close(loaded(x), before, rtol=0, atol=0)
+    assert np.array_equal(read_parity_samples(tmp_path / "model", loaded_meta), served)
+    items = ["cheese bread dinner", "kernel bug"] if prep.text_fields else list(served[:2])
+    out = Predictor.load(tmp_path).predict(items, top_k=2)
     assert [len(r["top_k"]) for r in out] == [2, 2]
 
 

@@ -36,13 +36,10 @@ def _cmd_train(a) -> None:
 
         return launch_distributed(a, a.argv)
 
-    sets = list(a.overrides)
-    for key, value in (("track.mlflow_uri", a.tracking_uri), ("track.registered_model", a.register), ("track.alias", a.alias)):
-        if value is not None:
-            sets.append(f"{key}={json.dumps(value)}")  # JSON strings are YAML strings: no value is misread
-    summary = train(a.source, output=a.output, overrides=sets, seed=a.seed, device=a.device,
+    flags = {"track.mlflow_uri": a.tracking_uri, "track.registered_model": a.register, "track.alias": a.alias}
+    summary = train(a.source, output=a.output, overrides=list(a.overrides), seed=a.seed, device=a.device,
                     skip_bad=a.skip_bad, overwrite=a.overwrite, quiet=False, resume=True if a.resume else None,
-                    deterministic=a.deterministic or None)
+                    deterministic=a.deterministic or None, settings={k: v for k, v in flags.items() if v is not None})
     if summary.get("rank"):
         return  # a worker other than rank 0: rank 0 reports
     if a.json:

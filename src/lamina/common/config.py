@@ -261,13 +261,15 @@ def load_config(
     data_path: str | None = None,
     overrides: list[str] | None = None,
     seed: int | None = None,
+    settings: dict | None = None,
 ) -> Config:
-    """Build the resolved Config: YAML file (optional), then data path, --set overrides, --seed.
+    """Build the resolved Config: YAML file (optional), then data path, --set overrides, typed settings, --seed.
 
     Args:
         config_path: a YAML file with any of the stages, or the same as a dict; None = all defaults.
         data_path: sets data.path (the zero-config case).
-        overrides: "dotted.key=value" strings, applied in order.
+        overrides: "dotted.key=value" strings (the value read as YAML), applied in order.
+        settings: {"dotted.key": value} with values as they are (the CLI's flags: nothing is re-parsed).
         seed: sets train.seed.
     Returns:
         A validated Config with every default filled in.
@@ -289,6 +291,10 @@ def load_config(
     for text in overrides or []:
         keys, value = parse_override(text)
         set_dotted(raw, ".".join(keys), value)
+    for key, value in (settings or {}).items():
+        if key not in CONFIG_KEYS:
+            raise ConfigError(f"unknown config key '{key}'{suggest_key(key)}")
+        set_dotted(raw, key, value)
     if seed is not None:
         raw.setdefault("train", {})["seed"] = seed
     return validate_config(raw, source)

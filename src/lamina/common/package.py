@@ -1,4 +1,5 @@
-"""The model package contract, torch-free: where a package is and how its lamina.json is read.
+"""The model package contract, torch-free: where a package is, and its lamina.json: one typed schema
+(``PackageMeta``), checked on every write (``write_meta``: training, export, int8) and every read (``read_meta``).
 
 Shared by training (which writes packages), export, and serving (which must not import torch).
 """
@@ -6,11 +7,81 @@ Shared by training (which writes packages), export, and serving (which must not 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lamina.common.errors import LaminaError
-from lamina.common.files import read_json, sha256_file
+from lamina.common.files import read_json, sha256_file, write_json
 
 FORMAT = "lamina.model/1"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="allow")  # a section's own fields are its writer's; the keys below are what readers use
+
+
+class TaskSection(_Section):
+    kind: Literal["classification", "multilabel", "regression"] = "classification"
+    thresholds: Optional[list[float]] = None  # multilabel
+    target: Optional[str] = None  # regression: the column, the train split's mean and std
+    mean: Optional[float] = None
+    std: Optional[float] = None
+
+
+class Signature(_Section):
+    name: str
+    dtype: str
+    shape: list[int]
+
+
+class ExportSection(_Section):
+    format: Literal["onnx"]
+    file: str
+    sha256: str = Field(pattern="^[0-9a-f]{64}$")
+    opset: int
+    input: Signature
+    output: Signature
+    parity: dict
+    int8: Optional[dict] = None  # lamina export --quantize int8: file, sha256, val (the gate), speed
+
+
+class PackageMeta(BaseModel):
+    """lamina.json, the one description of a model package (FORMAT)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["lamina.model/1"]
+    name: str
+    modality: Literal["image", "audio", "text"]
+    labels: list[str]
+    task: TaskSection = TaskSection()
+    preprocessing: dict  # the modality object's to_dict() (lamina.data.preprocess): size, sample rate, max tokens, ...
+    model: dict  # the resolved model config (ModelConfig)
+    input: Signature  # the network's input (the exported graph's is export.input)
+    output: Signature
+    metrics: dict = {}  # per split: the task's summary figures and loss
+    data_fingerprint: str = ""
+    versions: dict = {}  # lamina, torch, python
+    training: Optional[dict] = None  # best epoch, epochs run, precision, device, seed
+    export: Optional[ExportSection] = None
+    files: dict[str, str] = {}  # file name -> sha256: every file the package holds besides lamina.json
+
+
+def check_meta(meta, where: Path) -> None:
+    """Raise LaminaError naming the first key of ``meta`` that does not fit PackageMeta."""
+    try:
+        PackageMeta.model_validate(meta)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise LaminaError(f"{where}: {key}: {err['msg']}; the file is damaged or was written by another lamina version.") from None
+
+
+def write_meta(package: Path, meta: dict) -> None:
+    """Write ``meta`` as the package's lamina.json, after checking it against the schema."""
+    check_meta(meta, Path(package) / "lamina.json")
+    write_json(Path(package) / "lamina.json", meta)
 
 
 def find_package(path: str | Path) -> Path:
@@ -79,5 +150,6 @@ def read_meta(package: Path) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise LaminaError(f"{path}: format {got!r} is not {FORMAT!r}; it was written by another lamina version.")
+    check_meta(meta, path)
     verify_files(Path(package), meta)
     return meta

@@ -26,7 +26,7 @@ from lamina.data.checks import check_samples
 from lamina.data.image import ImageDecodeError, ImagePreprocess, peek
 from lamina.data.layout import Layout, Sample, scan
 from lamina.data.targets import balance_labels, check_known, integer_targets, make_task, split_samples
-from lamina.data.task import Task, label_set
+from lamina.data.task import TASK_KINDS, Task
 from lamina.data.text_data import (TextPreprocess, infer_max_tokens, is_text_table, read_table_samples, text_fingerprint,
                                    text_tokenizer, tokenize)
 from lamina.data.tokenizer import lengths as token_counts
@@ -73,18 +73,7 @@ class PreparedData:
 
     def counts(self) -> dict:
         """Per split: samples per label (multi-label: samples carrying it); regression: n, mean, std, min, max."""
-        out = {}
-        for name, d in self.splits.items():
-            if self.task.kind == "regression":
-                y = d.y.double()
-                out[name] = {"n": len(y), "mean": y.mean().item() if len(y) else None, "std": y.std().item() if len(y) > 1 else None,
-                             "min": y.min().item() if len(y) else None, "max": y.max().item() if len(y) else None}
-            elif self.task.kind == "multilabel":
-                out[name] = {label: int(n) for label, n in zip(self.labels, d.y.sum(0).tolist())}
-                out[name]["(none)"] = int((d.y.sum(1) == 0).sum())
-            else:
-                out[name] = dict(sorted(Counter(self.labels[i] for i in d.y.tolist()).items()))
-        return out
+        return {name: self.task.rules.counts(self.task, d.y.numpy()) for name, d in self.splits.items()}
 
     def summary(self) -> dict:
         """JSON-ready description, saved as data.json in the run."""
@@ -159,10 +148,8 @@ def scan_images(cfg: DataConfig) -> tuple[Layout, ImageFacts] | None:
     if layout.modality != "image":
         return None
     facts = image_facts(layout.samples)
-    kind = layout.task
-    if kind == "regression":  # no labels to count: a number per image (the photo rule goes by size and colour alone)
-        return layout, facts
-    per_label = sorted(Counter(x for s in layout.samples for x in (label_set(s.label) if kind == "multilabel" else [s.label])).values())
+    rules = TASK_KINDS[layout.task]  # regression: no labels to count (the photo rule goes by size and colour alone)
+    per_label = sorted(Counter(x for s in layout.samples for x in rules.cell_labels(s.label)).values())
     return layout, ImageFacts(facts.side, facts.gray, per_label[len(per_label) // 2] if per_label else 0)
 
 

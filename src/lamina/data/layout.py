@@ -21,7 +21,7 @@ from lamina.data.csv_rows import csv_rows
 from lamina.common.errors import DataError
 from lamina.data.audio import AUDIO_EXTENSIONS
 from lamina.data.image import IMAGE_EXTENSIONS
-from lamina.data.task import detect
+from lamina.data.task import TASK_KINDS, detect
 from lamina.data.split_names import SPLIT_ALIASES
 from lamina.data.text import LABEL_NAMES
 
@@ -166,7 +166,7 @@ def _scan_manifest(csv_path: Path, skip_bad: bool, task: str = "auto") -> Layout
             continue
         rel, label = row[ip].strip(), row[il].strip()
         split = row[isp].strip().lower() if isp is not None and isp < len(row) and row[isp].strip() else None
-        if not label and kind != "multilabel":  # a multi-label sample may have none
+        if not label and not TASK_KINDS[kind].empty_label_ok:  # a multi-label sample may have none
             _skip_or_raise(skipped, skip_bad, where, f"empty label for '{rel}'", "Fill in the label or pass --skip-bad.")
             continue
         if split is not None and split not in SPLIT_ALIASES:

@@ -11,20 +11,18 @@ from lamina.common.config import DataConfig
 from lamina.common.errors import DataError
 from lamina.data.layout import Sample
 from lamina.data.split import assign_splits
-from lamina.data.task import Task, label_set, number, strata
+from lamina.data.task import TASK_KINDS, Task, number, strata
 
 
 def make_task(kind: str, path, samples: list[Sample], assignment: dict[str, str], target: str) -> Task:
     """The task of a training set: its labels as found in train (an error for labels only in val/test, or for
     fewer than 2 single labels), or a regression target's train mean and std (an error naming a non-numeric row)."""
-    train = [s.label for s in samples if assignment[s.key] == "train"]
-    if kind == "classification":
-        return Task(kind, check_labels(path, set(train), {s.label for s in samples}))
-    if kind == "multilabel":
-        found = {label for s in samples for label in label_set(s.label)}
-        return Task(kind, check_labels(path, {label for c in train for label in label_set(c)}, found, minimum=1))
-    values = np.array([number(c) for c in train], dtype=np.float64)
-    return Task(kind, [target], float(values.mean()), float(values.std()) or 1.0)
+    train, rules = [s.label for s in samples if assignment[s.key] == "train"], TASK_KINDS[kind]
+    if rules.numeric:
+        values = np.array([number(c) for c in train], dtype=np.float64)
+        return Task(kind, [target], float(values.mean()), float(values.std()) or 1.0)
+    found = {label for s in samples for label in rules.cell_labels(s.label)}
+    return Task(kind, check_labels(path, {label for c in train for label in rules.cell_labels(c)}, found, minimum=rules.min_labels))
 
 
 def check_numbers(path, samples: list[Sample]) -> None:
@@ -35,7 +33,7 @@ def check_numbers(path, samples: list[Sample]) -> None:
 
 
 def split_samples(cfg: DataConfig, samples: list[Sample], kind: str, seed: int) -> dict[str, str]:
-    if kind == "regression":
+    if TASK_KINDS[kind].numeric:
         check_numbers(cfg.path, samples)
     return assign_splits(samples, cfg.val_fraction, cfg.test_fraction, seed, strata(kind, [s.label for s in samples]))
 
@@ -56,24 +54,18 @@ def check_labels(path, train_labels: set, all_labels: set, minimum: int = 2) -> 
 
 def balance_labels(task: Task, samples: list[Sample]) -> list[str] | None:
     """The labels the balance checks count: single labels, a multi-label sample's rarest; None for regression."""
-    return None if task.kind == "regression" else strata(task.kind, [s.label for s in samples])
+    return None if task.rules.numeric else strata(task.kind, [s.label for s in samples])
 
 
 def check_known(samples: list[Sample], task: Task, path) -> None:
-    if task.kind == "regression":
+    if task.rules.numeric:
         return check_numbers(path, samples)
-    labels = task.labels
-    if task.kind == "multilabel":
-        unknown = Counter(x for s in samples for x in label_set(s.label) if x not in set(labels))
-        if unknown:
-            label, n = unknown.most_common(1)[0]
-            raise DataError(f"{path}: label '{label}' ({n} samples) is not one of the model's labels {labels}. "
-                            "Evaluate on data whose labels the model knows.")
-        return None
-    unknown = Counter(s.label for s in samples if s.label not in set(labels))
+    labels, named = task.labels, task.rules.cell_labels
+    known = set(labels)
+    unknown = Counter(x for s in samples for x in named(s.label) if x not in known)
     if unknown:
         label, n = unknown.most_common(1)[0]
-        example = next(f"{s.path} {s.key}" if s.key.startswith("row ") else str(s.path) for s in samples if s.label == label)
+        example = next(f"{s.path} {s.key}" if s.key.startswith("row ") else str(s.path) for s in samples if label in named(s.label))
         raise DataError(
             f"{path}: label '{label}' ({n} samples, e.g. {example}) is not one of the model's labels {labels}. "
             "Evaluate on data whose labels the model knows."
@@ -82,7 +74,7 @@ def check_known(samples: list[Sample], task: Task, path) -> None:
 
 def integer_targets(task: Task, requested: str, train: list[Sample]) -> list[dict]:
     """A warning when ``data.task: auto`` read whole numbers as regression targets: they may be class ids."""
-    if task.kind != "regression" or requested != "auto" or not all(float(number(s.label)).is_integer() for s in train):
+    if not task.rules.numeric or requested != "auto" or not all(float(number(s.label)).is_integer() for s in train):
         return []
     distinct = len({number(s.label) for s in train})
     return [{"level": "warning", "kind": "integer-targets",

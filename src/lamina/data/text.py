@@ -11,14 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lamina.data.split_names import SPLIT_ALIASES, canonical_split
 from lamina.data.csv_rows import csv_rows
 from lamina.common.errors import DataError
-from lamina.data.task import cell_text, detect, label_set
+from lamina.data.task import TASK_KINDS, cell_text, detect
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 TEXT_NAMES = ("text", "sentence", "body", "content", "review", "document", "comment", "quote", "message", "title")
@@ -158,7 +157,7 @@ def read_text_table(path: str | Path, text_column: str | None = None, label_colu
         problem = None
         if not isinstance(text, str) or not text.strip():
             problem = f"empty text in column '{text_col}'"
-        elif label == "" and kind != "multilabel":
+        elif label == "" and not TASK_KINDS[kind].empty_label_ok:
             problem = f"missing label in column '{label_col}'"
         if problem:
             if not skip_bad:
@@ -172,8 +171,9 @@ def read_text_table(path: str | Path, text_column: str | None = None, label_colu
         table.labels.append(label)
         table.splits.append(canonical_split(split) if split else None)
         table.rows.append(n)
-    distinct = len({x for c in table.labels for x in label_set(c)}) if kind == "multilabel" else len(Counter(table.labels))
-    minimum = 1 if kind == "multilabel" else min_labels
-    if kind != "regression" and distinct < minimum:
+    rules = TASK_KINDS[kind]
+    distinct = len({x for c in table.labels for x in rules.cell_labels(c)})
+    minimum = min(min_labels, rules.min_labels)
+    if distinct < minimum:
         raise DataError(f"{path}: column '{label_col}' holds {distinct} label(s); a classifier needs at least {minimum}")
     return table

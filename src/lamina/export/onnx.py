@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from lamina.common.errors import LaminaError
-from lamina.common.files import atomic_write_bytes, sha256_file, write_json
-from lamina.common.package import find_package
+from lamina.common.files import atomic_write_bytes, sha256_file
+from lamina.common.package import find_package, write_meta
 from lamina.data.audio import AudioPreprocess
 from lamina.data.image import ImagePreprocess
 from lamina.data.preprocess import preprocess_from_meta
@@ -34,7 +34,6 @@ PARITY_ATOL = 1e-4  # max |p_onnx - p_eager| over the sample batch, probabilitie
 INPUT_NAME, TEXT_INPUT_NAME, AUDIO_INPUT_NAME = (p.graph_input_name for p in (ImagePreprocess, TextPreprocess, AudioPreprocess))
 OUTPUT_NAME = "probabilities"
 INT8_FILE = "model.int8.onnx"  # beside model.onnx when `lamina export --quantize int8` kept one (export/quantize.py)
-OUTPUT_NAMES = {"classification": OUTPUT_NAME, "multilabel": OUTPUT_NAME, "regression": "value"}  # the graph's output, per task
 
 
 class ExportError(LaminaError):
@@ -110,7 +109,7 @@ def export_onnx(path: str | Path) -> dict:
     model, meta = load_model(package)
     prep = preprocess_from_meta(meta)
     task = Task.from_meta(meta)
-    output_name = OUTPUT_NAMES[task.kind]
+    output_name = task.rules.graph_output
     graph, signature = ServingGraph(model, prep.name, task).eval(), prep.graph_input()
     input_name = signature["name"]
     example = torch.from_numpy(np.ones((2, *signature["shape"][1:]), dtype=prep.dtype))
@@ -129,7 +128,7 @@ def export_onnx(path: str | Path) -> dict:
         )
     blob = buf.getvalue()
     session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
-    scale = task.std if task.kind == "regression" else 1.0
+    scale = task.rules.score_scale(task)
     check = check_parity(parity(session, graph, samples, input_name, output_name, scale), package)
     if signature.get("trim_padding"):  # each sample again, trimmed to its own length: the graph must not depend on the padding
         for one in samples:
@@ -148,5 +147,5 @@ def export_onnx(path: str | Path) -> dict:
     meta["export"] = section
     meta.setdefault("files", {})["model.onnx"] = section["sha256"]
     meta["files"].pop(INT8_FILE, None)  # a new fp32 graph: an earlier int8 graph no longer matches it, nor is served
-    write_json(package / "lamina.json", meta)
+    write_meta(package, meta)
     return section

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from lamina.common.errors import LaminaError
-from lamina.common.files import atomic_write_bytes, read_json, sha256_file, write_json
-from lamina.common.package import find_package, read_meta
+from lamina.common.files import atomic_write_bytes, read_json, sha256_file
+from lamina.common.package import find_package, read_meta, write_meta
 from lamina.data.dataset import prepare_eval_data
 from lamina.data.preprocess import preprocess_from_meta
 from lamina.data.task import Task
@@ -38,9 +38,6 @@ QUANTIZED_OPS = ["Conv", "MatMul", "Gemm"]
 # The graph's input front end (the log-mel layer's STFT convolution and mel matrix, ServingGraph.model.normalize)
 # stays float: its outputs span decades that 8 bits cannot hold (dscnn val accuracy fell 16 points with it quantized).
 FRONT_END_SCOPE = "/model/normalize/"
-GATED = {"classification": "accuracy", "multilabel": "micro_f1", "regression": "r2"}  # each higher-is-better
-
-
 class QuantizationRefused(ExportError):
     """The int8 graph loses more than MAX_DROP on val; nothing was written."""
 
@@ -62,7 +59,7 @@ def quantize_int8(path: str | Path, max_drop: float = MAX_DROP) -> dict:
     x, y, task = _val_split(package, meta)
     fp32 = _figure(package / "model.onnx", export, x, y, task)
     int8 = _figure(blob, export, x, y, task)
-    metric = GATED[task.kind]
+    metric = task.rules.monitor  # the task's own figure, higher is better: accuracy, micro-F1, R2
     check = {"metric": metric, "fp32": fp32, "int8": int8, "n": int(len(x)), "max_drop": max_drop, "calibration": int(len(calibration))}
     if fp32 - int8 > max_drop:
         raise QuantizationRefused(f"{package}: int8 refused: val {metric} {fp32:.4f} (fp32) -> {int8:.4f} (int8), a drop of "
@@ -71,7 +68,7 @@ def quantize_int8(path: str | Path, max_drop: float = MAX_DROP) -> dict:
     export["int8"] = {"file": INT8_FILE, "sha256": sha256_file(package / INT8_FILE), "val": check,
                       "speed": _speed(package / "model.onnx", blob, export["input"]["name"], calibration)}
     meta.setdefault("files", {})[INT8_FILE] = export["int8"]["sha256"]
-    write_json(package / "lamina.json", meta)
+    write_meta(package, meta)
     return export["int8"]
 
 
@@ -128,7 +125,7 @@ def _figure(graph: Path | bytes, export: dict, x: np.ndarray, y: np.ndarray, tas
     session = ort.InferenceSession(str(graph) if isinstance(graph, Path) else graph, providers=["CPUExecutionProvider"])
     name, out = export["input"]["name"], export["output"]["name"]
     scores = np.concatenate([session.run([out], {name: x[i : i + 64]})[0] for i in range(0, len(x), 64)])  # activated, as y
-    return float(evaluate_scores(task, scores, y, present_only=True)[GATED[task.kind]])
+    return float(evaluate_scores(task, scores, y, present_only=True)[task.rules.monitor])
 
 
 def _speed(fp32: Path, int8: bytes, input_name: str, samples: np.ndarray, runs: int = 20) -> dict:

@@ -12,10 +12,21 @@ import torch
 from lamina.data.task import Task
 
 
+def _softmax(task: Task, out: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(out, dim=1)
+
+
+def _sigmoid(task: Task, out: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(out)
+
+
+def _scaled_back(task: Task, out: torch.Tensor) -> torch.Tensor:
+    return out * task.std + task.mean  # the network predicts in units of the train split's standard deviation
+
+
+ACTIVATIONS = {"classification": _softmax, "multilabel": _sigmoid, "regression": _scaled_back}  # per task kind (data/task.py)
+
+
 def activate(task: Task, out: torch.Tensor) -> torch.Tensor:
     """(N, outputs) raw -> (N, outputs) scores: class probabilities, per-label probabilities, or predicted values."""
-    if task.kind == "multilabel":
-        return torch.sigmoid(out)
-    if task.kind == "regression":
-        return out * task.std + task.mean  # the network predicts in units of the train split's standard deviation
-    return torch.softmax(out, dim=1)
+    return ACTIVATIONS[task.kind](task, out)

@@ -18,8 +18,8 @@ from safetensors.torch import load_file
 from lamina.common.version import __version__
 from lamina.common.config import ModelConfig
 from lamina.common.errors import DataError
-from lamina.common.files import atomic_write_bytes, write_json
-from lamina.common.package import FORMAT, file_hashes, find_package, package_file, read_meta
+from lamina.common.files import atomic_write_bytes
+from lamina.common.package import FORMAT, file_hashes, find_package, package_file, read_meta, write_meta
 from lamina.data.audio import AudioPreprocess
 from lamina.data.batches import as_model_input
 from lamina.data.image import ImagePreprocess
@@ -100,7 +100,7 @@ def save_package(directory: str | Path, model: torch.nn.Module, meta: dict, toke
     names = ["model.safetensors", meta["preprocessing"].get("tokenizer") if tokenizer is not None else None,
              PARITY_FILE if parity is not None else None]
     meta["files"] = file_hashes(d, [n for n in names if n])
-    write_json(d / "lamina.json", meta)
+    write_meta(d, meta)
     return d
 
 

@@ -14,14 +14,10 @@ import json
 from pathlib import Path
 
 from lamina.common.errors import DataError
+from lamina.data.task import TASK_KINDS
 
 FORMATS = (".csv", ".jsonl", ".parquet")
 TAIL_BYTES = 1 << 20  # the last row is read back from at most this far before the end
-FLAT_FIELDS = {  # CSV/Parquet columns per task; nested answers are JSON text there
-    "classification": ("label", "score", "top_k"),
-    "multilabel": ("labels", "scores"),
-    "regression": ("value",),
-}
 
 
 class Sink:
@@ -29,7 +25,7 @@ class Sink:
 
     def __init__(self, path: Path, task: str):
         self.path = path
-        self.fields = ("input", *FLAT_FIELDS[task], "error")
+        self.fields = ("input", *TASK_KINDS[task].answer_fields, "error")  # CSV/Parquet columns; nested answers are JSON text
         self.spool = path.with_name(path.name + ".partial.jsonl") if path.suffix.lower() == ".parquet" else path
         self.csv = self.spool.suffix.lower() == ".csv"
         self.done, self.last_key = _complete_rows(self.spool, self.csv)
@@ -78,7 +74,7 @@ def open_sink(path: str | Path, task: str) -> Sink:
 
 
 def _task(kind: str) -> str:
-    return kind if kind in FLAT_FIELDS else "classification"
+    return kind if kind in TASK_KINDS else "classification"
 
 
 def _csv_line(cells) -> str:

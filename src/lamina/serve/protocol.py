@@ -149,7 +149,7 @@ def parse_text_input(doc: dict, tail: bytes) -> list[str]:
 
 def output_names(task: Task) -> tuple[str, ...]:
     """The v2 outputs of a task: class or per-label probabilities and the decided label(s); a regression's value."""
-    return ("value",) if task.kind == "regression" else ("probabilities", "label")
+    return task.rules.output_names
 
 
 def requested_outputs(doc: dict, available: tuple[str, ...] = ("probabilities", "label")) -> list[str]:

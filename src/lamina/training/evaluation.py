@@ -17,21 +17,13 @@ from lamina.models.package import Predictor
 from lamina.training.loop import predict_split
 from lamina.training.report import write_report
 from lamina.training.run import read_metrics
-from lamina.training.metrics import classification_metrics, multilabel_metrics, regression_metrics, tune_thresholds
+from lamina.training.figures import FIGURES
+from lamina.training.metrics import tune_thresholds
 from lamina.training.objective import Objective
-
-SUMMARY = {"classification": ("accuracy", "macro_f1"),
-           "multilabel": ("micro_f1", "macro_f1", "samples_f1", "mean_average_precision", "subset_accuracy"),
-           "regression": ("mae", "rmse", "r2")}  # the figures of a split kept in the package and printed after training
-
 
 def evaluate_scores(task: Task, scores: np.ndarray, y: np.ndarray, present_only: bool = False) -> dict:
     """Every figure of a task for activated outputs ``scores`` against targets ``y`` (the shape `evaluate --json` prints)."""
-    if task.kind == "multilabel":
-        return multilabel_metrics(y, scores, task.labels, task.thresholds)
-    if task.kind == "regression":
-        return regression_metrics(y, scores[:, 0])
-    return classification_metrics(y, scores.argmax(1), task.labels, present_only=present_only)
+    return FIGURES[task.kind].full(task, scores, y, present_only)
 
 
 def final_metrics(model: torch.nn.Module, data: PreparedData, batch_size: int) -> tuple[dict, tuple | None]:
@@ -44,12 +36,12 @@ def final_metrics(model: torch.nn.Module, data: PreparedData, batch_size: int) -
         if split is not None and len(split):
             out, loss = predict_split(model, split, "cpu", "fp32", batch_size, objective)
             outputs[name] = (split, activate(task, out).numpy(), loss)
-    if task.kind == "multilabel":
+    if FIGURES[task.kind].tunes_thresholds:
         task.thresholds = tune_thresholds(outputs["val"][1], outputs["val"][0].y.numpy()) if "val" in outputs else None
     metrics, reported = {}, None
     for name, (split, scores, loss) in outputs.items():
         full = evaluate_scores(task, scores, split.y.numpy())
-        metrics[name] = {**{k: full[k] for k in SUMMARY[task.kind]}, "loss": loss, "n": full["n"]}
+        metrics[name] = {**{k: full[k] for k in FIGURES[task.kind].summary}, "loss": loss, "n": full["n"]}
         reported = (name, split, scores, full)
     return metrics, reported
 

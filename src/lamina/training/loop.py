@@ -13,10 +13,9 @@ from lamina.common.config import TrainConfig
 from lamina.common.errors import ConfigError
 from lamina.data.batches import as_model_input, eval_batches, token_lengths
 from lamina.data.dataset import SplitData
-from lamina.data.task import Task
-from lamina.models.output import activate
+from lamina.data.task import TASK_KINDS, Task
 from lamina.models.registry import train_defaults
-from lamina.training.metrics import classification_metrics, regression_metrics
+from lamina.training.figures import FIGURES
 from lamina.training.objective import Objective
 from lamina.training.precision import autocast
 
@@ -38,8 +37,6 @@ def auto_epochs(epochs: int | str, n_train: int) -> int:
     return max(lo, min(hi, round(AUTO_EPOCH_SAMPLES / max(1, n_train))))
 
 
-MONITOR = {"classification": "accuracy", "multilabel": "micro_f1", "regression": "r2"}  # train.monitor: auto
-MONITORS = {"classification": ("accuracy", "macro_f1"), "multilabel": ("micro_f1",), "regression": ("r2",)}  # besides loss
 
 
 def resolve_train(tc: TrainConfig, model: str, n_train: int, task: str = "classification") -> TrainConfig:
@@ -53,9 +50,10 @@ def resolve_train(tc: TrainConfig, model: str, n_train: int, task: str = "classi
     """
     own = train_defaults(model)
     filled = {k: own[k] for k in ("batch_size", "lr", "eval_batch_size", "label_smoothing") if getattr(tc, k) is None}
-    monitor = MONITOR[task] if tc.monitor == "auto" else tc.monitor
-    if monitor != "loss" and monitor not in MONITORS[task]:
-        raise ConfigError(f"config: train.monitor: a {task} task has no '{monitor}'; use auto, loss or {' or '.join(MONITORS[task])}")
+    rules = TASK_KINDS[task]
+    monitor = rules.monitor if tc.monitor == "auto" else tc.monitor
+    if monitor != "loss" and monitor not in rules.monitors:
+        raise ConfigError(f"config: train.monitor: a {task} task has no '{monitor}'; use auto, loss or {' or '.join(rules.monitors)}")
     return tc.model_copy(update={"epochs": auto_epochs(tc.epochs, n_train), "monitor": monitor, **filled})
 
 
@@ -83,16 +81,4 @@ def validate(model: torch.nn.Module, val: SplitData, objective: Objective, devic
     micro-F1 and subset accuracy at 0.5 (multi-label), MAE, RMSE and R2 (regression)."""
     out, loss = predict_split(model, val, device, precision, batch_size, objective)
     task = objective.task
-    m = {"loss": loss, "n": len(val)}
-    if task.kind == "regression":
-        return {**m, **regression_metrics(val.y.numpy(), activate(task, out).numpy())}
-    if task.kind == "multilabel":
-        pred, truth = out > 0, val.y > 0.5
-        tp = (pred & truth).sum().item()
-        return {**m, "micro_f1": 2 * tp / max(1, pred.sum().item() + truth.sum().item()),
-                "subset_accuracy": (pred == truth).all(1).float().mean().item()}
-    pred = out.argmax(1)
-    m["accuracy"] = (pred == val.y).float().mean().item()
-    if monitor == "macro_f1":  # scikit-learn costs ~15 ms a call: only when it decides
-        m["macro_f1"] = classification_metrics(val.y.numpy(), pred.numpy(), task.labels)["macro_f1"]
-    return m
+    return {"loss": loss, "n": len(val), **FIGURES[task.kind].cheap(task, out, val.y, monitor)}
