@@ -27,8 +27,13 @@ class Progress:
             from rich.progress import Progress as RichProgress
 
             self._bar = RichProgress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                TextColumn("{task.fields[info]}"), console=Console(file=self.stream), transient=False,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=Console(file=self.stream),
+                transient=False,
             )
             self._bar.start()
             self._task = self._bar.add_task(description, total=total, info="")
@@ -58,3 +63,18 @@ class Progress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+class Reporter:
+    """Messages for the person running a command, on stderr: from the main process (rank 0) only, and none when
+    ``quiet``. The one place a training session decides whether to speak."""
+
+    def __init__(self, quiet: bool = False, main: bool = True):
+        self.quiet = quiet or not main
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            print(message, file=sys.stderr)
+
+    def warn(self, message: str) -> None:
+        self.say(f"warning: {message}")

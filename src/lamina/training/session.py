@@ -6,7 +6,6 @@ Also the evaluation of a finished model on any labeled data.
 from __future__ import annotations
 
 import contextlib
-import sys
 from pathlib import Path
 
 from lamina.common.config import Config, dump_config, load_config
@@ -29,22 +28,21 @@ from lamina.training.evaluation import final_metrics
 from lamina.training import report
 from lamina.training.preempt import Preempted
 from lamina.training.run import RunDir, read_metrics, run_lock
+from lamina.common.progress import Reporter
 
 
-def _warn_skipped(skipped: list[dict], quiet: bool) -> None:
-    if skipped and not quiet:
-        print(f"warning: skipped {len(skipped)} bad file(s) or row(s):", file=sys.stderr)
+def _warn_skipped(skipped: list[dict], report: Reporter) -> None:
+    if skipped:
+        report.warn(f"skipped {len(skipped)} bad file(s) or row(s):")
         for item in skipped[:20]:
-            print(f"  {item['path']}: {item['reason']}", file=sys.stderr)
+            report.say(f"  {item['path']}: {item['reason']}")
         if len(skipped) > 20:
-            print(f"  ... and {len(skipped) - 20} more (all listed in data.json)", file=sys.stderr)
+            report.say(f"  ... and {len(skipped) - 20} more (all listed in data.json)")
 
 
-def _warn_checks(checks: list[dict], quiet: bool) -> None:
-    if not quiet:
-        for c in checks:
-            print(f"warning: {c['message']}" + (f" (e.g. {c['paths'][0]}; all listed in data.json)" if c.get("paths") else ""),
-                  file=sys.stderr)
+def _warn_checks(checks: list[dict], report: Reporter) -> None:
+    for c in checks:
+        report.warn(c["message"] + (f" (e.g. {c['paths'][0]}; all listed in data.json)" if c.get("paths") else ""))
 
 
 def choose_image_model(cfg: Config, warn=None) -> tuple[Config, Layout | None]:
@@ -66,8 +64,13 @@ def choose_image_model(cfg: Config, warn=None) -> tuple[Config, Layout | None]:
     wanted = registered()[model_cfg.name].image_input
     data_cfg = cfg.data
     if wanted is not None:
-        data_cfg = data_cfg.model_copy(update={"image_size": data_cfg.image_size or wanted["size"], "channels": wanted["channels"],
-                                               "image_fit": data_cfg.image_fit or wanted["fit"]})
+        data_cfg = data_cfg.model_copy(
+            update={
+                "image_size": data_cfg.image_size or wanted["size"],
+                "channels": wanted["channels"],
+                "image_fit": data_cfg.image_fit or wanted["fit"],
+            }
+        )
         if not model_cfg.freeze:  # fine-tuning: the model's augmentation for whatever the user left unset
             unset = {k: v for k, v in wanted["augment"].items() if k not in data_cfg.augment.model_fields_set}
             data_cfg = data_cfg.model_copy(update={"augment": data_cfg.augment.model_copy(update=unset)})
@@ -105,47 +108,64 @@ def run_state(output: Path) -> str:
     return "unfinished" if status is not None else "foreign"
 
 
-def _load_resume(run: RunDir, quiet: bool) -> Resume:
+def _load_resume(run: RunDir, report: Reporter) -> Resume:
     weights, tensors, state, problems = load_checkpoint(run.checkpoints, "last")
     best = None
     if state["train"]["best_epoch"] >= 0:
         best, _, _, best_problems = load_checkpoint(run.checkpoints, "best")
         problems += best_problems
-    if problems and not quiet:
-        print("warning: damaged checkpoint files were skipped: " + "; ".join(problems), file=sys.stderr)
+    if problems:
+        report.warn("damaged checkpoint files were skipped: " + "; ".join(problems))
     return Resume(weights, tensors, state, best)
 
 
-def _check_same(requested: Config, saved: Config, keys: list[str], output: Path, what: str = "the run being resumed") -> None:
+def _check_same(
+    requested: Config, saved: Config, keys: list[str], output: Path, what: str = "the run being resumed"
+) -> None:
     """Refuse to resume (or to call a run complete) when an explicitly given key differs from the run's saved config."""
     for key in keys:
         a, b = requested, saved
         for part in key.split("."):
             a, b = getattr(a, part), getattr(b, part)
         if a != b:
-            raise LaminaError(f"{output}: {key}={a!r} differs from {what} ({key}={b!r}). "
-                              "Drop the option, choose another --output, or pass --overwrite to start over.")
+            raise LaminaError(
+                f"{output}: {key}={a!r} differs from {what} ({key}={b!r}). "
+                "Drop the option, choose another --output, or pass --overwrite to start over."
+            )
 
 
-def _completed(cfg: Config, output: Path, explicit_keys: list[str], quiet: bool) -> dict:
+def _completed(cfg: Config, output: Path, explicit_keys: list[str], report: Reporter) -> dict:
     """The same command again on a finished run: nothing to do (orchestrators retry commands).
 
     Raises:
         LaminaError: the data or an explicitly given option differs from the completed run's.
     """
     saved = load_config(output / "config.yaml")
-    same_data = cfg.data.path is None or saved.data.path is not None and Path(cfg.data.path).resolve() == Path(saved.data.path).resolve()
+    same_data = (
+        cfg.data.path is None
+        or saved.data.path is not None
+        and Path(cfg.data.path).resolve() == Path(saved.data.path).resolve()
+    )
     if not same_data:
-        raise LaminaError(f"--output {output}: holds a completed run on {saved.data.path}, not {cfg.data.path}. "
-                          "Choose another --output or pass --overwrite.")
+        raise LaminaError(
+            f"--output {output}: holds a completed run on {saved.data.path}, not {cfg.data.path}. "
+            "Choose another --output or pass --overwrite."
+        )
     _check_same(cfg, saved, explicit_keys, output, "the completed run")
-    if not quiet:
-        print(f"{output}: this run is already complete; nothing to do (pass --overwrite to train again)", file=sys.stderr)
+    report.say(f"{output}: this run is already complete; nothing to do (pass --overwrite to train again)")
     return {**read_json(output / "run.json").get("result", {}), "already_complete": True}
 
 
-def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool = True, resume: bool | None = None,
-                 explicit_keys: list[str] | None = None, finalize=None, on_epoch=None) -> dict:
+def run_training(
+    cfg: Config,
+    output: Path,
+    overwrite: bool = False,
+    quiet: bool = True,
+    resume: bool | None = None,
+    explicit_keys: list[str] | None = None,
+    finalize=None,
+    on_epoch=None,
+) -> dict:
     """Train per ``cfg`` into the run directory ``output``; see :func:`lamina.api.train`.
 
     A directory with a checkpoint is resumed from it (with the run's own saved config) unless
@@ -157,12 +177,16 @@ def run_training(cfg: Config, output: Path, overwrite: bool = False, quiet: bool
     rank 0 does all of this and the other ranks only train.
     """
     # Credentials in the tracking URI go to MLflow's environment, never into the run's files.
-    cfg = cfg.model_copy(update={"track": cfg.track.model_copy(update={"mlflow_uri": use_tracking_credentials(cfg.track.mlflow_uri)})})
+    cfg = cfg.model_copy(
+        update={"track": cfg.track.model_copy(update={"mlflow_uri": use_tracking_credentials(cfg.track.mlflow_uri)})}
+    )
     dist = distributed.init(cfg.train.device)
     try:
         if not dist.main:
             return _follow(output, dist)
-        return _lead(cfg, output, overwrite, quiet, resume, explicit_keys, finalize, dist, on_epoch)
+        return _lead(
+            cfg, output, overwrite, Reporter(quiet, dist.main), resume, explicit_keys, finalize, dist, on_epoch
+        )
     finally:
         distributed.close(dist)
 
@@ -173,8 +197,10 @@ def _follow(output: Path, dist: Dist) -> dict:
     if "error" in plan:
         raise SystemExit(2)  # rank 0 reports the error
     cfg = load_config(plan["cfg"])
-    data = prepare_training_data(cfg.data, cfg.train.seed, _tokenizer_file(cfg, output, True))  # from the cache (and tokenizer) rank 0 wrote
-    checkpoint = _load_resume(RunDir(output), quiet=True) if plan["resuming"] else None
+    data = prepare_training_data(
+        cfg.data, cfg.train.seed, _tokenizer_file(cfg, output, True)
+    )  # from the cache (and tokenizer) rank 0 wrote
+    checkpoint = _load_resume(RunDir(output), Reporter(quiet=True)) if plan["resuming"] else None
     fit(cfg, data, _NullRun(), None, progress_quiet=True, resume=checkpoint, dist=dist)
     return {"run": str(output), "rank": dist.rank}
 
@@ -192,43 +218,65 @@ class _NullRun:
         pass
 
 
-def _lead(cfg: Config, output: Path, overwrite: bool, quiet: bool, resume: bool | None, explicit_keys: list[str] | None,
-          finalize, dist: Dist, on_epoch=None) -> dict:
+def _lead(
+    cfg: Config,
+    output: Path,
+    overwrite: bool,
+    report: Reporter,
+    resume: bool | None,
+    explicit_keys: list[str] | None,
+    finalize,
+    dist: Dist,
+    on_epoch=None,
+) -> dict:
     """Rank 0 (or the only process): the run directory, data, fit, evaluation, package, tracking."""
     try:
         with run_lock(output):
-            return _lead_unguarded(cfg, output, overwrite, quiet, resume, explicit_keys, finalize, dist, on_epoch)
+            return _lead_unguarded(cfg, output, overwrite, report, resume, explicit_keys, finalize, dist, on_epoch)
     except BaseException as e:
         if dist.active and not dist.announced:
             dist.broadcast({"error": str(e)})  # the other ranks are waiting for the plan: let them exit
         raise
 
 
-def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, resume: bool | None, explicit_keys: list[str] | None,
-                    finalize, dist: Dist, on_epoch=None) -> dict:
+def _lead_unguarded(
+    cfg: Config,
+    output: Path,
+    overwrite: bool,
+    report: Reporter,
+    resume: bool | None,
+    explicit_keys: list[str] | None,
+    finalize,
+    dist: Dist,
+    on_epoch=None,
+) -> dict:
     state = "empty" if overwrite else run_state(output)
     if state == "completed":
-        return _completed(cfg, output, explicit_keys or [], quiet)
+        return _completed(cfg, output, explicit_keys or [], report)
     resuming = _plan(state, output, resume)
     if resuming:
         saved = load_config(output / "config.yaml")
         _check_same(cfg, saved, explicit_keys or [], output)
         cfg = saved
-    check_name(cfg.model)  # fail on an unknown model before touching disk or data (the modality is known after the scan)
-    if state == "unfinished" and not quiet:
-        print(f"{output}: an earlier run stopped before its first checkpoint; starting over", file=sys.stderr)
+    check_name(
+        cfg.model
+    )  # fail on an unknown model before touching disk or data (the modality is known after the scan)
+    if state == "unfinished":
+        report.say(f"{output}: an earlier run stopped before its first checkpoint; starting over")
     run = RunDir(output) if resuming else RunDir(output).create(overwrite=True)
-    previous_tracking = read_json(output / "run.json").get("tracking") if resuming and (output / "run.json").is_file() else None
+    previous_tracking = (
+        read_json(output / "run.json").get("tracking") if resuming and (output / "run.json").is_file() else None
+    )
     run.set_status("running")
     tracker, status, summary = None, "failed", None
     try:
-        cfg, data = _prepare(cfg, run, resuming, quiet)
-        checkpoint = _begin(cfg, run, data, resuming, quiet)
-        tracker = _start_tracking(cfg, run, data, previous_tracking, quiet)
+        cfg, data = _prepare(cfg, run, resuming, report)
+        checkpoint = _begin(cfg, run, data, resuming, report)
+        tracker = _start_tracking(cfg, run, data, previous_tracking, report)
         if dist.active:
             dist.broadcast({"cfg": cfg.model_dump(mode="json"), "resuming": resuming})
             dist.announced = True
-        result, writer = _fit(cfg, data, run, checkpoint, dist, quiet, on_epoch)
+        result, writer = _fit(cfg, data, run, checkpoint, dist, report, on_epoch)
         summary = _finish(cfg, run, data, result)
         writer.wait()  # the final checkpoint was written while the package and report were
         run.set_status("completed", result=summary)
@@ -237,11 +285,17 @@ def _lead_unguarded(cfg: Config, output: Path, overwrite: bool, quiet: bool, res
             summary["export"] = finalize(run.model)  # before tracking finishes, so the logged package is complete
     except BaseException as e:
         if status != "completed":
-            stopped = "preempted" if isinstance(e, Preempted) else "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            stopped = (
+                "preempted"
+                if isinstance(e, Preempted)
+                else "interrupted"
+                if isinstance(e, KeyboardInterrupt)
+                else "failed"
+            )
             run.set_status(stopped, error=str(e) or type(e).__name__)
         raise
     finally:
-        _finish_tracking(tracker, status, run, cfg, summary, quiet)
+        _finish_tracking(tracker, status, run, cfg, summary, report)
         run.close()
     return summary
 
@@ -253,59 +307,71 @@ def _plan(state: str, output: Path, resume: bool | None) -> bool:
         LaminaError: a folder that is not a run, --resume without a checkpoint, an unfinished run without --resume or --overwrite.
     """
     if state == "foreign":
-        raise LaminaError(f"--output {output}: holds files that are not a lamina run. Choose another --output or pass --overwrite.")
+        raise LaminaError(
+            f"--output {output}: holds files that are not a lamina run. Choose another --output or pass --overwrite."
+        )
     if resume and state != "resumable":
         raise LaminaError(f"--resume: {output} has no checkpoint to resume from.")
     if state == "resumable" and resume is False:
-        raise LaminaError(f"--output {output}: holds an unfinished run with checkpoints. Resume it or pass --overwrite.")
+        raise LaminaError(
+            f"--output {output}: holds an unfinished run with checkpoints. Resume it or pass --overwrite."
+        )
     return state == "resumable"
 
 
-def _prepare(cfg: Config, run: RunDir, resuming: bool, quiet: bool) -> tuple[Config, PreparedData]:
+def _prepare(cfg: Config, run: RunDir, resuming: bool, report: Reporter) -> tuple[Config, PreparedData]:
     """The data read, checked and split, and the config with what it implies written in (model, epochs, sizes)."""
-    warn = (lambda message: print(f"warning: {message}", file=sys.stderr)) if not quiet else None  # noqa: E731
     requested, requested_epochs = cfg.model, cfg.train.epochs
-    cfg, layout = choose_image_model(cfg, warn)
+    cfg, layout = choose_image_model(cfg, report.warn)
     data = prepare_training_data(cfg.data, cfg.train.seed, _tokenizer_file(cfg, run.path, resuming), layout)
     if data.tokenizer is not None and not resuming:
         save_tokenizer(data.tokenizer, run.path)  # a resumed run (and every torchrun rank) reuses this very file
-    _warn_skipped(data.skipped, quiet)
-    _warn_checks(data.checks, quiet)
+    _warn_skipped(data.skipped, report)
+    _warn_checks(data.checks, report)
     cfg = fill_inferred(cfg, data)
-    missing = missing_pretrained(requested, data.modality) if layout is None else None  # images: told in choose_image_model
-    if missing and warn is not None:
-        warn(missing)
+    missing = (
+        missing_pretrained(requested, data.modality) if layout is None else None
+    )  # images: told in choose_image_model
+    if missing:
+        report.warn(missing)
     cfg, timing = epochs_within_budget(cfg, data, requested_epochs)
     if timing is not None:
         run.set_status("running", epoch_budget=timing)  # what the probe measured, in run.json
-    if timing is not None and timing["epochs"] < timing["auto_epochs"] and not quiet:
-        print(f"epochs: {timing['epochs']} instead of {timing['auto_epochs']}: an epoch takes ~{timing['epoch_seconds']:.1f} s on "
-              f"this machine and train.time_budget is {timing['time_budget']:g} s (config.yaml records the {timing['epochs']}; "
-              "set train.epochs to choose)", file=sys.stderr)
+    if timing is not None and timing["epochs"] < timing["auto_epochs"]:
+        report.say(
+            f"epochs: {timing['epochs']} instead of {timing['auto_epochs']}: an epoch takes ~{timing['epoch_seconds']:.1f} s "
+            f"on this machine and train.time_budget is {timing['time_budget']:g} s (config.yaml records the "
+            f"{timing['epochs']}; set train.epochs to choose)"
+        )
     return cfg, data
 
 
-def _begin(cfg: Config, run: RunDir, data: PreparedData, resuming: bool, quiet: bool) -> Resume | None:
+def _begin(cfg: Config, run: RunDir, data: PreparedData, resuming: bool, report: Reporter) -> Resume | None:
     """A new run writes its config and data summary; a resumed one checks its data and loads its checkpoint."""
     if not resuming:
         run.write_config(cfg)
         run.write_data(data.summary())
         return None
     if read_json(run.path / "data.json")["fingerprint"] != data.fingerprint:
-        raise LaminaError(f"{cfg.data.path}: the data changed since {run.path} started (fingerprint differs). "
-                          "Restore it, or pass --overwrite to start over.")
-    checkpoint = _load_resume(run, quiet)
-    if not quiet:
-        t = checkpoint.state["train"]
-        print(f"resuming {run.path} at epoch {t['epoch'] + 1}, step {t['global_step']}", file=sys.stderr)
+        raise LaminaError(
+            f"{cfg.data.path}: the data changed since {run.path} started (fingerprint differs). "
+            "Restore it, or pass --overwrite to start over."
+        )
+    checkpoint = _load_resume(run, report)
+    t = checkpoint.state["train"]
+    report.say(f"resuming {run.path} at epoch {t['epoch'] + 1}, step {t['global_step']}")
     return checkpoint
 
 
-def _fit(cfg: Config, data: PreparedData, run: RunDir, checkpoint: Resume | None, dist: Dist, quiet: bool, on_epoch):
+def _fit(
+    cfg: Config, data: PreparedData, run: RunDir, checkpoint: Resume | None, dist: Dist, report: Reporter, on_epoch
+):
     """(fit's result, the checkpoint writer, its last write possibly still in flight)."""
     writer = CheckpointWriter(run.checkpoints)
     try:
-        return fit(cfg, data, run, writer, progress_quiet=quiet, resume=checkpoint, dist=dist, on_epoch=on_epoch), writer
+        return fit(
+            cfg, data, run, writer, progress_quiet=report.quiet, resume=checkpoint, dist=dist, on_epoch=on_epoch
+        ), writer
     except BaseException:
         with contextlib.suppress(Exception):
             writer.wait()
@@ -318,30 +384,65 @@ def _finish(cfg: Config, run: RunDir, data: PreparedData, result) -> dict:
     for name, m in metrics.items():
         run.log_metrics({"step": None, "epoch": result.best_epoch, "split": name, "final": True, **m})
     wanted = registered()[cfg.model.name].image_input  # a pretrained backbone's own input scaling, not the data's
-    mean, std = ([wanted["mean"]] * data.prep.channels, [wanted["std"]] * data.prep.channels) if wanted else (data.mean, data.std)
-    meta = package_meta(
-        name=run.path.resolve().name, modality=data.modality, labels=data.labels, prep=data.prep, mean=mean,
-        std=std, model_cfg=cfg.model, metrics=metrics, fingerprint=data.fingerprint, task=data.task,
+    mean, std = (
+        ([wanted["mean"]] * data.prep.channels, [wanted["std"]] * data.prep.channels)
+        if wanted
+        else (data.mean, data.std)
     )
-    meta["training"] = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "precision": result.precision,
-                        "device": result.device, "seed": cfg.train.seed}
+    meta = package_meta(
+        name=run.path.resolve().name,
+        modality=data.modality,
+        labels=data.labels,
+        prep=data.prep,
+        mean=mean,
+        std=std,
+        model_cfg=cfg.model,
+        metrics=metrics,
+        fingerprint=data.fingerprint,
+        task=data.task,
+    )
+    meta["training"] = {
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "precision": result.precision,
+        "device": result.device,
+        "seed": cfg.train.seed,
+    }
     save_package(run.model, result.model, meta, data.tokenizer, parity_samples(data.splits, data.prep))
     report_file = None
     if reported is not None:
         name, split, probs, m = reported
-        report_file = report.write_report(run.path / "report.html", f"{run.path.resolve().name}: {cfg.model.name} on {data.root}", name, m,
-                                    split, probs, data.task, read_metrics(run.path), dump_config(cfg), data.fingerprint,
-                                    {"precision": result.precision, "best epoch": result.best_epoch + 1, "epochs": result.epochs_run},
-                                    data.prep)
+        report_file = report.write_report(
+            run.path / "report.html",
+            f"{run.path.resolve().name}: {cfg.model.name} on {data.root}",
+            name,
+            m,
+            split,
+            probs,
+            data.task,
+            read_metrics(run.path),
+            dump_config(cfg),
+            data.fingerprint,
+            {"precision": result.precision, "best epoch": result.best_epoch + 1, "epochs": result.epochs_run},
+            data.prep,
+        )
     return {
-        "run": str(run.path), "model": str(run.model), "metrics": metrics, "best_epoch": result.best_epoch,
-        "epochs": result.epochs_run, "train_seconds": round(result.train_seconds, 3),
-        "samples_per_s": round(result.samples_per_s, 1), "precision": result.precision, "device": result.device,
-        "skipped": len(data.skipped), "report": str(report_file) if report_file else None, "batch": result.batch,
+        "run": str(run.path),
+        "model": str(run.model),
+        "metrics": metrics,
+        "best_epoch": result.best_epoch,
+        "epochs": result.epochs_run,
+        "train_seconds": round(result.train_seconds, 3),
+        "samples_per_s": round(result.samples_per_s, 1),
+        "precision": result.precision,
+        "device": result.device,
+        "skipped": len(data.skipped),
+        "report": str(report_file) if report_file else None,
+        "batch": result.batch,
     }
 
 
-def _finish_tracking(tracker, status: str, run: RunDir, cfg: Config, summary: dict | None, quiet: bool) -> None:
+def _finish_tracking(tracker, status: str, run: RunDir, cfg: Config, summary: dict | None, report: Reporter) -> None:
     """End the MLflow run (when tracking) and record what it got in run.json and the summary."""
     if tracker is None:
         return
@@ -349,12 +450,14 @@ def _finish_tracking(tracker, status: str, run: RunDir, cfg: Config, summary: di
     run.set_status(read_json(run.path / "run.json")["status"], tracking=info)
     if summary is not None:
         summary["tracking"] = info
-    if info["unlogged"] and not quiet:
-        print(f"warning: MLflow at {info['uri']} did not get everything (all of it is in {run.path}): "
-              + "; ".join(info["unlogged"]), file=sys.stderr)
+    if info["unlogged"]:
+        report.warn(
+            f"MLflow at {info['uri']} did not get everything (all of it is in {run.path}): "
+            + "; ".join(info["unlogged"])
+        )
 
 
-def _start_tracking(cfg: Config, run: RunDir, data: PreparedData, previous: dict | None, quiet: bool):
+def _start_tracking(cfg: Config, run: RunDir, data: PreparedData, previous: dict | None, report: Reporter):
     """An MlflowTracker when track.mlflow_uri is set (continuing the run's MLflow run on resume), else None.
 
     An unreachable server is reported and training goes on untracked.
@@ -369,16 +472,24 @@ def _start_tracking(cfg: Config, run: RunDir, data: PreparedData, previous: dict
     from lamina.common.version import __version__
     from lamina.training.tracking import MlflowTracker, TrackingUnavailable
 
-    tags = {"lamina.data_fingerprint": data.fingerprint, "lamina.version": __version__, "torch.version": torch.__version__,
-            "python.version": platform.python_version(), "lamina.run_dir": str(run.path.resolve()), "lamina.modality": data.modality,
-            "lamina.model": cfg.model.name}
+    tags = {
+        "lamina.data_fingerprint": data.fingerprint,
+        "lamina.version": __version__,
+        "torch.version": torch.__version__,
+        "python.version": platform.python_version(),
+        "lamina.run_dir": str(run.path.resolve()),
+        "lamina.modality": data.modality,
+        "lamina.model": cfg.model.name,
+    }
     run_id = previous.get("run_id") if previous and previous.get("uri") == uri else None
     try:
-        tracker = MlflowTracker(uri, cfg.track.experiment, run.path.resolve().name, cfg.model_dump(mode="json"), tags, run_id=run_id)
+        tracker = MlflowTracker(
+            uri, cfg.track.experiment, run.path.resolve().name, cfg.model_dump(mode="json"), tags, run_id=run_id
+        )
     except TrackingUnavailable as e:
-        if not quiet:
-            print(f"warning: MLflow tracking is off for this run, nothing was logged to it ({e}); the run directory has everything",
-                  file=sys.stderr)
+        report.warn(
+            f"MLflow tracking is off for this run, nothing was logged to it ({e}); the run directory has everything"
+        )
         run.set_status("running", tracking={"uri": uri, "unlogged": [f"everything: {e}"]})
         return None
     run.set_status("running", tracking={"uri": uri, "run_id": tracker.run_id, "experiment_id": tracker.experiment_id})
