@@ -34,6 +34,7 @@ demo: install-core
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	scripts/system-packages.sh
 	$(BIN)/python -m pytest -q
 

@@ -29,7 +29,9 @@ def _model(cfg, data, channels_last: bool = True):
 def _adamw(model, tc) -> torch.optim.AdamW:
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr
+    )
 
 
 def _images(x: torch.Tensor, channels_last: bool = True) -> torch.Tensor:
@@ -49,8 +51,10 @@ def _images(x: torch.Tensor, channels_last: bool = True) -> torch.Tensor:
 def accuracy(model, split, bf16: bool, channels_last: bool = True) -> float:
     model.eval()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        correct = sum((model(_images(split.x[s : s + 512], channels_last)).argmax(1) == split.y[s : s + 512]).sum().item()
-                      for s in range(0, len(split), 512))
+        correct = sum(
+            (model(_images(split.x[s : s + 512], channels_last)).argmax(1) == split.y[s : s + 512]).sum().item()
+            for s in range(0, len(split), 512)
+        )
     return correct / max(1, len(split))
 
 
@@ -128,12 +132,26 @@ def lightning(cfg, data, precision: str) -> tuple[float, float | None]:
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     module = Module()
-    loader = DataLoader(TensorDataset(_materialized(train.x), train.y), batch_size=tc.batch_size, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(tc.seed))
+    loader = DataLoader(
+        TensorDataset(_materialized(train.x), train.y),
+        batch_size=tc.batch_size,
+        shuffle=True,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(tc.seed),
+    )
     val_loader = DataLoader(TensorDataset(_materialized(val.x), val.y), batch_size=512)
-    trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=tc.epochs, precision="bf16-mixed" if precision == "bf16" else "32-true",
-                         gradient_clip_val=tc.grad_clip, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, num_sanity_val_steps=0)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=tc.epochs,
+        precision="bf16-mixed" if precision == "bf16" else "32-true",
+        gradient_clip_val=tc.grad_clip,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     t0 = time.perf_counter()
     trainer.fit(module, loader, val_loader)
     rate = steps * tc.batch_size * tc.epochs / (time.perf_counter() - t0)

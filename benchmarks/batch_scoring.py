@@ -22,7 +22,7 @@ from pathlib import Path
 
 from measure import zero_config
 
-HANDWRITTEN = r'''
+HANDWRITTEN = r"""
 import json, os, sys, numpy as np, onnxruntime as ort
 from PIL import Image
 run, folder, out = sys.argv[1:4]
@@ -37,7 +37,7 @@ with open(out, "w") as w:
         x = np.stack([np.asarray(Image.open(p).convert(mode).resize((size, size)), dtype=np.uint8).reshape(size, size, -1) for p in chunk])
         probs = session.run([exp["output"]["name"]], {exp["input"]["name"]: x})[0]
         w.writelines(f"{p},{meta['labels'][k]}\n" for p, k in zip(chunk, probs.argmax(1)))
-'''
+"""
 
 
 def link_folder(src: Path, dest: Path, n: int) -> Path:
@@ -88,21 +88,38 @@ def main() -> None:
         root = Path(tmp)
         if a.data == "digits":
             from lamina.data.makers import make_digits
+
             data = root / "data"
             make_digits(data)
         else:
             from photos_memory import make_photos
+
             data = make_photos(root / "data", 2000)
         # photos: resnet-small (a model whose graph costs little next to decoding a 320x240 JPEG), not the backbone
         zero_config(data, root, *(["--set", "model.name=resnet-small"] if a.data == "photos" else []))
         print(f"CPU: {cpu}, {os.cpu_count()} cores; data: {a.data}\n")
-        print("| inputs | lamina files/s | hand-written ORT files/s | ratio | lamina peak RSS (MB) | hand-written peak RSS (MB) |")
+        print(
+            "| inputs | lamina files/s | hand-written ORT files/s | ratio | lamina peak RSS (MB) | hand-written peak RSS (MB) |"
+        )
         print("|---|---|---|---|---|---|")
         for n in map(int, a.sizes.split(",")):
             folder = link_folder(data, root / f"in{n}", n)
-            lw, lr = measured([sys.executable, "-m", "lamina", "predict", str(root / "run"), str(folder), "--output",
-                               str(root / f"lamina{n}.csv"), "--json"])
-            hw, hr = measured([sys.executable, "-c", HANDWRITTEN, str(root / "run"), str(folder), str(root / f"hand{n}.csv")])
+            lw, lr = measured(
+                [
+                    sys.executable,
+                    "-m",
+                    "lamina",
+                    "predict",
+                    str(root / "run"),
+                    str(folder),
+                    "--output",
+                    str(root / f"lamina{n}.csv"),
+                    "--json",
+                ]
+            )
+            hw, hr = measured(
+                [sys.executable, "-c", HANDWRITTEN, str(root / "run"), str(folder), str(root / f"hand{n}.csv")]
+            )
             rows = sum(1 for _ in open(root / f"lamina{n}.csv")) - 1
             assert rows == n, f"lamina wrote {rows} rows for {n} inputs"
             print(f"| {n:,} | {n / lw:,.0f} | {n / hw:,.0f} | {hw / lw:.2f} | {lr:,.0f} | {hr:,.0f} |", flush=True)

@@ -26,4 +26,12 @@ async def predict(request):
 app = Starlette(routes=[Route("/predict/{name}", predict, methods=["POST"])])
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False, http="httptools", loop="uvloop")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+    )

@@ -59,7 +59,10 @@ def imbalanced_fortunes(work: Path, ratio: float, seed: int) -> Path:
         n_test = len(idx) // 10
         rows += [(table.texts[i], name, "test") for i in idx[:n_test]]
         rest = idx[n_test:]
-        rows += [(table.texts[i], name, "train") for i in rest[: max(2, round(len(rest) * keep_fraction(k, len(classes), ratio)))]]
+        rows += [
+            (table.texts[i], name, "train")
+            for i in rest[: max(2, round(len(rest) * keep_fraction(k, len(classes), ratio)))]
+        ]
     out = work / f"fortunes-{ratio:g}-{seed}.csv"
     with out.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -81,9 +84,20 @@ def main() -> None:
         for seed in (int(s) for s in args.seeds.split(",")):
             data = build(work, args.ratio, seed)
             for setting in ("none", "auto"):
-                s = zero_config(data, work, "--set", f"train.class_weights={setting}", "--seed", str(seed), name=f"{name}-{seed}-{setting}")
+                s = zero_config(
+                    data,
+                    work,
+                    "--set",
+                    f"train.class_weights={setting}",
+                    "--seed",
+                    str(seed),
+                    name=f"{name}-{seed}-{setting}",
+                )
                 t = s["metrics"]["test"]
-                print(f"| {name} | {seed} | {setting} | {t['accuracy']:.4f} | {t['macro_f1']:.4f} | {s['wall_s']:.1f} |", flush=True)
+                print(
+                    f"| {name} | {seed} | {setting} | {t['accuracy']:.4f} | {t['macro_f1']:.4f} | {s['wall_s']:.1f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

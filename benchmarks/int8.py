@@ -41,8 +41,12 @@ def make_data(kind: str, root: Path) -> Path:
     from lamina.data.speech_synth import make_speech_commands_synth
 
     out = root / kind
-    {"digits": make_digits, "fortunes": lambda p: make_fortunes(p.with_suffix(".csv")), "emoji": make_emoji,
-     "speech": lambda p: make_speech_commands_synth(p, per_voice=1)}[kind](out)
+    {
+        "digits": make_digits,
+        "fortunes": lambda p: make_fortunes(p.with_suffix(".csv")),
+        "emoji": make_emoji,
+        "speech": lambda p: make_speech_commands_synth(p, per_voice=1),
+    }[kind](out)
     return out.with_suffix(".csv") if kind == "fortunes" else out
 
 
@@ -65,8 +69,10 @@ def speed(package: Path, int8: Path, x: np.ndarray, repeat: int) -> dict:
 
     meta = json.loads((package / "lamina.json").read_text())
     name = meta["export"]["input"]["name"]
-    sessions = {k: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for k, p in (("fp32", package / "model.onnx"),
-                                                                                                   ("int8", int8))}
+    sessions = {
+        k: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+        for k, p in (("fp32", package / "model.onnx"), ("int8", int8))
+    }
     result = {}
     for batch in (1, 32):
         xb = np.resize(x, (batch, *x.shape[1:]))
@@ -98,12 +104,21 @@ def measure(kind: str, root: Path, repeat: int) -> dict:
         gate, kept = {"refused": str(e)}, False
         meta = json.loads((package / "lamina.json").read_text())
         int8 = root / f"{kind}.int8.onnx"
-        int8.write_bytes(_quantize(package / "model.onnx", meta["export"]["input"]["name"], sample_inputs(package, meta)))
+        int8.write_bytes(
+            _quantize(package / "model.onnx", meta["export"]["input"]["name"], sample_inputs(package, meta))
+        )
     quantize_s = time.perf_counter() - t0
     meta = json.loads((package / "lamina.json").read_text())
     x = sample_inputs(package, meta)
-    return {"kind": kind, "train_s": train_s, "quantize_s": quantize_s, "kept": kept, "gate": gate,
-            "speed": speed(package, int8, x, repeat), "mb": ((package / "model.onnx").stat().st_size / 1e6, int8.stat().st_size / 1e6)}
+    return {
+        "kind": kind,
+        "train_s": train_s,
+        "quantize_s": quantize_s,
+        "kept": kept,
+        "gate": gate,
+        "speed": speed(package, int8, x, repeat),
+        "mb": ((package / "model.onnx").stat().st_size / 1e6, int8.stat().st_size / 1e6),
+    }
 
 
 def main() -> None:
@@ -116,17 +131,26 @@ def main() -> None:
     isa = [f for f in ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8") if f" {f}" in flags]
     print(f"CPU: {cpu}; int8-relevant flags: {', '.join(isa) or 'none'}")
     root = Path(tempfile.mkdtemp(prefix="lamina-int8-"))
-    print("| model | val figure fp32 -> int8 | gate | ms at batch 1, fp32 / int8 (speed-up) | ms at batch 32, fp32 / int8 (speed-up) "
-          "| graph MB fp32 / int8 |")
+    print(
+        "| model | val figure fp32 -> int8 | gate | ms at batch 1, fp32 / int8 (speed-up) | ms at batch 32, fp32 / int8 (speed-up) "
+        "| graph MB fp32 / int8 |"
+    )
     print("|---|---|---|---|---|---|")
     for kind in args.kinds.split(","):
         m = measure(kind, root, args.repeat)
         s1, s32 = m["speed"][1], m["speed"][32]
         g = m["gate"]
-        figure = f"{g['val']['metric']} {g['val']['fp32']:.4f} -> {g['val']['int8']:.4f}" if m["kept"] else g["refused"].split(": ", 2)[-1]
-        print(f"| {kind} | {figure} | {'kept' if m['kept'] else 'refused'} | {s1['fp32']:.3f} / {s1['int8']:.3f} "
-              f"({s1['fp32'] / s1['int8']:.2f}x) | {s32['fp32']:.2f} / {s32['int8']:.2f} ({s32['fp32'] / s32['int8']:.2f}x) "
-              f"| {m['mb'][0]:.1f} / {m['mb'][1]:.1f} |", flush=True)
+        figure = (
+            f"{g['val']['metric']} {g['val']['fp32']:.4f} -> {g['val']['int8']:.4f}"
+            if m["kept"]
+            else g["refused"].split(": ", 2)[-1]
+        )
+        print(
+            f"| {kind} | {figure} | {'kept' if m['kept'] else 'refused'} | {s1['fp32']:.3f} / {s1['int8']:.3f} "
+            f"({s1['fp32'] / s1['int8']:.2f}x) | {s32['fp32']:.2f} / {s32['int8']:.2f} ({s32['fp32'] / s32['int8']:.2f}x) "
+            f"| {m['mb'][0]:.1f} / {m['mb'][1]:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

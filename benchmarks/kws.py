@@ -56,7 +56,9 @@ def mfcc_baseline(data: Path) -> dict:
         x = split.x.numpy().astype(np.float32) / 32768
         out = []
         for clip in x:
-            m = librosa.feature.mfcc(y=clip, sr=16000, n_mfcc=20, n_fft=400, hop_length=160, n_mels=40, fmin=20, fmax=7600)
+            m = librosa.feature.mfcc(
+                y=clip, sr=16000, n_mfcc=20, n_fft=400, hop_length=160, n_mels=40, fmin=20, fmax=7600
+            )
             out.append(np.concatenate([m.mean(1), m.std(1)]))
         return np.stack(out)
 
@@ -65,8 +67,12 @@ def mfcc_baseline(data: Path) -> dict:
     scaler = StandardScaler().fit(features(train))
     clf = LogisticRegression(C=1.0, max_iter=3000).fit(scaler.transform(features(train)), train.y.numpy())
     pred = clf.predict(scaler.transform(features(test)))
-    return {"accuracy": accuracy_score(test.y.numpy(), pred), "macro_f1": f1_score(test.y.numpy(), pred, average="macro"),
-            "wall_s": time.perf_counter() - t0, "n": len(test)}
+    return {
+        "accuracy": accuracy_score(test.y.numpy(), pred),
+        "macro_f1": f1_score(test.y.numpy(), pred, average="macro"),
+        "wall_s": time.perf_counter() - t0,
+        "n": len(test),
+    }
 
 
 def feature_throughput(n: int = 512) -> tuple[float, float]:
@@ -87,7 +93,10 @@ def feature_throughput(n: int = 512) -> tuple[float, float]:
     x = clips.numpy().astype(np.float32) / 32768
     t0 = time.perf_counter()
     for clip in x[:128]:
-        np.log(librosa.feature.melspectrogram(y=clip, sr=16000, n_fft=400, hop_length=160, n_mels=40, fmin=20, fmax=7600) + 1e-6)
+        np.log(
+            librosa.feature.melspectrogram(y=clip, sr=16000, n_fft=400, hop_length=160, n_mels=40, fmin=20, fmax=7600)
+            + 1e-6
+        )
     theirs = 128 / (time.perf_counter() - t0)
     return ours, theirs
 
@@ -97,7 +106,9 @@ def by_voice(run: Path, data: Path) -> dict[str, tuple[float, int]]:
     import lamina
     from lamina.data.speech_synth import voices
 
-    names = {v.id: (v.synth if v.synth == "espeak-ng" else f"{v.synth}:{v.name}") for vs in voices(0).values() for v in vs}
+    names = {
+        v.id: (v.synth if v.synth == "espeak-ng" else f"{v.synth}:{v.name}") for vs in voices(0).values() for v in vs
+    }
     keys = (data / "testing_list.txt").read_text().split()
     predictions = lamina.load(run).predict([str(data / k) for k in keys], top_k=1)
     hits: dict[str, list[bool]] = {}
@@ -128,19 +139,42 @@ def unseen_engine_set(out: Path, seed: int = 0) -> Path | None:
     for stretch in (0.75, 0.9, 1.0, 1.15, 1.3):
         for word, label in [(w, w) for w in KEYWORDS] + [(w, "_unknown_") for w in UNKNOWN_WORDS[::5]]:
             wav = out / "tmp.wav"
-            proc = subprocess.run(["text2wave", "-eval", f"(voice_{HTS_VOICE})", "-eval", f"(Parameter.set 'Duration_Stretch {stretch})",
-                                   "-o", str(wav)], input=word, text=True, capture_output=True)
+            proc = subprocess.run(
+                [
+                    "text2wave",
+                    "-eval",
+                    f"(voice_{HTS_VOICE})",
+                    "-eval",
+                    f"(Parameter.set 'Duration_Stretch {stretch})",
+                    "-o",
+                    str(wav),
+                ],
+                input=word,
+                text=True,
+                capture_output=True,
+            )
             if proc.returncode != 0:
                 return None
             x, rate = sf.read(str(wav), dtype="float32")
             x = soxr.resample(x, rate, SAMPLE_RATE) if rate != SAMPLE_RATE else x
             loud = np.flatnonzero(np.abs(x) > 0.02 * np.abs(x).max())
-            write_wav(out / label / f"hts_{stretch}_{word}.wav", place(x[max(0, loud[0] - 160) : loud[-1] + 160], rng), SAMPLE_RATE)
+            write_wav(
+                out / label / f"hts_{stretch}_{word}.wav",
+                place(x[max(0, loud[0] - 160) : loud[-1] + 160], rng),
+                SAMPLE_RATE,
+            )
     (out / "tmp.wav").unlink(missing_ok=True)
     return out
 
 
-ESPEAK_PRESETS = ("en+whisper", "en+whisperf", "en+klatt4", "en-n+m3", "en-wm+f2", "en-sc+f4")  # variants espeak-ng training lacks
+ESPEAK_PRESETS = (
+    "en+whisper",
+    "en+whisperf",
+    "en+klatt4",
+    "en-n+m3",
+    "en-wm+f2",
+    "en-sc+f4",
+)  # variants espeak-ng training lacks
 
 
 def espeak_classic_set(out: Path, seed: int = 0) -> Path | None:
@@ -153,8 +187,11 @@ def espeak_classic_set(out: Path, seed: int = 0) -> Path | None:
     from lamina.data.audio import write_wav
     from lamina.data.speech_synth import KEYWORDS, SAMPLE_RATE, place
 
-    if shutil.which("espeak") is None or "eSpeak text-to-speech: 1." not in subprocess.run(
-            ["espeak", "--version"], capture_output=True, text=True).stdout:
+    if (
+        shutil.which("espeak") is None
+        or "eSpeak text-to-speech: 1."
+        not in subprocess.run(["espeak", "--version"], capture_output=True, text=True).stdout
+    ):
         return None
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -166,14 +203,22 @@ def espeak_classic_set(out: Path, seed: int = 0) -> Path | None:
                 x, rate = sf.read(str(wav), dtype="float32")
                 x = soxr.resample(x, rate, SAMPLE_RATE)
                 loud = np.flatnonzero(np.abs(x) > 0.02 * np.abs(x).max())
-                write_wav(out / word / f"{preset}_{speed}.wav", place(x[max(0, loud[0] - 160) : loud[-1] + 160], rng), SAMPLE_RATE)
+                write_wav(
+                    out / word / f"{preset}_{speed}.wav",
+                    place(x[max(0, loud[0] - 160) : loud[-1] + 160], rng),
+                    SAMPLE_RATE,
+                )
     (out / "tmp.wav").unlink(missing_ok=True)
     return out
 
 
 def evaluate(run: Path, data: Path) -> float:
-    proc = subprocess.run([sys.executable, "-m", "lamina", "evaluate", str(run), str(data), "--json"], capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lamina", "evaluate", str(run), str(data), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(proc.stdout)["accuracy"]
 
 
@@ -189,12 +234,21 @@ def _embedding_lr(data: Path, unseen: dict[str, Path]) -> dict:
 
     t0 = time.perf_counter()
     prepared = prepare_training_data(DataConfig(path=str(data)), seed=0)
-    model = build_model(resolve(ModelConfig(name="speech-embedding"), "audio"), (prepared.prep.samples,), 2, [], [], "audio",
-                        prepared.prep).eval()
+    model = build_model(
+        resolve(ModelConfig(name="speech-embedding"), "audio"),
+        (prepared.prep.samples,),
+        2,
+        [],
+        [],
+        "audio",
+        prepared.prep,
+    ).eval()
 
     @torch.no_grad()
     def features(x: torch.Tensor) -> np.ndarray:
-        return torch.cat([model.net.features(model.normalize(x[i : i + 128].float())) for i in range(0, len(x), 128)]).numpy()
+        return torch.cat(
+            [model.net.features(model.normalize(x[i : i + 128].float())) for i in range(0, len(x), 128)]
+        ).numpy()
 
     train = prepared.splits["train"]
     scaler = StandardScaler().fit(features(train.x))
@@ -203,7 +257,10 @@ def _embedding_lr(data: Path, unseen: dict[str, Path]) -> dict:
     def accuracy(x: torch.Tensor, y: np.ndarray) -> float:
         return float((clf.predict(scaler.transform(features(x))) == y).mean())
 
-    out = {"test": accuracy(prepared.splits["test"].x, prepared.splits["test"].y.numpy()), "wall_s": time.perf_counter() - t0}
+    out = {
+        "test": accuracy(prepared.splits["test"].x, prepared.splits["test"].y.numpy()),
+        "wall_s": time.perf_counter() - t0,
+    }
     for name, folder in unseen.items():  # the unseen clips, as lamina decodes them, labelled by their folders
         files = sorted(folder.rglob("*.wav"))
         x = torch.from_numpy(np.stack([load_audio(f, prepared.prep).samples for f in files]))
@@ -237,34 +294,53 @@ def main() -> None:
     print(f"machine: {cpu}, {os.cpu_count()} cores, bf16 {'yes' if bf16 else 'no'}, torch {torch.__version__}\n")
     if made:
         print(f"`lamina datasets make speech-commands-synth`: {made[1]} clips in {made[0]:.1f} s\n")
-    unseen = {k: v for k, v in {"eSpeak 1.48": espeak_classic_set(work / "espeak"), "HTS": unseen_engine_set(work / "hts")}.items()
-              if v is not None}
+    unseen = {
+        k: v
+        for k, v in {"eSpeak 1.48": espeak_classic_set(work / "espeak"), "HTS": unseen_engine_set(work / "hts")}.items()
+        if v is not None
+    }
     sizes = {k: sum(1 for _ in v.rglob("*.wav")) for k, v in unseen.items()}
-    runs = {"zero-config `lamina train`": ("run", []), "`--set model.name=dscnn` (from scratch)": ("dscnn", ["--set", "model.name=dscnn"])}
+    runs = {
+        "zero-config `lamina train`": ("run", []),
+        "`--set model.name=dscnn` (from scratch)": ("dscnn", ["--set", "model.name=dscnn"]),
+    }
     cols = "".join(f" {k} ({sizes[k]}) |" for k in unseen)
     print(f"| keyword spotting | model | wall (s) | test accuracy (unseen voices) |{cols} epochs | peak RSS (MB) |")
     print("|---|---|---|---|" + "---|" * len(unseen) + "---|---|")
     for label, (name, options) in runs.items():
         s = zero_config(data, work, *options, name=name)
-        model = next(line.split(":", 1)[1].strip() for line in (work / name / "config.yaml").read_text().splitlines()
-                     if line.strip().startswith("name:") and "model" not in line)
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in (work / name / "config.yaml").read_text().splitlines()
+            if line.strip().startswith("name:") and "model" not in line
+        )
         accs = "".join(f" {evaluate(work / name, v):.4f} |" for v in unseen.values())
-        print(f"| {label} | {model} | {s['wall_s']:.1f} | {s['metrics']['test']['accuracy']:.4f} |{accs} {s['epochs']} | "
-              f"{s['peak_rss_mb']:.0f} |", flush=True)
+        print(
+            f"| {label} | {model} | {s['wall_s']:.1f} | {s['metrics']['test']['accuracy']:.4f} |{accs} {s['epochs']} | "
+            f"{s['peak_rss_mb']:.0f} |",
+            flush=True,
+        )
     b = embedding_lr(data, unseen)
     accs = "".join(f" {b[k]:.4f} |" for k in unseen)
-    print(f"| baseline: frozen speech_embedding + logistic regression | | {b['wall_s']:.1f} | {b['test']:.4f} |{accs} | "
-          f"{b['peak_rss_mb']:.0f} |")
+    print(
+        f"| baseline: frozen speech_embedding + logistic regression | | {b['wall_s']:.1f} | {b['test']:.4f} |{accs} | "
+        f"{b['peak_rss_mb']:.0f} |"
+    )
     base = mfcc_baseline(data)
-    print(f"| baseline: librosa MFCC stats + logistic regression | | {base['wall_s']:.1f} | {base['accuracy']:.4f} |"
-          + " |" * len(unseen) + " | |")
+    print(
+        f"| baseline: librosa MFCC stats + logistic regression | | {base['wall_s']:.1f} | {base['accuracy']:.4f} |"
+        + " |" * len(unseen)
+        + " | |"
+    )
     groups = by_voice(work / "run", data)
     print("\n| test voices (never heard in training), zero-config | clips | accuracy |\n|---|---|---|")
     for group, (acc, n) in groups.items():
         print(f"| {group} | {n} | {acc:.4f} |")
     ours, theirs = feature_throughput()
-    print(f"\nlog-mel features: lamina layer {ours:.0f} clips/s (batches of 128), librosa {theirs:.0f} clips/s (one by one): "
-          f"{ours / theirs:.1f}x")
+    print(
+        f"\nlog-mel features: lamina layer {ours:.0f} clips/s (batches of 128), librosa {theirs:.0f} clips/s (one by one): "
+        f"{ours / theirs:.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,12 @@ def zero_config(data: Path, work: Path, *options: str, name: str = "run") -> dic
     out, err = work / f"{name}.stdout", work / f"{name}.stderr"
     t0 = time.perf_counter()
     with out.open("w") as o, err.open("w") as e:
-        proc = subprocess.Popen([sys.executable, "-m", "lamina", "train", str(data), "--output", str(work / name), "--json",
-                                 *options], stdout=o, stderr=e, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lamina", "train", str(data), "--output", str(work / name), "--json", *options],
+            stdout=o,
+            stderr=e,
+            env=env,
+        )
         _, status, usage = os.wait4(proc.pid, 0)  # the rusage of this child alone
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0

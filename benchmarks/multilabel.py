@@ -59,7 +59,16 @@ def compose(fortunes: Path, out: Path, pair: float, seed: int) -> Path:
     return out
 
 
-DEBTAGS_SKIPPED = ("implemented-in::", "suite::", "special::", "uitoolkit::", "x11::", "made-of::", "scope::", "sound::")
+DEBTAGS_SKIPPED = (
+    "implemented-in::",
+    "suite::",
+    "special::",
+    "uitoolkit::",
+    "x11::",
+    "made-of::",
+    "scope::",
+    "sound::",
+)
 
 
 def debtags(out: Path, top: int = 40, seed: int = 0) -> Path:
@@ -77,7 +86,12 @@ def debtags(out: Path, top: int = 40, seed: int = 0) -> Path:
         tags = {t.strip() for t in fields.get("Tag", "").split(",")} - {""}
         if tags and "Description" in fields and fields.get("Package") not in packages:
             packages[fields["Package"]] = (fields["Description"], tags)
-    counts = Counter(t for _, tags in packages.values() for t in tags if not t.endswith("::TODO") and not t.startswith(DEBTAGS_SKIPPED))
+    counts = Counter(
+        t
+        for _, tags in packages.values()
+        for t in tags
+        if not t.endswith("::TODO") and not t.startswith(DEBTAGS_SKIPPED)
+    )
     keep = {t for t, _ in counts.most_common(top)}
     rng = np.random.default_rng(seed)
     with out.open("w", newline="", encoding="utf-8") as f:
@@ -104,8 +118,13 @@ def baseline(path: Path) -> dict:
     mlb = MultiLabelBinarizer().fit([label_set(r["labels"]) for r in split["train"]])
     y = {s: mlb.transform([label_set(r["labels"]) for r in rs]) for s, rs in split.items()}
     words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2).fit([r["text"] for r in split["train"]])
-    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2).fit([r["text"] for r in split["train"]])
-    x = {s: hstack([words.transform([r["text"] for r in rs]), chars.transform([r["text"] for r in rs])]).tocsr() for s, rs in split.items()}
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2).fit(
+        [r["text"] for r in split["train"]]
+    )
+    x = {
+        s: hstack([words.transform([r["text"] for r in rs]), chars.transform([r["text"] for r in rs])]).tocsr()
+        for s, rs in split.items()
+    }
     best = None
     for c in (1.0, 10.0, 100.0):
         clf = OneVsRestClassifier(LogisticRegression(C=c, max_iter=2000)).fit(x["train"], y["train"])
@@ -121,8 +140,12 @@ def baseline(path: Path) -> dict:
 
 def lamina_run(data: Path, work: Path) -> dict:
     summary = zero_config(data, work)
-    ev = subprocess.run([sys.executable, "-m", "lamina", "evaluate", str(work / "run"), str(data), "--split", "test", "--json"],
-                        capture_output=True, text=True, check=True)
+    ev = subprocess.run(
+        [sys.executable, "-m", "lamina", "evaluate", str(work / "run"), str(data), "--split", "test", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return {**json.loads(ev.stdout), "wall_s": summary["wall_s"], "peak_rss_mb": summary["peak_rss_mb"]}
 
 
@@ -141,14 +164,21 @@ def main() -> None:
         fortunes = work / "fortunes.csv"
         make_dataset("fortunes", fortunes, seed=0)
         data = compose(fortunes, work / "tags.csv", args.pair, args.seed)
-        print(f"machine: {cpu}, {os.cpu_count()} cores; fortunes composed: {args.pair:.0%} of quotes joined with one of another "
-              f"category (seed {args.seed})\n")
+        print(
+            f"machine: {cpu}, {os.cpu_count()} cores; fortunes composed: {args.pair:.0%} of quotes joined with one of another "
+            f"category (seed {args.seed})\n"
+        )
     ours, base = lamina_run(data, work), baseline(data)
     print("| multi-label text (test split) | micro-F1 | macro-F1 | samples-F1 | mAP | subset accuracy | wall (s) |")
     print("|---|---|---|---|---|---|---|")
-    for name, m in (("lamina zero-config", ours), (f"TF-IDF + one-vs-rest logistic regression (C={base['C']:g})", base)):
-        print(f"| {name} | {m['micro_f1']:.4f} | {m['macro_f1']:.4f} | {m['samples_f1']:.4f} | {m['mean_average_precision']:.4f} | "
-              f"{m['subset_accuracy']:.4f} | {m['wall_s']:.1f} |")
+    for name, m in (
+        ("lamina zero-config", ours),
+        (f"TF-IDF + one-vs-rest logistic regression (C={base['C']:g})", base),
+    ):
+        print(
+            f"| {name} | {m['micro_f1']:.4f} | {m['macro_f1']:.4f} | {m['samples_f1']:.4f} | {m['mean_average_precision']:.4f} | "
+            f"{m['subset_accuracy']:.4f} | {m['wall_s']:.1f} |"
+        )
     print(f"\nmicro-F1 ratio lamina / baseline: {ours['micro_f1'] / base['micro_f1']:.3f}; n test = {ours['n']}")
 
 

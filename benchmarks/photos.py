@@ -54,8 +54,23 @@ def make_set(name: str, root: Path, seed: int) -> Path:
 
 def train(data: Path, out: Path, extra: list[str], seed: int) -> dict:
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "lamina", "train", str(data), "--output", str(out), "--json", "--seed", str(seed), *extra],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lamina",
+            "train",
+            str(data),
+            "--output",
+            str(out),
+            "--json",
+            "--seed",
+            str(seed),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode:
         raise SystemExit(r.stderr[-2000:])
     summary = json.loads(r.stdout)
@@ -93,7 +108,11 @@ def frozen_logreg(data: Path, run: Path) -> dict:
         val = clf.score(*part["val"])
         if best is None or val > best[0]:
             best = (val, clf)
-    return {"accuracy": best[1].score(*part["test"]), "wall": time.perf_counter() - t0, "model": "efficientnet-lite0 + logreg"}
+    return {
+        "accuracy": best[1].score(*part["test"]),
+        "wall": time.perf_counter() - t0,
+        "model": "efficientnet-lite0 + logreg",
+    }
 
 
 def main() -> None:
@@ -111,8 +130,9 @@ def main() -> None:
         for label, extra in CONFIGS.items():
             runs[label] = train(data, root / f"{name}-{label.split()[0]}", extra, args.seed)
         if runs["lamina zero-config"]["model"] != "efficientnet-lite0":  # what the backbone would have done here
-            runs["efficientnet-lite0 (frozen), chosen by hand"] = train(data, root / f"{name}-backbone",
-                                                                      ["--set", "model.name=efficientnet-lite0"], args.seed)
+            runs["efficientnet-lite0 (frozen), chosen by hand"] = train(
+                data, root / f"{name}-backbone", ["--set", "model.name=efficientnet-lite0"], args.seed
+            )
         runs["frozen features + logistic regression"] = frozen_logreg(data, root / f"{name}-lamina")
         for label, r in runs.items():
             print(f"| {name} | {n:,} | {label} | {r['model']} | {r['accuracy']:.4f} | {r['wall']:.1f} |", flush=True)

@@ -39,11 +39,35 @@ def make_photos(root: Path, n: int, seed: int = 0) -> Path:
 
 
 def peak_rss_mb(data: Path, out: Path, cache_dir: Path, extra: list[str]) -> float:
-    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "lamina", "train", str(data), "--output", str(out), "--overwrite",
-           "--set", "model.name=mlp", "--set", "train.epochs=1", "--set", "data.image_size=224", "--set", "data.channels=3",
-           "--set", "data.image_fit=crop", *extra]
-    r = subprocess.run(cmd, capture_output=True, text=True, env={"LAMINA_CACHE_DIR": str(cache_dir), "PATH": "/usr/bin:/bin",
-                                                                "LAMINA_PLAIN": "1"})
+    cmd = [
+        "/usr/bin/time",
+        "-v",
+        sys.executable,
+        "-m",
+        "lamina",
+        "train",
+        str(data),
+        "--output",
+        str(out),
+        "--overwrite",
+        "--set",
+        "model.name=mlp",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.image_size=224",
+        "--set",
+        "data.channels=3",
+        "--set",
+        "data.image_fit=crop",
+        *extra,
+    ]
+    r = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        env={"LAMINA_CACHE_DIR": str(cache_dir), "PATH": "/usr/bin:/bin", "LAMINA_PLAIN": "1"},
+    )
     if r.returncode:
         raise SystemExit(r.stderr[-3000:])
     return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1)) / 1024

@@ -60,18 +60,31 @@ def baseline(manifest: Path) -> dict:
     data = {}
     for s in ("train", "val", "test"):
         part = [r for r in rows if r["split"] == s]
-        x = np.stack([np.asarray(Image.open(manifest.parent / r["path"]), dtype=np.float32).ravel() / 255 for r in part])
+        x = np.stack(
+            [np.asarray(Image.open(manifest.parent / r["path"]), dtype=np.float32).ravel() / 255 for r in part]
+        )
         data[s] = (x, np.array([float(r["target"]) for r in part]))
-    best = min(((regression_metrics(data["val"][1], Ridge(alpha=a).fit(*data["train"]).predict(data["val"][0]))["mae"], a)
-                for a in (0.1, 1.0, 10.0, 100.0, 1000.0)))
+    best = min(
+        (
+            (regression_metrics(data["val"][1], Ridge(alpha=a).fit(*data["train"]).predict(data["val"][0]))["mae"], a)
+            for a in (0.1, 1.0, 10.0, 100.0, 1000.0)
+        )
+    )
     model = Ridge(alpha=best[1]).fit(*data["train"])
-    return {**regression_metrics(data["test"][1], model.predict(data["test"][0])), "alpha": best[1], "wall_s": time.perf_counter() - t0}
+    return {
+        **regression_metrics(data["test"][1], model.predict(data["test"][0])),
+        "alpha": best[1],
+        "wall_s": time.perf_counter() - t0,
+    }
 
 
 def lamina_run(manifest: Path, work: Path) -> dict:
     summary = zero_config(manifest, work)
-    model = next(line.split(":", 1)[1].strip() for line in (work / "run" / "config.yaml").read_text().splitlines()
-                 if line.startswith("  name:"))
+    model = next(
+        line.split(":", 1)[1].strip()
+        for line in (work / "run" / "config.yaml").read_text().splitlines()
+        if line.startswith("  name:")
+    )
     return {**summary["metrics"]["test"], "wall_s": summary["wall_s"], "model": model, "epochs": summary["epochs"]}
 
 
@@ -84,15 +97,21 @@ def main() -> None:
     make_dataset("fashion-mnist", work / "fashion", seed=0)
     manifest = compose(work / "fashion", work / "rotated", args.per_class, args.seed)
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    print(f"machine: {cpu}, {os.cpu_count()} cores; {10 * args.per_class} Fashion-MNIST images rotated by U(-{MAX_ANGLE:g}, "
-          f"{MAX_ANGLE:g}) degrees, the angle is the target\n")
+    print(
+        f"machine: {cpu}, {os.cpu_count()} cores; {10 * args.per_class} Fashion-MNIST images rotated by U(-{MAX_ANGLE:g}, "
+        f"{MAX_ANGLE:g}) degrees, the angle is the target\n"
+    )
     ours, base = lamina_run(manifest, work), baseline(manifest)
     print("| image regression (test split) | MAE (degrees) | RMSE | R2 | wall (s) |")
     print("|---|---|---|---|---|")
-    print(f"| lamina zero-config ({ours['model']}, {ours['epochs']} epochs) | {ours['mae']:.2f} | {ours['rmse']:.2f} | {ours['r2']:.4f} | "
-          f"{ours['wall_s']:.1f} |")
-    print(f"| ridge regression on raw pixels (alpha={base['alpha']:g}) | {base['mae']:.2f} | {base['rmse']:.2f} | {base['r2']:.4f} | "
-          f"{base['wall_s']:.1f} |")
+    print(
+        f"| lamina zero-config ({ours['model']}, {ours['epochs']} epochs) | {ours['mae']:.2f} | {ours['rmse']:.2f} | {ours['r2']:.4f} | "
+        f"{ours['wall_s']:.1f} |"
+    )
+    print(
+        f"| ridge regression on raw pixels (alpha={base['alpha']:g}) | {base['mae']:.2f} | {base['rmse']:.2f} | {base['r2']:.4f} | "
+        f"{base['wall_s']:.1f} |"
+    )
     print(f"\nMAE ratio lamina / ridge: {ours['mae'] / base['mae']:.3f} (the goal: at most 0.5); n test = {ours['n']}")
 
 

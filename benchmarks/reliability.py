@@ -33,13 +33,20 @@ from serve_throughput import PY, digits_model, post_script, run_wrk, wait_up  # 
 
 def wrk_raw(url: str, body: Path, connections: int, duration: int) -> str:
     script = post_script(body)
-    return subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), url],
-                          capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 def socket_errors(out: str) -> dict:
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups()))) if m else {"connect": 0, "read": 0, "write": 0, "timeout": 0}
+    return (
+        dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups())))
+        if m
+        else {"connect": 0, "read": 0, "write": 0, "timeout": 0}
+    )
 
 
 def timed(req) -> tuple[int, float]:
@@ -53,8 +60,11 @@ def timed(req) -> tuple[int, float]:
 
 
 def start(run: Path, port: int, *extra: str) -> subprocess.Popen:
-    proc = subprocess.Popen([PY, "-m", "lamina", "serve", f"digits={run}", "--port", str(port), *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [PY, "-m", "lamina", "serve", f"digits={run}", "--port", str(port), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     wait_up(f"http://127.0.0.1:{port}/predict/digits", proc)
     return proc
 
@@ -74,16 +84,22 @@ def main() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
-    print(f"| {args.connections} clients for {args.duration} s | {r['rps'] * args.duration:,.0f} requests ({r['rps']:,.0f}/s), "
-          f"{r['errors']} non-2xx, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms |", flush=True)
+    print(
+        f"| {args.connections} clients for {args.duration} s | {r['rps'] * args.duration:,.0f} requests ({r['rps']:,.0f}/s), "
+        f"{r['errors']} non-2xx, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms |",
+        flush=True,
+    )
 
     proc = start(run, 18802, "--max-queue", "2", "--max-batch-size", "1")
     try:
         flood = threading.Thread(target=wrk_raw, args=("http://127.0.0.1:18802/predict/digits", body, 64, 12))
         flood.start()
         time.sleep(2)
-        probe = urllib.request.Request("http://127.0.0.1:18802/predict/digits", data=body.read_bytes(),
-                                       headers={"Content-Type": "application/octet-stream"})
+        probe = urllib.request.Request(
+            "http://127.0.0.1:18802/predict/digits",
+            data=body.read_bytes(),
+            headers={"Content-Type": "application/octet-stream"},
+        )
         refusals, health = [], []
         for _ in range(200):
             status, ms = timed(probe)
@@ -95,14 +111,18 @@ def main() -> None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     if refusals:
-        print(f"| overload (queue 2, 64 clients flooding) | {len(refusals)}/200 probes refused with 503: median {statistics.median(refusals):.1f} ms, "
-              f"max {max(refusals):.1f} ms; /v2/health/live median {statistics.median(health):.1f} ms, max {max(health):.1f} ms |")
+        print(
+            f"| overload (queue 2, 64 clients flooding) | {len(refusals)}/200 probes refused with 503: median {statistics.median(refusals):.1f} ms, "
+            f"max {max(refusals):.1f} ms; /v2/health/live median {statistics.median(health):.1f} ms, max {max(health):.1f} ms |"
+        )
     else:
         print("| overload | no probe was refused (the flood did not fill the queue) |")
 
     proc = start(run, 18803)
     result: dict = {}
-    loader = threading.Thread(target=lambda: result.update(out=wrk_raw("http://127.0.0.1:18803/predict/digits", body, 16, 8)))
+    loader = threading.Thread(
+        target=lambda: result.update(out=wrk_raw("http://127.0.0.1:18803/predict/digits", body, 16, 8))
+    )
     loader.start()
     time.sleep(3)
     proc.send_signal(signal.SIGTERM)
@@ -112,9 +132,11 @@ def main() -> None:
     done = re.search(r"(\d+) requests in", out)
     errs = socket_errors(out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    print(f"| SIGTERM after 3 s of 16 clients | exit {code}; {done.group(1) if done else '?'} requests answered, "
-          f"{non2xx.group(1) if non2xx else 0} non-2xx (503 while draining), dropped after acceptance: "
-          f"{errs['read'] + errs['timeout']} (read errors + timeouts); refused after close: {errs['connect']} |")
+    print(
+        f"| SIGTERM after 3 s of 16 clients | exit {code}; {done.group(1) if done else '?'} requests answered, "
+        f"{non2xx.group(1) if non2xx else 0} non-2xx (503 while draining), dropped after acceptance: "
+        f"{errs['read'] + errs['timeout']} (read errors + timeouts); refused after close: {errs['connect']} |"
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,12 @@ PY = sys.executable
 
 def start(src: Path | None, run: Path, port: int) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(src)) if src else dict(os.environ)
-    proc = subprocess.Popen([PY, "-m", "lamina", "serve", f"digits={run}", "--port", str(port), "--max-body-mb", "8"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [PY, "-m", "lamina", "serve", f"digits={run}", "--port", str(port), "--max-body-mb", "8"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     wait_up(f"http://127.0.0.1:{port}/predict/digits", proc)
     return proc
 
@@ -44,8 +48,13 @@ def bomb_body() -> tuple[bytes, str]:
     buf = io.BytesIO()
     Image.new("RGB", (6000, 6000), (200, 30, 30)).save(buf, "PNG", compress_level=9)
     png, boundary = buf.getvalue(), "lamina-bench-boundary"
-    parts = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{i}.png\"\r\n"
-                     f"Content-Type: image/png\r\n\r\n".encode() + png + b"\r\n" for i in range(4))
+    parts = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{i}.png"\r\n'
+        f"Content-Type: image/png\r\n\r\n".encode()
+        + png
+        + b"\r\n"
+        for i in range(4)
+    )
     return parts + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
@@ -54,7 +63,9 @@ def health_under_bombs(port: int) -> tuple[float, float, list[int]]:
     codes: list[int] = []
 
     def flood():
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/predict/digits", data=body, headers={"Content-Type": ctype})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict/digits", data=body, headers={"Content-Type": ctype}
+        )
         try:
             with urllib.request.urlopen(req, timeout=300) as r:
                 codes.append(r.status)
@@ -98,8 +109,10 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(timeout=60)
     ratios = [a / b for a, b in zip(rps["this tree"], rps["baseline"])]
-    print(f"| server | req/s at 16 connections (median of {args.rounds}) | p99 ms (median) | health under bombs: median / worst ms | "
-          "bomb requests answered |")
+    print(
+        f"| server | req/s at 16 connections (median of {args.rounds}) | p99 ms (median) | health under bombs: median / worst ms | "
+        "bomb requests answered |"
+    )
     print("|---|---|---|---|---|")
     for i, name in enumerate(servers):
         proc = start(servers[name], run, 18900 + i)
@@ -108,9 +121,13 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=120)
-        print(f"| {name} | {statistics.median(rps[name]):,.0f} | {statistics.median(p99[name]):.1f} | {med:.1f} / {worst:.1f} | "
-              f"{', '.join(map(str, codes))} |")
-    print(f"\nreq/s ratio this tree / baseline: {statistics.median(ratios):.3f} (per round {min(ratios):.3f}-{max(ratios):.3f})")
+        print(
+            f"| {name} | {statistics.median(rps[name]):,.0f} | {statistics.median(p99[name]):.1f} | {med:.1f} / {worst:.1f} | "
+            f"{', '.join(map(str, codes))} |"
+        )
+    print(
+        f"\nreq/s ratio this tree / baseline: {statistics.median(ratios):.3f} (per round {min(ratios):.3f}-{max(ratios):.3f})"
+    )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,11 @@ def main() -> None:
         session.run(None, {name: x})
     ort_ms = (time.perf_counter() - t) / 50 * 1000
 
-    proc = subprocess.Popen([sys.executable, "-m", "lamina", "serve", f"photos={work / 'run'}", "--port", "18950"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lamina", "serve", f"photos={work / 'run'}", "--port", "18950"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         url = "http://127.0.0.1:18950/predict/photos"
         wait_up(url, proc)

@@ -68,19 +68,29 @@ def to_ms(text: str) -> float:
 def post_script(body: Path) -> Path:
     """A wrk Lua script that POSTs the file ``body`` as the raw request body."""
     script = Path(tempfile.mkdtemp()) / "post.lua"
-    script.write_text(f'wrk.method = "POST"\nlocal f = io.open("{body}", "rb")\nwrk.body = f:read("*all")\nf:close()\n'
-                      'wrk.headers["Content-Type"] = "application/octet-stream"\n')
+    script.write_text(
+        f'wrk.method = "POST"\nlocal f = io.open("{body}", "rb")\nwrk.body = f:read("*all")\nf:close()\n'
+        'wrk.headers["Content-Type"] = "application/octet-stream"\n'
+    )
     return script
 
 
 def run_wrk(url: str, body: Path, connections: int, duration: int) -> dict:
     script = post_script(body)
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": to_ms(lat["50"]), "p99": to_ms(lat["99"]),
-            "errors": int(non2xx.group(1)) if non2xx else 0}
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": to_ms(lat["50"]),
+        "p99": to_ms(lat["99"]),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
 
 
 def digits_model(work: Path) -> tuple[Path, Path]:
@@ -89,7 +99,9 @@ def digits_model(work: Path) -> tuple[Path, Path]:
     from lamina.data.makers import make_digits
 
     make_digits(work / "digits")
-    lamina.train({"data": {"path": str(work / "digits"), "image_size": 28}, "train": {"epochs": 3}}, output=work / "digits-run")
+    lamina.train(
+        {"data": {"path": str(work / "digits"), "image_size": 28}, "train": {"epochs": 3}}, output=work / "digits-run"
+    )
     return work / "digits-run", sorted((work / "digits" / "test" / "3").glob("*.png"))[0]
 
 
@@ -130,7 +142,9 @@ def _per_call(fn, seconds: float = 1.0) -> float:
     return (time.perf_counter() - start) / n
 
 
-def measure(name: str, cmd: list[str], url: str, body: Path, connections: list[int], duration: int, env: dict | None = None) -> dict:
+def measure(
+    name: str, cmd: list[str], url: str, body: Path, connections: list[int], duration: int, env: dict | None = None
+) -> dict:
     """Start a server, warm it, run wrk at each connection count, read its resident memory, stop it."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT / "benchmarks")
@@ -166,8 +180,22 @@ def servers(kind: str, run: Path, port: int, bentoml: str | None) -> dict[str, t
             for batching in ("0", "1"):
                 env = {**os.environ, "LAMINA_BENCH_PACKAGE": str(run / "model"), "LAMINA_BENCH_BATCHING": batching}
                 label = "BentoML 1.4, adaptive batching" if batching == "1" else "BentoML 1.4"
-                out[label] = ([bentoml, "-m", "bentoml", "serve", "bentoml_service:Digits", "--port", str(port + 2 + int(batching))], env)
-        out["naive FastAPI + torch"] = ([PY, str(ROOT / "benchmarks" / "naive_server.py"), str(run), str(port + 4)], None)
+                out[label] = (
+                    [
+                        bentoml,
+                        "-m",
+                        "bentoml",
+                        "serve",
+                        "bentoml_service:Digits",
+                        "--port",
+                        str(port + 2 + int(batching)),
+                    ],
+                    env,
+                )
+        out["naive FastAPI + torch"] = (
+            [PY, str(ROOT / "benchmarks" / "naive_server.py"), str(run), str(port + 4)],
+            None,
+        )
     return out
 
 
@@ -178,19 +206,28 @@ def report(kind: str, results: dict, bound: dict) -> None:
     print("|---|---|---|---|---|---|---|")
     for name, r in results.items():
         for c, w in r["runs"].items():
-            print(f"| {name} | {c} | {w['rps']:,.0f} | {w['rps'] / ceiling[c]['rps']:.0%} | {w['p50']:.2f} / {w['p99']:.2f} | "
-                  f"{w['errors']} | {r['rss']:.0f} |")
-    print("\nstart-up until the first answer (s): " + ", ".join(f"{name} {r['ready_s']:.1f}" for name, r in results.items()))
+            print(
+                f"| {name} | {c} | {w['rps']:,.0f} | {w['rps'] / ceiling[c]['rps']:.0%} | {w['p50']:.2f} / {w['p99']:.2f} | "
+                f"{w['errors']} | {r['rss']:.0f} |"
+            )
+    print(
+        "\nstart-up until the first answer (s): "
+        + ", ".join(f"{name} {r['ready_s']:.1f}" for name, r in results.items())
+    )
     per_request = bound["decode_us"] + bound["infer_us"]
-    print(f"\nown work per request: decode {bound['decode_us']:.0f} us + model {bound['infer_us']:.0f} us per sample at batch 32 "
-          f"= {per_request:.0f} us: at most {1e6 / per_request:,.0f} req/s on these cores with no HTTP at all")
+    print(
+        f"\nown work per request: decode {bound['decode_us']:.0f} us + model {bound['infer_us']:.0f} us per sample at batch 32 "
+        f"= {per_request:.0f} us: at most {1e6 / per_request:,.0f} req/s on these cores with no HTTP at all"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", default="1,16,64")
-    ap.add_argument("--bentoml", help="a Python with bentoml 1.4, onnxruntime and pillow (default: BentoML rows left out)")
+    ap.add_argument(
+        "--bentoml", help="a Python with bentoml 1.4, onnxruntime and pillow (default: BentoML rows left out)"
+    )
     ap.add_argument("--models", default="image,text")
     args = ap.parse_args()
     if not shutil.which("wrk"):
@@ -205,9 +242,14 @@ def main() -> None:
         results = {}
         for j, (name, (cmd, env)) in enumerate(servers(kind, run, 18700 + 10 * i, args.bentoml).items()):
             port = cmd[cmd.index("--port") + 1] if "--port" in cmd else cmd[-1]
-            results[name] = measure(name, cmd, f"http://127.0.0.1:{port}/predict/{route}", body, connections, args.duration, env)
-        report(f"{kind}: {'resnet-small, digits 28x28, a PNG' if kind == 'image' else 'MiniLM, fortunes, a UTF-8 quote'}",
-               results, own_work_bound(run, body))
+            results[name] = measure(
+                name, cmd, f"http://127.0.0.1:{port}/predict/{route}", body, connections, args.duration, env
+            )
+        report(
+            f"{kind}: {'resnet-small, digits 28x28, a PNG' if kind == 'image' else 'MiniLM, fortunes, a UTF-8 quote'}",
+            results,
+            own_work_bound(run, body),
+        )
 
 
 if __name__ == "__main__":

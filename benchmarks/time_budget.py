@@ -33,31 +33,46 @@ from measure import zero_config
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, help="an existing Fashion-MNIST folder (default: made from the Debian package)")
+    ap.add_argument(
+        "--data", type=Path, help="an existing Fashion-MNIST folder (default: made from the Debian package)"
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the slower stand-in (default 1)")
     ap.add_argument("--budget", type=float, default=270.0, help="train.time_budget of run 2 (default 270, the default)")
-    ap.add_argument("--skip-unlimited", action="store_true", help="skip run 3 (the full auto epochs at the slower speed)")
+    ap.add_argument(
+        "--skip-unlimited", action="store_true", help="skip run 3 (the full auto epochs at the slower speed)"
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lamina-budget-"))
     data = args.data
     if data is None:
         make_fashion_mnist(work / "fashion")
         data = work / "fashion"
-    runs = {"fp32, all threads": ["train.precision=fp32"],
-            f"fp32, {args.threads} thread(s), time_budget {args.budget:g}": ["train.precision=fp32", f"train.num_threads={args.threads}",
-                                                                           f"train.time_budget={args.budget:g}"]}
+    runs = {
+        "fp32, all threads": ["train.precision=fp32"],
+        f"fp32, {args.threads} thread(s), time_budget {args.budget:g}": [
+            "train.precision=fp32",
+            f"train.num_threads={args.threads}",
+            f"train.time_budget={args.budget:g}",
+        ],
+    }
     if not args.skip_unlimited:
-        runs[f"fp32, {args.threads} thread(s), time_budget null"] = ["train.precision=fp32", f"train.num_threads={args.threads}",
-                                                                     "train.time_budget=null"]
+        runs[f"fp32, {args.threads} thread(s), time_budget null"] = [
+            "train.precision=fp32",
+            f"train.num_threads={args.threads}",
+            "train.time_budget=null",
+        ]
     print(f"{cpu_line()}; torch {torch.__version__}, python {platform.python_version()}\n")
     print("| run | epochs (auto) | probe: s per epoch | actual: s per epoch | train (s) | wall (s) | test accuracy |")
     print("|---|---|---|---|---|---|---|")
     for i, (name, overrides) in enumerate(runs.items()):
         s = zero_config(Path(data), work, *[a for o in overrides for a in ("--set", o)], name=f"run{i}")
         probe = json.loads((work / f"run{i}" / "run.json").read_text()).get("epoch_budget") or {}
-        print(f"| {name} | {s['epochs']} ({probe.get('auto_epochs', '-')}) | {probe.get('epoch_seconds', '-')} | "
-              f"{s['train_seconds'] / s['epochs']:.1f} | {s['train_seconds']:.1f} | {s['wall_s']:.1f} | "
-              f"{s['metrics']['test']['accuracy']:.4f} |", flush=True)
+        print(
+            f"| {name} | {s['epochs']} ({probe.get('auto_epochs', '-')}) | {probe.get('epoch_seconds', '-')} | "
+            f"{s['train_seconds'] / s['epochs']:.1f} | {s['train_seconds']:.1f} | {s['wall_s']:.1f} | "
+            f"{s['metrics']['test']['accuracy']:.4f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

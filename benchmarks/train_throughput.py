@@ -43,24 +43,38 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lamina-bench-"))
     make_digits(work / "digits")
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    print("| data | precision | hand-written loop (samples/s, median) | lamina (samples/s, median) | ratio (median of paired runs) | paired ratios, min-max |")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    )
+    print(
+        "| data | precision | hand-written loop (samples/s, median) | lamina (samples/s, median) | ratio (median of paired runs) | paired ratios, min-max |"
+    )
     print("|---|---|---|---|---|---|")
     for size in (8, 28):
         for precision in ("fp32", "bf16"):
             if precision == "bf16" and resolve_precision("auto", "cpu") != "bf16":
                 continue
-            cfg_dict = {"data": {"path": str(work / "digits"), "image_size": size, "channels": 1},
-                        "train": {"epochs": args.epochs, "early_stopping": 0, "precision": precision}}
+            cfg_dict = {
+                "data": {"path": str(work / "digits"), "image_size": size, "channels": 1},
+                "train": {"epochs": args.epochs, "early_stopping": 0, "precision": precision},
+            }
             cfg = load_config(cfg_dict)
             data = prepare_training_data(cfg.data, cfg.train.seed)
             cfg = fill_inferred(cfg, data)  # the model, batch size and lr lamina trains with
             handwritten(cfg, data, precision)  # warm-up (allocator, kernels)
-            runs = paired_rounds({"loop": lambda: handwritten(cfg, data, precision)[0],
-                                  "lamina": lambda: with_lamina(cfg_dict, work / "run")}, args.repeats)
+            runs = paired_rounds(
+                {
+                    "loop": lambda: handwritten(cfg, data, precision)[0],
+                    "lamina": lambda: with_lamina(cfg_dict, work / "run"),
+                },
+                args.repeats,
+            )
             mid, lo, hi = paired_ratios(runs["lamina"], runs["loop"])
-            print(f"| digits {size}x{size} | {precision} | {statistics.median(runs['loop']):,.0f} | "
-                  f"{statistics.median(runs['lamina']):,.0f} | {mid:.3f} | {lo:.3f}-{hi:.3f} |", flush=True)
+            print(
+                f"| digits {size}x{size} | {precision} | {statistics.median(runs['loop']):,.0f} | "
+                f"{statistics.median(runs['lamina']):,.0f} | {mid:.3f} | {lo:.3f}-{hi:.3f} |",
+                flush=True,
+            )
     sys.stdout.flush()
 
 

@@ -58,8 +58,23 @@ def kws_run(kws, tmp_path_factory):
     import json
 
     out = tmp_path_factory.mktemp("runs") / "kws"
-    r = run_cli("train", kws, "--output", out, "--json", "--set", "model.name=dscnn", "--set", "train.epochs=15",
-                "--set", "train.batch_size=16", "--set", "model.width=32", "--set", "model.depth=2")
+    r = run_cli(
+        "train",
+        kws,
+        "--output",
+        out,
+        "--json",
+        "--set",
+        "model.name=dscnn",
+        "--set",
+        "train.epochs=15",
+        "--set",
+        "train.batch_size=16",
+        "--set",
+        "model.width=32",
+        "--set",
+        "model.depth=2",
+    )
     assert r.returncode == 0, r.stderr
     return out, json.loads(r.stdout)
 
@@ -86,8 +101,19 @@ def fasttext_run(corpus, tmp_path_factory):
     import json
 
     out = tmp_path_factory.mktemp("runs") / "topics"
-    r = run_cli("train", corpus, "--output", out, "--json", "--set", "model.name=fasttext", "--set", "train.epochs=15",
-                "--set", "train.batch_size=16")
+    r = run_cli(
+        "train",
+        corpus,
+        "--output",
+        out,
+        "--json",
+        "--set",
+        "model.name=fasttext",
+        "--set",
+        "train.epochs=15",
+        "--set",
+        "train.batch_size=16",
+    )
     assert r.returncode == 0, r.stderr
     return out, json.loads(r.stdout)
 

@@ -20,7 +20,9 @@ def write_png(path: Path, array: np.ndarray) -> Path:
     return path
 
 
-def make_image_folders(root: Path, classes=("a", "b"), per_class: int = 6, size: int = 8, seed: int = 0, rgb: bool = False) -> Path:
+def make_image_folders(
+    root: Path, classes=("a", "b"), per_class: int = 6, size: int = 8, seed: int = 0, rgb: bool = False
+) -> Path:
     """Class folders of random but class-dependent PNGs (class i is brighter on row i)."""
     rng = np.random.default_rng(seed)
     for ci, name in enumerate(classes):
@@ -34,7 +36,9 @@ def make_image_folders(root: Path, classes=("a", "b"), per_class: int = 6, size:
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real `lamina` entry point in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "lamina", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "lamina", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600, env=env
+    )
 
 
 def free_port() -> int:
@@ -47,8 +51,13 @@ class Server:
     def __init__(self, *args: str, env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "lamina", "serve", *map(str, args), "--port", str(self.port)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lamina", "serve", *map(str, args), "--port", str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -90,8 +99,18 @@ def chromium_driver():
         pytest.fail("Debian packages chromium and chromium-driver are required (.ci/run installs them)")
     opts = webdriver.ChromeOptions()
     opts.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1200,1600"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,1600",
+    ):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
@@ -147,9 +166,20 @@ def make_tiny_bert(folder: Path, texts: list[str], width: int = 32, depth: int =
     net = SentenceClassifier(tok.get_vocab_size(), 2, width, depth, heads, 0.0, False, 16)
     state = {k: v.contiguous() for k, v in net.state_dict().items() if k.startswith(("embeddings.", "encoder."))}
     save_file(state, str(folder / "model.safetensors"))
-    (folder / "config.json").write_text(json.dumps({
-        "model_type": "bert", "hidden_size": width, "num_hidden_layers": depth, "num_attention_heads": heads,
-        "intermediate_size": 4 * width, "max_position_embeddings": 512, "hidden_act": "gelu", "vocab_size": tok.get_vocab_size()}))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "bert",
+                "hidden_size": width,
+                "num_hidden_layers": depth,
+                "num_attention_heads": heads,
+                "intermediate_size": 4 * width,
+                "max_position_embeddings": 512,
+                "hidden_act": "gelu",
+                "vocab_size": tok.get_vocab_size(),
+            }
+        )
+    )
     return folder
 
 

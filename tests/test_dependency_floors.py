@@ -10,8 +10,14 @@ from packaging.version import Version
 # DoS in Starlette (CVE-2024-47874, CVE-2025-54121) and python-multipart (CVE-2024-53981); Range DoS in Starlette
 # (CVE-2025-62727); external-data traversal and ExternalDataInfo injection in onnx (CVE-2024-27318, CVE-2026-34445);
 # request smuggling in h11 (CVE-2025-43859).
-FIXED = {"pillow": "11.3", "starlette": "0.49.1", "python-multipart": "0.0.22", "onnx": "1.21", "onnxruntime": "1.20",
-         "h11": "0.16"}
+FIXED = {
+    "pillow": "11.3",
+    "starlette": "0.49.1",
+    "python-multipart": "0.0.22",
+    "onnx": "1.21",
+    "onnxruntime": "1.20",
+    "h11": "0.16",
+}
 
 
 def test_floors_exclude_known_vulnerable_releases():

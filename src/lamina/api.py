@@ -10,7 +10,9 @@ from lamina.common.errors import LaminaError
 CONFIG_SUFFIXES = (".yaml", ".yml")
 
 
-def resolve_config(data_or_config=None, *, overrides=None, seed=None, device=None, skip_bad=None, settings=None) -> Config:
+def resolve_config(
+    data_or_config=None, *, overrides=None, seed=None, device=None, skip_bad=None, settings=None
+) -> Config:
     """The run's Config from a YAML path, a config dict or a data path, then overrides and flags.
 
     Args:
@@ -19,8 +21,11 @@ def resolve_config(data_or_config=None, *, overrides=None, seed=None, device=Non
         settings: {"dotted.key": value}, typed (applied after ``overrides``).
         seed, device, skip_bad: shortcuts for train.seed, train.device, data.skip_bad.
     """
-    settings = {**(settings or {}), **({"train.device": device} if device is not None else {}),
-                **({"data.skip_bad": True} if skip_bad else {})}
+    settings = {
+        **(settings or {}),
+        **({"train.device": device} if device is not None else {}),
+        **({"data.skip_bad": True} if skip_bad else {}),
+    }
     is_config = isinstance(data_or_config, dict) or (
         data_or_config is not None and str(data_or_config).lower().endswith(CONFIG_SUFFIXES)
     )
@@ -39,9 +44,21 @@ def default_output(cfg: Config) -> Path:
     return Path("runs") / (Path(name).stem or "run")
 
 
-def train(data_or_config=None, *, output=None, overrides=None, seed=None, device=None, skip_bad=None,
-          overwrite: bool = False, quiet: bool = True, export_onnx: bool = True, resume: bool | None = None,
-          deterministic: bool | None = None, settings: dict | None = None) -> dict:
+def train(
+    data_or_config=None,
+    *,
+    output=None,
+    overrides=None,
+    seed=None,
+    device=None,
+    skip_bad=None,
+    overwrite: bool = False,
+    quiet: bool = True,
+    export_onnx: bool = True,
+    resume: bool | None = None,
+    deterministic: bool | None = None,
+    settings: dict | None = None,
+) -> dict:
     """Train and evaluate a model; writes a run directory with the model package in ``model/``.
 
     Args:
@@ -61,19 +78,39 @@ def train(data_or_config=None, *, output=None, overrides=None, seed=None, device
     """
     from lamina.training.session import run_training
 
-    flags = {"train.device": device, "data.skip_bad": True if skip_bad else None, "train.deterministic": True if deterministic else None}
-    settings = {**(settings or {}), **{k: v for k, v in flags.items() if v is not None}}  # each one explicit: checked on resume
+    flags = {
+        "train.device": device,
+        "data.skip_bad": True if skip_bad else None,
+        "train.deterministic": True if deterministic else None,
+    }
+    settings = {
+        **(settings or {}),
+        **{k: v for k, v in flags.items() if v is not None},
+    }  # each one explicit: checked on resume
     cfg = resolve_config(data_or_config, overrides=overrides, seed=seed, settings=settings)
     if cfg.track.registered_model and not cfg.track.mlflow_uri:
         from lamina.common.runtime import mlflow_tracking_uri
 
         cfg.track.mlflow_uri = mlflow_tracking_uri()
         if not cfg.track.mlflow_uri:
-            raise LaminaError(f"track.registered_model={cfg.track.registered_model!r} needs a tracking server: "
-                              "pass --tracking-uri URI (track.mlflow_uri) or set MLFLOW_TRACKING_URI")
-    explicit = [".".join(parse_override(o)[0]) for o in overrides or []] + list(settings) + (["train.seed"] if seed is not None else [])
-    return run_training(cfg, Path(output) if output else default_output(cfg), overwrite=overwrite, quiet=quiet,
-                        resume=resume, explicit_keys=explicit, finalize=export if export_onnx else None)
+            raise LaminaError(
+                f"track.registered_model={cfg.track.registered_model!r} needs a tracking server: "
+                "pass --tracking-uri URI (track.mlflow_uri) or set MLFLOW_TRACKING_URI"
+            )
+    explicit = (
+        [".".join(parse_override(o)[0]) for o in overrides or []]
+        + list(settings)
+        + (["train.seed"] if seed is not None else [])
+    )
+    return run_training(
+        cfg,
+        Path(output) if output else default_output(cfg),
+        overwrite=overwrite,
+        quiet=quiet,
+        resume=resume,
+        explicit_keys=explicit,
+        finalize=export if export_onnx else None,
+    )
 
 
 def validate(data_or_config, *, overrides=None) -> dict:
@@ -88,8 +125,16 @@ def validate(data_or_config, *, overrides=None) -> dict:
     return validate_data(cfg.data, cfg.train.seed)
 
 
-def tune(config, *, trials: int, storage: str | None = None, study: str | None = None, output=None, pruner: str = "median",
-         quiet: bool = True) -> dict:
+def tune(
+    config,
+    *,
+    trials: int,
+    storage: str | None = None,
+    study: str | None = None,
+    output=None,
+    pruner: str = "median",
+    quiet: bool = True,
+) -> dict:
     """Optuna search over the ``search:`` section of the YAML ``config``; see lamina.training.tune.
 
     Returns {"study", "storage", "best_trial", "best_value", "best_params", "best_run", "best_config", "trials"}.
@@ -97,7 +142,15 @@ def tune(config, *, trials: int, storage: str | None = None, study: str | None =
     from lamina.training.tune import run_tune
 
     name = study or Path(config).stem
-    return run_tune(config, trials, storage, name, Path(output) if output else Path("runs") / f"tune-{name}", pruner=pruner, quiet=quiet)
+    return run_tune(
+        config,
+        trials,
+        storage,
+        name,
+        Path(output) if output else Path("runs") / f"tune-{name}",
+        pruner=pruner,
+        quiet=quiet,
+    )
 
 
 def export(model, format: str = "onnx", quantize: str | None = None) -> dict:
@@ -154,8 +207,18 @@ def load(path, device: str = "cpu"):
     return Predictor.load(path, device=device)
 
 
-def score(model, inputs, output, *, shard: str | None = None, column: str | None = None, batch_size: int = 256, top_k: int = 5,
-          workers: int | None = None, quiet: bool = True) -> dict:
+def score(
+    model,
+    inputs,
+    output,
+    *,
+    shard: str | None = None,
+    column: str | None = None,
+    batch_size: int = 256,
+    top_k: int = 5,
+    workers: int | None = None,
+    quiet: bool = True,
+) -> dict:
     """Batch scoring through ONNX Runtime (no torch): every input of a folder, manifest or text table, one row each
     into ``output`` (.csv, .jsonl or .parquet); a rerun goes on where an interrupted one stopped.
 

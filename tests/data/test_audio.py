@@ -47,12 +47,15 @@ def test_long_clip_keeps_its_loudest_second():
     assert clip.cropped_from == pytest.approx(3.0) and np.abs(clip.samples).max() > 0.7 * 32768
 
 
-@pytest.mark.parametrize("blob,reason", [
-    (b"", "Format not recognised"),
-    (b"RIFF\x00\x00\x00\x00WAVEjunk" * 3, "."),
-    (None, "zero length"),
-    ("short", "at least 10 ms"),
-])
+@pytest.mark.parametrize(
+    "blob,reason",
+    [
+        (b"", "Format not recognised"),
+        (b"RIFF\x00\x00\x00\x00WAVEjunk" * 3, "."),
+        (None, "zero length"),
+        ("short", "at least 10 ms"),
+    ],
+)
 def test_bad_clips_raise(blob, reason):
     if blob is None:
         blob = _encode(np.zeros(0, np.float32), 16000, "WAV")
@@ -64,7 +67,10 @@ def test_bad_clips_raise(blob, reason):
 
 def test_mel_filterbank_and_log_mel_match_librosa():
     import librosa  # test-only dependency (the test extra)
-    ref = librosa.filters.mel(sr=16000, n_fft=PREP.n_fft, n_mels=PREP.n_mels, fmin=PREP.fmin, fmax=PREP.fmax, htk=False, norm="slaney")
+
+    ref = librosa.filters.mel(
+        sr=16000, n_fft=PREP.n_fft, n_mels=PREP.n_mels, fmin=PREP.fmin, fmax=PREP.fmax, htk=False, norm="slaney"
+    )
     np.testing.assert_allclose(mel_filterbank(PREP), ref, rtol=1e-4, atol=1e-7)
     from lamina.models.kws import LogMel
 
@@ -72,9 +78,22 @@ def test_mel_filterbank_and_log_mel_match_librosa():
     x = (rng.standard_normal(16000) * 0.1 + _tone(440, 1.0, 16000, 0.3)).astype(np.float32)
     x16 = np.clip(np.round(x * 32768), -32768, 32767).astype(np.int16)
     ours = LogMel(PREP).mel_power(torch.from_numpy(x16)[None].float())[0].numpy()
-    theirs = librosa.feature.melspectrogram(y=x16.astype(np.float32) / 32768, sr=16000, n_fft=PREP.n_fft, hop_length=PREP.hop_length,
-                                            win_length=PREP.n_fft, window="hann", center=True, pad_mode="reflect", power=2.0,
-                                            n_mels=PREP.n_mels, fmin=PREP.fmin, fmax=PREP.fmax, htk=False, norm="slaney")
+    theirs = librosa.feature.melspectrogram(
+        y=x16.astype(np.float32) / 32768,
+        sr=16000,
+        n_fft=PREP.n_fft,
+        hop_length=PREP.hop_length,
+        win_length=PREP.n_fft,
+        window="hann",
+        center=True,
+        pad_mode="reflect",
+        power=2.0,
+        n_mels=PREP.n_mels,
+        fmin=PREP.fmin,
+        fmax=PREP.fmax,
+        htk=False,
+        norm="slaney",
+    )
     assert ours.shape == theirs.shape == (PREP.n_mels, PREP.frames)
     # Stated tolerance: 1e-4 of each band's peak (float32 DFT as a convolution vs numpy's float64 FFT).
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4 * theirs.max())
@@ -83,8 +102,9 @@ def test_mel_filterbank_and_log_mel_match_librosa():
 
 def test_augmentation_is_seeded_and_does_what_it_says():
     cfg = AugmentConfig()
-    x = torch.from_numpy(np.stack([(_tone(500 + 100 * i, 0.5, 16000, 0.3) * 32768).astype(np.int16) for i in range(6)])
-                         ).repeat(1, 2)  # (6, 16000)
+    x = torch.from_numpy(
+        np.stack([(_tone(500 + 100 * i, 0.5, 16000, 0.3) * 32768).astype(np.int16) for i in range(6)])
+    ).repeat(1, 2)  # (6, 16000)
     bank = torch.from_numpy((np.random.default_rng(1).standard_normal(50000) * 3000).astype(np.int16))
     a = augment_audio(x, cfg, torch.Generator().manual_seed(5), 16000, bank)
     b = augment_audio(x, cfg, torch.Generator().manual_seed(5), 16000, bank)
@@ -113,7 +133,9 @@ def test_spec_augment_masks_within_limits_and_is_seeded():
     a = spec_augment(feats, cfg, torch.Generator().manual_seed(1))
     assert torch.equal(a, spec_augment(feats, cfg, torch.Generator().manual_seed(1)))
     masked = (a == 0).float().mean(dim=(1, 2, 3))
-    assert (masked > 0).any() and (masked <= 1 - (1 - 0.2) * (1 - 0.3) + 1e-6).all()  # 2x10% of time, 2x15% of bands at most
+    assert (masked > 0).any() and (
+        masked <= 1 - (1 - 0.2) * (1 - 0.3) + 1e-6
+    ).all()  # 2x10% of time, 2x15% of bands at most
     none = spec_augment(feats, AugmentConfig(time_masks=0, freq_masks=0), torch.Generator().manual_seed(1))
     assert torch.equal(none, feats)
 
@@ -123,8 +145,17 @@ def _wav_header_claiming(rate: int, data_bytes: int) -> bytes:
     import struct
 
     fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
-    return (b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt
-            + b"data" + struct.pack("<I", data_bytes) + b"\0" * data_bytes)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data_bytes)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", data_bytes)
+        + b"\0" * data_bytes
+    )
 
 
 def test_absurd_sample_rates_are_refused_from_the_header():

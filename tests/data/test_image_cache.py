@@ -76,7 +76,9 @@ def test_decoding_keeps_sample_order_across_thread_pool_chunks(tmp_path, monkeyp
     bad = dataset.MAP_CHUNK + 3
     samples[bad].path.write_bytes(b"not a png")
     skipped: list = []
-    arr, hashes, kept = decode_samples(samples, ImagePreprocess(8, 1), use_cache=use_cache, skip_bad=True, skipped=skipped)
+    arr, hashes, kept = decode_samples(
+        samples, ImagePreprocess(8, 1), use_cache=use_cache, skip_bad=True, skipped=skipped
+    )
     assert [s["path"] for s in skipped] == [str(samples[bad].path)]
     assert [s.key for s in kept] == [s.key for i, s in enumerate(samples) if i != bad]
     assert arr[:, 0, 0, 0].tolist() == [i for i in range(n) if i != bad]

@@ -16,8 +16,17 @@ def _encoded(array: np.ndarray, fmt: str, **kw) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("fmt,kw", [("PNG", {}), ("JPEG", {}), ("JPEG", {"progressive": True}), ("JPEG", {"exif": b"Exif\0\0" + b"\0" * 64}),
-                                    ("WEBP", {}), ("BMP", {})])
+@pytest.mark.parametrize(
+    "fmt,kw",
+    [
+        ("PNG", {}),
+        ("JPEG", {}),
+        ("JPEG", {"progressive": True}),
+        ("JPEG", {"exif": b"Exif\0\0" + b"\0" * 64}),
+        ("WEBP", {}),
+        ("BMP", {}),
+    ],
+)
 @pytest.mark.parametrize("photo", ["astronaut", "camera"])  # RGB 512x512, gray 512x512
 def test_declared_pixels_equal_what_pillow_reads(fmt, kw, photo):
     array = getattr(skimage.data, photo)()[:300, :457]  # width and height differ: a swap would show

@@ -6,16 +6,19 @@ import pytest
 from lamina.data.task import Task, cell_text, detect, label_set, strata
 
 
-@pytest.mark.parametrize("cells, kind", [
-    (["a", "b", "a"], "classification"),
-    (["news; sport", "tech"], "multilabel"),
-    (["a|b", "c"], "multilabel"),
-    ([["a", "b"], ["c"]], "multilabel"),  # JSONL lists
-    ([str(v) for v in range(25)], "regression"),
-    ([str(v) for v in range(1, 6)] * 5, "classification"),  # star ratings: 5 distinct numbers
-    ([str(v) for v in range(25)] + ["n/a"], "classification"),  # not every cell a number
-    ([f"{v / 10}" for v in range(21)] + ["nan"], "classification"),
-])
+@pytest.mark.parametrize(
+    "cells, kind",
+    [
+        (["a", "b", "a"], "classification"),
+        (["news; sport", "tech"], "multilabel"),
+        (["a|b", "c"], "multilabel"),
+        ([["a", "b"], ["c"]], "multilabel"),  # JSONL lists
+        ([str(v) for v in range(25)], "regression"),
+        ([str(v) for v in range(1, 6)] * 5, "classification"),  # star ratings: 5 distinct numbers
+        ([str(v) for v in range(25)] + ["n/a"], "classification"),  # not every cell a number
+        ([f"{v / 10}" for v in range(21)] + ["nan"], "classification"),
+    ],
+)
 def test_detects_the_task_from_the_cells(cells, kind):
     assert detect(cells) == kind
     assert detect(cells, "regression") == "regression"  # explicit wins
@@ -48,7 +51,11 @@ def test_targets_and_answers_per_task():
 
 
 def test_round_trip_through_the_package_meta():
-    for task in (Task("multilabel", ["a", "b"], thresholds=[0.3, 0.7]), Task("regression", ["price"], 12.5, 3.0), Task("classification", ["a", "b"])):
+    for task in (
+        Task("multilabel", ["a", "b"], thresholds=[0.3, 0.7]),
+        Task("regression", ["price"], 12.5, 3.0),
+        Task("classification", ["a", "b"]),
+    ):
         again = Task.from_meta({"labels": task.labels, "task": task.to_dict()})
         assert (again.kind, again.labels, again.mean, again.std) == (task.kind, task.labels, task.mean, task.std)
         assert again.thresholds == (task.thresholds if task.kind == "multilabel" else None)

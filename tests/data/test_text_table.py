@@ -8,8 +8,12 @@ from lamina.common.errors import DataError, LaminaError
 from lamina.data.makers import FORTUNE_CATEGORIES, make_dataset, read_fortunes
 from lamina.data.text import read_text_table
 
-ROWS = [("the cat sat on the mat", "pets"), ("stocks fell sharply today", "news"), ("a dog chased the ball", "pets"),
-        ("markets rallied after the report", "news")]
+ROWS = [
+    ("the cat sat on the mat", "pets"),
+    ("stocks fell sharply today", "news"),
+    ("a dog chased the ball", "pets"),
+    ("markets rallied after the report", "news"),
+]
 
 
 def test_csv_with_named_columns_and_quoted_newlines(tmp_path):
@@ -17,16 +21,22 @@ def test_csv_with_named_columns_and_quoted_newlines(tmp_path):
     p.write_text('text,label\n"two\nlines",pets\n' + "".join(f"{t},{label}\n" for t, label in ROWS), encoding="utf-8")
     t = read_text_table(p)
     assert (t.text_column, t.label_column) == ("text", "label")
-    assert t.texts[0] == "two\nlines" and t.labels[:2] == ["pets", "pets"] and t.rows[:2] == [3, 4]  # rows as an editor counts them
+    assert (
+        t.texts[0] == "two\nlines" and t.labels[:2] == ["pets", "pets"] and t.rows[:2] == [3, 4]
+    )  # rows as an editor counts them
 
 
 def test_tsv_jsonl_and_parquet(tmp_path):
     (tmp_path / "t.tsv").write_text("sentence\tcategory\n" + "".join(f"{t}\t{label}\n" for t, label in ROWS))
-    (tmp_path / "t.jsonl").write_text("".join(json.dumps({"body": t, "stars": s, "id": i}) + "\n" for i, (t, s) in enumerate(ROWS)))
+    (tmp_path / "t.jsonl").write_text(
+        "".join(json.dumps({"body": t, "stars": s, "id": i}) + "\n" for i, (t, s) in enumerate(ROWS))
+    )
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table({"review": [t for t, _ in ROWS], "sentiment": [s for _, s in ROWS]}), tmp_path / "t.parquet")
+    pq.write_table(
+        pa.table({"review": [t for t, _ in ROWS], "sentiment": [s for _, s in ROWS]}), tmp_path / "t.parquet"
+    )
     assert read_text_table(tmp_path / "t.tsv").label_column == "category"
     j = read_text_table(tmp_path / "t.jsonl")
     assert (j.text_column, j.label_column) == ("body", "stars")
@@ -49,13 +59,16 @@ def test_explicit_columns_and_did_you_mean(tmp_path):
         read_text_table(p, label_column="star")
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"text,label\nok text,pets\n,news\nmore,pets\n", r"row 3: empty text in column 'text'"),
-    (b"text,label\nok text,pets\nno label,\nmore,news\n", r"row 3: missing label in column 'label'"),
-    (b"text,label\nfine,pets\ncaf\xe9,news\n", r"row 3: not valid UTF-8 \(byte 0xe9"),
-    (b"text,label\nfine,pets,extra\n", r"row 2: 3 fields, the header has 2"),
-    (b"text,label\nonly,pets\nthe same,pets\n", r"holds 1 label"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"text,label\nok text,pets\n,news\nmore,pets\n", r"row 3: empty text in column 'text'"),
+        (b"text,label\nok text,pets\nno label,\nmore,news\n", r"row 3: missing label in column 'label'"),
+        (b"text,label\nfine,pets\ncaf\xe9,news\n", r"row 3: not valid UTF-8 \(byte 0xe9"),
+        (b"text,label\nfine,pets,extra\n", r"row 2: 3 fields, the header has 2"),
+        (b"text,label\nonly,pets\nthe same,pets\n", r"holds 1 label"),
+    ],
+)
 def test_bad_rows_name_the_row(tmp_path, content, message):
     p = tmp_path / "t.csv"
     p.write_bytes(content)
@@ -65,8 +78,17 @@ def test_bad_rows_name_the_row(tmp_path, content, message):
 
 def test_skip_bad_lists_the_rows(tmp_path):
     p = tmp_path / "t.jsonl"
-    p.write_text("\n".join(json.dumps(r) for r in [{"text": "a b", "label": "x"}, {"text": "", "label": "y"},
-                                                   {"text": "c d", "label": "y"}, {"text": "e f", "label": None}]))
+    p.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"text": "a b", "label": "x"},
+                {"text": "", "label": "y"},
+                {"text": "c d", "label": "y"},
+                {"text": "e f", "label": None},
+            ]
+        )
+    )
     t = read_text_table(p, skip_bad=True)
     assert t.texts == ["a b", "c d"] and [s["path"].rsplit(":", 1)[1] for s in t.skipped] == ["2", "4"]
 

@@ -4,8 +4,12 @@ import numpy as np
 
 from lamina.data.tokenizer import PAD, UNK, encode, load_tokenizer, save_tokenizer, train_tokenizer
 
-TEXTS = ["There is no place like 127.0.0.1", "Computers are useless. They can only give you answers.",
-         "The best way to predict the future is to invent it.", "Premature optimization is the root of all evil."] * 5
+TEXTS = [
+    "There is no place like 127.0.0.1",
+    "Computers are useless. They can only give you answers.",
+    "The best way to predict the future is to invent it.",
+    "Premature optimization is the root of all evil.",
+] * 5
 
 
 def test_round_trip_through_the_package_folder(tmp_path):
@@ -17,7 +21,7 @@ def test_round_trip_through_the_package_folder(tmp_path):
     b, lb = encode(again, TEXTS + ["unseen words: zyxwv"], 16)
     assert np.array_equal(a, b) and np.array_equal(la, lb)
     assert a.shape == (21, 16) and (a[:, :1] > 1).all()  # real tokens first, no empty encodings
-    assert (la <= 16).all() and a[0, la[0]:].sum() == 0  # right-padded with [PAD] = 0
+    assert (la <= 16).all() and a[0, la[0] :].sum() == 0  # right-padded with [PAD] = 0
 
 
 def test_lowercases_and_splits_unknown_words_into_known_pieces():

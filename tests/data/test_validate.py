@@ -31,7 +31,11 @@ def test_validate_reports_everything_at_once(tmp_path):
     assert r.returncode == 2, r.stderr
     report = json.loads(r.stdout)
     (bad,) = report["errors"]
-    assert bad["count"] == 2 and any("broken.png" in p for p in bad["paths"]) and any("notes.txt" in p for p in bad["paths"])
+    assert (
+        bad["count"] == 2
+        and any("broken.png" in p for p in bad["paths"])
+        and any("notes.txt" in p for p in bad["paths"])
+    )
     kinds = {w["kind"]: w for w in report["warnings"]}
     assert "train/a/000.png (train) = test/a/copy.png (test)" in kinds["leakage"]["paths"]
     assert any("bigger.png" in p and "train/a/001.png" in p for p in kinds["near-duplicates"]["paths"])
@@ -49,7 +53,9 @@ def test_clean_data_passes_and_text_output_lists_counts(tmp_path):
 
 def test_training_warns_and_records_the_checks(tmp_path):
     root = _leaky(tmp_path)
-    r = run_cli("train", root, "--output", tmp_path / "run", "--skip-bad", "--set", "train.epochs=1", "--set", "model.name=mlp")
+    r = run_cli(
+        "train", root, "--output", tmp_path / "run", "--skip-bad", "--set", "train.epochs=1", "--set", "model.name=mlp"
+    )
     assert r.returncode == 0, r.stderr
     assert "warning: 1 file contents appear in more than one split" in r.stderr
     checks = json.loads((tmp_path / "run" / "data.json").read_text())["checks"]
@@ -58,7 +64,9 @@ def test_training_warns_and_records_the_checks(tmp_path):
 
 def test_average_hash_survives_resizing_and_separates_different_images():
     rng = np.random.default_rng(1)
-    smooth = lambda: np.asarray(Image.fromarray(rng.integers(0, 255, (4, 4), dtype=np.uint8)).resize((64, 64), Image.BILINEAR))  # noqa: E731
+    smooth = lambda: np.asarray(
+        Image.fromarray(rng.integers(0, 255, (4, 4), dtype=np.uint8)).resize((64, 64), Image.BILINEAR)
+    )  # noqa: E731
     a, other = smooth(), smooth()
     resized = np.asarray(Image.fromarray(a).resize((40, 40), Image.BILINEAR).resize((64, 64), Image.BILINEAR))
     h = average_hash(np.stack([a, resized, other])[..., None])
@@ -71,13 +79,19 @@ def test_validate_text_and_audio(tmp_path):
 
     rows = topic_texts(per_class=10)
     other = "food" if rows[0][1] != "food" else "sports"
-    table = write_text_csv(tmp_path / "t.csv", rows[:5] + [("", "food")] + rows[5:] + [(rows[0][0], other)])  # empty; relabeled copy
+    table = write_text_csv(
+        tmp_path / "t.csv", rows[:5] + [("", "food")] + rows[5:] + [(rows[0][0], other)]
+    )  # empty; relabeled copy
     r = run_cli("validate", table, "--json")
     assert r.returncode == 2, r.stderr
     out = json.loads(r.stdout)
     assert out["errors"][0]["paths"] == [f"{table}:7: empty text in column 'text'"]
     conflict = [w for w in out["warnings"] if w["kind"] == "conflicting-labels"]
-    assert conflict and conflict[0]["message"] == "1 texts carry more than one label" and f"row {len(rows) + 3}" in conflict[0]["paths"][0]
+    assert (
+        conflict
+        and conflict[0]["message"] == "1 texts carry more than one label"
+        and f"row {len(rows) + 3}" in conflict[0]["paths"][0]
+    )
     rng = np.random.default_rng(0)
     for label in ("yes", "no"):
         for i in range(6):

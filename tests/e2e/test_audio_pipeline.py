@@ -61,7 +61,9 @@ def test_train_evaluate_predict_export_serve(kws, fixture, model, request):
     cfg = (out / "config.yaml").read_text()
     assert "modality: audio" in cfg and f"name: {model}" in cfg
     data = json.loads((out / "data.json").read_text())
-    assert data["layout"] == "speech-commands" and len(data["splits"]["test"]) == len((kws / "testing_list.txt").read_text().split())
+    assert data["layout"] == "speech-commands" and len(data["splits"]["test"]) == len(
+        (kws / "testing_list.txt").read_text().split()
+    )
     assert summary["metrics"]["test"]["n"] == len(data["splits"]["test"])
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     train_acc = [r["accuracy"] for r in history if r["split"] == "train" and "accuracy" in r]
@@ -72,10 +74,14 @@ def test_train_evaluate_predict_export_serve(kws, fixture, model, request):
     ev = run_cli("evaluate", out, kws, "--split", "test", "--json", "--report", out / "eval.html")
     assert ev.returncode == 0, ev.stderr
     assert json.loads(ev.stdout)["accuracy"] == pytest.approx(summary["metrics"]["test"]["accuracy"])
-    assert '<audio controls' in (out / "eval.html").read_text()  # mistakes can be listened to
+    assert "<audio controls" in (out / "eval.html").read_text()  # mistakes can be listened to
     meta = json.loads((out / "model" / "lamina.json").read_text())
-    assert meta["input"]["name"] == "waveform" and meta["export"]["input"] == {"name": "clips", "dtype": "int16", "shape": [-1, 16000],
-                                                                               "sample_rate": 16000}
+    assert meta["input"]["name"] == "waveform" and meta["export"]["input"] == {
+        "name": "clips",
+        "dtype": "int16",
+        "shape": [-1, 16000],
+        "sample_rate": 16000,
+    }
     assert meta["export"]["parity"]["max_abs_diff"] <= 1e-4 and meta["export"]["parity"]["n"] >= 10
     files = [sorted((kws / w).iterdir())[0] for w in ("yes", "stop", "_silence_")]
     pr = run_cli("predict", out, *files, "--json", "--top-k", "3")
@@ -86,7 +92,11 @@ def test_train_evaluate_predict_export_serve(kws, fixture, model, request):
             got = http.post(f"/predict/{out.name}?top_k=3", content=f.read_bytes()).json()["predictions"][0]
             assert got["label"] == want["label"] and abs(got["score"] - want["score"]) <= 1e-4
         clips = lamina.load(out).encode([str(f) for f in files]).numpy()
-        body = {"inputs": [{"name": "clips", "datatype": "INT16", "shape": list(clips.shape), "data": clips.ravel().tolist()}]}
+        body = {
+            "inputs": [
+                {"name": "clips", "datatype": "INT16", "shape": list(clips.shape), "data": clips.ravel().tolist()}
+            ]
+        }
         v2 = http.post(f"/v2/models/{out.name}/infer", json=body).json()
         assert v2["outputs"][1]["data"] == [e["label"] for e in expected]
         bad = http.post(f"/predict/{out.name}", content=b"RIFF\x00\x00\x00\x00WAVEnope")
@@ -102,7 +112,9 @@ def test_bad_clips_are_named_then_skipped_and_listed(kws, tmp_path, capsys):
     (data / "yes" / "empty.wav").write_bytes(b"")
     write_wav(data / "no" / "zero.wav", np.zeros(0, np.int16), 16000)
     (data / "no" / "notes.mp3").write_bytes(b"ID3")
-    write_wav(data / "yes" / "long.wav", (np.random.default_rng(0).standard_normal(48000) * 3000).astype(np.int16), 16000)
+    write_wav(
+        data / "yes" / "long.wav", (np.random.default_rng(0).standard_normal(48000) * 3000).astype(np.int16), 16000
+    )
     err = cli_fails(capsys, "train", data, "--output", tmp_path / "r")
     assert f"{data / 'no' / 'notes.mp3'}: unsupported file type '.mp3'" in err
     (data / "no" / "notes.mp3").unlink()
@@ -111,13 +123,17 @@ def test_bad_clips_are_named_then_skipped_and_listed(kws, tmp_path, capsys):
     r = run_cli("train", data, "--output", tmp_path / "r3", "--skip-bad", "--set", "train.epochs=1", "--json")
     assert r.returncode == 0, r.stderr
     info = json.loads((tmp_path / "r3" / "data.json").read_text())
-    assert sorted(s["path"] for s in info["skipped"]) == sorted([str(data / "yes" / "empty.wav"), str(data / "no" / "zero.wav")])
+    assert sorted(s["path"] for s in info["skipped"]) == sorted(
+        [str(data / "yes" / "empty.wav"), str(data / "no" / "zero.wav")]
+    )
     cropped = [c for c in info["checks"] if c["kind"] == "cropped"]
     assert cropped and f"{data / 'yes' / 'long.wav'} (3 s)" in cropped[0]["paths"]
     assert "were cropped to their loudest 1 s" in r.stderr
 
 
-@pytest.mark.parametrize("synth,name", [("espeak-ng", "en-gb-scotland+f3"), ("flite", "slt"), ("festival", "ked_diphone")])
+@pytest.mark.parametrize(
+    "synth,name", [("espeak-ng", "en-gb-scotland+f3"), ("flite", "slt"), ("festival", "ked_diphone")]
+)
 def test_every_synthesizer_speaks(synth, name, tmp_path):
     from lamina.data.speech_synth import Voice, synthesize
 
@@ -130,12 +146,32 @@ def test_every_synthesizer_speaks(synth, name, tmp_path):
 
 def test_audio_trains_under_torchrun(kws, tmp_path):
     """Two processes: every rank draws the global batch's augmentation, trains its half; rank 0 writes the run."""
-    r = run_cli("train", kws, "--output", tmp_path / "r", "--nproc", "2", "--json", "--set", "train.epochs=2", "--set", "train.batch_size=32",
-                "--set", "model.name=dscnn", "--set", "model.width=16", "--set", "model.depth=1")
+    r = run_cli(
+        "train",
+        kws,
+        "--output",
+        tmp_path / "r",
+        "--nproc",
+        "2",
+        "--json",
+        "--set",
+        "train.epochs=2",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "model.name=dscnn",
+        "--set",
+        "model.width=16",
+        "--set",
+        "model.depth=1",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads(r.stdout)
     history = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     n_train = len(json.loads((tmp_path / "r" / "data.json").read_text())["splits"]["train"])
-    assert summary["epochs"] == 2 and [h["epoch"] for h in history if h["split"] == "val" and not h.get("final")] == [0, 1]
+    assert summary["epochs"] == 2 and [h["epoch"] for h in history if h["split"] == "val" and not h.get("final")] == [
+        0,
+        1,
+    ]
     assert max(h["step"] for h in history if h["split"] == "train") == 2 * (n_train // 32)
     assert (tmp_path / "r" / "model" / "model.onnx").is_file()

@@ -9,7 +9,6 @@ from helpers import cli_fails, make_image_folders, run_cli, write_png
 from lamina.cli.main import main
 
 
-
 def test_missing_path(capsys, tmp_path):
     err = cli_fails(capsys, "train", tmp_path / "nope", "--output", tmp_path / "r")
     assert f"{tmp_path / 'nope'}: no such file or folder" in err
@@ -34,8 +33,19 @@ def test_corrupt_image_then_skip_bad(capsys, tmp_path):
     bad.write_bytes(bad.read_bytes()[:30])
     err = cli_fails(capsys, "train", tmp_path / "d", "--output", tmp_path / "r")
     assert f"{bad}: cannot decode image" in err and "--skip-bad" in err
-    code = main(["train", str(tmp_path / "d"), "--output", str(tmp_path / "r2"), "--skip-bad", "--set", "train.epochs=1",
-                 "--set", "model.name=mlp"])
+    code = main(
+        [
+            "train",
+            str(tmp_path / "d"),
+            "--output",
+            str(tmp_path / "r2"),
+            "--skip-bad",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "model.name=mlp",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "skipped 1" in captured.err and str(bad) in captured.err
@@ -75,7 +85,21 @@ def test_existing_output_is_not_overwritten(capsys, tmp_path):
 
 def test_predict_on_a_corrupt_file(capsys, tmp_path, digits):
     make_image_folders(tmp_path / "d")
-    assert main(["train", str(tmp_path / "d"), "--output", str(tmp_path / "r"), "--set", "train.epochs=1", "--set", "model.name=mlp"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(tmp_path / "d"),
+                "--output",
+                str(tmp_path / "r"),
+                "--set",
+                "train.epochs=1",
+                "--set",
+                "model.name=mlp",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     bad = write_png(tmp_path / "x.png", np.zeros((8, 8), np.uint8))
     bad.write_bytes(b"garbage")

@@ -28,7 +28,11 @@ def test_run_directory_contract(digits_run):
     package = load_file(digits_run / "model" / "model.safetensors")
     assert problems == [] and set(best) == set(package) and all((best[k] == package[k]).all() for k in best)
     last_state = load_checkpoint(digits_run / "checkpoints", "last")[2]
-    assert last_state["train"]["best_epoch"] == state["train"]["best_epoch"] == json.loads((digits_run / "model" / "lamina.json").read_text())["training"]["best_epoch"]
+    assert (
+        last_state["train"]["best_epoch"]
+        == state["train"]["best_epoch"]
+        == json.loads((digits_run / "model" / "lamina.json").read_text())["training"]["best_epoch"]
+    )
     lines = [json.loads(x) for x in (digits_run / "metrics.jsonl").read_text().splitlines()]
     assert all({"step", "epoch", "split"} <= set(x) for x in lines)
     assert {"train", "val", "test"} <= {x["split"] for x in lines}
@@ -102,14 +106,21 @@ def test_api_load_predict_matches_evaluate(digits_run, digits):
 
 def test_yaml_config_with_overrides_and_seed(digits, tmp_path):
     cfg = tmp_path / "my-config.yaml"
-    cfg.write_text(f"data: {{path: {digits}}}\nmodel: {{name: mlp}}\ntrain: {{epochs: 10, lr: 0.003, batch_size: 128}}\n")
+    cfg.write_text(
+        f"data: {{path: {digits}}}\nmodel: {{name: mlp}}\ntrain: {{epochs: 10, lr: 0.003, batch_size: 128}}\n"
+    )
     out = tmp_path / "run"
     r = run_cli("train", cfg, "--set", "train.epochs=2", "--set", "model.width=64", "--seed", "3", "--output", out)
     assert r.returncode == 0, r.stderr
     import yaml
 
     saved = yaml.safe_load((out / "config.yaml").read_text())
-    assert (saved["train"]["epochs"], saved["model"]["width"], saved["train"]["seed"], saved["model"]["name"]) == (2, 64, 3, "mlp")
+    assert (saved["train"]["epochs"], saved["model"]["width"], saved["train"]["seed"], saved["model"]["name"]) == (
+        2,
+        64,
+        3,
+        "mlp",
+    )
     assert json.loads((out / "run.json").read_text())["result"]["epochs"] == 2
 
 
@@ -127,5 +138,8 @@ def test_same_seed_same_weights(small_dataset_config, tmp_path):
 
 @pytest.fixture
 def small_dataset_config(digits):
-    return {"data": {"path": str(digits)}, "model": {"layers": [{"conv": 8}, "relu", {"pool": 2}, {"dense": 32}]},
-            "train": {"epochs": 2, "batch_size": 64}}
+    return {
+        "data": {"path": str(digits)},
+        "model": {"layers": [{"conv": 8}, "relu", {"pool": 2}, {"dense": 32}]},
+        "train": {"epochs": 2, "batch_size": 64},
+    }

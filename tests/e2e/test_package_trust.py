@@ -86,12 +86,22 @@ def test_onnx_external_data_is_refused(package):
     assert r.returncode == 2 and "external data" in r.stderr, r.stderr
 
 
-@pytest.mark.parametrize("key, value, named", [("modality", "video", "modality"), ("labels", "cat,dog", "labels"),
-                                               ("export", {"format": "onnx"}, "export.file"), ("surprise", 1, "surprise")])
+@pytest.mark.parametrize(
+    "key, value, named",
+    [
+        ("modality", "video", "modality"),
+        ("labels", "cat,dog", "labels"),
+        ("export", {"format": "onnx"}, "export.file"),
+        ("surprise", 1, "surprise"),
+    ],
+)
 def test_a_lamina_json_off_its_schema_is_exit_2_naming_the_key(package, digits, key, value, named):
     meta = _meta(package)
     meta[key] = value
     _rewrite(package, meta)
-    for args in (("predict", package, next((digits / "test" / "3").glob("*.png"))), ("serve", package, "--port", str(free_port()))):
+    for args in (
+        ("predict", package, next((digits / "test" / "3").glob("*.png"))),
+        ("serve", package, "--port", str(free_port())),
+    ):
         r = run_cli(*args)
         assert r.returncode == 2 and f"lamina.json: {named}:" in r.stderr and "Traceback" not in r.stderr, r.stderr

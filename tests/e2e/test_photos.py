@@ -71,7 +71,9 @@ def test_served_photo_answer_equals_lamina_predict(photo_run, tmp_path):
     assert r.returncode == 0, r.stderr
     want = json.loads(r.stdout)["predictions"][0]
     with Server(out) as s:
-        got = httpx.post(f"{s.url}/predict/photos?top_k=3", content=photo.read_bytes(), timeout=60).json()["predictions"][0]
+        got = httpx.post(f"{s.url}/predict/photos?top_k=3", content=photo.read_bytes(), timeout=60).json()[
+            "predictions"
+        ][0]
     assert got["label"] == want["label"]
     assert [t["label"] for t in got["top_k"]] == [t["label"] for t in want["top_k"]]
     assert all(abs(a["score"] - b["score"]) <= 1e-4 for a, b in zip(got["top_k"], want["top_k"]))
@@ -80,7 +82,7 @@ def test_served_photo_answer_equals_lamina_predict(photo_run, tmp_path):
 def test_sixteen_bit_and_palette_images_decode(tmp_path):
     from lamina.data.image import ImagePreprocess, load_image
 
-    ramp = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1024)  # 0..64512: 16-bit values
+    ramp = np.arange(64, dtype=np.uint16).reshape(8, 8) * 1024  # 0..64512: 16-bit values
     Image.fromarray(ramp).save(tmp_path / "deep.png")
     gray = load_image(tmp_path / "deep.png", ImagePreprocess(8, 1))
     assert gray.max() >= 250 and gray.min() == 0 and len(np.unique(gray)) == 64  # scaled, not clipped to white
@@ -89,8 +91,20 @@ def test_sixteen_bit_and_palette_images_decode(tmp_path):
 
 
 def test_fine_tuning_gets_random_resized_crops_and_flips_unless_set(photos, tmp_path):
-    r = run_cli("train", photos, "--output", tmp_path / "ft", "--set", "model.freeze=false", "--set", "train.epochs=1",
-                "--set", "data.image_size=64", "--set", "data.augment.flip=false")
+    r = run_cli(
+        "train",
+        photos,
+        "--output",
+        tmp_path / "ft",
+        "--set",
+        "model.freeze=false",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.image_size=64",
+        "--set",
+        "data.augment.flip=false",
+    )
     assert r.returncode == 0, r.stderr
     cfg = (tmp_path / "ft" / "config.yaml").read_text()
     assert "crop_area: 0.25" in cfg and "flip: false" in cfg and "translate: 0.0" in cfg and "freeze: false" in cfg
@@ -104,8 +118,11 @@ def test_a_second_run_reads_the_backbone_features_from_the_cache(photo_run, phot
     out, summary, _ = photo_run
     counts = json.loads((out / "data.json").read_text())["counts"]
     seen = sum(sum(counts[s].values()) for s in ("train", "val"))
-    index = [p for p in (Path(os.environ["LAMINA_CACHE_DIR"]) / "features").glob("*224x3-crop*/index.json")
-             if len(json.loads(p.read_text())) == seen]  # one row per image the backbone encoded
+    index = [
+        p
+        for p in (Path(os.environ["LAMINA_CACHE_DIR"]) / "features").glob("*224x3-crop*/index.json")
+        if len(json.loads(p.read_text())) == seen
+    ]  # one row per image the backbone encoded
     assert len(index) == 1
     stamp = index[0].stat().st_mtime
     time.sleep(0.01)

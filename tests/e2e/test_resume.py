@@ -15,8 +15,19 @@ from safetensors.torch import load_file
 
 from helpers import run_cli
 
-CONFIG = ["--set", "train.epochs=4", "--set", "train.checkpoint_every=2", "--set", "train.batch_size=64",
-          "--set", "model.layers=[{conv: 8}, relu, {pool: 2}, {dropout: 0.1}, {dense: 32}]", "--deterministic", "--seed", "3"]
+CONFIG = [
+    "--set",
+    "train.epochs=4",
+    "--set",
+    "train.checkpoint_every=2",
+    "--set",
+    "train.batch_size=64",
+    "--set",
+    "model.layers=[{conv: 8}, relu, {pool: 2}, {dropout: 0.1}, {dense: 32}]",
+    "--deterministic",
+    "--seed",
+    "3",
+]
 
 
 def _weights(run: Path) -> dict:
@@ -24,8 +35,12 @@ def _weights(run: Path) -> dict:
 
 
 def _train(data: Path, out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "lamina", "train", str(data), "--output", str(out), *CONFIG, *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lamina", "train", str(data), "--output", str(out), *CONFIG, *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _step(out: Path) -> int:
@@ -95,8 +110,12 @@ def test_pickle_in_place_of_a_checkpoint_is_never_executed(digits, tmp_path):
     payload = pickle.dumps(Exploit())
     for name in ("model.safetensors", "state.safetensors"):
         (out / "checkpoints" / "last" / name).write_bytes(payload)
-    r = subprocess.run([sys.executable, "-m", "lamina", "train", str(digits), "--output", str(out), *CONFIG, "--resume"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "lamina", "train", str(digits), "--output", str(out), *CONFIG, "--resume"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert not marker.exists()
     assert r.returncode == 0, r.stderr
     assert "sha256 does not match" in r.stderr  # reported, and the previous good checkpoint was used

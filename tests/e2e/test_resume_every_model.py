@@ -20,17 +20,39 @@ CASES = {  # name -> (data fixture, extra options)
     # Small batches on the fast models: enough steps (90 per epoch) that the kill lands halfway, not after the end.
     "mlp": ("digits", ["--set", "train.batch_size=16"]),
     "resnet-small": ("digits", ["--set", "train.batch_size=32"]),  # BatchNorm, channels-last, fused AdamW
-    "sequential": ("digits", ["--set", "train.batch_size=16", "--set",
-                              "model.layers=[{conv: 16}, relu, {conv: 16}, relu, {pool: 2}, {dropout: 0.2}, {dense: 32}]"]),
+    "sequential": (
+        "digits",
+        [
+            "--set",
+            "train.batch_size=16",
+            "--set",
+            "model.layers=[{conv: 16}, relu, {conv: 16}, relu, {pool: 2}, {dropout: 0.2}, {dense: 32}]",
+        ],
+    ),
     "fasttext": ("corpus", ["--set", "train.batch_size=16"]),
     "textcnn": ("corpus", ["--set", "train.batch_size=16"]),
     "minilm": ("corpus", ["--set", "train.batch_size=16"]),  # frozen encoder: cached features, head only
-    "minilm-finetuned": ("corpus", ["--set", "train.batch_size=16", "--set", "model.freeze=false"]),  # dropout, lr_scale groups
-    "dscnn": ("kws", ["--set", "train.batch_size=16", "--set", "model.width=32", "--set", "model.depth=2"]),  # log-mel front end
-    "speech-embedding": ("kws", ["--set", "train.batch_size=8"]),  # frozen: the clips' embeddings computed once, head only
-    "speech-embedding-finetuned": ("kws", ["--set", "train.batch_size=16", "--set", "model.freeze=false"]),  # waveform augmentation
+    "minilm-finetuned": (
+        "corpus",
+        ["--set", "train.batch_size=16", "--set", "model.freeze=false"],
+    ),  # dropout, lr_scale groups
+    "dscnn": (
+        "kws",
+        ["--set", "train.batch_size=16", "--set", "model.width=32", "--set", "model.depth=2"],
+    ),  # log-mel front end
+    "speech-embedding": (
+        "kws",
+        ["--set", "train.batch_size=8"],
+    ),  # frozen: the clips' embeddings computed once, head only
+    "speech-embedding-finetuned": (
+        "kws",
+        ["--set", "train.batch_size=16", "--set", "model.freeze=false"],
+    ),  # waveform augmentation
     # fine-tuned (a frozen backbone trains its head in a blink): BatchNorm, channels-last, two learning rates
-    "efficientnet-lite0": ("photos", ["--set", "model.freeze=false", "--set", "data.image_size=64", "--set", "train.batch_size=16"]),
+    "efficientnet-lite0": (
+        "photos",
+        ["--set", "model.freeze=false", "--set", "data.image_size=64", "--set", "train.batch_size=16"],
+    ),
 }
 
 

@@ -14,12 +14,28 @@ from safetensors.torch import load_file
 
 from helpers import make_image_folders, run_cli
 
-SLOW = ["--set", "model.name=mlp", "--set", "train.epochs=400", "--set", "train.early_stopping=0", "--set", "train.checkpoint_every=5", "--seed", "1"]
+SLOW = [
+    "--set",
+    "model.name=mlp",
+    "--set",
+    "train.epochs=400",
+    "--set",
+    "train.early_stopping=0",
+    "--set",
+    "train.checkpoint_every=5",
+    "--seed",
+    "1",
+]
 
 
 def _train(data, out, *args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "lamina", "train", str(data), "--output", str(out), *map(str, args)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lamina", "train", str(data), "--output", str(out), *map(str, args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def _step(out) -> int:
@@ -73,7 +89,7 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one(tmp_path):
     code = f"""
 import resource, torch
 from lamina.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-root = {str(tmp_path / 'ck')!r}
+root = {str(tmp_path / "ck")!r}
 save_checkpoint(root, "last", {{"w": torch.ones(10)}}, {{}}, {{"step": 1}})
 resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))  # every write past 100 kB fails, as on a full disk
 try:
@@ -100,13 +116,28 @@ def test_training_on_a_full_disk_is_exit_2(digits, tmp_path):
     proc = _train(digits, out, "--set", "train.epochs=2", preexec_fn=limit)
     err = proc.stderr.read()
     assert proc.wait(timeout=300) == 2, err
-    assert "cannot write" in err and "(File too large)" in err and "free disk space" in err.lower() and "Traceback" not in err
+    assert (
+        "cannot write" in err
+        and "(File too large)" in err
+        and "free disk space" in err.lower()
+        and "Traceback" not in err
+    )
     assert not list((out / "checkpoints").glob(".*tmp*"))
     assert json.loads((out / "run.json").read_text())["status"] == "failed"
 
 
 def test_sigterm_checkpoints_and_the_same_command_resumes_exactly(digits, tmp_path):
-    args = ["--set", "model.name=mlp", "--set", "train.epochs=6", "--set", "train.batch_size=32", "--deterministic", "--seed", "4"]
+    args = [
+        "--set",
+        "model.name=mlp",
+        "--set",
+        "train.epochs=6",
+        "--set",
+        "train.batch_size=32",
+        "--deterministic",
+        "--seed",
+        "4",
+    ]
     reference = tmp_path / "reference"
     assert run_cli("train", digits, "--output", reference, *args).returncode == 0
     out = tmp_path / "run"
@@ -131,7 +162,9 @@ def test_credentials_in_the_tracking_uri_are_kept_out_of_the_run(tmp_path):
     data = make_image_folders(tmp_path / "d")
     out = tmp_path / "run"
     uri = f"http://alice:s3cr3t-pw@127.0.0.1:{free_port()}"  # nothing listens: tracking is off, the run goes on
-    r = run_cli("train", data, "--output", out, "--set", "model.name=mlp", "--set", "train.epochs=1", "--tracking-uri", uri)
+    r = run_cli(
+        "train", data, "--output", out, "--set", "model.name=mlp", "--set", "train.epochs=1", "--tracking-uri", uri
+    )
     assert r.returncode == 0, r.stderr
     assert "s3cr3t" not in r.stderr and "alice" not in r.stderr
     for name in ("config.yaml", "run.json", "report.html", "metrics.jsonl"):

@@ -16,7 +16,9 @@ def test_ls_show_compare(digits_run, tmp_path):
     cfg = (root / "b" / "config.yaml").read_text().replace("epochs: 30", "epochs: 7")
     (root / "b" / "config.yaml").write_text(cfg)
     # A run marked running whose process is gone is reported as crashed.
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     info = json.loads((root / "b" / "run.json").read_text())
     info.update(status="running", pid=int(dead), result=None)
     (root / "b" / "run.json").write_text(json.dumps(info))

@@ -94,12 +94,30 @@ def _tone_clips(root: Path, regression: bool) -> Path:
 
 
 CASES = {  # name -> (data builder, training options, the task, modality)
-    "text-multilabel": (_multilabel_texts, ["--set", "model.name=fasttext", "--set", "train.epochs=25", "--set", "train.batch_size=16"],
-                        "multilabel", "text"),
-    "text-regression": (_regression_texts, ["--set", "model.name=fasttext", "--set", "train.epochs=25", "--set", "train.batch_size=16"],
-                        "regression", "text"),
-    "image-multilabel": (_multilabel_images, ["--set", "model.name=mlp", "--set", "train.epochs=25"], "multilabel", "image"),
-    "image-regression": (_regression_images, ["--set", "model.name=mlp", "--set", "train.epochs=30"], "regression", "image"),
+    "text-multilabel": (
+        _multilabel_texts,
+        ["--set", "model.name=fasttext", "--set", "train.epochs=25", "--set", "train.batch_size=16"],
+        "multilabel",
+        "text",
+    ),
+    "text-regression": (
+        _regression_texts,
+        ["--set", "model.name=fasttext", "--set", "train.epochs=25", "--set", "train.batch_size=16"],
+        "regression",
+        "text",
+    ),
+    "image-multilabel": (
+        _multilabel_images,
+        ["--set", "model.name=mlp", "--set", "train.epochs=25"],
+        "multilabel",
+        "image",
+    ),
+    "image-regression": (
+        _regression_images,
+        ["--set", "model.name=mlp", "--set", "train.epochs=30"],
+        "regression",
+        "image",
+    ),
     "audio-multilabel": (lambda p: _tone_clips(p, False), ["--set", "train.epochs=25"], "multilabel", "audio"),
     "audio-regression": (lambda p: _tone_clips(p, True), ["--set", "train.epochs=30"], "regression", "audio"),
 }
@@ -141,14 +159,27 @@ def test_task_end_to_end(case, tmp_path):
     key = "micro_f1" if task == "multilabel" else "mae"
     assert figures[key] == pytest.approx(test[key], rel=1e-4, abs=1e-4)
     if task == "multilabel":
-        assert set(figures["per_label"][meta["labels"][0]]) == {"precision", "recall", "f1", "ap", "support", "threshold"}
+        assert set(figures["per_label"][meta["labels"][0]]) == {
+            "precision",
+            "recall",
+            "f1",
+            "ap",
+            "support",
+            "threshold",
+        }
     page = (out / "report.html").read_text()
-    assert ("Precision-recall" in page and "Per label" in page) if task == "multilabel" else ("predicted against true" in page and "residuals" in page)
+    assert (
+        ("Precision-recall" in page and "Per label" in page)
+        if task == "multilabel"
+        else ("predicted against true" in page and "residuals" in page)
+    )
     inputs = _inputs(data, modality)
     pr = run_cli("predict", out, *inputs, "--json")
     assert pr.returncode == 0, pr.stderr
     expected = json.loads(pr.stdout)["predictions"]
-    assert all(("labels" in p and "scores" in p) if task == "multilabel" else isinstance(p["value"], float) for p in expected)
+    assert all(
+        ("labels" in p and "scores" in p) if task == "multilabel" else isinstance(p["value"], float) for p in expected
+    )
     with Server(out) as server, httpx.Client(base_url=server.url) as http:
         for item, want in zip(inputs, expected):
             body = item.encode() if modality == "text" else Path(item).read_bytes()
@@ -159,7 +190,9 @@ def test_task_end_to_end(case, tmp_path):
             else:
                 assert got["value"] == pytest.approx(want["value"], abs=1e-4 * meta["task"]["std"])
         metadata = http.get("/v2/models/run").json()
-        assert [o["name"] for o in metadata["outputs"]] == (["probabilities", "label"] if task == "multilabel" else ["value"])
+        assert [o["name"] for o in metadata["outputs"]] == (
+            ["probabilities", "label"] if task == "multilabel" else ["value"]
+        )
         assert metadata["parameters"]["task"]["kind"] == task
 
 
@@ -177,8 +210,11 @@ def test_bad_targets_are_named(tmp_path, capsys):
 
 def test_multilabel_label_only_in_test_is_an_error(tmp_path, capsys):
     rows = [(f"sports words {i}", "sports; food") for i in range(10)] + [("odd one", "weather")]
-    data = write_text_csv(tmp_path / "t.csv", [(t, lab, "train") for t, lab in rows[:-1]] + [(rows[-1][0], rows[-1][1], "test")],
-                          header=("text", "labels", "split"))
+    data = write_text_csv(
+        tmp_path / "t.csv",
+        [(t, lab, "train") for t, lab in rows[:-1]] + [(rows[-1][0], rows[-1][1], "test")],
+        header=("text", "labels", "split"),
+    )
     err = cli_fails(capsys, "train", data, "--output", tmp_path / "r")
     assert "labels ['weather'] appear in val/test but not in train" in err
 
@@ -196,7 +232,9 @@ def test_regression_images_are_not_few_per_label_photos(tmp_path):
     manifest = _manifest(tmp_path / "m.csv", rows, header=("path", "target"))
     cfg, _ = choose_image_model(Config(data=DataConfig(path=str(manifest))))
     assert cfg.model.name == "resnet-small"
-    rows = [(p, "a; b" if i % 2 else "a") for i, (p, _) in enumerate(rows)]  # few per label: the backbone, as for one label
+    rows = [
+        (p, "a; b" if i % 2 else "a") for i, (p, _) in enumerate(rows)
+    ]  # few per label: the backbone, as for one label
     cfg, _ = choose_image_model(Config(data=DataConfig(path=str(_manifest(tmp_path / "t.csv", rows)))))
     assert cfg.model.name == "efficientnet-lite0"
 

@@ -19,24 +19,39 @@ def test_train_evaluate_predict_export(fasttext_run, corpus):
     cfg = (out / "config.yaml").read_text()
     assert "modality: text" in cfg and "text_column: text" in cfg and "max_tokens: 16" in cfg
     meta = json.loads((out / "model" / "lamina.json").read_text())
-    assert meta["modality"] == "text" and meta["input"] == {"name": "token_ids", "dtype": "int64", "shape": [-1, 16], "pad": 0}
+    assert meta["modality"] == "text" and meta["input"] == {
+        "name": "token_ids",
+        "dtype": "int64",
+        "shape": [-1, 16],
+        "pad": 0,
+    }
     assert (out / "tokenizer.json").read_bytes() == (out / "model" / "tokenizer.json").read_bytes()
     ev = run_cli("evaluate", out, corpus, "--split", "test", "--json")
     assert ev.returncode == 0, ev.stderr
     assert json.loads(ev.stdout)["accuracy"] == pytest.approx(summary["metrics"]["test"]["accuracy"])
-    pr = run_cli("predict", out, "The referee and the coach left the stadium", "Garlic butter soup in the oven", "--json")
+    pr = run_cli(
+        "predict", out, "The referee and the coach left the stadium", "Garlic butter soup in the oven", "--json"
+    )
     assert pr.returncode == 0, pr.stderr
     assert [p["label"] for p in json.loads(pr.stdout)["predictions"]] == ["sports", "food"]
     assert (out / "report.html").is_file()
-    wrong = write_text_csv(corpus.parent / "mislabeled.csv", [("Garlic <b>butter</b> soup in the oven", "sports"),
-                                                              ("The referee blew the whistle", "sports")])
+    wrong = write_text_csv(
+        corpus.parent / "mislabeled.csv",
+        [("Garlic <b>butter</b> soup in the oven", "sports"), ("The referee blew the whistle", "sports")],
+    )
     ev = run_cli("evaluate", out, wrong, "--report", corpus.parent / "report.html", "--json")
     assert ev.returncode == 0, ev.stderr
     report = (corpus.parent / "report.html").read_text()
-    assert '<blockquote class="text">Garlic &lt;b&gt;butter&lt;/b&gt; soup in the oven</blockquote>' in report  # the mistake, escaped
+    assert (
+        '<blockquote class="text">Garlic &lt;b&gt;butter&lt;/b&gt; soup in the oven</blockquote>' in report
+    )  # the mistake, escaped
     assert "<img" not in report
     export = json.loads((out / "model" / "lamina.json").read_text())["export"]
-    assert export["input"]["name"] == "token_ids" and export["parity"]["max_abs_diff"] <= 1e-4 and export["parity"]["n"] >= 8
+    assert (
+        export["input"]["name"] == "token_ids"
+        and export["parity"]["max_abs_diff"] <= 1e-4
+        and export["parity"]["n"] >= 8
+    )
 
 
 def test_package_tokenizes_exactly_as_training(fasttext_run):
@@ -59,11 +74,17 @@ def test_server_answers_texts_like_the_package(fasttext_run):
     import tritonclient.http as tc
 
     out, _ = fasttext_run
-    texts = ["The referee and the coach left the stadium", "Garlic butter soup in the oven", "A bug in the linux kernel"]
+    texts = [
+        "The referee and the coach left the stadium",
+        "Garlic butter soup in the oven",
+        "A bug in the linux kernel",
+    ]
     expected = lamina.load(out).predict(texts, top_k=3)
     with Server(out) as server, httpx.Client(base_url=server.url) as http:
         for text, want in zip(texts, expected):
-            raw = http.post("/predict/topics?top_k=3", content=text.encode(), headers={"content-type": "text/plain"}).json()
+            raw = http.post(
+                "/predict/topics?top_k=3", content=text.encode(), headers={"content-type": "text/plain"}
+            ).json()
             got = raw["predictions"][0]
             assert got["label"] == want["label"] and abs(got["score"] - want["score"]) <= 1e-4
         multi = http.post("/predict/topics", files={"a": (None, texts[0]), "b": (None, texts[1])}).json()["predictions"]
@@ -71,7 +92,9 @@ def test_server_answers_texts_like_the_package(fasttext_run):
         body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [3], "data": texts}]}
         v2 = http.post("/v2/models/topics/infer", json=body).json()
         assert v2["outputs"][1]["data"] == [e["label"] for e in expected]
-        assert http.post("/predict/topics", content=b"\xff\xfe bad").json()["error"].startswith("text is not valid UTF-8")
+        assert (
+            http.post("/predict/topics", content=b"\xff\xfe bad").json()["error"].startswith("text is not valid UTF-8")
+        )
         assert http.post("/predict/topics", content=b"   ").status_code == 400
         meta = http.get("/v2/models/topics").json()
         assert [i["datatype"] for i in meta["inputs"]] == ["INT64", "BYTES"]
@@ -79,7 +102,9 @@ def test_server_answers_texts_like_the_package(fasttext_run):
         for binary in (True, False):  # the official client, BYTES both as JSON and length-prefixed binary
             inp = tc.InferInput("text", [3], "BYTES")
             inp.set_data_from_numpy(np.array([t.encode() for t in texts], dtype=np.object_), binary_data=binary)
-            result = client.infer("topics", [inp], outputs=[tc.InferRequestedOutput("probabilities", binary_data=False)])
+            result = client.infer(
+                "topics", [inp], outputs=[tc.InferRequestedOutput("probabilities", binary_data=False)]
+            )
             probs = result.as_numpy("probabilities")
             assert [lamina.load(out).labels[i] for i in probs.argmax(1)] == [e["label"] for e in expected]
         ids = lamina.load(out).encode(texts).numpy().astype(np.int64)
@@ -87,8 +112,10 @@ def test_server_answers_texts_like_the_package(fasttext_run):
         inp.set_data_from_numpy(ids)
         probs = client.infer("topics", [inp]).as_numpy("probabilities")
         assert probs.argmax(1).tolist() == [lamina.load(out).labels.index(e["label"]) for e in expected]
-        bad = http.post("/v2/models/topics/infer", json={"inputs": [{"name": "token_ids", "datatype": "INT64", "shape": [1, 16],
-                                                                      "data": [10**6] * 16}]})
+        bad = http.post(
+            "/v2/models/topics/infer",
+            json={"inputs": [{"name": "token_ids", "datatype": "INT64", "shape": [1, 16], "data": [10**6] * 16}]},
+        )
         assert bad.status_code == 400 and "token ids must be in" in bad.json()["error"]
 
 
@@ -124,7 +151,9 @@ def test_page_classifies_typed_text_in_a_real_browser(fasttext_run):
 def test_each_scratch_model_learns_the_tiny_corpus(model, corpus, tmp_path):
     import lamina
 
-    summary = lamina.train(corpus, output=tmp_path / "r", overrides=[f"model.name={model}", "train.epochs=12", "train.batch_size=16"])
+    summary = lamina.train(
+        corpus, output=tmp_path / "r", overrides=[f"model.name={model}", "train.epochs=12", "train.batch_size=16"]
+    )
     assert summary["metrics"]["val"]["accuracy"] >= 0.9, summary["metrics"]
     assert lamina.load(tmp_path / "r").predict("Python compiler bug on the server")[0]["label"] == "computers"
 
@@ -135,8 +164,17 @@ def test_minilm_from_a_local_folder_fine_tuned(corpus, tmp_path):
     from lamina.data.text import read_text_table
 
     folder = make_tiny_bert(tmp_path / "bert", read_text_table(corpus).texts)
-    summary = lamina.train(corpus, output=tmp_path / "r", overrides=["model.name=minilm", f"model.pretrained={folder}", "model.freeze=false",
-                                                                      "train.epochs=8", "train.batch_size=16"])
+    summary = lamina.train(
+        corpus,
+        output=tmp_path / "r",
+        overrides=[
+            "model.name=minilm",
+            f"model.pretrained={folder}",
+            "model.freeze=false",
+            "train.epochs=8",
+            "train.batch_size=16",
+        ],
+    )
     assert summary["epochs"] == 8
     from safetensors.torch import load_file
 
@@ -147,8 +185,12 @@ def test_minilm_from_a_local_folder_fine_tuned(corpus, tmp_path):
     from lamina.data.tokenizer import load_tokenizer
 
     vocab = load_tokenizer(folder).get_vocab()
-    assert load_tokenizer(tmp_path / "r" / "model").get_vocab() == vocab  # the checkpoint's tokenizer, not a newly trained one
-    assert json.loads((tmp_path / "r" / "model" / "lamina.json").read_text())["preprocessing"]["vocab_size"] == len(vocab)
+    assert (
+        load_tokenizer(tmp_path / "r" / "model").get_vocab() == vocab
+    )  # the checkpoint's tokenizer, not a newly trained one
+    assert json.loads((tmp_path / "r" / "model" / "lamina.json").read_text())["preprocessing"]["vocab_size"] == len(
+        vocab
+    )
     import shutil
 
     before = lamina.load(tmp_path / "r").predict("Cheese and bread for dinner")
@@ -167,7 +209,10 @@ def test_minilm_zero_config_uses_the_installed_all_minilm(corpus, tmp_path):
 
     from lamina.models.minilm import default_folder
 
-    start, kept = load_file(default_folder() / "model.safetensors"), load_file(tmp_path / "r" / "model" / "model.safetensors")
+    start, kept = (
+        load_file(default_folder() / "model.safetensors"),
+        load_file(tmp_path / "r" / "model" / "model.safetensors"),
+    )
     key = "encoder.layer.5.output.dense.weight"
     assert kept["net." + key].equal(start[key])  # frozen: the published weights, untouched
     assert summary["metrics"]["test"]["accuracy"] >= 0.9, summary["metrics"]
@@ -200,7 +245,6 @@ class _Recording:
 # --- bad input: exit 2, the file and row named, nothing dropped silently ------------------------------------------
 
 
-
 def test_bad_rows_are_named_then_skipped_and_listed(capsys, tmp_path):
     rows = topic_texts(per_class=8)
     p = write_text_csv(tmp_path / "t.csv", rows)
@@ -212,7 +256,19 @@ def test_bad_rows_are_named_then_skipped_and_listed(capsys, tmp_path):
     write_text_csv(p, rows[:5] + [("", "food"), ("some text", "")] + rows[5:])
     err = cli_fails(capsys, "train", p, "--output", tmp_path / "r2")
     assert f"{p}: row 7: empty text in column 'text'" in err and "--skip-bad" in err
-    code = main(["train", str(p), "--output", str(tmp_path / "r3"), "--skip-bad", "--set", "model.name=fasttext", "--set", "train.epochs=1"])
+    code = main(
+        [
+            "train",
+            str(p),
+            "--output",
+            str(tmp_path / "r3"),
+            "--skip-bad",
+            "--set",
+            "model.name=fasttext",
+            "--set",
+            "train.epochs=1",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     skipped = json.loads((tmp_path / "r3" / "data.json").read_text())["skipped"]
     assert [s["path"] for s in skipped] == [f"{p}:7", f"{p}:8"]
@@ -225,16 +281,45 @@ def test_unknown_columns_and_wrong_model(capsys, tmp_path):
     assert "no text column 'bdy'" in err and "body" in err
     err = cli_fails(capsys, "train", p, "--output", tmp_path / "r2", "--set", "model.name=resnet-small")
     assert "'resnet-small' takes image data but the data is text" in err
-    err = cli_fails(capsys, "train", p, "--output", tmp_path / "r3", "--set", "model.name=minilm", "--set", f"model.pretrained={tmp_path}")
+    err = cli_fails(
+        capsys,
+        "train",
+        p,
+        "--output",
+        tmp_path / "r3",
+        "--set",
+        "model.name=minilm",
+        "--set",
+        f"model.pretrained={tmp_path}",
+    )
     assert "has no config.json" in err
 
 
 def test_split_column_and_single_label(capsys, tmp_path):
     rows = topic_texts(per_class=6)
     p = tmp_path / "s.jsonl"
-    p.write_text("".join(json.dumps({"text": t, "label": label, "split": "test" if i % 4 == 0 else "train"}) + "\n"
-                         for i, (t, label) in enumerate(rows)))
-    assert main(["train", str(p), "--output", str(tmp_path / "r"), "--set", "model.name=fasttext", "--set", "train.epochs=1", "--json"]) == 0
+    p.write_text(
+        "".join(
+            json.dumps({"text": t, "label": label, "split": "test" if i % 4 == 0 else "train"}) + "\n"
+            for i, (t, label) in enumerate(rows)
+        )
+    )
+    assert (
+        main(
+            [
+                "train",
+                str(p),
+                "--output",
+                str(tmp_path / "r"),
+                "--set",
+                "model.name=fasttext",
+                "--set",
+                "train.epochs=1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["metrics"]["test"]["n"] == len(rows[::4])
     one = write_text_csv(tmp_path / "one.csv", [(t, "same") for t, _ in rows])

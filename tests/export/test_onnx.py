@@ -30,7 +30,10 @@ def test_a_package_alone_exports_with_its_own_real_samples(digits_run, tmp_path)
     samples = sample_inputs(alone, meta)
     assert samples.dtype == np.uint8 and samples.shape[1:] == (8, 8, 1) and len(samples) == 64 + 8  # real, then noise
     assert len({s.tobytes() for s in samples[:64]}) > 50  # distinct digits, not one repeated array
-    assert export_onnx(alone)["parity"]["n"] == json.loads((digits_run / "model" / "lamina.json").read_text())["export"]["parity"]["n"]
+    assert (
+        export_onnx(alone)["parity"]["n"]
+        == json.loads((digits_run / "model" / "lamina.json").read_text())["export"]["parity"]["n"]
+    )
     (alone / "parity.safetensors").write_bytes(b"x" * 10)
     with pytest.raises(Exception, match="sha256 does not match"):
         read_meta(alone)

@@ -31,7 +31,11 @@ def test_int8_kept_within_the_gate_and_served(run_copy):
     assert json.loads((run_copy / "model" / "lamina.json").read_text())["export"]["int8"]["sha256"] == int8["sha256"]
     for batch in ("batch_1", "batch_32"):  # measured on this machine, both graphs (the figures themselves vary by CPU)
         s = int8["speed"][batch]
-        assert s["fp32_ms"] > 0 and s["int8_ms"] > 0 and s["speedup"] == pytest.approx(s["fp32_ms"] / s["int8_ms"], rel=0.01)
+        assert (
+            s["fp32_ms"] > 0
+            and s["int8_ms"] > 0
+            and s["speedup"] == pytest.approx(s["fp32_ms"] / s["int8_ms"], rel=0.01)
+        )
     assert "int8 speed-up on this machine: batch 1" in run_cli("export", run_copy, "--quantize", "int8").stdout
 
     served = load_served_model(str(run_copy))

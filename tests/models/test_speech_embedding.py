@@ -49,8 +49,9 @@ def test_front_end_and_embedding_match_onnx_runtime(kws, folder):
 
 
 def test_pads_each_clip_with_silence_and_pools_over_time(folder):
-    model = build_model(resolve(ModelConfig(name="speech-embedding"), "audio"), (16000,), 3, [], [], "audio",
-                        AudioPreprocess()).eval()
+    model = build_model(
+        resolve(ModelConfig(name="speech-embedding"), "audio"), (16000,), 3, [], [], "audio", AudioPreprocess()
+    ).eval()
     x = torch.randint(-3000, 3000, (2, 16000)).float()
     with torch.no_grad():
         mel = model.normalize(x)
@@ -68,14 +69,37 @@ def test_refuses_what_it_cannot_take(tmp_path, folder):
     with pytest.raises(ConfigError, match="clips of at least"):
         build_model(cfg, (4000,), 3, [], [], "audio", AudioPreprocess(duration=0.25))
     with pytest.raises(ConfigError, match="has no melspectrogram.onnx or embedding_model.onnx"):
-        build_model(resolve(ModelConfig(name="speech-embedding", pretrained=str(tmp_path)), "audio"), (16000,), 3, [], [], "audio",
-                    AudioPreprocess())
+        build_model(
+            resolve(ModelConfig(name="speech-embedding", pretrained=str(tmp_path)), "audio"),
+            (16000,),
+            3,
+            [],
+            [],
+            "audio",
+            AudioPreprocess(),
+        )
 
 
 def test_frozen_by_default_and_fine_tunes_at_a_lower_rate(folder):
-    frozen = build_model(resolve(ModelConfig(name="speech-embedding"), "audio"), (16000,), 3, [], [], "audio", AudioPreprocess())
-    assert {n for n, p in frozen.named_parameters() if p.requires_grad} == {"net.head.0.weight", "net.head.0.bias",
-                                                                            "net.head.2.weight", "net.head.2.bias"}
-    tuned = build_model(resolve(ModelConfig(name="speech-embedding", freeze=False), "audio"), (16000,), 3, [], [], "audio",
-                        AudioPreprocess())
-    assert all(p.requires_grad for p in tuned.parameters()) and (tuned.net.embedding, se.PRETRAINED_LR_SCALE) in tuned.net.lr_groups()
+    frozen = build_model(
+        resolve(ModelConfig(name="speech-embedding"), "audio"), (16000,), 3, [], [], "audio", AudioPreprocess()
+    )
+    assert {n for n, p in frozen.named_parameters() if p.requires_grad} == {
+        "net.head.0.weight",
+        "net.head.0.bias",
+        "net.head.2.weight",
+        "net.head.2.bias",
+    }
+    tuned = build_model(
+        resolve(ModelConfig(name="speech-embedding", freeze=False), "audio"),
+        (16000,),
+        3,
+        [],
+        [],
+        "audio",
+        AudioPreprocess(),
+    )
+    assert (
+        all(p.requires_grad for p in tuned.parameters())
+        and (tuned.net.embedding, se.PRETRAINED_LR_SCALE) in tuned.net.lr_groups()
+    )

@@ -17,10 +17,32 @@ def test_fuzz_the_openapi_document(digits_run, kws_run, fasttext_run, tmp_path):
     server = Server(f"digits={digits_run}", f"kws={kws_run[0]}", f"topics={fasttext_run[0]}", "--max-body-mb", "1")
     try:
         env = dict(os.environ, SCHEMATHESIS_HOOKS="fuzz_checks", PYTHONPATH=str(Path(__file__).parent))
-        r = subprocess.run([sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/openapi.json", "--checks", "lamina_contract",
-                            "--mode", "all", "--max-examples", str(EXAMPLES), "--seed", "1", "--request-timeout", "20",
-                            "--suppress-health-check", "all"],
-                           capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "schemathesis.cli",
+                "run",
+                f"{server.url}/openapi.json",
+                "--checks",
+                "lamina_contract",
+                "--mode",
+                "all",
+                "--max-examples",
+                str(EXAMPLES),
+                "--seed",
+                "1",
+                "--request-timeout",
+                "20",
+                "--suppress-health-check",
+                "all",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+            cwd=tmp_path,
+        )
     finally:
         assert server.stop() == 0
     out = r.stdout + r.stderr

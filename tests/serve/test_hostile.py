@@ -58,14 +58,18 @@ def test_pixel_bombs_are_refused_from_the_header(server):
     start = time.monotonic()
     r = httpx.post(f"{server.url}/predict/digits", content=_png(60_000, 60_000), timeout=30)
     assert r.status_code == 413 and "over the limit" in r.json()["error"]
-    r = httpx.post(f"{server.url}/predict/digits", content=_png(9_000, 6_000), timeout=30)  # 54 MP: over the serving limit
+    r = httpx.post(
+        f"{server.url}/predict/digits", content=_png(9_000, 6_000), timeout=30
+    )  # 54 MP: over the serving limit
     assert r.status_code == 413
     assert time.monotonic() - start < 5  # nothing was decoded (a 3.6-gigapixel decode would take minutes)
 
 
 def test_a_jpeg_with_a_thousand_scans_is_refused(server):
     buf = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, "JPEG", progressive=True)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
+        buf, "JPEG", progressive=True
+    )
     data = buf.getvalue()
     first = data.index(b"\xff\xda")
     scans = data[first:-2]  # every scan (SOS header + entropy-coded data) up to EOI
@@ -124,7 +128,9 @@ def test_slow_clients_are_cut_off_and_do_not_hold_the_drain(digits_run):
             assert c.recv(100) == b""  # closed by the server
             assert time.monotonic() - start < 5
         with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
-            c.sendall(b"POST /predict/digits HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nabc")  # body never finishes
+            c.sendall(
+                b"POST /predict/digits HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nabc"
+            )  # body never finishes
             assert c.recv(4096).startswith(b"HTTP/1.1 408")
         idle = socket.create_connection(("127.0.0.1", s.port), timeout=10)
         trickle = socket.create_connection(("127.0.0.1", s.port), timeout=10)
@@ -155,7 +161,9 @@ def test_dns_rebinding_hosts_are_refused_on_loopback(server):
     for path in ("/v2", "/metrics", "/", "/v2/models/digits"):
         r = httpx.get(server.url + path, headers={"Host": "attacker.example"})
         assert r.status_code == 403 and "Host" in r.json()["error"]
-    r = httpx.post(f"{server.url}/v2/models/digits/infer", json={"inputs": [DIGIT]}, headers={"Host": "attacker.example:80"})
+    r = httpx.post(
+        f"{server.url}/v2/models/digits/infer", json={"inputs": [DIGIT]}, headers={"Host": "attacker.example:80"}
+    )
     assert r.status_code == 403
     assert httpx.get(f"{server.url}/v2/health/live", headers={"Host": "attacker.example"}).status_code == 200
     for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}", "LOCALHOST"):

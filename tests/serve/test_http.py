@@ -34,7 +34,10 @@ def test_tritonclient_against_the_server(server, digits, digits_run):
     for binary in (True, False):
         inp = tc.InferInput("images", list(images.shape), "UINT8")
         inp.set_data_from_numpy(images, binary_data=binary)
-        outs = [tc.InferRequestedOutput("probabilities", binary_data=False), tc.InferRequestedOutput("label", binary_data=False)]
+        outs = [
+            tc.InferRequestedOutput("probabilities", binary_data=False),
+            tc.InferRequestedOutput("label", binary_data=False),
+        ]
         result = client.infer("digits", [inp], outputs=outs, request_id="req-7")
         probs = result.as_numpy("probabilities")
         labels = [x.decode() if isinstance(x, bytes) else x for x in result.as_numpy("label")]
@@ -64,14 +67,35 @@ def test_predict_endpoint_matches_cli_predict(server, digits, digits_run):
 @pytest.mark.parametrize(
     "body, message",
     [
-        ({"inputs": [{"name": "images", "shape": [1, 8, 8, 1], "datatype": "UINT8", "data": [0] * 10}]}, "has 10 elements but shape"),
-        ({"inputs": [{"name": "images", "shape": [1, 28, 28, 1], "datatype": "UINT8", "data": [0] * 784}]}, "input shape must be [N, 8, 8, 1]"),
-        ({"inputs": [{"name": "images", "shape": [10**9, 8, 8, 1], "datatype": "UINT8", "data": []}]}, "batch size must be between"),
-        ({"inputs": [{"name": "images", "shape": [1, 8, 8, 1], "datatype": "FP32", "data": [0.0] * 64}]}, "datatype must be UINT8"),
+        (
+            {"inputs": [{"name": "images", "shape": [1, 8, 8, 1], "datatype": "UINT8", "data": [0] * 10}]},
+            "has 10 elements but shape",
+        ),
+        (
+            {"inputs": [{"name": "images", "shape": [1, 28, 28, 1], "datatype": "UINT8", "data": [0] * 784}]},
+            "input shape must be [N, 8, 8, 1]",
+        ),
+        (
+            {"inputs": [{"name": "images", "shape": [10**9, 8, 8, 1], "datatype": "UINT8", "data": []}]},
+            "batch size must be between",
+        ),
+        (
+            {"inputs": [{"name": "images", "shape": [1, 8, 8, 1], "datatype": "FP32", "data": [0.0] * 64}]},
+            "datatype must be UINT8",
+        ),
         ({"inputs": [{"name": "images", "shape": [1, 8, 8, 1], "datatype": "UINT8", "data": [300] * 64}]}, "0..255"),
-        ({"inputs": [{"name": "images", "shape": [1, 8, 8, -1], "datatype": "UINT8", "data": []}]}, "negative dimension"),
+        (
+            {"inputs": [{"name": "images", "shape": [1, 8, 8, -1], "datatype": "UINT8", "data": []}]},
+            "negative dimension",
+        ),
         ({"inputs": []}, "exactly one tensor"),
-        ({"inputs": [{"name": "images", "shape": [1, 8, 8, 1], "datatype": "UINT8", "data": [0] * 64}], "outputs": [{"name": "x"}]}, "unknown output"),
+        (
+            {
+                "inputs": [{"name": "images", "shape": [1, 8, 8, 1], "datatype": "UINT8", "data": [0] * 64}],
+                "outputs": [{"name": "x"}],
+            },
+            "unknown output",
+        ),
     ],
 )
 def test_bad_infer_requests_are_400_with_a_safe_message(server, body, message):
@@ -120,10 +144,16 @@ def test_compressed_bodies_are_limited_by_their_decoded_size(server, digits):
     assert len(bomb) < 2**20
     r = httpx.post(f"{server.url}/predict/digits", content=bomb, headers={"Content-Encoding": "gzip"})
     assert r.status_code == 413
-    body = json.dumps({"inputs": [{"name": "images", "shape": [1, 8, 8, 1], "datatype": "UINT8", "data": [0] * 64}]}).encode()
-    r = httpx.post(f"{server.url}/v2/models/digits/infer", content=gzip.compress(body), headers={"Content-Encoding": "gzip"})
+    body = json.dumps(
+        {"inputs": [{"name": "images", "shape": [1, 8, 8, 1], "datatype": "UINT8", "data": [0] * 64}]}
+    ).encode()
+    r = httpx.post(
+        f"{server.url}/v2/models/digits/infer", content=gzip.compress(body), headers={"Content-Encoding": "gzip"}
+    )
     assert r.status_code == 200
-    r = httpx.post(f"{server.url}/predict/digits", content=gzip.compress(image)[:-10], headers={"Content-Encoding": "gzip"})
+    r = httpx.post(
+        f"{server.url}/predict/digits", content=gzip.compress(image)[:-10], headers={"Content-Encoding": "gzip"}
+    )
     assert r.status_code == 400 and r.json() == {"error": "compressed body is corrupt or truncated"}
     r = httpx.post(f"{server.url}/predict/digits", content=b"xx", headers={"Content-Encoding": "br"})
     assert r.status_code == 415
@@ -131,9 +161,15 @@ def test_compressed_bodies_are_limited_by_their_decoded_size(server, digits):
 
 @pytest.mark.parametrize("name", ["../x", "..%2fx", "%252e%252e%252f", "..%5cx", "%2fetc%2fpasswd", "..\\x", "C:%5cx"])
 def test_path_traversal_forms_in_model_names_are_404(server, name):
-    for method, path in (("GET", f"/v2/models/{name}"), ("POST", f"/v2/models/{name}/infer"), ("POST", f"/predict/{name}")):
+    for method, path in (
+        ("GET", f"/v2/models/{name}"),
+        ("POST", f"/v2/models/{name}/infer"),
+        ("POST", f"/predict/{name}"),
+    ):
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:  # raw: no client-side normalisation
-            s.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+            s.sendall(
+                f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+            )
             reply = s.recv(4096)
         assert reply.split(b" ")[1] == b"404", (path, reply[:200])
 
@@ -186,5 +222,8 @@ thread.join(30)  # a clean stop: a daemon thread still logging at interpreter ex
 def test_page_lists_models(server):
     r = httpx.get(server.url + "/")
     assert r.status_code == 200 and '"name": "digits"' in r.text and "<script>" in r.text
-    assert "script-src 'sha256-" in r.headers["content-security-policy"] and "unsafe-inline" not in r.headers["content-security-policy"]
+    assert (
+        "script-src 'sha256-" in r.headers["content-security-policy"]
+        and "unsafe-inline" not in r.headers["content-security-policy"]
+    )
     assert r.headers["x-content-type-options"] == "nosniff"

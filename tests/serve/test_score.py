@@ -100,8 +100,12 @@ def test_parquet_output_holds_the_same_rows(digits_run, photos_in, full, tmp_pat
     assert r.returncode == 0, r.stderr
     table = pq.read_table(out).to_pylist()
     assert not (tmp_path / "p.parquet.partial.jsonl").exists()
-    assert [(t["input"], t["label"] or "", t["error"] or "") for t in table] == [(r["input"], r["label"], r["error"]) for r in _rows(full)]
-    assert run_cli("predict", digits_run, photos_in, "--output", out).returncode == 2  # a finished file is not appended to
+    assert [(t["input"], t["label"] or "", t["error"] or "") for t in table] == [
+        (r["input"], r["label"], r["error"]) for r in _rows(full)
+    ]
+    assert (
+        run_cli("predict", digits_run, photos_in, "--output", out).returncode == 2
+    )  # a finished file is not appended to
 
 
 def test_a_manifest_names_missing_files(digits_run, photos_in, tmp_path):
@@ -119,22 +123,29 @@ def test_a_manifest_names_missing_files(digits_run, photos_in, tmp_path):
 
 def test_a_text_table_is_scored_row_by_row(fasttext_run, corpus, tmp_path):
     table = tmp_path / "texts.csv"
-    table.write_text("id,body\n1,the match ended with a late goal\n2,\"  \"\n3,stocks fell as markets opened\n", encoding="utf-8")
+    table.write_text(
+        'id,body\n1,the match ended with a late goal\n2,"  "\n3,stocks fell as markets opened\n', encoding="utf-8"
+    )
     out = tmp_path / "t.jsonl"
     r = run_cli("predict", fasttext_run[0], table, "--output", out, "--json")
     assert r.returncode == 0, r.stderr
     rows = _rows(out)
     assert [r["input"] for r in rows] == ["row 2", "row 3", "row 4"]
     assert rows[1] == {"input": "row 3", "error": "the text is empty"}
-    r = run_cli("predict", fasttext_run[0], "the match ended with a late goal", "stocks fell as markets opened", "--json")
+    r = run_cli(
+        "predict", fasttext_run[0], "the match ended with a late goal", "stocks fell as markets opened", "--json"
+    )
     assert [p["label"] for p in json.loads(r.stdout)["predictions"]] == [rows[0]["label"], rows[2]["label"]]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["nowhere/"], "no such file or folder"),
-    (["{corpus}"], "needs a 'path' column"),
-    (["{folder}", "--shard", "3/3"], "0 <= I < N"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nowhere/"], "no such file or folder"),
+        (["{corpus}"], "needs a 'path' column"),
+        (["{folder}", "--shard", "3/3"], "0 <= I < N"),
+    ],
+)
 def test_bad_batch_arguments_exit_2(digits_run, corpus, photos_in, tmp_path, args, message):
     args = [a.format(corpus=corpus, folder=photos_in) for a in args]
     r = run_cli("predict", digits_run, *args, "--output", tmp_path / "x.csv")
@@ -168,7 +179,19 @@ def test_a_job_killed_with_sigkill_resumes_and_scores_every_input_once(digits_ru
     for n in range(400):
         os.link(photo, root / f"{n:04d}.png")
     out = tmp_path / "preds.csv"
-    cmd = [sys.executable, "-m", "lamina", "predict", str(digits_run), str(root), "--output", str(out), "--batch-size", "8", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lamina",
+        "predict",
+        str(digits_run),
+        str(root),
+        "--output",
+        str(out),
+        "--batch-size",
+        "8",
+        "--json",
+    ]
     job = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while job.poll() is None and time.monotonic() < deadline:

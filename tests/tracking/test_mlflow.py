@@ -17,9 +17,26 @@ def _start_mlflow(root):
     port = free_port()
     root.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-         "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=open(root / "server.log", "w"), start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(root / "server.log", "w"),
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -52,8 +69,21 @@ def registered_run(mlflow_server, tmp_path_factory):
     root = tmp_path_factory.mktemp("tracked")
     data = make_image_folders(root / "data", classes=("a", "b", "c"), per_class=12)
     out = root / "run"
-    r = run_cli("train", data, "--output", out, "--set", "train.epochs=3", "--tracking-uri", mlflow_server,
-                "--register", "tiny", "--alias", "champion", "--json")
+    r = run_cli(
+        "train",
+        data,
+        "--output",
+        out,
+        "--set",
+        "train.epochs=3",
+        "--tracking-uri",
+        mlflow_server,
+        "--register",
+        "tiny",
+        "--alias",
+        "champion",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout), out, data
 
@@ -72,7 +102,9 @@ def test_run_metrics_artifacts_tags_and_version_are_in_mlflow(mlflow_server, reg
     history = client.get_metric_history(t["run_id"], "val_accuracy")
     assert [m.step for m in history] == sorted(m.step for m in history) and len(history) == 3  # one per epoch
     assert run.data.metrics["final_test_accuracy"] == pytest.approx(summary["metrics"]["test"]["accuracy"])
-    files = {a.path for a in client.list_artifacts(t["run_id"])} | {a.path for a in client.list_artifacts(t["run_id"], "model")}
+    files = {a.path for a in client.list_artifacts(t["run_id"])} | {
+        a.path for a in client.list_artifacts(t["run_id"], "model")
+    }
     assert {"report.html", "metrics.jsonl", "config.yaml", "model/model.onnx", "model/lamina.json"} <= files
     version = client.get_model_version_by_alias("tiny", "champion")
     assert version.version == "1" and version.run_id == t["run_id"]
@@ -90,8 +122,9 @@ def test_serve_from_the_registry_answers_a_prediction(mlflow_server, registered_
     args = (uri,) if via_env else (uri, "--tracking-uri", mlflow_server)
     server = Server(*args, env=env)
     try:
-        req = urllib.request.Request(server.url + "/predict/tiny", data=image.read_bytes(),
-                                     headers={"Content-Type": "application/octet-stream"})
+        req = urllib.request.Request(
+            server.url + "/predict/tiny", data=image.read_bytes(), headers={"Content-Type": "application/octet-stream"}
+        )
         with urllib.request.urlopen(req, timeout=30) as r:
             assert json.loads(r.read())["predictions"][0]["label"] == expected
     finally:
@@ -101,8 +134,9 @@ def test_serve_from_the_registry_answers_a_prediction(mlflow_server, registered_
 def _lamina_answer(image, uri: str, mlflow_server: str) -> list:
     server = Server(uri, "--tracking-uri", mlflow_server)
     try:
-        req = urllib.request.Request(server.url + "/predict/tiny", data=image.read_bytes(),
-                                     headers={"Content-Type": "application/octet-stream"})
+        req = urllib.request.Request(
+            server.url + "/predict/tiny", data=image.read_bytes(), headers={"Content-Type": "application/octet-stream"}
+        )
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())["predictions"]
     finally:
@@ -118,10 +152,33 @@ def test_mlflow_models_serve_answers_what_lamina_serve_answers(mlflow_server, re
     expected = _lamina_answer(image, "models:/tiny@champion", mlflow_server)
     port = free_port()
     # as in an activated virtual environment: MLflow starts `uvicorn` by name
-    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_server, PATH=f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ,
+        MLFLOW_TRACKING_URI=mlflow_server,
+        PATH=f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}",
+    )
     log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/tiny@champion", "--env-manager", "local",
-                             "-h", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            "models:/tiny@champion",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -133,7 +190,9 @@ def test_mlflow_models_serve_answers_what_lamina_serve_answers(mlflow_server, re
             except OSError:
                 time.sleep(0.25)
         body = {"dataframe_split": {"columns": ["file"], "data": [[base64.b64encode(image.read_bytes()).decode()]]}}
-        req = urllib.request.Request(url + "/invocations", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            url + "/invocations", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=60) as r:
             answer = json.loads(r.read())["predictions"]
     finally:
@@ -166,8 +225,27 @@ def test_unknown_registry_alias_is_a_clear_error(mlflow_server):
 def test_tracking_server_dying_mid_run_loses_nothing_locally(digits, tmp_path):
     proc, url = _start_mlflow(tmp_path / "doomed")
     out = tmp_path / "run"
-    train = subprocess.Popen([sys.executable, "-m", "lamina", "train", str(digits), "--output", str(out), "--set", "train.epochs=4",
-                              "--tracking-uri", url, "--register", "doomed", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    train = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lamina",
+            "train",
+            str(digits),
+            "--output",
+            str(out),
+            "--set",
+            "train.epochs=4",
+            "--tracking-uri",
+            url,
+            "--register",
+            "doomed",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # the MLflow run exists: training is about to start
@@ -195,8 +273,17 @@ def test_tracking_server_dying_mid_run_loses_nothing_locally(digits, tmp_path):
 
 def test_unreachable_server_at_start_trains_untracked(tmp_path):
     data = make_image_folders(tmp_path / "data", per_class=8)
-    r = run_cli("train", data, "--output", tmp_path / "run", "--set", "train.epochs=1", "--tracking-uri",
-                f"http://127.0.0.1:{free_port()}", "--json")
+    r = run_cli(
+        "train",
+        data,
+        "--output",
+        tmp_path / "run",
+        "--set",
+        "train.epochs=1",
+        "--tracking-uri",
+        f"http://127.0.0.1:{free_port()}",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     assert "MLflow tracking is off for this run" in r.stderr
     assert json.loads((tmp_path / "run" / "run.json").read_text())["tracking"]["unlogged"][0].startswith("everything")
@@ -222,9 +309,12 @@ def test_served_model_version_is_the_one_the_alias_resolved_to(mlflow_server, re
         meta = json.loads(urllib.request.urlopen(server.url + "/v2/models/tiny", timeout=30).read())
         assert meta["versions"] == [str(second.version)] and second.version != "1"
         shape = [1, *meta["inputs"][0]["shape"][1:]]
-        body = json.dumps({"inputs": [{"name": "images", "datatype": "UINT8", "shape": shape,
-                                       "data": [0] * math.prod(shape)}]}).encode()
-        with urllib.request.urlopen(urllib.request.Request(server.url + "/v2/models/tiny/infer", data=body), timeout=30) as r:
+        body = json.dumps(
+            {"inputs": [{"name": "images", "datatype": "UINT8", "shape": shape, "data": [0] * math.prod(shape)}]}
+        ).encode()
+        with urllib.request.urlopen(
+            urllib.request.Request(server.url + "/v2/models/tiny/infer", data=body), timeout=30
+        ) as r:
             assert json.loads(r.read())["model_version"] == str(second.version)
     finally:
         server.stop()

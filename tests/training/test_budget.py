@@ -29,10 +29,30 @@ def test_within_the_budget_the_auto_epochs_stay_and_the_probe_leaves_the_run_unc
     """The probe's throwaway steps draw nothing from the real run's generators: the same weights as without it."""
     from safetensors.numpy import load_file
 
-    probed = run_cli("train", digits, "--output", tmp_path / "probed", "--set", "train.epochs=auto", "--set", "train.time_budget=1000",
-                     "--set", "model.name=mlp", "--deterministic")
-    plain = run_cli("train", digits, "--output", tmp_path / "plain", "--set", "train.epochs=30", "--set", "model.name=mlp",
-                    "--deterministic")
+    probed = run_cli(
+        "train",
+        digits,
+        "--output",
+        tmp_path / "probed",
+        "--set",
+        "train.epochs=auto",
+        "--set",
+        "train.time_budget=1000",
+        "--set",
+        "model.name=mlp",
+        "--deterministic",
+    )
+    plain = run_cli(
+        "train",
+        digits,
+        "--output",
+        tmp_path / "plain",
+        "--set",
+        "train.epochs=30",
+        "--set",
+        "model.name=mlp",
+        "--deterministic",
+    )
     assert probed.returncode == 0 and plain.returncode == 0, probed.stderr + plain.stderr
     assert yaml.safe_load((tmp_path / "probed" / "config.yaml").read_text())["train"]["epochs"] == 30
     a, b = (load_file(str(tmp_path / run / "model" / "model.safetensors")) for run in ("probed", "plain"))

@@ -75,7 +75,12 @@ def test_crash_between_renames_uses_previous_copy(tmp_path):
 def test_no_pickle_files_are_written(tmp_path):
     model, _ = _model_and_opt()
     folder = save_checkpoint(tmp_path, "best", snapshot(model), {}, {})
-    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "model.safetensors", "state.json", "state.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "manifest.json",
+        "model.safetensors",
+        "state.json",
+        "state.safetensors",
+    ]
 
 
 def test_background_writer_snapshots_and_reports_errors(tmp_path):

@@ -33,7 +33,10 @@ def test_two_processes_match_one_process(digits, tmp_path):
     assert [s for s, _ in a] == [s for s, _ in b] and len(a) >= 4  # same steps, same global batch
     # Stated tolerance: the gradient all-reduce sums in another order than one process does.
     assert np.allclose([x for _, x in a], [x for _, x in b], rtol=1e-4, atol=0), (a, b)
-    wa, wb = load_file(tmp_path / "one" / "model" / "model.safetensors"), load_file(tmp_path / "two" / "model" / "model.safetensors")
+    wa, wb = (
+        load_file(tmp_path / "one" / "model" / "model.safetensors"),
+        load_file(tmp_path / "two" / "model" / "model.safetensors"),
+    )
     assert all(np.allclose(wa[k], wb[k], rtol=1e-3, atol=1e-5) for k in wa)
     assert json.loads((tmp_path / "two" / "run.json").read_text())["status"] == "completed"
     assert two.stdout.count("run: ") == 1  # only rank 0 reports
@@ -53,9 +56,29 @@ def _workers(launcher: int) -> dict[int, int]:
 
 
 def _start_and_kill_rank1(digits, out: Path, restarts: int) -> tuple[subprocess.Popen, float]:
-    proc = subprocess.Popen([sys.executable, "-m", "lamina", "train", str(digits), "--output", str(out), "--nproc", "2",
-                             "--max-restarts", str(restarts), "--set", "train.epochs=25", "--set", "train.checkpoint_every=5", *PLAIN],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lamina",
+            "train",
+            str(digits),
+            "--output",
+            str(out),
+            "--nproc",
+            "2",
+            "--max-restarts",
+            str(restarts),
+            "--set",
+            "train.epochs=25",
+            "--set",
+            "train.checkpoint_every=5",
+            *PLAIN,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (out / "checkpoints" / "last").is_dir():
         assert proc.poll() is None, proc.stderr.read()
@@ -82,7 +105,9 @@ def test_restarts_used_up_exit_quickly_with_a_clear_message(digits, tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0
     assert time.monotonic() - killed_at < 30  # no wait for a collective timeout
-    assert "distributed training failed" in err and "killed by signal 9" in err and "run the same command to resume" in err
+    assert (
+        "distributed training failed" in err and "killed by signal 9" in err and "run the same command to resume" in err
+    )
 
 
 def test_nnodes_without_endpoint_is_refused(digits):
@@ -93,5 +118,6 @@ def test_nnodes_without_endpoint_is_refused(digits):
 def test_launcher_flags_are_removed_from_the_worker_command():
     from lamina.cli.launch import worker_argv
 
-    assert worker_argv(["train", "d", "--nproc", "2", "--max-restarts=3", "--set", "a=1", "--rdzv-endpoint", "h:1"]) == \
-        ["train", "d", "--set", "a=1"]
+    assert worker_argv(
+        ["train", "d", "--nproc", "2", "--max-restarts=3", "--set", "a=1", "--rdzv-endpoint", "h:1"]
+    ) == ["train", "d", "--set", "a=1"]

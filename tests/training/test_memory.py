@@ -24,11 +24,17 @@ def _model():
 def test_probe_fits_the_memory_it_is_given(monkeypatch):
     model = _model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    roomy = memory.probe_batch_sizes(model, torch.zeros((1, 1, 28, 28), dtype=torch.uint8), "cpu", lambda: autocast("cpu", "fp32"), limit_train=128)
+    roomy = memory.probe_batch_sizes(
+        model, torch.zeros((1, 1, 28, 28), dtype=torch.uint8), "cpu", lambda: autocast("cpu", "fp32"), limit_train=128
+    )
     assert roomy["micro_batch_size"] == 128 and roomy["eval_batch_size"] >= 512
-    assert roomy["bytes_per_sample_train"] > roomy["bytes_per_sample_eval"] > 0  # training keeps activations for backward
+    assert (
+        roomy["bytes_per_sample_train"] > roomy["bytes_per_sample_eval"] > 0
+    )  # training keeps activations for backward
     monkeypatch.setattr(memory, "_cpu_available", lambda: int(20 * roomy["bytes_per_sample_train"] / memory.SAFETY))
-    tight = memory.probe_batch_sizes(model, torch.zeros((1, 1, 28, 28), dtype=torch.uint8), "cpu", lambda: autocast("cpu", "fp32"), limit_train=128)
+    tight = memory.probe_batch_sizes(
+        model, torch.zeros((1, 1, 28, 28), dtype=torch.uint8), "cpu", lambda: autocast("cpu", "fp32"), limit_train=128
+    )
     assert 1 <= tight["micro_batch_size"] <= 32 and tight["micro_batch_size"] & (tight["micro_batch_size"] - 1) == 0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BatchNorm statistics restored
 
@@ -49,8 +55,14 @@ def test_micro_batches_accumulate_to_the_same_training(tmp_path):
 
 def test_batch_size_auto_is_recorded_in_the_run(tmp_path):
     data = make_image_folders(tmp_path / "d", per_class=10)
-    lamina.train({"data": {"path": str(data)}, "model": {"name": "mlp"}, "train": {"epochs": 1, "batch_size": "auto"}}, output=tmp_path / "r")
+    lamina.train(
+        {"data": {"path": str(data)}, "model": {"name": "mlp"}, "train": {"epochs": 1, "batch_size": "auto"}},
+        output=tmp_path / "r",
+    )
     batch = json.loads((tmp_path / "r" / "run.json").read_text())["result"]["batch"]
     mlp = train_defaults("mlp")  # auto keeps the model's optimizer batch, and its evaluation batch as the ceiling
-    assert batch["batch_size"] == mlp["batch_size"] and batch["micro_batch_size"] * batch["accumulation"] >= mlp["batch_size"]
+    assert (
+        batch["batch_size"] == mlp["batch_size"]
+        and batch["micro_batch_size"] * batch["accumulation"] >= mlp["batch_size"]
+    )
     assert 1 <= batch["eval_batch_size"] <= mlp["eval_batch_size"]

@@ -25,7 +25,9 @@ def test_multilabel_loss_and_hits():
     y = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
     assert Objective(task).hits(out, y).item() == 1  # the whole set right on the first row only
     weighted = Objective(task, weights=torch.tensor([1.0, 4.0])).loss(torch.zeros(1, 2), torch.tensor([[0.0, 1.0]]))
-    assert weighted.item() == pytest.approx(np.log(2) + 4 * np.log(2), rel=1e-5)  # summed over labels, the positive weighted
+    assert weighted.item() == pytest.approx(
+        np.log(2) + 4 * np.log(2), rel=1e-5
+    )  # summed over labels, the positive weighted
 
 
 def test_class_weights_auto_only_when_imbalanced():
@@ -61,4 +63,8 @@ def test_multilabel_and_regression_metrics():
     assert m["per_label"]["a"]["f1"] == pytest.approx(1.0) and m["per_label"]["b"]["support"] == 1
     assert m["mean_average_precision"] == pytest.approx((1.0 + 1 / 3) / 2)  # b: its positive scores lowest
     r = regression_metrics([1.0, 2.0, 3.0], [1.0, 2.0, 5.0])
-    assert r["mae"] == pytest.approx(2 / 3) and r["rmse"] == pytest.approx(np.sqrt(4 / 3)) and r["r2"] == pytest.approx(1 - 4 / 2)
+    assert (
+        r["mae"] == pytest.approx(2 / 3)
+        and r["rmse"] == pytest.approx(np.sqrt(4 / 3))
+        and r["r2"] == pytest.approx(1 - 4 / 2)
+    )

@@ -34,14 +34,20 @@ def test_batch_size_and_lr_default_per_model():
     images = resolve_train(TrainConfig(), "resnet-small", 54_000)
     assert (images.epochs, images.batch_size, images.lr, images.eval_batch_size) == (10, 256, 5e-3, 256)
     other = resolve_train(TrainConfig(), "mlp", 1_000)
-    assert (other.batch_size, other.lr, other.eval_batch_size, other.label_smoothing) == tuple(TRAIN_DEFAULTS.values()) == (128, 3e-3, 512, 0.1)
+    assert (
+        (other.batch_size, other.lr, other.eval_batch_size, other.label_smoothing)
+        == tuple(TRAIN_DEFAULTS.values())
+        == (128, 3e-3, 512, 0.1)
+    )
     assert train_defaults("dscnn") == {**TRAIN_DEFAULTS, "eval_batch_size": 128}  # audio evaluates in smaller batches
     assert resolve_train(TrainConfig(), "speech-embedding", 1_000).label_smoothing == 0.0  # frozen embedding: none
     assert resolve_train(TrainConfig(label_smoothing=0.2), "speech-embedding", 1_000).label_smoothing == 0.2
     assert resolve_train(TrainConfig(), "mlp", 1_000, "regression").monitor == "r2"
     mine = resolve_train(TrainConfig(batch_size=32, lr=0.1, eval_batch_size=1000), "resnet-small", 54_000)
     assert (mine.batch_size, mine.lr, mine.eval_batch_size) == (32, 0.1, 1000)  # what the user sets wins
-    assert resolve_train(TrainConfig(batch_size="auto"), "resnet-small", 10).batch_size == "auto"  # the loop probes memory
+    assert (
+        resolve_train(TrainConfig(batch_size="auto"), "resnet-small", 10).batch_size == "auto"
+    )  # the loop probes memory
 
 
 def test_epochs_auto_is_written_into_the_run_config(tmp_path):
@@ -51,9 +57,17 @@ def test_epochs_auto_is_written_into_the_run_config(tmp_path):
     import lamina
 
     make_image_folders(tmp_path / "d", per_class=10)
-    lamina.train({"data": {"path": str(tmp_path / "d")}, "model": {"name": "mlp"}, "train": {"early_stopping": 2}}, output=tmp_path / "r")
+    lamina.train(
+        {"data": {"path": str(tmp_path / "d")}, "model": {"name": "mlp"}, "train": {"early_stopping": 2}},
+        output=tmp_path / "r",
+    )
     train = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["train"]
-    assert (train["epochs"], train["batch_size"], train["lr"], train["eval_batch_size"]) == (30, 128, 0.003, 512)  # all written in
+    assert (train["epochs"], train["batch_size"], train["lr"], train["eval_batch_size"]) == (
+        30,
+        128,
+        0.003,
+        512,
+    )  # all written in
 
 
 def test_lazy_adamw_matches_adamw_on_dense_rows_and_moves_only_touched_sparse_rows():

@@ -65,16 +65,30 @@ def test_worst_mistakes_are_the_most_confident_wrong_ones():
 def test_worst_mistakes_of_multilabel_and_regression():
     multi = Task("multilabel", ["x", "y"], thresholds=[0.5, 0.5])
     scores = np.array([[0.9, 0.1], [0.9, 0.9], [0.1, 0.4]])
-    ms = report.worst_mistakes(multi, scores, np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), ["a", "b", "c"], lambda i: "")
-    assert [(m.key, m.predicted, m.true) for m in ms] == [("b", "x; y", "x"), ("c", "(none)", "y")]  # b is 0.9 off, c 0.7
-    reg = report.worst_mistakes(Task("regression", ["v"]), np.array([[1.0], [5.0], [2.5]]), np.array([1.0, 2.0, 2.0]),
-                                ["a", "b", "c"], lambda i: "")
+    ms = report.worst_mistakes(
+        multi, scores, np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), ["a", "b", "c"], lambda i: ""
+    )
+    assert [(m.key, m.predicted, m.true) for m in ms] == [
+        ("b", "x; y", "x"),
+        ("c", "(none)", "y"),
+    ]  # b is 0.9 off, c 0.7
+    reg = report.worst_mistakes(
+        Task("regression", ["v"]),
+        np.array([[1.0], [5.0], [2.5]]),
+        np.array([1.0, 2.0, 2.0]),
+        ["a", "b", "c"],
+        lambda i: "",
+    )
     assert [m.key for m in reg] == ["b", "c", "a"] and reg[0].confidence is None and reg[0].predicted == "5"
 
 
 def test_curves_take_each_epochs_last_train_line_and_skip_final_lines():
-    rows = [{"epoch": 0, "split": "train", "loss": 2.0, "accuracy": 0.1}, {"epoch": 0, "split": "train", "loss": 1.5, "accuracy": 0.3},
-            {"epoch": 0, "split": "val", "loss": 1.4, "accuracy": 0.4}, {"epoch": 0, "split": "val", "final": True, "loss": 9, "accuracy": 0}]
+    rows = [
+        {"epoch": 0, "split": "train", "loss": 2.0, "accuracy": 0.1},
+        {"epoch": 0, "split": "train", "loss": 1.5, "accuracy": 0.3},
+        {"epoch": 0, "split": "val", "loss": 1.4, "accuracy": 0.4},
+        {"epoch": 0, "split": "val", "final": True, "loss": 9, "accuracy": 0},
+    ]
     loss, acc = report.curves(rows)
     assert loss == {"train loss": [(1, 1.5)], "val loss": [(1, 1.4)]} and acc["val accuracy"] == [(1, 0.4)]
 

@@ -15,8 +15,16 @@ from lamina.training.tune import read_search_config, with_values
 
 def _config(tmp_path, data, search) -> str:
     path = tmp_path / "search.yaml"
-    path.write_text(yaml.safe_dump({"data": {"path": str(data)}, "model": {"name": "mlp"},
-                                    "train": {"epochs": 3, "early_stopping": 0}, "search": search}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"path": str(data)},
+                "model": {"name": "mlp"},
+                "train": {"epochs": 3, "early_stopping": 0},
+                "search": search,
+            }
+        )
+    )
     return str(path)
 
 
@@ -26,8 +34,22 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
     data = make_image_folders(tmp_path / "d", classes=("a", "b", "c"), per_class=12)
     cfg = _config(tmp_path, data, {"train.lr": {"loguniform": [1e-4, 1e-1]}, "model.width": {"choice": [16, 64]}})
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    cmd = [sys.executable, "-m", "lamina", "tune", cfg, "--trials", "6", "--storage", storage, "--study", "s", "--output",
-           str(tmp_path / "out"), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lamina",
+        "tune",
+        cfg,
+        "--trials",
+        "6",
+        "--storage",
+        storage,
+        "--study",
+        "s",
+        "--output",
+        str(tmp_path / "out"),
+        "--json",
+    ]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
@@ -36,7 +58,9 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
     assert len(finished) >= 6 and len({t.number for t in study.trials}) == len(study.trials)
     assert len({t.user_attrs["pid"] for t in finished}) == 2  # both processes ran trials of the same study
     for t in finished:  # each trial is a normal run directory
-        assert json.loads((tmp_path / "out" / f"trial-{t.number:04d}" / "run.json").read_text())["status"] == "completed"
+        assert (
+            json.loads((tmp_path / "out" / f"trial-{t.number:04d}" / "run.json").read_text())["status"] == "completed"
+        )
     last = json.loads(outs[0][0])
     best = yaml.safe_load((tmp_path / "out" / "best.yaml").read_text())
     assert "search" not in best
@@ -45,7 +69,9 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
 
 
 def test_search_space_errors_name_the_key(tmp_path):
-    with pytest.raises(ConfigError, match=r"search: 'train.learning_rate' is not a single setting \(did you mean 'train.lr'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"search: 'train.learning_rate' is not a single setting \(did you mean 'train.lr'\?\)"
+    ):
         read_search_config(_config(tmp_path, tmp_path, {"train.learning_rate": {"loguniform": [1e-4, 1e-2]}}))
     with pytest.raises(ConfigError, match="search: 'train' is not a single setting"):
         read_search_config(_config(tmp_path, tmp_path, {"train": {"choice": [1, 2]}}))
@@ -56,5 +82,7 @@ def test_search_space_errors_name_the_key(tmp_path):
 
 
 def test_with_values_sets_dotted_keys():
-    assert with_values({"train": {"epochs": 3}}, {"train.lr": 0.1, "model.width": 8}) == \
-        {"train": {"epochs": 3, "lr": 0.1}, "model": {"width": 8}}
+    assert with_values({"train": {"epochs": 3}}, {"train.lr": 0.1, "model.width": 8}) == {
+        "train": {"epochs": 3, "lr": 0.1},
+        "model": {"width": 8},
+    }

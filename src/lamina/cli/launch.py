@@ -39,17 +39,34 @@ def launch_distributed(a, argv: list[str]) -> None:
     from torch.distributed.run import main as torchrun
 
     rdzv = ["--rdzv-backend", "c10d", "--rdzv-endpoint", a.rdzv_endpoint] if a.rdzv_endpoint else ["--standalone"]
-    args = ["--nnodes", str(nnodes), "--nproc-per-node", str(nproc), "--max-restarts", str(a.max_restarts),
-            "--monitor-interval", "0.5", *rdzv, "--module", "lamina", *worker_argv(argv)]
+    args = [
+        "--nnodes",
+        str(nnodes),
+        "--nproc-per-node",
+        str(nproc),
+        "--max-restarts",
+        str(a.max_restarts),
+        "--monitor-interval",
+        "0.5",
+        *rdzv,
+        "--module",
+        "lamina",
+        *worker_argv(argv),
+    ]
     try:
         torchrun(args)
     except ChildFailedError as e:
-        failures = "; ".join(f"rank {rank} (pid {f.pid}) " + (f"killed by signal {-f.exitcode}" if f.exitcode < 0 else f"exited with status {f.exitcode}")
-                             for rank, f in sorted(e.failures.items()))
+        failures = "; ".join(
+            f"rank {rank} (pid {f.pid}) "
+            + (f"killed by signal {-f.exitcode}" if f.exitcode < 0 else f"exited with status {f.exitcode}")
+            for rank, f in sorted(e.failures.items())
+        )
         codes = {f.exitcode for f in e.failures.values()}
-        raise LaminaError(f"distributed training failed: {failures}; restarts used up (--max-restarts {a.max_restarts}). "
-                          "The run directory keeps its last checkpoint: run the same command to resume.",
-                          exit_code=2 if codes == {2} else 1) from None
+        raise LaminaError(
+            f"distributed training failed: {failures}; restarts used up (--max-restarts {a.max_restarts}). "
+            "The run directory keeps its last checkpoint: run the same command to resume.",
+            exit_code=2 if codes == {2} else 1,
+        ) from None
 
 
 def in_worker() -> bool:
@@ -61,6 +78,9 @@ def peer_lost(e: Exception) -> bool:
     """Report a worker whose collective failed because a peer died; False for any other error."""
     if not (type(e).__module__.startswith("torch") or "gloo" in str(e) or "NCCL" in str(e)):
         return False
-    print(f"error: worker rank {dist_env()[0]} lost its peers ({str(e).splitlines()[0][:200]}); "
-          "torchrun restarts the group if --max-restarts allows", file=sys.stderr)
+    print(
+        f"error: worker rank {dist_env()[0]} lost its peers ({str(e).splitlines()[0][:200]}); "
+        "torchrun restarts the group if --max-restarts allows",
+        file=sys.stderr,
+    )
     return True

@@ -37,16 +37,28 @@ def _cmd_train(a) -> None:
         return launch_distributed(a, a.argv)
 
     flags = {"track.mlflow_uri": a.tracking_uri, "track.registered_model": a.register, "track.alias": a.alias}
-    summary = train(a.source, output=a.output, overrides=list(a.overrides), seed=a.seed, device=a.device,
-                    skip_bad=a.skip_bad, overwrite=a.overwrite, quiet=False, resume=True if a.resume else None,
-                    deterministic=a.deterministic or None, settings={k: v for k, v in flags.items() if v is not None})
+    summary = train(
+        a.source,
+        output=a.output,
+        overrides=list(a.overrides),
+        seed=a.seed,
+        device=a.device,
+        skip_bad=a.skip_bad,
+        overwrite=a.overwrite,
+        quiet=False,
+        resume=True if a.resume else None,
+        deterministic=a.deterministic or None,
+        settings={k: v for k, v in flags.items() if v is not None},
+    )
     if summary.get("rank"):
         return  # a worker other than rank 0: rank 0 reports
     if a.json:
         _print_json(summary)
         return
-    print(f"run: {summary['run']}  ({summary['epochs']} epochs, {summary['train_seconds']:.1f} s, "
-          f"{summary['samples_per_s']:.0f} samples/s, {summary['precision']} on {summary['device']})")
+    print(
+        f"run: {summary['run']}  ({summary['epochs']} epochs, {summary['train_seconds']:.1f} s, "
+        f"{summary['samples_per_s']:.0f} samples/s, {summary['precision']} on {summary['device']})"
+    )
     for split, m in summary["metrics"].items():
         print(f"{split}: {_figures(m)}  (n={m['n']})")
     print(f"model package: {summary['model']}")
@@ -54,15 +66,26 @@ def _cmd_train(a) -> None:
         print(f"report: {summary['report']}")
     if "export" in summary:
         p = summary["export"]["parity"]
-        print(f"onnx: {summary['export']['path']} (parity on {p['n']} inputs: max |difference| {p['max_abs_diff']:.1e})")
+        print(
+            f"onnx: {summary['export']['path']} (parity on {p['n']} inputs: max |difference| {p['max_abs_diff']:.1e})"
+        )
     if summary.get("tracking", {}).get("run_id"):
         t = summary["tracking"]
-        version = f", registered as {t['registered_model']} version {t['model_version']}" if t.get("model_version") else ""
+        version = (
+            f", registered as {t['registered_model']} version {t['model_version']}" if t.get("model_version") else ""
+        )
         print(f"mlflow: run {t['run_id']} at {t['uri']}{version}")
 
 
-FIGURES = (("accuracy", "accuracy"), ("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"), ("mean_average_precision", "mAP"),
-           ("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R2"))  # what a line of figures shows, when the task has it
+FIGURES = (
+    ("accuracy", "accuracy"),
+    ("micro_f1", "micro-F1"),
+    ("macro_f1", "macro-F1"),
+    ("mean_average_precision", "mAP"),
+    ("mae", "MAE"),
+    ("rmse", "RMSE"),
+    ("r2", "R2"),
+)  # what a line of figures shows, when the task has it
 
 
 def _figures(m: dict) -> str:
@@ -77,7 +100,9 @@ def _cmd_validate(a) -> None:
         _print_json(r)
     else:
         if r["files"] is not None:
-            counts = "; ".join(f"{split}: " + ", ".join(f"{k} {v}" for k, v in c.items()) for split, c in r["counts"].items())
+            counts = "; ".join(
+                f"{split}: " + ", ".join(f"{k} {v}" for k, v in c.items()) for split, c in r["counts"].items()
+            )
             print(f"{r['path']}: {r['files']} files ({counts})")
         for p in r["errors"] + r["warnings"]:
             print(f"{p['level']}: {p['message']}")
@@ -93,7 +118,9 @@ def _cmd_validate(a) -> None:
 def _cmd_tune(a) -> None:
     from lamina.api import tune
 
-    r = tune(a.config, trials=a.trials, storage=a.storage, study=a.study, output=a.output, pruner=a.pruner, quiet=a.json)
+    r = tune(
+        a.config, trials=a.trials, storage=a.storage, study=a.study, output=a.output, pruner=a.pruner, quiet=a.json
+    )
     if a.json:
         _print_json(r)
         return
@@ -116,8 +143,10 @@ def _cmd_evaluate(a) -> None:
     if table:
         print(f"{'label':<{width}}  precision  recall     f1  support" + ("  threshold" if "per_label" in r else ""))
     for label, c in table.items():
-        print(f"{label:<{width}}  {c['precision']:9.4f}  {c['recall']:6.4f}  {c['f1']:.4f}  {c['support']:7d}"
-              + (f"  {c['threshold']:9.2f}" if "threshold" in c else ""))
+        print(
+            f"{label:<{width}}  {c['precision']:9.4f}  {c['recall']:6.4f}  {c['f1']:.4f}  {c['support']:7d}"
+            + (f"  {c['threshold']:9.2f}" if "threshold" in c else "")
+        )
     if r.get("report"):
         print(f"report: {r['report']}")
 
@@ -129,14 +158,24 @@ def _score_to_file(a) -> None:
         from lamina.common.errors import LaminaError
 
         raise LaminaError("predict --output: give one folder, manifest or text table, and --batch-size >= 1")
-    summary = score(a.model, a.inputs[0], a.output, shard=a.shard, column=a.column, batch_size=a.batch_size, top_k=a.top_k,
-                    quiet=a.json)
+    summary = score(
+        a.model,
+        a.inputs[0],
+        a.output,
+        shard=a.shard,
+        column=a.column,
+        batch_size=a.batch_size,
+        top_k=a.top_k,
+        quiet=a.json,
+    )
     if a.json:
         _print_json(summary)
     else:
         resumed = f" (after {summary['resumed_after']} rows of an earlier run)" if summary["resumed_after"] else ""
-        print(f"{summary['output']}: {summary['scored']} rows scored{resumed}, {summary['errors']} of them errors, "
-              f"in {summary['seconds']:.1f} s")
+        print(
+            f"{summary['output']}: {summary['scored']} rows scored{resumed}, {summary['errors']} of them errors, "
+            f"in {summary['seconds']:.1f} s"
+        )
 
 
 def _cmd_predict(a) -> None:
@@ -172,16 +211,28 @@ def _cmd_export(a) -> None:
         _print_json(section)
         return
     p = section["parity"]
-    print(f"wrote {section['path']} (parity on {p['n']} inputs: max |difference| {p['max_abs_diff']:.1e}, same labels: {p['argmax_equal']})")
+    print(
+        f"wrote {section['path']} (parity on {p['n']} inputs: max |difference| {p['max_abs_diff']:.1e}, same labels: {p['argmax_equal']})"
+    )
     if "int8" in section:
         v, speed = section["int8"]["val"], section["int8"]["speed"]
-        print(f"wrote {section['int8']['path']} (val {v['metric']} on {v['n']} samples: {v['fp32']:.4f} fp32, {v['int8']:.4f} int8; "
-              "served in place of model.onnx)")
-        print("int8 speed-up on this machine: " + ", ".join(f"{k.replace('_', ' ')} {s['speedup']:.2f}x ({s['fp32_ms']:.3g} -> "
-                                                            f"{s['int8_ms']:.3g} ms)" for k, s in speed.items()))
+        print(
+            f"wrote {section['int8']['path']} (val {v['metric']} on {v['n']} samples: {v['fp32']:.4f} fp32, {v['int8']:.4f} int8; "
+            "served in place of model.onnx)"
+        )
+        print(
+            "int8 speed-up on this machine: "
+            + ", ".join(
+                f"{k.replace('_', ' ')} {s['speedup']:.2f}x ({s['fp32_ms']:.3g} -> {s['int8_ms']:.3g} ms)"
+                for k, s in speed.items()
+            )
+        )
         if any(s["speedup"] < 1 for s in speed.values()):
-            print("warning: the int8 graph is slower here at some batch size; a server on this kind of CPU is faster on "
-                  "model.onnx: re-run `lamina export` without --quantize to serve fp32", file=sys.stderr)
+            print(
+                "warning: the int8 graph is slower here at some batch size; a server on this kind of CPU is faster on "
+                "model.onnx: re-run `lamina export` without --quantize to serve fp32",
+                file=sys.stderr,
+            )
 
 
 def _cmd_serve(a) -> None:
@@ -192,14 +243,24 @@ def _cmd_serve(a) -> None:
     from lamina.serve.settings import allowed_hosts, serve_token
 
     if a.max_batch_size < 1 or a.max_latency_ms < 0 or a.max_body_mb <= 0 or a.max_queue < 1:
-        raise LaminaError("serve: --max-batch-size and --max-queue must be >= 1, --max-latency-ms >= 0, --max-body-mb > 0")
+        raise LaminaError(
+            "serve: --max-batch-size and --max-queue must be >= 1, --max-latency-ms >= 0, --max-body-mb > 0"
+        )
     if min(a.max_image_pixels, a.max_audio_seconds, a.max_connections, a.header_timeout_s, a.body_timeout_s) <= 0:
-        raise LaminaError("serve: --max-image-pixels, --max-audio-seconds, --max-connections and the timeouts must be > 0")
+        raise LaminaError(
+            "serve: --max-image-pixels, --max-audio-seconds, --max-connections and the timeouts must be > 0"
+        )
     token = serve_token(a.host, a.token, a.token_file, a.no_auth)
-    options = ServeOptions(token=token, max_batch_size=a.max_batch_size, max_latency_ms=a.max_latency_ms,
-                           max_body_mb=a.max_body_mb, max_queue=a.max_queue, body_timeout_s=a.body_timeout_s,
-                           limits=DecodeLimits(a.max_image_pixels, a.max_audio_seconds),
-                           allowed_hosts=allowed_hosts(a.host, a.allowed_hosts))
+    options = ServeOptions(
+        token=token,
+        max_batch_size=a.max_batch_size,
+        max_latency_ms=a.max_latency_ms,
+        max_body_mb=a.max_body_mb,
+        max_queue=a.max_queue,
+        body_timeout_s=a.body_timeout_s,
+        limits=DecodeLimits(a.max_image_pixels, a.max_audio_seconds),
+        allowed_hosts=allowed_hosts(a.host, a.allowed_hosts),
+    )
     models, versions = list(a.models), {}
     if any(m.startswith("models:/") for m in models):
         import tempfile
@@ -213,8 +274,16 @@ def _cmd_serve(a) -> None:
                 name, version, local = fetch_registered_model(spec, a.tracking_uri or mlflow_tracking_uri(), into)
                 models[i] = f"{name}={local}"
                 versions[models[i]] = version
-    serve(models, host=a.host, port=a.port, options=options, threads=a.threads, versions=versions,
-          header_timeout_s=a.header_timeout_s, max_connections=a.max_connections)
+    serve(
+        models,
+        host=a.host,
+        port=a.port,
+        options=options,
+        threads=a.threads,
+        versions=versions,
+        header_timeout_s=a.header_timeout_s,
+        max_connections=a.max_connections,
+    )
 
 
 def _fmt(v) -> str:
@@ -244,7 +313,9 @@ def _cmd_runs(a) -> None:
             return
         import yaml
 
-        print(f"{r['name']}: {r['status']}  model {r['model']}  val accuracy {_fmt(r['val_accuracy'])}  test accuracy {_fmt(r['test_accuracy'])}")
+        print(
+            f"{r['name']}: {r['status']}  model {r['model']}  val accuracy {_fmt(r['val_accuracy'])}  test accuracy {_fmt(r['test_accuracy'])}"
+        )
         for name, path in r["files"].items():
             print(f"  {name}: {path}")
         print(yaml.safe_dump(r["config"], sort_keys=False).rstrip())
@@ -258,8 +329,17 @@ def _cmd_runs(a) -> None:
             print(f"{k:24}{_fmt(x):>30}  {_fmt(y):>30}")
 
 
-COMMANDS = {"datasets": _cmd_datasets, "train": _cmd_train, "validate": _cmd_validate, "tune": _cmd_tune, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
-            "export": _cmd_export, "serve": _cmd_serve, "runs": _cmd_runs}
+COMMANDS = {
+    "datasets": _cmd_datasets,
+    "train": _cmd_train,
+    "validate": _cmd_validate,
+    "tune": _cmd_tune,
+    "evaluate": _cmd_evaluate,
+    "predict": _cmd_predict,
+    "export": _cmd_export,
+    "serve": _cmd_serve,
+    "runs": _cmd_runs,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,9 @@ FORMAT = "lamina.model/1"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="allow")  # a section's own fields are its writer's; the keys below are what readers use
+    model_config = ConfigDict(
+        extra="allow"
+    )  # a section's own fields are its writer's; the keys below are what readers use
 
 
 class TaskSection(_Section):
@@ -75,7 +77,9 @@ def check_meta(meta, where: Path) -> None:
     except ValidationError as e:
         err = e.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise LaminaError(f"{where}: {key}: {err['msg']}; the file is damaged or was written by another lamina version.") from None
+        raise LaminaError(
+            f"{where}: {key}: {err['msg']}; the file is damaged or was written by another lamina version."
+        ) from None
 
 
 def write_meta(package: Path, meta: dict) -> None:
@@ -107,8 +111,10 @@ def package_file(package: Path, name) -> Path:
             included (a package fetched from a registry is only semi-trusted).
     """
     if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts or "\\" in name:
-        raise LaminaError(f"{package / 'lamina.json'}: file name {str(name)[:80]!r} leaves the package; "
-                          "names must be relative paths inside it.")
+        raise LaminaError(
+            f"{package / 'lamina.json'}: file name {str(name)[:80]!r} leaves the package; "
+            "names must be relative paths inside it."
+        )
     path = Path(package) / name
     root = Path(package).resolve()
     if path.exists() and root not in path.resolve().parents:
@@ -136,8 +142,10 @@ def verify_files(package: Path, meta: dict) -> None:
             fix = "run `lamina export` on the package" if name == "model.onnx" else "copy the whole package again"
             raise LaminaError(f"{path}: missing from the package (lamina.json lists it); {fix}.")
         if sha256_file(path) != digest:
-            raise LaminaError(f"{path}: sha256 does not match lamina.json (truncated or altered); copy the package again "
-                              "or re-run the training.")
+            raise LaminaError(
+                f"{path}: sha256 does not match lamina.json (truncated or altered); copy the package again "
+                "or re-run the training."
+            )
 
 
 def read_meta(package: Path) -> dict:

@@ -117,5 +117,8 @@ def dist_restart_count() -> int:
 
 def dist_store() -> tuple[str, int, bool]:
     """(MASTER_ADDR, MASTER_PORT, whether torchrun's agent hosts the store) for this worker."""
-    return (os.environ.get("MASTER_ADDR", "127.0.0.1"), int(os.environ.get("MASTER_PORT", 29500)),
-            os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True")
+    return (
+        os.environ.get("MASTER_ADDR", "127.0.0.1"),
+        int(os.environ.get("MASTER_PORT", 29500)),
+        os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True",
+    )

@@ -77,7 +77,12 @@ class AudioPreprocess:
 
     def graph_input(self) -> dict:
         """The exported graph's input, as lamina.json records it (the log-mel front end is inside the graph)."""
-        return {"name": self.graph_input_name, "dtype": "int16", "shape": [-1, self.samples], "sample_rate": self.sample_rate}
+        return {
+            "name": self.graph_input_name,
+            "dtype": "int16",
+            "shape": [-1, self.samples],
+            "sample_rate": self.sample_rate,
+        }
 
     def decode(self, data: bytes, limits=None, tokenizer=None) -> np.ndarray:
         """File bytes -> int16 (samples,). Raises DecodeError (UnsupportedFormat, TooLarge past ``limits``, a server's;
@@ -90,7 +95,9 @@ class AudioPreprocess:
 
     def parity_noise(self, rng: np.random.Generator) -> np.ndarray:
         """Noise and silence, for the export's parity check next to the package's real clips."""
-        return np.concatenate([rng.integers(-3000, 3000, (4, self.samples)).astype(np.int16), np.zeros((1, self.samples), np.int16)])
+        return np.concatenate(
+            [rng.integers(-3000, 3000, (4, self.samples)).astype(np.int16), np.zeros((1, self.samples), np.int16)]
+        )
 
     def preview(self, split, i: int) -> str:
         """HTML that shows sample ``i`` of a split (stored form) in a report: a player for the clip."""
@@ -121,18 +128,36 @@ class AudioPreprocess:
             raise DataError(f"{item}: cannot decode audio ({e}).") from None
 
     def to_dict(self) -> dict:
-        return {"sample_rate": self.sample_rate, "duration": self.duration, "n_mels": self.n_mels, "window": self.window,
-                "hop": self.hop, "fmin": self.fmin, "fmax": self.fmax}
+        return {
+            "sample_rate": self.sample_rate,
+            "duration": self.duration,
+            "n_mels": self.n_mels,
+            "window": self.window,
+            "hop": self.hop,
+            "fmin": self.fmin,
+            "fmax": self.fmax,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "AudioPreprocess":
-        return cls(int(d["sample_rate"]), float(d["duration"]), int(d["n_mels"]), float(d["window"]), float(d["hop"]),
-                   float(d["fmin"]), float(d["fmax"]))
+        return cls(
+            int(d["sample_rate"]),
+            float(d["duration"]),
+            int(d["n_mels"]),
+            float(d["window"]),
+            float(d["hop"]),
+            float(d["fmin"]),
+            float(d["fmax"]),
+        )
 
     def input_spec(self) -> dict:
-        return {"name": "waveform", "dtype": "float32", "shape": [-1, self.samples], "range": [-32768, 32767],
-                "sample_rate": self.sample_rate}
-
+        return {
+            "name": "waveform",
+            "dtype": "float32",
+            "shape": [-1, self.samples],
+            "range": [-32768, 32767],
+            "sample_rate": self.sample_rate,
+        }
 
 
 @dataclass
@@ -286,6 +311,11 @@ def audio_preview(x: np.ndarray, sample_rate: int) -> str:
     import struct
 
     pcm = np.ascontiguousarray(x, dtype="<i2").tobytes()
-    header = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, 2 * sample_rate, 2, 16)
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(pcm))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, 2 * sample_rate, 2, 16)
+    )
     wav = header + b"data" + struct.pack("<I", len(pcm)) + pcm
     return f'<audio controls preload="none" src="data:audio/wav;base64,{base64.b64encode(wav).decode()}"></audio>'

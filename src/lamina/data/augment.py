@@ -30,7 +30,9 @@ def translate(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Te
     return out.permute(0, 3, 1, 2)
 
 
-def random_resized_crop(x: torch.Tensor, min_area: float, gen: torch.Generator, ratio: tuple = (3 / 4, 4 / 3)) -> torch.Tensor:
+def random_resized_crop(
+    x: torch.Tensor, min_area: float, gen: torch.Generator, ratio: tuple = (3 / 4, 4 / 3)
+) -> torch.Tensor:
     """Each image cut to its own random box (``min_area``..1 of its area, aspect ``ratio``) and stretched back to
     its size, bilinear (Szegedy et al., 2015): the fine-tuning augmentation of ImageNet backbones.
 
@@ -41,7 +43,9 @@ def random_resized_crop(x: torch.Tensor, min_area: float, gen: torch.Generator, 
     """
     b = x.shape[0]
     area = min_area + (1 - min_area) * torch.rand(b, generator=gen)
-    log_r = torch.log(torch.tensor(ratio[0])) + torch.rand(b, generator=gen) * torch.log(torch.tensor(ratio[1] / ratio[0]))
+    log_r = torch.log(torch.tensor(ratio[0])) + torch.rand(b, generator=gen) * torch.log(
+        torch.tensor(ratio[1] / ratio[0])
+    )
     aspect = torch.exp(log_r)
     w = torch.sqrt(area * aspect).clamp(max=1.0)  # fractions of the side
     h = torch.sqrt(area / aspect).clamp(max=1.0)
@@ -104,7 +108,9 @@ def colored_noise(b: int, t: int, gen: torch.Generator) -> torch.Tensor:
     brown = torch.cumsum(torch.randn((b, t), generator=gen), dim=1)
     brown = brown - brown.mean(dim=1, keepdim=True)
     mix = torch.rand((b, 1), generator=gen)
-    noise = (1 - mix) * white / white.std(dim=1, keepdim=True) + mix * brown / brown.std(dim=1, keepdim=True).clamp_min(1e-6)
+    noise = (1 - mix) * white / white.std(dim=1, keepdim=True) + mix * brown / brown.std(dim=1, keepdim=True).clamp_min(
+        1e-6
+    )
     return noise / noise.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-6)
 
 
@@ -128,8 +134,9 @@ def add_noise(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator, bank: t
     return x + noise * scale
 
 
-def augment_audio(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator, sample_rate: int,
-                  bank: torch.Tensor | None = None) -> torch.Tensor:
+def augment_audio(
+    x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator, sample_rate: int, bank: torch.Tensor | None = None
+) -> torch.Tensor:
     """Time shift, speed change, gain and background noise for a training batch of int16 clips (B, T).
 
     Returns float32 (B, T) in int16 units, clipped to the int16 range. Every draw comes from ``gen``.

@@ -43,7 +43,9 @@ def _bucketed(order: torch.Tensor, lengths: torch.Tensor, size: int, gen: torch.
     return torch.cat([full[i] for i in perm] + [b for b in batches if len(b) != size])
 
 
-def train_batches(n: int, batch_size: int, seed: int, epoch: int, start_step: int = 0, lengths: torch.Tensor | None = None):
+def train_batches(
+    n: int, batch_size: int, seed: int, epoch: int, start_step: int = 0, lengths: torch.Tensor | None = None
+):
     """Yield (step, index tensor) for the training batches of one epoch, from ``start_step``.
 
     With ``lengths`` (texts), batches group texts of similar length (see _bucketed); the

@@ -55,8 +55,14 @@ def _problem(level: str, kind: str, message: str, paths: list[str] | None = None
     return out
 
 
-def check_samples(keys: list[str], labels: list[str] | None, splits: list[str], hashes: list[str], arr: np.ndarray,
-                  what: str = "file contents") -> list[dict]:
+def check_samples(
+    keys: list[str],
+    labels: list[str] | None,
+    splits: list[str],
+    hashes: list[str],
+    arr: np.ndarray,
+    what: str = "file contents",
+) -> list[dict]:
     """Warnings about decoded samples (aligned lists; arr (N, H, W, C) uint8; ``labels`` None for regression targets,
     which have no classes to balance).
 
@@ -65,16 +71,26 @@ def check_samples(keys: list[str], labels: list[str] | None, splits: list[str], 
     - near duplicates across splits: different files, the same average hash.
     """
     problems: list[dict] = []
-    train_counts = Counter(label for label, split in zip(labels, splits) if split == "train") if labels is not None else Counter()
+    train_counts = (
+        Counter(label for label, split in zip(labels, splits) if split == "train") if labels is not None else Counter()
+    )
     if train_counts:
         most, least = train_counts.most_common()[0], train_counts.most_common()[-1]
         if least[1] and most[1] / least[1] > IMBALANCE_RATIO:
-            problems.append(_problem("warning", "imbalance", f"classes are imbalanced in train: '{most[0]}' has {most[1]} samples, "
-                                     f"'{least[0]}' {least[1]} ({most[1] / least[1]:.0f}x); consider more data or class weights "
-                                     "(train.class_weights)"))
+            problems.append(
+                _problem(
+                    "warning",
+                    "imbalance",
+                    f"classes are imbalanced in train: '{most[0]}' has {most[1]} samples, "
+                    f"'{least[0]}' {least[1]} ({most[1] / least[1]:.0f}x); consider more data or class weights "
+                    "(train.class_weights)",
+                )
+            )
         few = sorted(name for name, n in train_counts.items() if n < FEW_SAMPLES)
         if few:
-            problems.append(_problem("warning", "few-samples", f"classes with fewer than {FEW_SAMPLES} training samples: {few}"))
+            problems.append(
+                _problem("warning", "few-samples", f"classes with fewer than {FEW_SAMPLES} training samples: {few}")
+            )
     order = {"train": 0, "val": 1, "test": 2}
     by_hash: dict[str, list[int]] = defaultdict(list)
     for i in sorted(range(len(hashes)), key=lambda i: (order.get(splits[i], 3), keys[i])):  # listed train first
@@ -88,10 +104,18 @@ def check_samples(keys: list[str], labels: list[str] | None, splits: list[str], 
         if labels is not None and len({labels[i] for i in idx}) > 1:
             relabeled.append(" = ".join(f"{keys[i]} ({labels[i]})" for i in idx))
     if cross:
-        problems.append(_problem("warning", "leakage", f"{len(cross)} {what} appear in more than one split "
-                                 "(exact duplicates: test scores will be too high)", cross))
+        problems.append(
+            _problem(
+                "warning",
+                "leakage",
+                f"{len(cross)} {what} appear in more than one split (exact duplicates: test scores will be too high)",
+                cross,
+            )
+        )
     if relabeled:
-        problems.append(_problem("warning", "conflicting-labels", f"{len(relabeled)} {what} carry more than one label", relabeled))
+        problems.append(
+            _problem("warning", "conflicting-labels", f"{len(relabeled)} {what} carry more than one label", relabeled)
+        )
     if len(arr) and min(arr.shape[1:3]) >= NEAR_MIN_SIDE:
         ahash = average_hash(arr)
         first_of: dict[str, int] = {h: idx[0] for h, idx in by_hash.items()}
@@ -103,6 +127,13 @@ def check_samples(keys: list[str], labels: list[str] | None, splits: list[str], 
             if len(idx) > 1 and len({splits[i] for i in idx}) > 1:
                 near.append(" ~ ".join(f"{keys[i]} ({splits[i]})" for i in idx))
         if near:
-            problems.append(_problem("warning", "near-duplicates", f"{len(near)} groups of near-identical images span splits "
-                                     "(same 64-bit average hash: resized, re-encoded or lightly edited copies)", near))
+            problems.append(
+                _problem(
+                    "warning",
+                    "near-duplicates",
+                    f"{len(near)} groups of near-identical images span splits "
+                    "(same 64-bit average hash: resized, re-encoded or lightly edited copies)",
+                    near,
+                )
+            )
     return problems

@@ -21,6 +21,8 @@ def csv_rows(reader, path: str | Path) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as e:
-            raise DataError(f"{path}: row {reader.line_num}: {e} (a cell holds at most {csv.field_size_limit():,} characters). "
-                            "Shorten or remove that row.") from None
+            raise DataError(
+                f"{path}: row {reader.line_num}: {e} (a cell holds at most {csv.field_size_limit():,} characters). "
+                "Shorten or remove that row."
+            ) from None
         yield reader.line_num, row

@@ -27,8 +27,15 @@ from lamina.data.image import ImageDecodeError, ImagePreprocess, peek
 from lamina.data.layout import Layout, Sample, scan
 from lamina.data.targets import balance_labels, check_known, integer_targets, make_task, split_samples
 from lamina.data.task import TASK_KINDS, Task
-from lamina.data.text_data import (TextPreprocess, infer_max_tokens, is_text_table, read_table_samples, text_fingerprint,
-                                   text_tokenizer, tokenize)
+from lamina.data.text_data import (
+    TextPreprocess,
+    infer_max_tokens,
+    is_text_table,
+    read_table_samples,
+    text_fingerprint,
+    text_tokenizer,
+    tokenize,
+)
 from lamina.data.tokenizer import lengths as token_counts
 
 MAX_INFERRED_SIZE = 64  # px: the inferred side is capped here to keep CPU training fast
@@ -40,8 +47,12 @@ FEW_PER_CLASS = 100  # images per label under which a pretrained backbone is cho
 class SplitData:
     """One split as tensors."""
 
-    x: torch.Tensor | PixelRows  # images: (N, C, H, W) uint8, channels-last (PixelRows: read from the cache file per batch); text: (N, max_tokens) int32 token ids; audio: (N, samples) int16
-    y: torch.Tensor  # classification: (N,) int64 label indices; multilabel: (N, K) float32 0/1; regression: (N,) float32 targets
+    x: (
+        torch.Tensor | PixelRows
+    )  # images: (N, C, H, W) uint8, channels-last (PixelRows: read from the cache file per batch); text: (N, max_tokens) int32 token ids; audio: (N, samples) int16
+    y: (
+        torch.Tensor
+    )  # classification: (N,) int64 label indices; multilabel: (N, K) float32 0/1; regression: (N,) float32 targets
     keys: list[str]  # sample keys (paths relative to the data root, or "row N" of a table), aligned with x
     texts: list[str] | None = None  # text: the raw texts, aligned with x (for reports)
     hashes: list[str] | None = None  # images: content hashes of the files, aligned with x (keys of the feature cache)
@@ -68,7 +79,9 @@ class PreparedData:
     checks: list[dict] = field(default_factory=list)  # warnings from lamina.data.checks (imbalance, leakage)
     tokenizer: object = None  # text: the tokenizers.Tokenizer that made the ids
     columns: tuple[str, str] | None = None  # text: the (text, label) columns of the table
-    noise: torch.Tensor | None = None  # audio: background noise samples (T,) int16 for augmentation (_background_noise_/)
+    noise: torch.Tensor | None = (
+        None  # audio: background noise samples (T,) int16 for augmentation (_background_noise_/)
+    )
     task: Task = field(default_factory=Task)  # what the labels are; task.labels == labels
 
     def counts(self) -> dict:
@@ -106,7 +119,9 @@ class ImageFacts:
         """Where a pretrained photo backbone beats a small network trained from scratch (benchmarks/DEFAULTS.md):
         colour images of at least 32 px, any images of 96 px and more, or few images per label (under 100) of at
         least 16 px. Large small-grayscale sets (digits at 8 px, Fashion-MNIST's 6,000 per class) are not."""
-        return (self.side >= 32 and (not self.gray or self.side >= 96)) or (self.side >= 16 and 0 < self.per_class < FEW_PER_CLASS)
+        return (self.side >= 32 and (not self.gray or self.side >= 96)) or (
+            self.side >= 16 and 0 < self.per_class < FEW_PER_CLASS
+        )
 
 
 def image_facts(samples: list[Sample]) -> ImageFacts:
@@ -199,18 +214,44 @@ def _prepare_text(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
     for name in sorted({assignment[s.key] for s in table.samples}):
         chosen = [s for s in table.samples if assignment[s.key] == name]
         texts = [table.texts[s.key] for s in chosen]
-        splits[name] = SplitData(torch.from_numpy(tokenize(tok, texts, max_tokens)), torch.from_numpy(task.targets([s.label for s in chosen])),
-                                 [s.key for s in chosen], texts)
+        splits[name] = SplitData(
+            torch.from_numpy(tokenize(tok, texts, max_tokens)),
+            torch.from_numpy(task.targets([s.label for s in chosen])),
+            [s.key for s in chosen],
+            texts,
+        )
     keys = [s.key for s in table.samples]
-    checks = check_samples(keys, balance_labels(task, table.samples), [assignment[k] for k in keys], hashes,
-                           np.zeros((0, 1, 1, 1), np.uint8), "texts")
+    checks = check_samples(
+        keys,
+        balance_labels(task, table.samples),
+        [assignment[k] for k in keys],
+        hashes,
+        np.zeros((0, 1, 1, 1), np.uint8),
+        "texts",
+    )
     checks += integer_targets(task, cfg.task, [s for s in table.samples if assignment[s.key] == "train"])
-    return PreparedData("text", str(cfg.path), table.kind, task.labels, prep, splits, [], [], digest,
-                        {name: d.keys for name, d in splits.items()}, table.skipped, checks, tok, table.columns, task=task)
+    return PreparedData(
+        "text",
+        str(cfg.path),
+        table.kind,
+        task.labels,
+        prep,
+        splits,
+        [],
+        [],
+        digest,
+        {name: d.keys for name, d in splits.items()},
+        table.skipped,
+        checks,
+        tok,
+        table.columns,
+        task=task,
+    )
 
 
-def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path | None = None,
-                          layout: Layout | None = None) -> PreparedData:
+def prepare_training_data(
+    cfg: DataConfig, seed: int, tokenizer_file: str | Path | None = None, layout: Layout | None = None
+) -> PreparedData:
     """Scan, split, decode and describe the training data named by ``cfg.path``.
 
     Args:
@@ -224,7 +265,9 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
         raise DataError("data.path is not set. Pass a data folder (lamina train DATA) or set data.path in the config.")
     if is_text_data(cfg):
         if not Path(cfg.path).is_file():
-            raise DataError(f"{cfg.path}: data.modality is text, which needs a table file (.csv, .tsv, .jsonl, .parquet).")
+            raise DataError(
+                f"{cfg.path}: data.modality is text, which needs a table file (.csv, .tsv, .jsonl, .parquet)."
+            )
         return _prepare_text(cfg, seed, tokenizer_file)
     layout = layout or scan(cfg.path, cfg.skip_bad, cfg.task)
     skipped = list(layout.skipped)
@@ -241,20 +284,48 @@ def prepare_training_data(cfg: DataConfig, seed: int, tokenizer_file: str | Path
         by_split.setdefault(assignment[s.key], []).append(i)
     if "train" not in by_split:
         raise DataError(f"{cfg.path}: no training samples are left after skipping bad files.")
-    splits = {name: _to_split(arr.take(idx, axis=0), [kept[i] for i in idx], task, [hashes[i] for i in idx])
-              for name, idx in sorted(by_split.items())}
+    splits = {
+        name: _to_split(arr.take(idx, axis=0), [kept[i] for i in idx], task, [hashes[i] for i in idx])
+        for name, idx in sorted(by_split.items())
+    }
     digest = fingerprint((assignment[s.key], s.label, h) for s, h in zip(kept, hashes))
     mean, std = ([], []) if audio else _mean_std(splits["train"].x)
     record = {name: d.keys for name, d in splits.items()}
-    checks = check_samples([s.key for s in kept], balance_labels(task, kept), [assignment[s.key] for s in kept], hashes,
-                           np.zeros((0, 1, 1, 1), np.uint8) if audio else arr, "clips" if audio else "file contents")
+    checks = check_samples(
+        [s.key for s in kept],
+        balance_labels(task, kept),
+        [assignment[s.key] for s in kept],
+        hashes,
+        np.zeros((0, 1, 1, 1), np.uint8) if audio else arr,
+        "clips" if audio else "file contents",
+    )
     checks += integer_targets(task, cfg.task, train_samples)
     if cropped:
-        checks.append({"level": "warning", "kind": "cropped", "message": f"{len(cropped)} clips are longer than "
-                       f"{prep.duration:g} s and were cropped to their loudest {prep.duration:g} s (data.audio.duration)",
-                       "paths": [f"{c['path']} ({c['seconds']:g} s)" for c in cropped[:20]], "count": len(cropped)})
-    data = PreparedData(layout.modality, str(cfg.path), layout.kind, task.labels, prep, splits, mean, std, digest, record, skipped,
-                        checks, task=task)
+        checks.append(
+            {
+                "level": "warning",
+                "kind": "cropped",
+                "message": f"{len(cropped)} clips are longer than "
+                f"{prep.duration:g} s and were cropped to their loudest {prep.duration:g} s (data.audio.duration)",
+                "paths": [f"{c['path']} ({c['seconds']:g} s)" for c in cropped[:20]],
+                "count": len(cropped),
+            }
+        )
+    data = PreparedData(
+        layout.modality,
+        str(cfg.path),
+        layout.kind,
+        task.labels,
+        prep,
+        splits,
+        mean,
+        std,
+        digest,
+        record,
+        skipped,
+        checks,
+        task=task,
+    )
     if audio:
         data.noise = _load_noise(layout.noise, prep, skipped)
     return data
@@ -282,19 +353,39 @@ def validate_data(cfg: DataConfig, seed: int) -> dict:
     try:
         data = prepare_training_data(cfg.model_copy(update={"skip_bad": True}), seed)
     except DataError as e:
-        return {"path": str(cfg.path), "files": None, "counts": {}, "errors": [{"level": "error", "kind": "data", "message": str(e)}],
-                "warnings": []}
+        return {
+            "path": str(cfg.path),
+            "files": None,
+            "counts": {},
+            "errors": [{"level": "error", "kind": "data", "message": str(e)}],
+            "warnings": [],
+        }
     errors = []
     if data.skipped:
         paths = [f"{s['path']}: {s['reason']}" for s in data.skipped]
-        errors.append({"level": "error", "kind": "bad-files", "message": f"{len(paths)} files or rows cannot be used",
-                       "paths": paths, "count": len(paths)})
+        errors.append(
+            {
+                "level": "error",
+                "kind": "bad-files",
+                "message": f"{len(paths)} files or rows cannot be used",
+                "paths": paths,
+                "count": len(paths),
+            }
+        )
     summary = data.summary()
     files = sum(len(d) for d in data.splits.values()) + len(data.skipped)
-    return {"path": str(cfg.path), "files": files, "counts": summary["counts"], "errors": errors, "warnings": data.checks}
+    return {
+        "path": str(cfg.path),
+        "files": files,
+        "counts": summary["counts"],
+        "errors": errors,
+        "warnings": data.checks,
+    }
 
 
-def _select(samples: list[Sample], has_splits: bool, path, split: str | None, recorded: dict[str, list[str]] | None) -> list[Sample]:
+def _select(
+    samples: list[Sample], has_splits: bool, path, split: str | None, recorded: dict[str, list[str]] | None
+) -> list[Sample]:
     """The samples of ``split``: from split folders/columns, or as recorded by the training run."""
     if split is None:
         return samples
@@ -348,8 +439,9 @@ def prepare_eval_data(
         check_known(samples, task, path)
         texts = [table.texts[s.key] for s in samples]
         ids = torch.from_numpy(tokenize(tokenizer, texts, prep.max_tokens))
-        return SplitData(ids, torch.from_numpy(task.targets([s.label for s in samples])), [s.key for s in samples],
-                         texts), list(table.skipped)
+        return SplitData(
+            ids, torch.from_numpy(task.targets([s.label for s in samples])), [s.key for s in samples], texts
+        ), list(table.skipped)
     layout = scan(path, skip_bad, task.kind)
     skipped = list(layout.skipped)
     samples = _select(layout.samples, layout.has_splits, path, split, recorded)

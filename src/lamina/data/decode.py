@@ -38,8 +38,14 @@ def _map_chunked(pool: ThreadPoolExecutor, fn, items) -> list:
 DECODE_CHUNK = 2048  # files read, hashed and decoded at a time: memory holds one chunk of file bytes, not the whole set
 
 
-def decode_samples(samples: list[Sample], prep: ImagePreprocess | AudioPreprocess, use_cache: bool, skip_bad: bool, skipped: list,
-                   cropped: list | None = None):
+def decode_samples(
+    samples: list[Sample],
+    prep: ImagePreprocess | AudioPreprocess,
+    use_cache: bool,
+    skip_bad: bool,
+    skipped: list,
+    cropped: list | None = None,
+):
     """Decode samples (through the cache), DECODE_CHUNK files at a time.
 
     Returns (images: uint8 (N, H, W, C), a lazy view of the cache when it is on, else an array; clips: int16
@@ -82,7 +88,11 @@ def decode_samples(samples: list[Sample], prep: ImagePreprocess | AudioPreproces
         picked = np.array([rows[hashes[i]] for i in keep], dtype=np.int64)
         arr = cache.read(picked) if audio else cache.view(picked)  # images stay in the cache, read per batch
     else:
-        arr = np.stack([arrays[hashes[i]] for i in keep]) if keep else np.zeros((0, *row_shape), np.int16 if audio else np.uint8)
+        arr = (
+            np.stack([arrays[hashes[i]] for i in keep])
+            if keep
+            else np.zeros((0, *row_shape), np.int16 if audio else np.uint8)
+        )
     return arr, [hashes[i] for i in keep], [samples[i] for i in keep]
 
 
@@ -110,5 +120,3 @@ def _decode_chunk(pool: ThreadPoolExecutor, part: list[Sample], prep, cache) -> 
     hashes = [_hash_bytes(b) if isinstance(b, bytes) else "" for b in blobs]
     known = cache.lookup(hashes) if cache is not None else {}
     return hashes, _map_chunked(pool, decode, range(len(part))), blobs, known
-
-

@@ -59,11 +59,22 @@ class ImagePreprocess:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ImagePreprocess":
-        return cls(size=int(d["size"]), channels=int(d["channels"]), resample=d.get("resample", "bilinear"), fit=d.get("fit", "squash"))
+        return cls(
+            size=int(d["size"]),
+            channels=int(d["channels"]),
+            resample=d.get("resample", "bilinear"),
+            fit=d.get("fit", "squash"),
+        )
 
     def input_spec(self) -> dict:
         """The network's input, as lamina.json records it."""
-        return {"name": "pixels", "dtype": "float32", "shape": [-1, self.channels, self.size, self.size], "layout": "NCHW", "range": [0, 255]}
+        return {
+            "name": "pixels",
+            "dtype": "float32",
+            "shape": [-1, self.channels, self.size, self.size],
+            "layout": "NCHW",
+            "range": [0, 255],
+        }
 
     # --- the modality interface: what a serving or scoring process asks (lamina.data.preprocess) ---------------
     name = "image"
@@ -76,7 +87,12 @@ class ImagePreprocess:
 
     def graph_input(self) -> dict:
         """The exported graph's input, as lamina.json records it."""
-        return {"name": self.graph_input_name, "dtype": "uint8", "shape": [-1, self.size, self.size, self.channels], "layout": "NHWC"}
+        return {
+            "name": self.graph_input_name,
+            "dtype": "uint8",
+            "shape": [-1, self.size, self.size, self.channels],
+            "layout": "NHWC",
+        }
 
     def decode(self, data: bytes, limits=None, tokenizer=None) -> np.ndarray:
         """File bytes -> uint8 (size, size, channels). Raises DecodeError (UnsupportedFormat, TooLarge past ``limits``,
@@ -85,7 +101,9 @@ class ImagePreprocess:
 
     def cheap_to_decode(self, blobs: list[bytes], max_bytes: int, max_pixels: int) -> bool:
         """Small enough, by size and declared pixels, to decode on a server's event loop."""
-        return sum(map(len, blobs)) <= max_bytes and all((pixels_in_header(b) or max_pixels + 1) <= max_pixels for b in blobs)
+        return sum(map(len, blobs)) <= max_bytes and all(
+            (pixels_in_header(b) or max_pixels + 1) <= max_pixels for b in blobs
+        )
 
     def parity_noise(self, rng: np.random.Generator) -> np.ndarray:
         """Inputs no data set holds, for the export's parity check next to the package's real samples."""

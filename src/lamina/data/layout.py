@@ -50,7 +50,9 @@ class Layout:
     samples: list[Sample]
     skipped: list[dict] = field(default_factory=list)  # {"path"/"row", "reason"} for each thing left out
     noise: list[Path] = field(default_factory=list)  # audio: background noise files (_background_noise_/)
-    task: str = "classification"  # what the labels are (lamina.data.task): folders hold one label; a manifest's cells say
+    task: str = (
+        "classification"  # what the labels are (lamina.data.task): folders hold one label; a manifest's cells say
+    )
 
     @property
     def has_splits(self) -> bool:
@@ -77,17 +79,26 @@ def _supported() -> str:
 
 def _class_folder(folder: Path, split: str | None, root: Path, skip_bad: bool, skipped: list) -> list[Sample]:
     samples = []
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
     for p in files:
         if _modality_of(p) is None:
             _skip_or_raise(
-                skipped, skip_bad, str(p), f"unsupported file type '{p.suffix or '(none)'}' (expected one of {_supported()})",
+                skipped,
+                skip_bad,
+                str(p),
+                f"unsupported file type '{p.suffix or '(none)'}' (expected one of {_supported()})",
                 "Remove it or pass --skip-bad.",
             )
             continue
         samples.append(Sample(p, folder.name, split, p.relative_to(root).as_posix()))
     if not samples:
-        _skip_or_raise(skipped, skip_bad, str(folder), "empty class folder (no supported files)", "Add files or remove the folder.")
+        _skip_or_raise(
+            skipped, skip_bad, str(folder), "empty class folder (no supported files)", "Add files or remove the folder."
+        )
     return samples
 
 
@@ -98,15 +109,20 @@ def _scan_folders(root: Path, skip_bad: bool) -> Layout:
     split_dirs = {p: SPLIT_ALIASES[p.name.lower()] for p in dirs if p.name.lower() in SPLIT_ALIASES}
     is_split = bool(split_dirs) and any(sub.is_dir() for d in split_dirs for sub in d.iterdir())
     samples: list[Sample] = []
-    noise = sorted(p for p in (root / NOISE_FOLDER).glob("*") if p.suffix.lower() in AUDIO_EXTENSIONS) \
-        if (root / NOISE_FOLDER).is_dir() else []
+    noise = (
+        sorted(p for p in (root / NOISE_FOLDER).glob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+        if (root / NOISE_FOLDER).is_dir()
+        else []
+    )
     dirs = [p for p in dirs if p.name != NOISE_FOLDER]
     lists = {SPLIT_LISTS[p.name]: p for p in children if p.is_file() and p.name in SPLIT_LISTS}
     stray = [p for p in children if p.is_file() and p.name not in SPLIT_LISTS]
     if is_split:
         stray += [p for p in dirs if p not in split_dirs]
         if "train" not in split_dirs.values():
-            raise DataError(f"{root}: split folders {sorted(p.name for p in split_dirs)} but no 'train' folder. Add {root}/train/<label>/.")
+            raise DataError(
+                f"{root}: split folders {sorted(p.name for p in split_dirs)} but no 'train' folder. Add {root}/train/<label>/."
+            )
         for d, split in split_dirs.items():
             for sub in sorted(p for p in d.iterdir() if not p.name.startswith(".")):
                 if sub.is_dir():
@@ -128,7 +144,10 @@ def _scan_folders(root: Path, skip_bad: bool) -> Layout:
             kind = "speech-commands"
     for p in stray:
         _skip_or_raise(
-            skipped, skip_bad, str(p), "not inside a class folder",
+            skipped,
+            skip_bad,
+            str(p),
+            "not inside a class folder",
             "Move it into <root>/<label>/ (or <root>/<split>/<label>/), or pass --skip-bad.",
         )
     if not dirs:
@@ -162,22 +181,42 @@ def _scan_manifest(csv_path: Path, skip_bad: bool, task: str = "auto") -> Layout
         if not any(c.strip() for c in row):
             continue
         if len(row) <= max(ip, il):
-            _skip_or_raise(skipped, skip_bad, where, f"expected at least path and label, got {row!r}", "Fix the row or pass --skip-bad.")
+            _skip_or_raise(
+                skipped,
+                skip_bad,
+                where,
+                f"expected at least path and label, got {row!r}",
+                "Fix the row or pass --skip-bad.",
+            )
             continue
         rel, label = row[ip].strip(), row[il].strip()
         split = row[isp].strip().lower() if isp is not None and isp < len(row) and row[isp].strip() else None
         if not label and not TASK_KINDS[kind].empty_label_ok:  # a multi-label sample may have none
-            _skip_or_raise(skipped, skip_bad, where, f"empty label for '{rel}'", "Fill in the label or pass --skip-bad.")
+            _skip_or_raise(
+                skipped, skip_bad, where, f"empty label for '{rel}'", "Fill in the label or pass --skip-bad."
+            )
             continue
         if split is not None and split not in SPLIT_ALIASES:
-            _skip_or_raise(skipped, skip_bad, where, f"unknown split '{split}' (expected train, val or test)", "Fix the row or pass --skip-bad.")
+            _skip_or_raise(
+                skipped,
+                skip_bad,
+                where,
+                f"unknown split '{split}' (expected train, val or test)",
+                "Fix the row or pass --skip-bad.",
+            )
             continue
         p = (root / rel) if not Path(rel).is_absolute() else Path(rel)
         if not p.is_file():
             _skip_or_raise(skipped, skip_bad, where, f"file '{rel}' does not exist", "Fix the path or pass --skip-bad.")
             continue
         if _modality_of(p) is None:
-            _skip_or_raise(skipped, skip_bad, where, f"unsupported file type '{p.suffix or '(none)'}' (expected one of {_supported()})", "Fix the row or pass --skip-bad.")
+            _skip_or_raise(
+                skipped,
+                skip_bad,
+                where,
+                f"unsupported file type '{p.suffix or '(none)'}' (expected one of {_supported()})",
+                "Fix the row or pass --skip-bad.",
+            )
             continue
         samples.append(Sample(p, label, SPLIT_ALIASES[split] if split else None, rel))
     splits = {s.split for s in samples}
@@ -207,7 +246,9 @@ def scan(path: str | Path, skip_bad: bool = False, task: str = "auto") -> Layout
         raise DataError(f"{p}: no such file or folder. Pass a folder of class folders or a CSV manifest.")
     if p.is_file():
         if p.suffix.lower() != ".csv":
-            raise DataError(f"{p}: a single file is not a dataset. Pass a folder of class folders or a CSV manifest (.csv).")
+            raise DataError(
+                f"{p}: a single file is not a dataset. Pass a folder of class folders or a CSV manifest (.csv)."
+            )
         layout = _scan_manifest(p, skip_bad, task)
     else:
         layout = _scan_folders(p, skip_bad)

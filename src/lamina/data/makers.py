@@ -13,7 +13,9 @@ from lamina.common.errors import LaminaError
 def _prepare_output(output: Path, overwrite: bool) -> None:
     if output.exists() and any(output.iterdir()):
         if not overwrite:
-            raise LaminaError(f"--output {output}: already exists and is not empty. Choose another path or pass --overwrite.")
+            raise LaminaError(
+                f"--output {output}: already exists and is not empty. Choose another path or pass --overwrite."
+            )
         import shutil
 
         shutil.rmtree(output)
@@ -54,7 +56,18 @@ FASHION_MNIST_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-FASHION_MNIST_LABELS = ["T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle_boot"]
+FASHION_MNIST_LABELS = [
+    "T-shirt_top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle_boot",
+]
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -75,9 +88,11 @@ def read_idx(path: Path) -> np.ndarray:
         raise LaminaError(f"{path}: not an unsigned-byte IDX file (header {raw[:4].hex()})")
     ndim = raw[3]
     header = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if len(raw) != header + int(np.prod(shape)):
-        raise LaminaError(f"{path}: header declares shape {shape} ({int(np.prod(shape))} bytes) but the file holds {len(raw) - header}")
+        raise LaminaError(
+            f"{path}: header declares shape {shape} ({int(np.prod(shape))} bytes) but the file holds {len(raw) - header}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -115,14 +130,27 @@ def make_fashion_mnist(output: Path, seed: int = 0, overwrite: bool = False, sou
         folder = Path(src)
         missing = [n for pair in FASHION_MNIST_FILES.values() for n in pair if not (folder / n).exists()]
         if missing:
-            hint = ("install the Debian package: apt-get install dataset-fashion-mnist, "
-                    f"or pass --source {FASHION_MNIST_URL} to download the official files") if source is None else "pass the folder that holds them"
+            hint = (
+                (
+                    "install the Debian package: apt-get install dataset-fashion-mnist, "
+                    f"or pass --source {FASHION_MNIST_URL} to download the official files"
+                )
+                if source is None
+                else "pass the folder that holds them"
+            )
             raise LaminaError(f"fashion-mnist: {folder} lacks {', '.join(missing)}; {hint}")
     splits = {}
     for split, (images_name, labels_name) in FASHION_MNIST_FILES.items():
         images, labels = read_idx(folder / images_name), read_idx(folder / labels_name)
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels) or labels.max() >= len(FASHION_MNIST_LABELS):
-            raise LaminaError(f"fashion-mnist: {folder / images_name} {images.shape} and {folder / labels_name} {labels.shape} do not match")
+        if (
+            images.ndim != 3
+            or labels.ndim != 1
+            or len(images) != len(labels)
+            or labels.max() >= len(FASHION_MNIST_LABELS)
+        ):
+            raise LaminaError(
+                f"fashion-mnist: {folder / images_name} {images.shape} and {folder / labels_name} {labels.shape} do not match"
+            )
         splits[split] = (images, labels)
     _prepare_output(output, overwrite)
     counts = {}
@@ -130,14 +158,33 @@ def make_fashion_mnist(output: Path, seed: int = 0, overwrite: bool = False, sou
         for name in FASHION_MNIST_LABELS:
             (output / split / name).mkdir(parents=True)
         for i, (img, label) in enumerate(zip(images, labels)):
-            Image.fromarray(img, mode="L").save(output / split / FASHION_MNIST_LABELS[label] / f"{i:05d}.png", compress_level=1)
+            Image.fromarray(img, mode="L").save(
+                output / split / FASHION_MNIST_LABELS[label] / f"{i:05d}.png", compress_level=1
+            )
         counts[split] = len(images)
-    return {"dataset": "fashion-mnist", "output": str(output), "counts": counts, "labels": FASHION_MNIST_LABELS, "source": str(src)}
+    return {
+        "dataset": "fashion-mnist",
+        "output": str(output),
+        "counts": counts,
+        "labels": FASHION_MNIST_LABELS,
+        "source": str(src),
+    }
 
 
 FORTUNES_DIR = "/usr/share/games/fortunes"  # Debian's fortunes (and fortunes-min)
 # Ten topical categories; the offensive ones (fortunes-off, in off/) are never read.
-FORTUNE_CATEGORIES = ("art", "computers", "education", "food", "law", "love", "medicine", "politics", "science", "sports")
+FORTUNE_CATEGORIES = (
+    "art",
+    "computers",
+    "education",
+    "food",
+    "law",
+    "love",
+    "medicine",
+    "politics",
+    "science",
+    "sports",
+)
 
 
 def read_fortunes(path: Path) -> list[str]:
@@ -170,7 +217,9 @@ def make_fortunes(output: Path, seed: int = 0, overwrite: bool = False, source: 
     folder = Path(source or FORTUNES_DIR)
     missing = [c for c in FORTUNE_CATEGORIES if not (folder / c).is_file()]
     if missing:
-        raise LaminaError(f"fortunes: {folder} lacks {', '.join(missing)}; install the Debian package: apt-get install fortunes")
+        raise LaminaError(
+            f"fortunes: {folder} lacks {', '.join(missing)}; install the Debian package: apt-get install fortunes"
+        )
     output = Path(output)
     if output.exists() and not overwrite:
         raise LaminaError(f"--output {output}: already exists. Choose another path or pass --overwrite.")
@@ -184,7 +233,13 @@ def make_fortunes(output: Path, seed: int = 0, overwrite: bool = False, source: 
         w.writerows(rows[i] for i in order)
     tmp.replace(output)
     counts = {c: sum(1 for _, label in rows if label == c) for c in FORTUNE_CATEGORIES}
-    return {"dataset": "fortunes", "output": str(output), "counts": counts, "labels": list(FORTUNE_CATEGORIES), "source": str(folder)}
+    return {
+        "dataset": "fortunes",
+        "output": str(output),
+        "counts": counts,
+        "labels": list(FORTUNE_CATEGORIES),
+        "source": str(folder),
+    }
 
 
 def _speech_commands_synth(output: Path, seed: int = 0, overwrite: bool = False) -> dict:
@@ -199,11 +254,18 @@ def _emoji(output: Path, seed: int = 0, overwrite: bool = False) -> dict:
     return make_emoji(output, seed=seed, overwrite=overwrite)
 
 
-DATASETS: dict[str, Callable[..., dict]] = {"digits": make_digits, "fashion-mnist": make_fashion_mnist, "fortunes": make_fortunes,
-                                            "speech-commands-synth": _speech_commands_synth, "emoji": _emoji}
+DATASETS: dict[str, Callable[..., dict]] = {
+    "digits": make_digits,
+    "fashion-mnist": make_fashion_mnist,
+    "fortunes": make_fortunes,
+    "speech-commands-synth": _speech_commands_synth,
+    "emoji": _emoji,
+}
 
 
-def make_dataset(name: str, output: str | Path, seed: int = 0, overwrite: bool = False, source: str | None = None) -> dict:
+def make_dataset(
+    name: str, output: str | Path, seed: int = 0, overwrite: bool = False, source: str | None = None
+) -> dict:
     """Write dataset ``name`` to ``output``; returns a summary (counts per split).
 
     ``source`` is where a system dataset is read from (a folder or, when the user asks, a URL).
@@ -211,7 +273,9 @@ def make_dataset(name: str, output: str | Path, seed: int = 0, overwrite: bool =
     from lamina.common.errors import did_you_mean
 
     if name not in DATASETS:
-        raise LaminaError(f"datasets make: unknown dataset '{name}'{did_you_mean(name, DATASETS)}; available: {', '.join(sorted(DATASETS))}")
+        raise LaminaError(
+            f"datasets make: unknown dataset '{name}'{did_you_mean(name, DATASETS)}; available: {', '.join(sorted(DATASETS))}"
+        )
     kwargs = {"source": source} if source is not None else {}
     if source is not None and name in ("digits", "speech-commands-synth", "emoji"):
         raise LaminaError(f"datasets make {name}: --source does not apply (the data is made here, not read)")

@@ -14,5 +14,7 @@ def preprocess_from_meta(meta: dict) -> ImagePreprocess | TextPreprocess | Audio
     """The preprocessing recorded in a package's lamina.json."""
     kind = PREPROCESS.get(meta.get("modality"))
     if kind is None:
-        raise LaminaError(f"modality '{meta.get('modality')}' is not supported by this lamina version (known: {sorted(PREPROCESS)})")
+        raise LaminaError(
+            f"modality '{meta.get('modality')}' is not supported by this lamina version (known: {sorted(PREPROCESS)})"
+        )
     return kind.from_dict(meta["preprocessing"])

@@ -26,16 +26,63 @@ import numpy as np
 from lamina.common.errors import LaminaError
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
-UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house", "marvin", "nine", "one", "seven",
-                 "sheila", "six", "three", "tree", "two", "wow", "zero", "learn", "follow", "forward", "backward", "visual")
+UNKNOWN_WORDS = (
+    "bed",
+    "bird",
+    "cat",
+    "dog",
+    "eight",
+    "five",
+    "four",
+    "happy",
+    "house",
+    "marvin",
+    "nine",
+    "one",
+    "seven",
+    "sheila",
+    "six",
+    "three",
+    "tree",
+    "two",
+    "wow",
+    "zero",
+    "learn",
+    "follow",
+    "forward",
+    "backward",
+    "visual",
+)
 ESPEAK_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029")
-ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2", "klatt3", "croak")
+ESPEAK_VARIANTS = (
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "croak",
+)
 # slt is the only natural-sounding female voice at hand: it trains (a model that never heard one
 # confuses a female 'go' with 'down'); awb, a Scottish male, is the held-out natural voice.
 FLITE_VOICES = {"kal": "train", "kal16": "train", "rms": "train", "slt": "train", "awb": "test"}
-FESTIVAL_VOICES = {"kal_diphone": "train", "ked_diphone": "train"}  # diphone voices (benchmarks/kws.py tests Festival's HTS voice)
+FESTIVAL_VOICES = {
+    "kal_diphone": "train",
+    "ked_diphone": "train",
+}  # diphone voices (benchmarks/kws.py tests Festival's HTS voice)
 FESTIVAL_PACKAGES = "festival festvox-kallpc16k festvox-kdlpc16k"
-BOOST = 12  # training renditions of a flite or Festival voice per espeak-ng voice: 6 of them against 78 espeak-ng voices
+BOOST = (
+    12  # training renditions of a flite or Festival voice per espeak-ng voice: 6 of them against 78 espeak-ng voices
+)
 SAMPLE_RATE = 16000
 NOISE_SECONDS = 20
 PACKAGES = {"espeak-ng": "espeak-ng", "flite": "flite", "text2wave": FESTIVAL_PACKAGES}
@@ -56,7 +103,11 @@ def voices(seed: int) -> dict[str, list[Voice]]:
     esp = [Voice("espeak-ng", f"{a}+{v}") for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS]
     order = np.random.default_rng([seed, 0x5EEC]).permutation(len(esp))
     n = round(0.15 * len(esp))
-    out = {"val": [esp[i] for i in order[:n]], "test": [esp[i] for i in order[n : 2 * n]], "train": [esp[i] for i in order[2 * n :]]}
+    out = {
+        "val": [esp[i] for i in order[:n]],
+        "test": [esp[i] for i in order[n : 2 * n]],
+        "train": [esp[i] for i in order[2 * n :]],
+    }
     for name, split in FLITE_VOICES.items():
         out[split].append(Voice("flite", name))
     for name, split in FESTIVAL_VOICES.items():
@@ -68,8 +119,10 @@ def check_synthesizers() -> None:
     """Raise a LaminaError naming the Debian package of every synthesizer that is missing."""
     missing = [p for cmd, p in PACKAGES.items() if shutil.which(cmd) is None]
     if missing:
-        raise LaminaError(f"speech-commands-synth: needs the speech synthesizers {', '.join(missing)}; "
-                          f"install the Debian packages: apt-get install {' '.join(missing)}")
+        raise LaminaError(
+            f"speech-commands-synth: needs the speech synthesizers {', '.join(missing)}; "
+            f"install the Debian packages: apt-get install {' '.join(missing)}"
+        )
 
 
 def synthesize(voice: Voice, word: str, pitch: float, speed: float, workdir: Path) -> np.ndarray:
@@ -83,14 +136,43 @@ def synthesize(voice: Voice, word: str, pitch: float, speed: float, workdir: Pat
     out = workdir / f"{voice.id}-{word}-{os.getpid()}-{abs(hash((pitch, speed)))}.wav"
     text = None
     if voice.synth == "espeak-ng":
-        cmd = ["espeak-ng", "-v", voice.name, "-p", str(int(20 + 60 * pitch)), "-s", str(int(120 + 110 * speed)), "-w", str(out), word]
+        cmd = [
+            "espeak-ng",
+            "-v",
+            voice.name,
+            "-p",
+            str(int(20 + 60 * pitch)),
+            "-s",
+            str(int(120 + 110 * speed)),
+            "-w",
+            str(out),
+            word,
+        ]
     elif voice.synth == "festival":  # pitch: Festival's voices keep their own; the training augmentation varies it
-        cmd = ["text2wave", "-eval", f"(voice_{voice.name})", "-eval", f"(Parameter.set 'Duration_Stretch {1.3 - 0.55 * speed:.3f})",
-               "-o", str(out)]
+        cmd = [
+            "text2wave",
+            "-eval",
+            f"(voice_{voice.name})",
+            "-eval",
+            f"(Parameter.set 'Duration_Stretch {1.3 - 0.55 * speed:.3f})",
+            "-o",
+            str(out),
+        ]
         text = word
     else:
-        cmd = ["flite", "-voice", voice.name, "--setf", f"duration_stretch={1.35 - 0.6 * speed:.3f}",
-               "--setf", f"int_f0_target_mean={int(85 + 120 * pitch)}", "-t", word, "-o", str(out)]
+        cmd = [
+            "flite",
+            "-voice",
+            voice.name,
+            "--setf",
+            f"duration_stretch={1.35 - 0.6 * speed:.3f}",
+            "--setf",
+            f"int_f0_target_mean={int(85 + 120 * pitch)}",
+            "-t",
+            word,
+            "-o",
+            str(out),
+        ]
     try:
         subprocess.run(cmd, check=True, capture_output=True, timeout=60, input=text.encode() if text else None)
         x, rate = sf.read(str(out), dtype="float32", always_2d=True)
@@ -130,18 +212,34 @@ def noises(rng: np.random.Generator, babble_words: list[np.ndarray]) -> dict[str
     brown -= np.convolve(brown, np.ones(4001) / 4001, mode="same")  # remove the drift, keep the rumble
     t = np.arange(n) / SAMPLE_RATE
     hum = sum(np.sin(2 * np.pi * 50 * k * t + rng.uniform(0, 6.3)) / k for k in range(1, 8)) + 0.05 * white
-    fan = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * np.exp(-((f - 180) / 120) ** 2), n) + 0.3 * pink / np.abs(pink).max()
+    fan = (
+        np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * np.exp(-(((f - 180) / 120) ** 2)), n)
+        + 0.3 * pink / np.abs(pink).max()
+    )
     babble = np.zeros(n)
     for _ in range(NOISE_SECONDS * 6):
         w = babble_words[int(rng.integers(len(babble_words)))]
         s = int(rng.integers(0, n - len(w)))
         babble[s : s + len(w)] += w * rng.uniform(0.3, 1.0)
-    out = {"white_noise": white, "pink_noise": pink, "brown_noise": brown, "mains_hum": hum, "fan": fan, "babble": babble}
+    out = {
+        "white_noise": white,
+        "pink_noise": pink,
+        "brown_noise": brown,
+        "mains_hum": hum,
+        "fan": fan,
+        "babble": babble,
+    }
     return {k: (v / np.abs(v).max() * 0.5).astype(np.float32) for k, v in out.items()}
 
 
-def make_speech_commands_synth(output: Path, seed: int = 0, overwrite: bool = False, per_voice: int = 2,
-                               voices_per_split: int | None = None, boost: int = BOOST) -> dict:
+def make_speech_commands_synth(
+    output: Path,
+    seed: int = 0,
+    overwrite: bool = False,
+    per_voice: int = 2,
+    voices_per_split: int | None = None,
+    boost: int = BOOST,
+) -> dict:
     """Write the synthesized keyword-spotting set to ``output`` (see the module docstring).
 
     Args:
@@ -162,7 +260,9 @@ def make_speech_commands_synth(output: Path, seed: int = 0, overwrite: bool = Fa
     rng = np.random.default_rng([seed, 0xC0DE])
     by_split = voices(seed)
     if voices_per_split is not None:
-        by_split = {k: sorted(v, key=lambda voice: voice.synth != "flite")[:voices_per_split] for k, v in by_split.items()}
+        by_split = {
+            k: sorted(v, key=lambda voice: voice.synth != "flite")[:voices_per_split] for k, v in by_split.items()
+        }
     jobs = []  # (split, voice, word, label, pitch, speed, clip seed)
     for split in ("train", "val", "test"):
         for voice in by_split[split]:
@@ -170,8 +270,13 @@ def make_speech_commands_synth(output: Path, seed: int = 0, overwrite: bool = Fa
                 for word in KEYWORDS:
                     jobs.append((split, voice, word, word, rng.uniform(), rng.uniform(), int(rng.integers(2**31)), k))
                 word = UNKNOWN_WORDS[int(rng.integers(len(UNKNOWN_WORDS)))]
-                jobs.append((split, voice, word, "_unknown_", rng.uniform(), rng.uniform(), int(rng.integers(2**31)), k))
-    with tempfile.TemporaryDirectory(prefix="lamina-synth-") as tmp, ThreadPoolExecutor(min(8, (os.cpu_count() or 2) * 2)) as pool:
+                jobs.append(
+                    (split, voice, word, "_unknown_", rng.uniform(), rng.uniform(), int(rng.integers(2**31)), k)
+                )
+    with (
+        tempfile.TemporaryDirectory(prefix="lamina-synth-") as tmp,
+        ThreadPoolExecutor(min(8, (os.cpu_count() or 2) * 2)) as pool,
+    ):
         words = list(pool.map(lambda j: synthesize(j[1], j[2], j[4], j[5], Path(tmp)), jobs))
     counts: dict[str, dict[str, int]] = {}
     lists: dict[str, list[str]] = {"val": [], "test": []}
@@ -192,7 +297,9 @@ def make_speech_commands_synth(output: Path, seed: int = 0, overwrite: bool = Fa
         source = noise[list(noise)[int(rng.integers(len(noise)))]]
         start = int(rng.integers(0, len(source) - SAMPLE_RATE))
         key = f"_silence_/silence_{i:04d}_nohash_0.wav"
-        level = 10 ** (rng.uniform(-60, -15) / 20) if rng.uniform() > 0.05 else 10 ** (rng.uniform(-85, -75) / 20)  # 5% near silence
+        level = (
+            10 ** (rng.uniform(-60, -15) / 20) if rng.uniform() > 0.05 else 10 ** (rng.uniform(-85, -75) / 20)
+        )  # 5% near silence
         write_wav(output / key, source[start : start + SAMPLE_RATE] * level, SAMPLE_RATE)
         if split != "train":
             lists[split].append(key)
@@ -200,6 +307,10 @@ def make_speech_commands_synth(output: Path, seed: int = 0, overwrite: bool = Fa
         counts[split]["_silence_"] += 1
     (output / "validation_list.txt").write_text("\n".join(sorted(lists["val"])) + "\n", encoding="utf-8")
     (output / "testing_list.txt").write_text("\n".join(sorted(lists["test"])) + "\n", encoding="utf-8")
-    return {"dataset": "speech-commands-synth", "output": str(output), "counts": counts,
-            "voices": {s: [f"{v.synth}:{v.name}" for v in vs] for s, vs in by_split.items()},
-            "labels": sorted([*KEYWORDS, "_unknown_", "_silence_"])}
+    return {
+        "dataset": "speech-commands-synth",
+        "output": str(output),
+        "counts": counts,
+        "voices": {s: [f"{v.synth}:{v.name}" for v in vs] for s, vs in by_split.items()},
+        "labels": sorted([*KEYWORDS, "_unknown_", "_silence_"]),
+    }

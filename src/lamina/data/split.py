@@ -9,7 +9,9 @@ import numpy as np
 from lamina.data.layout import Sample
 
 
-def _carve(keys_by_label: dict[str, list[str]], fractions: dict[str, float], rng: np.random.Generator) -> dict[str, str]:
+def _carve(
+    keys_by_label: dict[str, list[str]], fractions: dict[str, float], rng: np.random.Generator
+) -> dict[str, str]:
     """Per label: shuffle, give each named split round(n * fraction), the rest is train (at least 1)."""
     out: dict[str, str] = {}
     for label in sorted(keys_by_label):
@@ -29,8 +31,9 @@ def _carve(keys_by_label: dict[str, list[str]], fractions: dict[str, float], rng
     return out
 
 
-def assign_splits(samples: list[Sample], val_fraction: float, test_fraction: float, seed: int,
-                  strata: list[str] | None = None) -> dict[str, str]:
+def assign_splits(
+    samples: list[Sample], val_fraction: float, test_fraction: float, seed: int, strata: list[str] | None = None
+) -> dict[str, str]:
     """Map each sample key to "train" | "val" | "test".
 
     Split folders/columns are kept. When there is no val split, a stratified val set is

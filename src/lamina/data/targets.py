@@ -22,14 +22,19 @@ def make_task(kind: str, path, samples: list[Sample], assignment: dict[str, str]
         values = np.array([number(c) for c in train], dtype=np.float64)
         return Task(kind, [target], float(values.mean()), float(values.std()) or 1.0)
     found = {label for s in samples for label in rules.cell_labels(s.label)}
-    return Task(kind, check_labels(path, {label for c in train for label in rules.cell_labels(c)}, found, minimum=rules.min_labels))
+    return Task(
+        kind,
+        check_labels(path, {label for c in train for label in rules.cell_labels(c)}, found, minimum=rules.min_labels),
+    )
 
 
 def check_numbers(path, samples: list[Sample]) -> None:
     bad = next((s for s in samples if number(s.label) is None), None)
     if bad is not None:
-        raise DataError(f"{path}: {bad.key}: target '{bad.label[:40]}' is not a number; every row of a regression task needs "
-                        "one (data.task=regression). Fix the row, or set data.task=classification.")
+        raise DataError(
+            f"{path}: {bad.key}: target '{bad.label[:40]}' is not a number; every row of a regression task needs "
+            "one (data.task=regression). Fix the row, or set data.task=classification."
+        )
 
 
 def split_samples(cfg: DataConfig, samples: list[Sample], kind: str, seed: int) -> dict[str, str]:
@@ -65,7 +70,9 @@ def check_known(samples: list[Sample], task: Task, path) -> None:
     unknown = Counter(x for s in samples for x in named(s.label) if x not in known)
     if unknown:
         label, n = unknown.most_common(1)[0]
-        example = next(f"{s.path} {s.key}" if s.key.startswith("row ") else str(s.path) for s in samples if label in named(s.label))
+        example = next(
+            f"{s.path} {s.key}" if s.key.startswith("row ") else str(s.path) for s in samples if label in named(s.label)
+        )
         raise DataError(
             f"{path}: label '{label}' ({n} samples, e.g. {example}) is not one of the model's labels {labels}. "
             "Evaluate on data whose labels the model knows."
@@ -77,6 +84,11 @@ def integer_targets(task: Task, requested: str, train: list[Sample]) -> list[dic
     if not task.rules.numeric or requested != "auto" or not all(float(number(s.label)).is_integer() for s in train):
         return []
     distinct = len({number(s.label) for s in train})
-    return [{"level": "warning", "kind": "integer-targets",
-             "message": f"the label column holds {distinct} distinct whole numbers, read as regression targets (more than 20 "
-                        "distinct numbers); if they are class ids, set data.task=classification"}]
+    return [
+        {
+            "level": "warning",
+            "kind": "integer-targets",
+            "message": f"the label column holds {distinct} distinct whole numbers, read as regression targets (more than 20 "
+            "distinct numbers); if they are class ids, set data.task=classification",
+        }
+    ]

@@ -80,7 +80,10 @@ class Classification:
     """One label per sample: class indices as targets, softmax scores, the top-k labels as the answer."""
 
     name = "classification"
-    monitor, monitors = "accuracy", ("accuracy", "macro_f1")  # train.monitor: auto, and what else it may watch (besides loss)
+    monitor, monitors = (
+        "accuracy",
+        ("accuracy", "macro_f1"),
+    )  # train.monitor: auto, and what else it may watch (besides loss)
     hit_name = "accuracy"  # what a training step counts, as the train metric is logged
     graph_output = "probabilities"  # the exported graph's output
     output_names = ("probabilities", "label")  # the server's v2 outputs
@@ -118,7 +121,9 @@ class Classification:
         k = max(1, min(top_k, len(task.labels)))
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # the whole batch at once
         results = []
-        for idx, row in zip(order.tolist(), scores.tolist()):  # Python floats: half the time of take_along_axis per request
+        for idx, row in zip(
+            order.tolist(), scores.tolist()
+        ):  # Python floats: half the time of take_along_axis per request
             top = [{"label": task.labels[i], "score": row[i]} for i in idx]
             results.append({"label": top[0]["label"], "score": top[0]["score"], "top_k": top})
         return results
@@ -165,8 +170,13 @@ class MultiLabel(Classification):
 
     def answer(self, task: "Task", scores: np.ndarray, top_k: int) -> list[dict]:
         thresholds = np.array(task.cutoffs)
-        return [{"labels": [task.labels[i] for i in np.flatnonzero(row >= thresholds)],
-                 "scores": {label: float(s) for label, s in zip(task.labels, row)}} for row in scores]
+        return [
+            {
+                "labels": [task.labels[i] for i in np.flatnonzero(row >= thresholds)],
+                "scores": {label: float(s) for label, s in zip(task.labels, row)},
+            }
+            for row in scores
+        ]
 
     def decided(self, task: "Task", scores: np.ndarray) -> list[str]:
         return ["; ".join(a["labels"]) for a in self.answer(task, scores, 0)]
@@ -200,8 +210,13 @@ class Regression:
     def counts(self, task: "Task", y: np.ndarray) -> dict:
         """n, mean, std, min and max of the split's targets."""
         y = y.astype(np.float64)
-        return {"n": len(y), "mean": float(y.mean()) if len(y) else None, "std": float(y.std(ddof=1)) if len(y) > 1 else None,
-                "min": float(y.min()) if len(y) else None, "max": float(y.max()) if len(y) else None}
+        return {
+            "n": len(y),
+            "mean": float(y.mean()) if len(y) else None,
+            "std": float(y.std(ddof=1)) if len(y) > 1 else None,
+            "min": float(y.min()) if len(y) else None,
+            "max": float(y.max()) if len(y) else None,
+        }
 
     def outputs(self, task: "Task") -> int:
         return 1
@@ -219,7 +234,9 @@ class Regression:
         return [{"value": float(row[0])} for row in scores]
 
 
-TASK_KINDS = {k.name: k for k in (Classification(), MultiLabel(), Regression())}  # a new task: one class above, one entry here
+TASK_KINDS = {
+    k.name: k for k in (Classification(), MultiLabel(), Regression())
+}  # a new task: one class above, one entry here
 
 
 @dataclass
@@ -258,7 +275,9 @@ class Task:
     def from_meta(cls, meta: dict) -> "Task":
         """The task of a model package's lamina.json (packages without one are classifiers)."""
         t = meta.get("task") or {"kind": "classification"}
-        return cls(t["kind"], list(meta["labels"]), float(t.get("mean", 0.0)), float(t.get("std", 1.0)), t.get("thresholds"))
+        return cls(
+            t["kind"], list(meta["labels"]), float(t.get("mean", 0.0)), float(t.get("std", 1.0)), t.get("thresholds")
+        )
 
     def answer(self, scores: np.ndarray, top_k: int = 5) -> list[dict]:
         """What predict and the server return per row of the network's activated output (N, outputs):

@@ -21,8 +21,22 @@ from lamina.data.task import TASK_KINDS, cell_text, detect
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 TEXT_NAMES = ("text", "sentence", "body", "content", "review", "document", "comment", "quote", "message", "title")
-LABEL_NAMES = ("label", "labels", "class", "category", "tags", "target", "value", "score", "rating", "y", "stars", "sentiment", "topic",
-               "intent")
+LABEL_NAMES = (
+    "label",
+    "labels",
+    "class",
+    "category",
+    "tags",
+    "target",
+    "value",
+    "score",
+    "rating",
+    "y",
+    "stars",
+    "sentiment",
+    "topic",
+    "intent",
+)
 SPLIT_NAMES = ("split",)
 
 
@@ -45,8 +59,10 @@ def _decode(raw: bytes, path: Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}: row {line}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}). "
-                        "Re-save the file as UTF-8.") from None
+        raise DataError(
+            f"{path}: row {line}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}). "
+            "Re-save the file as UTF-8."
+        ) from None
 
 
 def read_records(path: str | Path) -> tuple[list[str], list[tuple[int, dict]]]:
@@ -100,8 +116,9 @@ def read_records(path: str | Path) -> tuple[list[str], list[tuple[int, dict]]]:
     return header, records
 
 
-def infer_columns(path: Path, columns: list[str], records: list[tuple[int, dict]], text_column: str | None,
-                  label_column: str | None) -> tuple[str, str]:
+def infer_columns(
+    path: Path, columns: list[str], records: list[tuple[int, dict]], text_column: str | None, label_column: str | None
+) -> tuple[str, str]:
     """The text and label columns: as given, else by name, else by content.
 
     By content: the label is the column with the fewest distinct values (at most half the
@@ -111,7 +128,9 @@ def infer_columns(path: Path, columns: list[str], records: list[tuple[int, dict]
         if given is not None and given not in columns:
             from lamina.common.errors import did_you_mean
 
-            raise DataError(f"{path}: no {what} column '{given}'{did_you_mean(given, columns)}; columns: {', '.join(columns)}")
+            raise DataError(
+                f"{path}: no {what} column '{given}'{did_you_mean(given, columns)}; columns: {', '.join(columns)}"
+            )
     lower = {c.lower(): c for c in columns}
     label = label_column or next((lower[n] for n in LABEL_NAMES if n in lower), None)
     text = text_column or next((lower[n] for n in TEXT_NAMES if n in lower and lower[n] != label), None)
@@ -122,18 +141,29 @@ def infer_columns(path: Path, columns: list[str], records: list[tuple[int, dict]
         if fitting:
             label = min(fitting, key=lambda c: distinct[c])
     if text is None:
-        lengths = {c: sum(len(r[c]) for r in sample if isinstance(r.get(c), str)) / max(1, len(sample))
-                   for c in columns if c != label}
+        lengths = {
+            c: sum(len(r[c]) for r in sample if isinstance(r.get(c), str)) / max(1, len(sample))
+            for c in columns
+            if c != label
+        }
         if lengths and max(lengths.values()) > 0:
             text = max(lengths, key=lengths.get)
     if text is None or label is None:
-        raise DataError(f"{path}: cannot tell which column holds the {'text' if text is None else 'label'} "
-                        f"(columns: {', '.join(columns)}); set data.text_column and data.label_column")
+        raise DataError(
+            f"{path}: cannot tell which column holds the {'text' if text is None else 'label'} "
+            f"(columns: {', '.join(columns)}); set data.text_column and data.label_column"
+        )
     return text, label
 
 
-def read_text_table(path: str | Path, text_column: str | None = None, label_column: str | None = None,
-                    skip_bad: bool = False, min_labels: int = 2, task: str = "auto") -> TextTable:
+def read_text_table(
+    path: str | Path,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    skip_bad: bool = False,
+    min_labels: int = 2,
+    task: str = "auto",
+) -> TextTable:
     """Read and check a labeled text table.
 
     Args:
@@ -175,5 +205,7 @@ def read_text_table(path: str | Path, text_column: str | None = None, label_colu
     distinct = len({x for c in table.labels for x in rules.cell_labels(c)})
     minimum = min(min_labels, rules.min_labels)
     if distinct < minimum:
-        raise DataError(f"{path}: column '{label_col}' holds {distinct} label(s); a classifier needs at least {minimum}")
+        raise DataError(
+            f"{path}: column '{label_col}' holds {distinct} label(s); a classifier needs at least {minimum}"
+        )
     return table

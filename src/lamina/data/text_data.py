@@ -55,7 +55,13 @@ class TextPreprocess:
     def graph_input(self) -> dict:
         """The exported graph's input, as lamina.json records it. The token axis is dynamic: a server trims a batch's
         common padding (trim_padding) before running it."""
-        return {"name": self.graph_input_name, "dtype": "int64", "shape": [-1, self.max_tokens], "pad": 0, "trim_padding": True}
+        return {
+            "name": self.graph_input_name,
+            "dtype": "int64",
+            "shape": [-1, self.max_tokens],
+            "pad": 0,
+            "trim_padding": True,
+        }
 
     def decode(self, data: bytes, limits=None, tokenizer=None) -> np.ndarray:
         """UTF-8 bytes -> int64 token ids (max_tokens,). Raises TextRefused."""
@@ -105,14 +111,15 @@ class TextPreprocess:
         return tokenize(tokenizer, list(items), self.max_tokens)
 
 
-MAX_TEXT_CHARS = 1 << 20  # one text to score: longer ones are refused (the model reads only its first max_tokens anyway)
+MAX_TEXT_CHARS = (
+    1 << 20
+)  # one text to score: longer ones are refused (the model reads only its first max_tokens anyway)
 
 
 class TextRefused(DecodeError):
     """A text that is not valid UTF-8, empty or too long; the message is a whole sentence."""
 
     prefixed = False
-
 
 
 def is_text_table(path: str | Path) -> bool:
@@ -138,6 +145,7 @@ def is_text_table(path: str | Path) -> bool:
         return False
     if any(c.strip().lower() == "path" for c in rows[0]):
         return False
+
     def names_file(cell: str) -> bool:
         cell = cell.strip()
         if not cell or "\n" in cell or len(cell) > 1024:
@@ -198,8 +206,14 @@ class TextTableData:
         return any(s.split is not None for s in self.samples)
 
 
-def read_table_samples(path: str | Path, text_column: str | None, label_column: str | None, skip_bad: bool,
-                       min_labels: int = 2, task: str = "auto") -> TextTableData:
+def read_table_samples(
+    path: str | Path,
+    text_column: str | None,
+    label_column: str | None,
+    skip_bad: bool,
+    min_labels: int = 2,
+    task: str = "auto",
+) -> TextTableData:
     """Read a text table into samples keyed by row ("row 12"). Raises DataError naming the row."""
     table = read_text_table(path, text_column, label_column, skip_bad, min_labels, task)
     p = Path(path)
@@ -210,10 +224,14 @@ def read_table_samples(path: str | Path, text_column: str | None, label_column: 
         texts[key] = text
     splits = {s.split for s in samples}
     if None in splits and len(splits) > 1:
-        raise DataError(f"{p}: some rows have a value in column '{table.split_column}' and some do not. Give every row a split, or none.")
+        raise DataError(
+            f"{p}: some rows have a value in column '{table.split_column}' and some do not. Give every row a split, or none."
+        )
     if splits and None not in splits and "train" not in splits:
         raise DataError(f"{p}: rows have splits {sorted(splits)} but none is 'train'.")
-    return TextTableData(p, "table", samples, texts, list(table.skipped), (table.text_column, table.label_column), table.task)
+    return TextTableData(
+        p, "table", samples, texts, list(table.skipped), (table.text_column, table.label_column), table.task
+    )
 
 
 def text_fingerprint(samples: list[Sample], texts: dict[str, str], assignment: dict[str, str]) -> tuple[str, list[str]]:

@@ -41,8 +41,9 @@ def train_tokenizer(texts: list[str], vocab_size: int = 8000, min_frequency: int
     tk = _lib()
     bpe = tk.Tokenizer(tk.models.BPE(unk_token=UNK))
     _set_text_rules(tk, bpe)
-    trainer = tk.trainers.BpeTrainer(vocab_size=max(3, vocab_size // 2), min_frequency=min_frequency, special_tokens=[PAD, UNK],
-                                     show_progress=False)
+    trainer = tk.trainers.BpeTrainer(
+        vocab_size=max(3, vocab_size // 2), min_frequency=min_frequency, special_tokens=[PAD, UNK], show_progress=False
+    )
     bpe.train_from_iterator(texts, trainer=trainer, length=len(texts))
     pieces = [p for p, _ in sorted(bpe.get_vocab().items(), key=lambda item: item[1])]
     vocab: dict[str, int] = {}

@@ -31,7 +31,9 @@ from lamina.models.package import load_model, read_parity_samples
 
 OPSET = 17
 PARITY_ATOL = 1e-4  # max |p_onnx - p_eager| over the sample batch, probabilities in [0, 1]
-INPUT_NAME, TEXT_INPUT_NAME, AUDIO_INPUT_NAME = (p.graph_input_name for p in (ImagePreprocess, TextPreprocess, AudioPreprocess))
+INPUT_NAME, TEXT_INPUT_NAME, AUDIO_INPUT_NAME = (
+    p.graph_input_name for p in (ImagePreprocess, TextPreprocess, AudioPreprocess)
+)
 OUTPUT_NAME = "probabilities"
 INT8_FILE = "model.int8.onnx"  # beside model.onnx when `lamina export --quantize int8` kept one (export/quantize.py)
 
@@ -59,8 +61,15 @@ class ServingGraph(torch.nn.Module):
         return activate(self.task, self.model(self.modality.graph_input(inputs)))
 
 
-def parity(session, graph: torch.nn.Module, inputs: np.ndarray, input_name: str = INPUT_NAME, output_name: str = OUTPUT_NAME,
-           scale: float = 1.0, trimmed: np.ndarray | None = None) -> dict:
+def parity(
+    session,
+    graph: torch.nn.Module,
+    inputs: np.ndarray,
+    input_name: str = INPUT_NAME,
+    output_name: str = OUTPUT_NAME,
+    scale: float = 1.0,
+    trimmed: np.ndarray | None = None,
+) -> dict:
     """Compare ONNX Runtime with eager PyTorch (fp32) on ``inputs``; differences in units of ``scale`` (a regression
     target's standard deviation; probabilities: 1). ``trimmed``: what ONNX Runtime gets instead (the same token ids
     without their padding)."""
@@ -120,19 +129,34 @@ def export_onnx(path: str | Path) -> dict:
     # 2.13 (pyproject: torch<2.14); its deprecation warning is silenced here, not elsewhere.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape arithmetic ('SAME' padding) is constant at the exported size
+        warnings.simplefilter(
+            "ignore", torch.jit.TracerWarning
+        )  # shape arithmetic ('SAME' padding) is constant at the exported size
         torch.onnx.export(
-            graph, (example,), buf, input_names=[input_name], output_names=[output_name], opset_version=OPSET,
-            dynamic_axes={input_name: {0: "batch", **({1: "tokens"} if signature.get("trim_padding") else {})},
-                          output_name: {0: "batch"}}, dynamo=False,
+            graph,
+            (example,),
+            buf,
+            input_names=[input_name],
+            output_names=[output_name],
+            opset_version=OPSET,
+            dynamic_axes={
+                input_name: {0: "batch", **({1: "tokens"} if signature.get("trim_padding") else {})},
+                output_name: {0: "batch"},
+            },
+            dynamo=False,
         )
     blob = buf.getvalue()
     session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
     scale = task.rules.score_scale(task)
     check = check_parity(parity(session, graph, samples, input_name, output_name, scale), package)
-    if signature.get("trim_padding"):  # each sample again, trimmed to its own length: the graph must not depend on the padding
+    if signature.get(
+        "trim_padding"
+    ):  # each sample again, trimmed to its own length: the graph must not depend on the padding
         for one in samples:
-            check_parity(parity(session, graph, one[None], input_name, output_name, scale, trimmed=trim_padding(one[None])), package)
+            check_parity(
+                parity(session, graph, one[None], input_name, output_name, scale, trimmed=trim_padding(one[None])),
+                package,
+            )
     atomic_write_bytes(package / "model.onnx", blob)
     section = {
         "format": "onnx",

@@ -38,6 +38,8 @@ QUANTIZED_OPS = ["Conv", "MatMul", "Gemm"]
 # The graph's input front end (the log-mel layer's STFT convolution and mel matrix, ServingGraph.model.normalize)
 # stays float: its outputs span decades that 8 bits cannot hold (dscnn val accuracy fell 16 points with it quantized).
 FRONT_END_SCOPE = "/model/normalize/"
+
+
 class QuantizationRefused(ExportError):
     """The int8 graph loses more than MAX_DROP on val; nothing was written."""
 
@@ -60,13 +62,26 @@ def quantize_int8(path: str | Path, max_drop: float = MAX_DROP) -> dict:
     fp32 = _figure(package / "model.onnx", export, x, y, task)
     int8 = _figure(blob, export, x, y, task)
     metric = task.rules.monitor  # the task's own figure, higher is better: accuracy, micro-F1, R2
-    check = {"metric": metric, "fp32": fp32, "int8": int8, "n": int(len(x)), "max_drop": max_drop, "calibration": int(len(calibration))}
+    check = {
+        "metric": metric,
+        "fp32": fp32,
+        "int8": int8,
+        "n": int(len(x)),
+        "max_drop": max_drop,
+        "calibration": int(len(calibration)),
+    }
     if fp32 - int8 > max_drop:
-        raise QuantizationRefused(f"{package}: int8 refused: val {metric} {fp32:.4f} (fp32) -> {int8:.4f} (int8), a drop of "
-                                  f"{(fp32 - int8) * 100:.2f} points (allowed {max_drop * 100:.1f}); {INT8_FILE} was not written.")
+        raise QuantizationRefused(
+            f"{package}: int8 refused: val {metric} {fp32:.4f} (fp32) -> {int8:.4f} (int8), a drop of "
+            f"{(fp32 - int8) * 100:.2f} points (allowed {max_drop * 100:.1f}); {INT8_FILE} was not written."
+        )
     atomic_write_bytes(package / INT8_FILE, blob)
-    export["int8"] = {"file": INT8_FILE, "sha256": sha256_file(package / INT8_FILE), "val": check,
-                      "speed": _speed(package / "model.onnx", blob, export["input"]["name"], calibration)}
+    export["int8"] = {
+        "file": INT8_FILE,
+        "sha256": sha256_file(package / INT8_FILE),
+        "val": check,
+        "speed": _speed(package / "model.onnx", blob, export["input"]["name"], calibration),
+    }
     meta.setdefault("files", {})[INT8_FILE] = export["int8"]["sha256"]
     write_meta(package, meta)
     return export["int8"]
@@ -75,12 +90,20 @@ def quantize_int8(path: str | Path, max_drop: float = MAX_DROP) -> dict:
 def _quantize(onnx_path: Path, input_name: str, calibration: np.ndarray) -> bytes:
     """The QDQ int8 graph of ``onnx_path``, calibrated on ``calibration``, as bytes."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.rows = iter(calibration[i : i + 1] for i in range(len(calibration)))  # equal shapes: the histogram stacks them
+            self.rows = iter(
+                calibration[i : i + 1] for i in range(len(calibration))
+            )  # equal shapes: the histogram stacks them
 
         def get_next(self):
             batch = next(self.rows, None)
@@ -95,9 +118,18 @@ def _quantize(onnx_path: Path, input_name: str, calibration: np.ndarray) -> byte
             with contextlib.redirect_stdout(io.StringIO()):
                 quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
                 front_end = [n.name for n in onnx.load(str(prepared)).graph.node if n.name.startswith(FRONT_END_SCOPE)]
-                quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=QUANTIZED_OPS,
-                                nodes_to_exclude=front_end, calibrate_method=CalibrationMethod.Percentile)
+                quantize_static(
+                    str(prepared),
+                    str(out),
+                    Reader(),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=True,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    op_types_to_quantize=QUANTIZED_OPS,
+                    nodes_to_exclude=front_end,
+                    calibrate_method=CalibrationMethod.Percentile,
+                )
         finally:
             logging.disable(logging.NOTSET)
         return out.read_bytes()
@@ -108,12 +140,24 @@ def _val_split(package: Path, meta: dict) -> tuple[np.ndarray, np.ndarray, Task]
     data_json = package.parent / "data.json"
     info = read_json(data_json) if data_json.is_file() else {}
     if not info.get("splits", {}).get("val"):
-        raise LaminaError(f"{package}: the int8 gate needs the run's val split (data.json beside the package, with the data "
-                          "still at its recorded path); quantize inside the run directory.")
+        raise LaminaError(
+            f"{package}: the int8 gate needs the run's val split (data.json beside the package, with the data "
+            "still at its recorded path); quantize inside the run directory."
+        )
     prep, task = preprocess_from_meta(meta), Task.from_meta(meta)
     tokenizer = prep.tokenizer_in(package)
-    split, _ = prepare_eval_data(info["path"], prep, meta["labels"], "val", info["splits"], skip_bad=True, use_cache=False,
-                                 tokenizer=tokenizer, columns=tuple(info.get("columns") or (None, None)), task=task)
+    split, _ = prepare_eval_data(
+        info["path"],
+        prep,
+        meta["labels"],
+        "val",
+        info["splits"],
+        skip_bad=True,
+        use_cache=False,
+        tokenizer=tokenizer,
+        columns=tuple(info.get("columns") or (None, None)),
+        task=task,
+    )
     x = torch_modality(prep).served(split.x[torch.arange(len(split))])  # the stored form -> the graph's input
     return np.ascontiguousarray(x, dtype=prep.dtype), split.y.numpy(), task
 
@@ -124,7 +168,9 @@ def _figure(graph: Path | bytes, export: dict, x: np.ndarray, y: np.ndarray, tas
 
     session = ort.InferenceSession(str(graph) if isinstance(graph, Path) else graph, providers=["CPUExecutionProvider"])
     name, out = export["input"]["name"], export["output"]["name"]
-    scores = np.concatenate([session.run([out], {name: x[i : i + 64]})[0] for i in range(0, len(x), 64)])  # activated, as y
+    scores = np.concatenate(
+        [session.run([out], {name: x[i : i + 64]})[0] for i in range(0, len(x), 64)]
+    )  # activated, as y
     return float(evaluate_scores(task, scores, y, present_only=True)[task.rules.monitor])
 
 
@@ -133,8 +179,10 @@ def _speed(fp32: Path, int8: bytes, input_name: str, samples: np.ndarray, runs: 
     not faster everywhere (tiny CNNs, depthwise convolutions; benchmarks/int8.py), and the server runs it in place of fp32."""
     import onnxruntime as ort
 
-    sessions = {"fp32": ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]),
-                "int8": ort.InferenceSession(int8, providers=["CPUExecutionProvider"])}
+    sessions = {
+        "fp32": ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]),
+        "int8": ort.InferenceSession(int8, providers=["CPUExecutionProvider"]),
+    }
     out = {}
     for batch in (1, 32):
         x = np.resize(samples, (batch, *samples.shape[1:]))
@@ -145,5 +193,9 @@ def _speed(fp32: Path, int8: bytes, input_name: str, samples: np.ndarray, runs: 
                 session.run(None, {input_name: x})
                 times[k].append((time.perf_counter() - start) * 1e3)
         fp32_ms, int8_ms = (float(np.median(times[k][1:])) for k in ("fp32", "int8"))
-        out[f"batch_{batch}"] = {"fp32_ms": round(fp32_ms, 4), "int8_ms": round(int8_ms, 4), "speedup": round(fp32_ms / int8_ms, 3)}
+        out[f"batch_{batch}"] = {
+            "fp32_ms": round(fp32_ms, 4),
+            "int8_ms": round(int8_ms, 4),
+            "speedup": round(fp32_ms / int8_ms, 3),
+        }
     return out

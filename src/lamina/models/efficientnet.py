@@ -34,10 +34,21 @@ PIXEL_MEAN, PIXEL_STD = 127.5, 127.5  # pixels -> [-1, 1]
 FEATURES = 1280
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01  # TensorFlow's 0.99 decay
 PRETRAINED_LR_SCALE = 0.1  # fine-tuning: the backbone learns at 10% of train.lr, the head at train.lr
-FINE_TUNE_AUGMENT = {"crop_area": 0.25, "flip": True, "translate": 0.0}  # random resized crops and flips, as ImageNet training had
+FINE_TUNE_AUGMENT = {
+    "crop_area": 0.25,
+    "flip": True,
+    "translate": 0.0,
+}  # random resized crops and flips, as ImageNet training had
 # (expansion, kernel, stride, output channels, repeats) per stage; the first block of a stage strides
-STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3), (6, 5, 2, 192, 4),
-          (6, 3, 1, 320, 1))
+STAGES = (
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+)
 
 
 def same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
@@ -114,7 +125,9 @@ class EfficientNetLite0(Network):
         return self
 
     def lr_groups(self) -> list[tuple[nn.Module, float]]:
-        return [(m, PRETRAINED_LR_SCALE) for m in (self._conv_stem, self._bn0, self._blocks, self._conv_head, self._bn1)]
+        return [
+            (m, PRETRAINED_LR_SCALE) for m in (self._conv_stem, self._bn0, self._blocks, self._conv_head, self._bn1)
+        ]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) in [-1, 1] -> (B, 1280)
         h = F.relu6(self._bn0(self._conv_stem(x)))
@@ -157,8 +170,10 @@ def check_folder(folder: str | Path) -> Path:
     """``folder`` if it holds model.safetensors; raises ConfigError otherwise."""
     folder = Path(folder)
     if not (folder / WEIGHTS_FILE).is_file():
-        raise ConfigError(f"config: model.pretrained: {folder} has no {WEIGHTS_FILE}; expected EfficientNet-Lite0 weights "
-                          "with lukemelas' names (_conv_stem, _blocks.N..., _conv_head)")
+        raise ConfigError(
+            f"config: model.pretrained: {folder} has no {WEIGHTS_FILE}; expected EfficientNet-Lite0 weights "
+            "with lukemelas' names (_conv_stem, _blocks.N..., _conv_head)"
+        )
     return folder
 
 
@@ -178,8 +193,10 @@ def load_pretrained(model: EfficientNetLite0, folder: str | Path) -> None:
     missing = sorted(set(mine) - set(state))
     wrong = sorted(k for k in set(mine) & set(state) if mine[k].shape != state[k].shape)
     if missing or wrong:
-        raise ConfigError(f"config: model.pretrained: {path} is not EfficientNet-Lite0 "
-                          f"(missing {missing[:3]}, other shapes {wrong[:3]})")
+        raise ConfigError(
+            f"config: model.pretrained: {path} is not EfficientNet-Lite0 "
+            f"(missing {missing[:3]}, other shapes {wrong[:3]})"
+        )
     model.load_state_dict(state, strict=False)
 
 
@@ -198,8 +215,10 @@ def imagenet_classifier(folder: str | Path) -> tuple[EfficientNetLite0, nn.Linea
 def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, pretrained: bool = True) -> nn.Module:
     """The classifier for a resolved config; loads the backbone's weights when ``pretrained`` (not when package weights follow)."""
     if input_shape[0] != 3:
-        raise ConfigError(f"config: model.name: efficientnet-lite0 takes colour images (3 channels), the data has {input_shape[0]}; "
-                          "set data.channels=3")
+        raise ConfigError(
+            f"config: model.name: efficientnet-lite0 takes colour images (3 channels), the data has {input_shape[0]}; "
+            "set data.channels=3"
+        )
     model = EfficientNetLite0(num_classes, cfg.dropout, cfg.freeze)
     if pretrained:
         load_pretrained(model, cfg.pretrained)

@@ -47,7 +47,9 @@ class LogMel(nn.Module):
 
     def power(self, x: torch.Tensor) -> torch.Tensor:  # (B, T) int16 units -> (B, bins, frames)
         """Power spectrogram of the waveform scaled to -1..1 (centred frames, reflect padding), in fp32."""
-        x = (x.float() * (1.0 / 32768.0)).unsqueeze(1)  # (B, 1, T); fp32 whatever the autocast: the DFT needs the precision
+        x = (x.float() * (1.0 / 32768.0)).unsqueeze(
+            1
+        )  # (B, 1, T); fp32 whatever the autocast: the DFT needs the precision
         x = nn.functional.pad(x, (self.n_fft // 2, self.n_fft // 2), mode="reflect")
         with torch.autocast(device_type=x.device.type, enabled=False):
             spec = nn.functional.conv1d(x, self.basis, stride=self.hop)  # (B, 2 * bins, frames)
@@ -73,8 +75,12 @@ class Separable(nn.Module):
     def __init__(self, width: int):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Conv2d(width, width, 3, padding=1, groups=width, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.Conv2d(width, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1, groups=width, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +94,9 @@ class DSCNN(Network):
         super().__init__()
         self.stem = nn.Sequential(
             nn.BatchNorm2d(1),  # the features' scale, learned from the data
-            nn.Conv2d(1, width, (4, 10), stride=2, padding=(1, 4), bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(1, width, (4, 10), stride=2, padding=(1, 4), bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
         )
         self.blocks = nn.Sequential(*(Separable(width) for _ in range(depth)))
         self.pool = nn.AdaptiveAvgPool2d(1)

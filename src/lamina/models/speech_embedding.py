@@ -35,7 +35,10 @@ from lamina.common.config import ModelConfig
 from lamina.models.network import Network
 from lamina.common.errors import ConfigError
 
-DEFAULTS = {"dropout": 0.2, "freeze": True}  # frozen: each clip (and augmented copy) is embedded once, only the head trains
+DEFAULTS = {
+    "dropout": 0.2,
+    "freeze": True,
+}  # frozen: each clip (and augmented copy) is embedded once, only the head trains
 # No label smoothing: on the frozen embedding it cost 5 points on Festival's unseen HTS voice over 3 seeds and nothing
 # elsewhere (benchmarks/DEFAULTS.md).
 TRAIN_DEFAULTS = {"batch_size": 128, "lr": 3e-3, "eval_batch_size": 128, "label_smoothing": 0.0}
@@ -52,11 +55,32 @@ MIN_SAMPLES = WINDOW_FRAMES * HOP + N_FFT - 2 * PAD_SAMPLES  # the shortest clip
 PRETRAINED_LR_SCALE = 0.1  # fine-tuning: the backbone learns at 10% of train.lr
 LEAK, FLOOR = 0.2, -0.4  # LeakyReLU slope, and the constant the graph's Max takes after each one
 # (in, out, kernel (time, mel)) of the 20 convolutions; "pool" = a 2x2 max-pool, "pool-mel" = 1x2 (mel only)
-LAYERS = ((1, 24, (3, 3)), (24, 24, (1, 3)), (24, 24, (3, 1)), "pool",
-          (24, 48, (1, 3)), (48, 48, (3, 1)), (48, 48, (1, 3)), (48, 48, (3, 1)), "pool-mel",
-          (48, 72, (1, 3)), (72, 72, (3, 1)), (72, 72, (1, 3)), (72, 72, (3, 1)), "pool",
-          (72, 96, (1, 3)), (96, 96, (3, 1)), (96, 96, (1, 3)), (96, 96, (3, 1)), "pool-mel",
-          (96, 96, (1, 3)), (96, 96, (3, 1)), (96, 96, (1, 3)), (96, 96, (3, 1)), "pool")  # then a 3x1 convolution, linear
+LAYERS = (
+    (1, 24, (3, 3)),
+    (24, 24, (1, 3)),
+    (24, 24, (3, 1)),
+    "pool",
+    (24, 48, (1, 3)),
+    (48, 48, (3, 1)),
+    (48, 48, (1, 3)),
+    (48, 48, (3, 1)),
+    "pool-mel",
+    (48, 72, (1, 3)),
+    (72, 72, (3, 1)),
+    (72, 72, (1, 3)),
+    (72, 72, (3, 1)),
+    "pool",
+    (72, 96, (1, 3)),
+    (96, 96, (3, 1)),
+    (96, 96, (1, 3)),
+    (96, 96, (3, 1)),
+    "pool-mel",
+    (96, 96, (1, 3)),
+    (96, 96, (3, 1)),
+    (96, 96, (1, 3)),
+    (96, 96, (3, 1)),
+    "pool",
+)  # then a 3x1 convolution, linear
 
 
 class MelFrontend(nn.Module):
@@ -72,8 +96,12 @@ class MelFrontend(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T) -> (B, 1, frames, 32)
         x = F.pad(x.float(), (self.pad, self.pad)).unsqueeze(1)  # (B, 1, T'); the DFT needs fp32 whatever the autocast
         with torch.autocast(device_type=x.device.type, enabled=False):
-            power = F.conv1d(x, self.real, stride=HOP) ** 2 + F.conv1d(x, self.imag, stride=HOP) ** 2  # (B, 257, frames)
-            db = 10.0 * torch.log10(torch.clamp(torch.matmul(power.transpose(1, 2), self.mel), min=1e-10))  # (B, frames, 32)
+            power = (
+                F.conv1d(x, self.real, stride=HOP) ** 2 + F.conv1d(x, self.imag, stride=HOP) ** 2
+            )  # (B, 257, frames)
+            db = 10.0 * torch.log10(
+                torch.clamp(torch.matmul(power.transpose(1, 2), self.mel), min=1e-10)
+            )  # (B, frames, 32)
             floor = db.amax(dim=(1, 2), keepdim=True) - TOP_DB
             return (torch.maximum(db, floor) / 10.0 + 2.0).unsqueeze(1)
 
@@ -152,8 +180,10 @@ def check_folder(folder: str | Path) -> Path:
     folder = Path(folder)
     missing = [f for f in (MEL_FILE, EMBEDDING_FILE) if not (folder / f).is_file()]
     if missing:
-        raise ConfigError(f"config: model.pretrained: {folder} has no {' or '.join(missing)}; expected the speech_embedding "
-                          "ONNX files of openwakeword 0.5.1 (openwakeword/resources/models)")
+        raise ConfigError(
+            f"config: model.pretrained: {folder} has no {' or '.join(missing)}; expected the speech_embedding "
+            "ONNX files of openwakeword 0.5.1 (openwakeword/resources/models)"
+        )
     return folder
 
 
@@ -200,7 +230,9 @@ def load_embedding(embedding: Embedding, folder: str | Path) -> None:
     convs = [n for n in nodes if n.op_type == "Conv"]
     mine = embedding.convolutions()
     if len(convs) != len(mine):
-        raise ConfigError(f"config: model.pretrained: {path} has {len(convs)} convolutions, speech_embedding has {len(mine)}")
+        raise ConfigError(
+            f"config: model.pretrained: {path} has {len(convs)} convolutions, speech_embedding has {len(mine)}"
+        )
     for i, (node, conv) in enumerate(zip(convs, mine)):
         _copy(conv.weight, inits[node.input[1]], f"{path} convolution {i}")
         if conv.bias is not None:
@@ -211,11 +243,15 @@ def frontend(prep, folder: str | Path | None) -> MelFrontend:
     """The log-mel front end for clips of ``prep`` (an AudioPreprocess), with its weights when ``folder`` is given
     (a package's weights follow otherwise)."""
     if prep.sample_rate != SAMPLE_RATE:
-        raise ConfigError(f"config: data.audio.sample_rate: speech-embedding takes {SAMPLE_RATE} Hz clips, the config says "
-                          f"{prep.sample_rate}; leave it at {SAMPLE_RATE} or use model.name=dscnn")
+        raise ConfigError(
+            f"config: data.audio.sample_rate: speech-embedding takes {SAMPLE_RATE} Hz clips, the config says "
+            f"{prep.sample_rate}; leave it at {SAMPLE_RATE} or use model.name=dscnn"
+        )
     if prep.samples < MIN_SAMPLES:
-        raise ConfigError(f"config: data.audio.duration: speech-embedding needs clips of at least "
-                          f"{MIN_SAMPLES / SAMPLE_RATE:.2f} s, the config says {prep.duration}")
+        raise ConfigError(
+            f"config: data.audio.duration: speech-embedding needs clips of at least "
+            f"{MIN_SAMPLES / SAMPLE_RATE:.2f} s, the config says {prep.duration}"
+        )
     layer = MelFrontend()
     if folder is not None:
         load_frontend(layer, folder)

@@ -24,8 +24,15 @@ from lamina.serve.metrics import Metrics
 from lamina.serve.offload import Busy, Offload, TooSlow
 from lamina.serve.openapi import openapi_document
 from lamina.serve.page import CSP, render_page
-from lamina.serve.protocol import (infer_response, input_datatype, output_names, parse_input, parse_text_input, requested_outputs,
-                                   split_binary)
+from lamina.serve.protocol import (
+    infer_response,
+    input_datatype,
+    output_names,
+    parse_input,
+    parse_text_input,
+    requested_outputs,
+    split_binary,
+)
 from lamina.serve.runtime import DecodeLimits, InputError, ServedModel
 
 MAX_UPLOADS = 16  # files or text fields in one multipart /predict request
@@ -46,7 +53,9 @@ class ServeOptions:
     decode_workers: int = 2  # threads that parse and decode request bodies, off the event loop
     decode_jobs: int = 16  # requests decoding or waiting to decode at once; more get 503
     decode_budget_s: float = 10.0  # one request's parsing and decoding, seconds; past it 503
-    allowed_hosts: tuple[str, ...] | None = None  # Host header names accepted (None = any); loopback names when bound to loopback
+    allowed_hosts: tuple[str, ...] | None = (
+        None  # Host header names accepted (None = any); loopback names when bound to loopback
+    )
     body_timeout_s: float = 30.0  # the whole request body must arrive within this; else 408
 
     @property
@@ -70,8 +79,13 @@ class App:
         self.metrics = Metrics(list(self.models))
         self.offload = Offload(options.decode_workers, options.decode_jobs, options.decode_budget_s)
         self.batchers = {
-            m.name: Batcher(m.run, options.max_batch_size, options.max_latency_ms, options.max_queue,
-                            on_batch=self.metrics.batch_size.labels(m.name).observe)
+            m.name: Batcher(
+                m.run,
+                options.max_batch_size,
+                options.max_latency_ms,
+                options.max_queue,
+                on_batch=self.metrics.batch_size.labels(m.name).observe,
+            )
             for m in models
         }
 
@@ -106,14 +120,28 @@ class App:
         if model is None:
             return self._unknown(request)
         export = model.meta["export"]
-        return JSONResponse({
-            "name": model.name, "versions": [model.version], "platform": "onnxruntime_onnx",
-            "inputs": [{"name": export["input"]["name"], "datatype": model.datatype, "shape": export["input"]["shape"]}]
-            + ([{"name": "text", "datatype": "BYTES", "shape": [-1]}] if model.prep.text_fields else []),
-            "outputs": [{"name": name, "datatype": "BYTES", "shape": [-1]} if name == "label" else
-                        {"name": name, "datatype": "FP32", "shape": [-1, model.task.outputs]} for name in output_names(model.task)],
-            "parameters": {"modality": model.meta["modality"], "labels": model.labels, "task": model.task.to_dict()},
-        })
+        return JSONResponse(
+            {
+                "name": model.name,
+                "versions": [model.version],
+                "platform": "onnxruntime_onnx",
+                "inputs": [
+                    {"name": export["input"]["name"], "datatype": model.datatype, "shape": export["input"]["shape"]}
+                ]
+                + ([{"name": "text", "datatype": "BYTES", "shape": [-1]}] if model.prep.text_fields else []),
+                "outputs": [
+                    {"name": name, "datatype": "BYTES", "shape": [-1]}
+                    if name == "label"
+                    else {"name": name, "datatype": "FP32", "shape": [-1, model.task.outputs]}
+                    for name in output_names(model.task)
+                ],
+                "parameters": {
+                    "modality": model.meta["modality"],
+                    "labels": model.labels,
+                    "task": model.task.to_dict(),
+                },
+            }
+        )
 
     async def model_ready(self, request: Request):
         model = self._label(request, "ready")
@@ -129,7 +157,9 @@ class App:
             raise Overloaded()  # before reading and parsing the body: refusals stay cheap under a flood
         body = await request.body()
         args = (model, body, request.headers.get("inference-header-content-length"))
-        batch, names, rid = _parse_infer(*args) if len(body) <= INLINE_BYTES else await self.offload.run(_parse_infer, *args)
+        batch, names, rid = (
+            _parse_infer(*args) if len(body) <= INLINE_BYTES else await self.offload.run(_parse_infer, *args)
+        )
         probs = await self._probabilities(model, batch)
         return JSONResponse(infer_response(model.name, rid, probs, model.task, names, model.version))
 
@@ -148,9 +178,15 @@ class App:
         if ctype.startswith("multipart/form-data"):
             form = await request.form(max_files=MAX_UPLOADS, max_fields=MAX_UPLOADS)
             files = [v for _, v in form.multi_items() if hasattr(v, "read")]
-            texts = [v.encode("utf-8") for _, v in form.multi_items() if isinstance(v, str)] if model.prep.text_fields else []
+            texts = (
+                [v.encode("utf-8") for _, v in form.multi_items() if isinstance(v, str)]
+                if model.prep.text_fields
+                else []
+            )
             if not files and not texts:
-                return error(400, "multipart body has no file field" + (" or text field" if model.prep.text_fields else ""))
+                return error(
+                    400, "multipart body has no file field" + (" or text field" if model.prep.text_fields else "")
+                )
             blobs = [await f.read() for f in files] + texts
         else:
             blobs = [await request.body()]
@@ -164,8 +200,10 @@ class App:
     # --- Page and metrics ----------------------------------------------------------------
     async def page(self, request: Request):
         request.scope["lamina.labels"] = ("_none", "page")
-        return HTMLResponse(render_page(list(self.models.values()), token_required=self.options.token is not None),
-                            headers={"content-security-policy": CSP, "x-frame-options": "DENY", "referrer-policy": "no-referrer"})
+        return HTMLResponse(
+            render_page(list(self.models.values()), token_required=self.options.token is not None),
+            headers={"content-security-policy": CSP, "x-frame-options": "DENY", "referrer-policy": "no-referrer"},
+        )
 
     async def openapi(self, request: Request):
         request.scope["lamina.labels"] = ("_none", "openapi")
@@ -190,7 +228,9 @@ class App:
             self.offload.shutdown()
 
 
-def _parse_infer(model: ServedModel, body: bytes, header_length: str | None) -> tuple[np.ndarray, list[str], str | None]:
+def _parse_infer(
+    model: ServedModel, body: bytes, header_length: str | None
+) -> tuple[np.ndarray, list[str], str | None]:
     """An infer request body -> (checked input batch, requested output names, request id). Runs off the event loop."""
     doc, tail = split_binary(body, header_length)
     names = requested_outputs(doc, output_names(model.task))
@@ -242,7 +282,9 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
         status = getattr(exc, "status_code", 404)
         return error(status, {404: "not found", 405: "method not allowed"}.get(status, "request failed"))
 
-    async def http_error(request: Request, exc: HTTPException):  # e.g. a malformed multipart body from Starlette's parser
+    async def http_error(
+        request: Request, exc: HTTPException
+    ):  # e.g. a malformed multipart body from Starlette's parser
         status = exc.status_code if 400 <= exc.status_code < 500 else 400
         return error(status, f"bad request: {str(exc.detail)[:200]}" if exc.detail else "bad request")
 
@@ -263,9 +305,19 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={InputError: input_error, Busy: busy, TooSlow: too_slow, BodyTimeout: body_timeout, BodyTooLarge: too_large,
-                            BadEncoding: bad_encoding, Overloaded: overloaded, 404: not_found,
-                            405: not_found, HTTPException: http_error, Exception: internal},
+        exception_handlers={
+            InputError: input_error,
+            Busy: busy,
+            TooSlow: too_slow,
+            BodyTimeout: body_timeout,
+            BodyTooLarge: too_large,
+            BadEncoding: bad_encoding,
+            Overloaded: overloaded,
+            404: not_found,
+            405: not_found,
+            HTTPException: http_error,
+            Exception: internal,
+        },
         lifespan=core.lifespan,
     )
     app.state.lamina = core

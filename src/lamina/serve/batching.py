@@ -36,8 +36,14 @@ class Overloaded(Exception):
 class Batcher:
     """Batches (N_i, ...) arrays for ``infer``; one batch runs at a time."""
 
-    def __init__(self, infer: Callable[[np.ndarray], np.ndarray], max_batch_size: int = 32, max_latency_ms: float = 0.0,
-                 max_queue: int = 256, on_batch: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        infer: Callable[[np.ndarray], np.ndarray],
+        max_batch_size: int = 32,
+        max_latency_ms: float = 0.0,
+        max_queue: int = 256,
+        on_batch: Callable[[int], None] | None = None,
+    ):
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be >= 1")
         self.infer = infer
@@ -48,7 +54,9 @@ class Batcher:
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lamina-infer")
-        self._per_sample_s = float("inf")  # moving average of inference seconds per sample; unknown before the first batch
+        self._per_sample_s = float(
+            "inf"
+        )  # moving average of inference seconds per sample; unknown before the first batch
 
     def start(self) -> None:
         """Start the worker on the running event loop."""

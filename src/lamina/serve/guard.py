@@ -57,26 +57,43 @@ def _bearer(header: bytes) -> bytes | None:
 
 
 if sys.version_info >= (3, 11):
+
     async def _within(awaitable, seconds: float):
         async with asyncio.timeout(seconds):  # a timer handle, no extra task per receive
             return await awaitable
 else:  # pragma: no cover
+
     async def _within(awaitable, seconds: float):
         return await asyncio.wait_for(awaitable, seconds)
 
 
 async def _send_json(send, status: int, payload: dict, headers: list | None = None) -> None:
     body = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 class Guard:
     """Host check, auth (when a token is set), body limit and body deadline for every HTTP request."""
 
-    def __init__(self, app, token: str | None, max_body_bytes: int, allowed_hosts: tuple[str, ...] | None = None,
-                 body_timeout_s: float = 30.0):
+    def __init__(
+        self,
+        app,
+        token: str | None,
+        max_body_bytes: int,
+        allowed_hosts: tuple[str, ...] | None = None,
+        body_timeout_s: float = 30.0,
+    ):
         self.app = app
         self.token = token.encode() if token else None
         self.max_body = max_body_bytes
@@ -102,7 +119,9 @@ class Guard:
         if self.token is not None and scope["path"] not in OPEN_PATHS:
             given = _bearer(headers.get(b"authorization", b""))
             if given is None or not hmac.compare_digest(given, self.token):
-                return await _send_json(send, 401, {"error": "missing or wrong bearer token"}, [(b"www-authenticate", b"Bearer")])
+                return await _send_json(
+                    send, 401, {"error": "missing or wrong bearer token"}, [(b"www-authenticate", b"Bearer")]
+                )
         length = headers.get(b"content-length")
         if length is not None:
             try:

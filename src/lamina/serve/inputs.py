@@ -48,7 +48,9 @@ class Source:
         for row, record in _records(self.path):
             cell = record.get(self.column)
             if self.kind == "manifest":
-                yield Input(_one_line(str(cell)) if cell else f"row {row}", path=str(self.path.parent / cell) if cell else None)
+                yield Input(
+                    _one_line(str(cell)) if cell else f"row {row}", path=str(self.path.parent / cell) if cell else None
+                )
             else:
                 yield Input(f"row {row}", text=cell if isinstance(cell, str) else None)
 
@@ -70,12 +72,16 @@ def open_source(path: str | Path, prep, column: str | None = None) -> Source:
     if not p.is_file():
         raise DataError(f"{p}: no such file or folder")
     if p.suffix.lower() not in TEXT_SUFFIXES:
-        raise DataError(f"{p}: batch input must be a folder, or a table ({', '.join(TEXT_SUFFIXES)}); use a folder for single files")
+        raise DataError(
+            f"{p}: batch input must be a folder, or a table ({', '.join(TEXT_SUFFIXES)}); use a folder for single files"
+        )
     columns = _columns(p)
     if not prep.text_fields:  # a manifest of files
         name = column or next((c for c in columns if c.strip().lower() == "path"), None)
         if name not in columns:
-            raise DataError(f"{p}: a {modality} model scores files: the table needs a 'path' column (columns: {', '.join(columns)})")
+            raise DataError(
+                f"{p}: a {modality} model scores files: the table needs a 'path' column (columns: {', '.join(columns)})"
+            )
         return Source(p, "manifest", modality, name)
     if column is not None and column not in columns:
         raise DataError(f"{p}: no column '{column}' (columns: {', '.join(columns)})")
@@ -83,8 +89,10 @@ def open_source(path: str | Path, prep, column: str | None = None) -> Source:
     if name is None and len(columns) == 1:
         name = columns[0]
     if name is None:
-        raise DataError(f"{p}: which column holds the texts? None is named {', '.join(TEXT_NAMES[:4])}, ...; "
-                        f"pass --column (columns: {', '.join(columns)})")
+        raise DataError(
+            f"{p}: which column holds the texts? None is named {', '.join(TEXT_NAMES[:4])}, ...; "
+            f"pass --column (columns: {', '.join(columns)})"
+        )
     return Source(p, "table", modality, name)
 
 
@@ -141,7 +149,9 @@ def _csv_records(path: Path, delimiter: str, header_only: bool) -> Iterator[tupl
                 if any(c.strip() for c in cells):
                     yield line, dict(zip(header, cells))
         except UnicodeDecodeError as e:
-            raise DataError(f"{path}: row {reader.line_num + 1}: not valid UTF-8 ({e.reason}). Re-save the file as UTF-8.") from None
+            raise DataError(
+                f"{path}: row {reader.line_num + 1}: not valid UTF-8 ({e.reason}). Re-save the file as UTF-8."
+            ) from None
 
 
 def _jsonl_records(path: Path, header_only: bool) -> Iterator[tuple[int, dict]]:

@@ -15,21 +15,40 @@ class Metrics:
 
     def __init__(self, model_names: list[str]):
         self.models = set(model_names)
-        self._children: dict[tuple, tuple] = {}  # bounded: model names from the served set, fixed endpoints, HTTP statuses
+        self._children: dict[
+            tuple, tuple
+        ] = {}  # bounded: model names from the served set, fixed endpoints, HTTP statuses
         self.registry = CollectorRegistry()
-        self.duration = Histogram("lamina_request_duration_seconds", "Request latency", ["model", "endpoint"],
-                                  registry=self.registry, buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
-        self.requests = Counter("lamina_requests", "Requests by model, endpoint and status", ["model", "endpoint", "status"],
-                                registry=self.registry)
-        self.batch_size = Histogram("lamina_batch_size", "Samples per inference batch", ["model"], registry=self.registry,
-                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
+        self.duration = Histogram(
+            "lamina_request_duration_seconds",
+            "Request latency",
+            ["model", "endpoint"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.requests = Counter(
+            "lamina_requests",
+            "Requests by model, endpoint and status",
+            ["model", "endpoint", "status"],
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "lamina_batch_size",
+            "Samples per inference batch",
+            ["model"],
+            registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+        )
 
     def _series(self, model: str, endpoint: str, status: int, seconds: float) -> None:
         """Record one request; the labelled children are looked up once per label set (labels() costs ~4 us)."""
         key = (model, endpoint, status)
         children = self._children.get(key)
         if children is None:
-            children = self._children[key] = (self.duration.labels(model, endpoint), self.requests.labels(model, endpoint, str(status)))
+            children = self._children[key] = (
+                self.duration.labels(model, endpoint),
+                self.requests.labels(model, endpoint, str(status)),
+            )
         children[0].observe(seconds)
         children[1].inc()
 

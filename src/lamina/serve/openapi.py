@@ -16,10 +16,16 @@ def _json(schema: dict) -> dict:
 
 
 def _errors(*codes: int) -> dict:
-    text = {400: "bad request (the message says what)", 401: "missing or wrong bearer token", 404: "unknown model",
-            403: "Host header not allowed (DNS rebinding guard)", 408: "body not sent within --body-timeout-s",
-            413: "body larger than --max-body-mb, or an upload over --max-image-pixels / --max-audio-seconds",
-            415: "unsupported Content-Encoding or file format", 503: "not ready, draining or busy"}
+    text = {
+        400: "bad request (the message says what)",
+        401: "missing or wrong bearer token",
+        404: "unknown model",
+        403: "Host header not allowed (DNS rebinding guard)",
+        408: "body not sent within --body-timeout-s",
+        413: "body larger than --max-body-mb, or an upload over --max-image-pixels / --max-audio-seconds",
+        415: "unsupported Content-Encoding or file format",
+        503: "not ready, draining or busy",
+    }
     return {str(c): {"description": text[c], **_json(ERROR)} for c in codes}
 
 
@@ -31,65 +37,149 @@ def openapi_document(models: dict, version: str, token_required: bool) -> dict:
     numbers = {"type": "number"} if None in lows else {"type": "integer", "minimum": min(lows), "maximum": max(highs)}
     name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": names}}
     tensor = {
-        "type": "object", "required": ["name", "shape", "datatype"],
+        "type": "object",
+        "required": ["name", "shape", "datatype"],
         "properties": {
             "name": {"type": "string"},
             "shape": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 8},
-            "datatype": {"type": "string", "enum": sorted({m.datatype for m in models.values()} | ({"BYTES"} if text else set()))},
+            "datatype": {
+                "type": "string",
+                "enum": sorted({m.datatype for m in models.values()} | ({"BYTES"} if text else set())),
+            },
             "data": {"type": "array", "items": {} if text else numbers},
             "parameters": {"type": "object"},
         },
     }
     infer_request = {
-        "type": "object", "required": ["inputs"],
+        "type": "object",
+        "required": ["inputs"],
         "properties": {
             "id": {"type": "string"},
             "inputs": {"type": "array", "items": tensor, "minItems": 1, "maxItems": 1},
-            "outputs": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string", "enum": ["probabilities", "label", "value"]}}}},
+            "outputs": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string", "enum": ["probabilities", "label", "value"]}},
+                },
+            },
             "parameters": {"type": "object"},
         },
     }
     auth = [{"bearer": []}] if token_required else []
     doc = {
         "openapi": "3.0.3",
-        "info": {"title": "lamina serve", "version": version,
-                 "description": "Open Inference Protocol v2 (KServe) and a simple /predict API for lamina model packages."},
+        "info": {
+            "title": "lamina serve",
+            "version": version,
+            "description": "Open Inference Protocol v2 (KServe) and a simple /predict API for lamina model packages.",
+        },
         "paths": {
-            "/v2/health/live": {"get": {"summary": "liveness", "security": [],
-                                        "responses": {"200": {"description": "alive", **_json({"type": "object"})}}}},
-            "/v2/health/ready": {"get": {"summary": "readiness", "security": [],
-                                         "responses": {"200": {"description": "ready", **_json({"type": "object"})}, **_errors(503)}}},
-            "/v2": {"get": {"summary": "server metadata", "responses": {"200": {"description": "metadata", **_json({"type": "object"})},
-                                                                          **_errors(401, 403)}}},
-            "/v2/models/{name}": {"get": {"summary": "model metadata", "parameters": [name_param],
-                                          "responses": {"200": {"description": "metadata", **_json({"type": "object"})}, **_errors(401, 403, 404)}}},
-            "/v2/models/{name}/ready": {"get": {"summary": "model readiness", "parameters": [name_param],
-                                                "responses": {"200": {"description": "ready", **_json({"type": "object"})},
-                                                              **_errors(401, 403, 404, 503)}}},
-            "/v2/models/{name}/infer": {"post": {
-                "summary": "inference: UINT8 images [N, H, W, C] at the model's size; audio models: INT16 samples [N, T]; "
-                           "text models: BYTES texts [N] or INT64 token ids",
-                "parameters": [name_param],
-                "requestBody": {"required": True, **_json(infer_request)},
-                "responses": {"200": {"description": "probabilities and labels", **_json({"type": "object"})},
-                              **_errors(400, 401, 403, 404, 408, 413, 415, 503)},
-            }},
-            "/predict/{name}": {"post": {
-                "summary": "top-k labels for an image or audio file, or a UTF-8 text for text models (raw body or multipart field)",
-                "parameters": [name_param, {"name": "top_k", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}}],
-                "requestBody": {"required": True, "content": {
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                    **({"text/plain": {"schema": {"type": "string", "minLength": 1}}} if text else {}),
-                    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
-                }},
-                "responses": {"200": {"description": "predictions", **_json({"type": "object"})}, **_errors(400, 401, 403, 404, 408, 413, 415, 503)},
-            }},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
-                "200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}, **_errors(401, 403)}}},
+            "/v2/health/live": {
+                "get": {
+                    "summary": "liveness",
+                    "security": [],
+                    "responses": {"200": {"description": "alive", **_json({"type": "object"})}},
+                }
+            },
+            "/v2/health/ready": {
+                "get": {
+                    "summary": "readiness",
+                    "security": [],
+                    "responses": {"200": {"description": "ready", **_json({"type": "object"})}, **_errors(503)},
+                }
+            },
+            "/v2": {
+                "get": {
+                    "summary": "server metadata",
+                    "responses": {"200": {"description": "metadata", **_json({"type": "object"})}, **_errors(401, 403)},
+                }
+            },
+            "/v2/models/{name}": {
+                "get": {
+                    "summary": "model metadata",
+                    "parameters": [name_param],
+                    "responses": {
+                        "200": {"description": "metadata", **_json({"type": "object"})},
+                        **_errors(401, 403, 404),
+                    },
+                }
+            },
+            "/v2/models/{name}/ready": {
+                "get": {
+                    "summary": "model readiness",
+                    "parameters": [name_param],
+                    "responses": {
+                        "200": {"description": "ready", **_json({"type": "object"})},
+                        **_errors(401, 403, 404, 503),
+                    },
+                }
+            },
+            "/v2/models/{name}/infer": {
+                "post": {
+                    "summary": "inference: UINT8 images [N, H, W, C] at the model's size; audio models: INT16 samples [N, T]; "
+                    "text models: BYTES texts [N] or INT64 token ids",
+                    "parameters": [name_param],
+                    "requestBody": {"required": True, **_json(infer_request)},
+                    "responses": {
+                        "200": {"description": "probabilities and labels", **_json({"type": "object"})},
+                        **_errors(400, 401, 403, 404, 408, 413, 415, 503),
+                    },
+                }
+            },
+            "/predict/{name}": {
+                "post": {
+                    "summary": "top-k labels for an image or audio file, or a UTF-8 text for text models (raw body or multipart field)",
+                    "parameters": [
+                        name_param,
+                        {
+                            "name": "top_k",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1},
+                        },
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                            **({"text/plain": {"schema": {"type": "string", "minLength": 1}}} if text else {}),
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"file": {"type": "string", "format": "binary"}},
+                                }
+                            },
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "predictions", **_json({"type": "object"})},
+                        **_errors(400, 401, 403, 404, 408, 413, 415, 503),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {
+                            "description": "text exposition format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(401, 403),
+                    },
+                }
+            },
         },
         "components": {
-            "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}},
-                                  "additionalProperties": False}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                    "additionalProperties": False,
+                }
+            },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": auth,

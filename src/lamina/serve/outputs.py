@@ -25,7 +25,11 @@ class Sink:
 
     def __init__(self, path: Path, task: str):
         self.path = path
-        self.fields = ("input", *TASK_KINDS[task].answer_fields, "error")  # CSV/Parquet columns; nested answers are JSON text
+        self.fields = (
+            "input",
+            *TASK_KINDS[task].answer_fields,
+            "error",
+        )  # CSV/Parquet columns; nested answers are JSON text
         self.spool = path.with_name(path.name + ".partial.jsonl") if path.suffix.lower() == ".parquet" else path
         self.csv = self.spool.suffix.lower() == ".csv"
         self.done, self.last_key = _complete_rows(self.spool, self.csv)
@@ -67,7 +71,9 @@ def open_sink(path: str | Path, task: str) -> Sink:
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise DataError(f"{p}: writing Parquet needs pyarrow: pip install pyarrow (or write .csv / .jsonl)") from None
+            raise DataError(
+                f"{p}: writing Parquet needs pyarrow: pip install pyarrow (or write .csv / .jsonl)"
+            ) from None
     if not p.parent.exists():
         raise DataError(f"{p.parent}: no such folder")
     return Sink(p, _task(task))
@@ -102,7 +108,7 @@ def _complete_rows(path: Path, is_csv: bool) -> tuple[int, str | None]:
     lines, size, end = 0, 0, 0
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):
-            if (n := chunk.count(b"\n")):
+            if n := chunk.count(b"\n"):
                 lines += n
                 end = size + chunk.rfind(b"\n") + 1
             size += len(chunk)
@@ -119,7 +125,9 @@ def _complete_rows(path: Path, is_csv: bool) -> tuple[int, str | None]:
     try:
         key = next(csv.reader([last]))[0] if is_csv else json.loads(last)["input"]
     except (ValueError, KeyError, IndexError, TypeError, StopIteration):
-        raise DataError(f"{path}: its last row is not one batch scoring writes; remove the file or choose another --output") from None
+        raise DataError(
+            f"{path}: its last row is not one batch scoring writes; remove the file or choose another --output"
+        ) from None
     return lines, key
 
 
@@ -144,6 +152,10 @@ def _spool_to_parquet(spool: Path, path: Path, fields: tuple) -> None:
 def _arrow_batch(rows: list[dict], fields: tuple, schema):
     import pyarrow as pa
 
-    columns = [[r.get(f) if f in ("score", "value") else (_flat(r.get(f)) if r.get(f) is not None else None) for r in rows]
-               for f in fields]
-    return pa.RecordBatch.from_arrays([pa.array(c, type=schema.field(f).type) for c, f in zip(columns, fields)], schema=schema)
+    columns = [
+        [r.get(f) if f in ("score", "value") else (_flat(r.get(f)) if r.get(f) is not None else None) for r in rows]
+        for f in fields
+    ]
+    return pa.RecordBatch.from_arrays(
+        [pa.array(c, type=schema.field(f).type) for c, f in zip(columns, fields)], schema=schema
+    )

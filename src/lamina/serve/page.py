@@ -80,24 +80,34 @@ if(PAGE.token){document.getElementById('connect').addEventListener('click',conne
 else{PAGE.models.forEach(m=>document.getElementById('cards').appendChild(card(m)));}
 """
 
-TOKEN_FORM = ('<p>This server needs a token. Token: <input type="password" id="token" autocomplete="off"> '
-              '<button id="connect">Connect</button> <span id="status"></span></p>')
+TOKEN_FORM = (
+    '<p>This server needs a token. Token: <input type="password" id="token" autocomplete="off"> '
+    '<button id="connect">Connect</button> <span id="status"></span></p>'
+)
 
 
 def _hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-CSP = (f"default-src 'none'; script-src {_hash(SCRIPT)}; style-src {_hash(STYLE)}; connect-src 'self'; img-src data:; "
-       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+CSP = (
+    f"default-src 'none'; script-src {_hash(SCRIPT)}; style-src {_hash(STYLE)}; connect-src 'self'; img-src data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 def render_page(models, token_required: bool) -> str:
     """The page for ``models`` (ServedModel); with a token, the models are fetched after the user gives it."""
-    data = {"token": token_required,
-            "models": [] if token_required else [{"name": m.name, "modality": m.modality, "labels": m.labels} for m in models]}
+    data = {
+        "token": token_required,
+        "models": []
+        if token_required
+        else [{"name": m.name, "modality": m.modality, "labels": m.labels} for m in models],
+    }
     blob = json.dumps(data).replace("<", "\\u003c")  # no '</script>' can close the data block
-    return ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>lamina</title>\n'
-            '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">\n'
-            f'<style>{STYLE}</style></head><body>\n<h1>lamina</h1>\n{TOKEN_FORM if token_required else ""}\n<div id="cards"></div>\n'
-            f'<script type="application/json" id="models">{blob}</script>\n<script>{SCRIPT}</script></body></html>\n')
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>lamina</title>\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">\n'
+        f'<style>{STYLE}</style></head><body>\n<h1>lamina</h1>\n{TOKEN_FORM if token_required else ""}\n<div id="cards"></div>\n'
+        f'<script type="application/json" id="models">{blob}</script>\n<script>{SCRIPT}</script></body></html>\n'
+    )

@@ -44,7 +44,11 @@ def split_binary(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
 
 
 def _shape(value) -> list[int]:
-    if not isinstance(value, list) or not value or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(d, int) and not isinstance(d, bool) for d in value)
+    ):
         raise InputError(f"'shape' must be a non-empty list of integers, got {str(value)[:80]}")
     if any(d < 0 for d in value):
         raise InputError(f"'shape' has a negative dimension: {value}")
@@ -76,7 +80,9 @@ def parse_input(doc: dict, tail: bytes, expected_shape: list[int], datatype: str
     if "binary_data_size" in params:
         size = params["binary_data_size"]
         if not isinstance(size, int) or size != count * dtype.itemsize or size != len(tail):
-            raise InputError(f"binary_data_size must be {count * dtype.itemsize} bytes for shape {shape}, and match the body")
+            raise InputError(
+                f"binary_data_size must be {count * dtype.itemsize} bytes for shape {shape}, and match the body"
+            )
         return np.frombuffer(tail, dtype=dtype).reshape(shape)
     data = spec.get("data")
     if not isinstance(data, list):
@@ -98,7 +104,12 @@ def parse_input(doc: dict, tail: bytes, expected_shape: list[int], datatype: str
 def input_datatype(doc: dict) -> str | None:
     """The datatype of the request's first input, if it names one."""
     inputs = doc.get("inputs")
-    if isinstance(inputs, list) and inputs and isinstance(inputs[0], dict) and isinstance(inputs[0].get("datatype"), str):
+    if (
+        isinstance(inputs, list)
+        and inputs
+        and isinstance(inputs[0], dict)
+        and isinstance(inputs[0].get("datatype"), str)
+    ):
         return inputs[0]["datatype"]
     return None
 
@@ -157,7 +168,9 @@ def requested_outputs(doc: dict, available: tuple[str, ...] = ("probabilities", 
     outputs = doc.get("outputs")
     if outputs is None:
         return list(available)
-    if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs):
+    if not isinstance(outputs, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
+    ):
         raise InputError("'outputs' must be a list of objects with a 'name'")
     names = [o["name"] for o in outputs]
     unknown = [n for n in names if n not in available]
@@ -168,7 +181,9 @@ def requested_outputs(doc: dict, available: tuple[str, ...] = ("probabilities", 
     return names
 
 
-def infer_response(model_name: str, request_id, scores: np.ndarray, task: Task, names: list[str], version: str = "1") -> dict:
+def infer_response(
+    model_name: str, request_id, scores: np.ndarray, task: Task, names: list[str], version: str = "1"
+) -> dict:
     """The v2 response body for the task's scores (N, outputs): "probabilities" / "value" as FP32, "label" as BYTES
     (the label; for multi-label the labels above their thresholds joined by '; ')."""
     outputs = []
@@ -176,7 +191,9 @@ def infer_response(model_name: str, request_id, scores: np.ndarray, task: Task, 
         if name == "label":
             outputs.append({"name": name, "datatype": "BYTES", "shape": [len(scores)], "data": task.decided(scores)})
         else:
-            outputs.append({"name": name, "datatype": "FP32", "shape": list(scores.shape), "data": scores.ravel().tolist()})
+            outputs.append(
+                {"name": name, "datatype": "FP32", "shape": list(scores.shape), "data": scores.ravel().tolist()}
+            )
     body = {"model_name": model_name, "model_version": version, "outputs": outputs}
     if request_id is not None:
         body["id"] = request_id

@@ -165,8 +165,10 @@ def check_self_contained(onnx_path: Path) -> None:
     except Exception as e:  # protobuf's DecodeError and friends
         raise LaminaError(f"{onnx_path}: not a readable ONNX model ({str(e)[:200]}).") from None
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in _tensors(model.graph)):
-        raise LaminaError(f"{onnx_path}: refers to external data files; lamina serves self-contained graphs only. "
-                          "Re-run `lamina export`.")
+        raise LaminaError(
+            f"{onnx_path}: refers to external data files; lamina serves self-contained graphs only. "
+            "Re-run `lamina export`."
+        )
 
 
 def parse_model_arg(arg: str) -> tuple[str | None, str]:
@@ -201,7 +203,9 @@ def load_served_model(arg: str, threads: int = 0, version: str = "1", spin: bool
     graph = export.get("int8") or export  # a quantized graph that passed its accuracy gate is served in place of fp32
     onnx_path = package / graph.get("file", "model.onnx")
     if not onnx_path.is_file() or sha256_file(onnx_path) != graph.get("sha256"):
-        raise LaminaError(f"{onnx_path}: missing or its sha256 does not match lamina.json; re-run `lamina export {path}`.")
+        raise LaminaError(
+            f"{onnx_path}: missing or its sha256 does not match lamina.json; re-run `lamina export {path}`."
+        )
     if name is None:
         run_dir = package.parent if package.name == "model" else package
         name = run_dir.resolve().name
@@ -210,11 +214,20 @@ def load_served_model(arg: str, threads: int = 0, version: str = "1", spin: bool
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    if not spin:  # batch scoring: idle ONNX Runtime threads sleep instead of spinning, leaving the cores to the decoders
+    if (
+        not spin
+    ):  # batch scoring: idle ONNX Runtime threads sleep instead of spinning, leaving the cores to the decoders
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
     check_self_contained(onnx_path)
-    return ServedModel(name, package, meta, session, export["input"]["name"], export["output"]["name"],
-                       preprocess_from_meta(meta).tokenizer_in(package),
-                       version, onnx_path.name)
-
+    return ServedModel(
+        name,
+        package,
+        meta,
+        session,
+        export["input"]["name"],
+        export["output"]["name"],
+        preprocess_from_meta(meta).tokenizer_in(package),
+        version,
+        onnx_path.name,
+    )

@@ -62,8 +62,16 @@ class Shard:
         return len(range(self.index, total, self.count))
 
 
-def score(model: ServedModel, source: Source, sink: Sink, shard: Shard = Shard(), batch_size: int = BATCH_SIZE,
-          top_k: int = 5, workers: int | None = None, quiet: bool = False) -> dict:
+def score(
+    model: ServedModel,
+    source: Source,
+    sink: Sink,
+    shard: Shard = Shard(),
+    batch_size: int = BATCH_SIZE,
+    top_k: int = 5,
+    workers: int | None = None,
+    quiet: bool = False,
+) -> dict:
     """Score the shard's inputs not yet in ``sink``; returns {"output", "rows", "scored", "errors", "resumed_after", "seconds"}.
 
     Raises:
@@ -86,7 +94,9 @@ def score(model: ServedModel, source: Source, sink: Sink, shard: Shard = Shard()
     try:
         processes = remaining > PROCESSES_FROM * batch_size  # a short job does not pay the processes' start (~0.5 s)
         with ThreadPoolExecutor(1) as writer:
-            for keys, batch, problems in _decoded_batches(model, todo, batch_size, workers or os.cpu_count() or 1, processes):
+            for keys, batch, problems in _decoded_batches(
+                model, todo, batch_size, workers or os.cpu_count() or 1, processes
+            ):
                 scores = model.run(model.check_batch(batch)) if batch is not None else None
                 if written is not None:
                     count(written)
@@ -99,8 +109,14 @@ def score(model: ServedModel, source: Source, sink: Sink, shard: Shard = Shard()
         raise
     progress.close()
     sink.close(complete=True)
-    return {"output": str(sink.path), "rows": sink.done + scored, "scored": scored, "errors": errors,
-            "resumed_after": sink.done, "seconds": round(time.perf_counter() - t0, 3)}
+    return {
+        "output": str(sink.path),
+        "rows": sink.done + scored,
+        "scored": scored,
+        "errors": errors,
+        "resumed_after": sink.done,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
 
 
 def _skip_done(todo, sink: Sink, source: Source) -> None:
@@ -112,9 +128,11 @@ def _skip_done(todo, sink: Sink, source: Source) -> None:
         pass
     if last is None or last.key != sink.last_key:
         sink.close(complete=False)
-        raise DataError(f"{sink.spool}: holds {sink.done} rows ending with {sink.last_key!r}, but input {sink.done} of "
-                        f"{source.path} is {last.key if last else 'missing'!r}: the input changed since that run. "
-                        "Remove the partial output or choose another --output.")
+        raise DataError(
+            f"{sink.spool}: holds {sink.done} rows ending with {sink.last_key!r}, but input {sink.done} of "
+            f"{source.path} is {last.key if last else 'missing'!r}: the input changed since that run. "
+            "Remove the partial output or choose another --output."
+        )
 
 
 def _decoded_batches(model: ServedModel, inputs, batch_size: int, workers: int, processes: bool):
@@ -124,8 +142,12 @@ def _decoded_batches(model: ServedModel, inputs, batch_size: int, workers: int, 
     ready: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
     if processes and model.prep.decode_in_processes:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_decoder,
-                                   initargs=(str(model.package),))
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_decoder,
+            initargs=(str(model.package),),
+        )
         decode = _decode_here
     else:
         pool, decode, workers = ThreadPoolExecutor(1), partial(_decode, model), 1
@@ -234,6 +256,10 @@ def _encode_texts(model: ServedModel, chunk: list[Input]) -> list:
 def _write(model: ServedModel, sink: Sink, keys: list[str], scores, problems: dict, top_k: int) -> tuple[int, int]:
     """Write one output row per key: the task's answer, or the error in its place; (rows, errors)."""
     answers = iter(model.task.answer(scores, top_k) if scores is not None else [])
-    sink.write([{"input": key, "error": " ".join(problems[n].split())} if n in problems else {"input": key, **next(answers)}
-                for n, key in enumerate(keys)])
+    sink.write(
+        [
+            {"input": key, "error": " ".join(problems[n].split())} if n in problems else {"input": key, **next(answers)}
+            for n, key in enumerate(keys)
+        ]
+    )
     return len(keys), len(problems)

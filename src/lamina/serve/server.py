@@ -68,9 +68,16 @@ class HeaderDeadline(HttpToolsProtocol):
         super().connection_lost(exc)
 
 
-def serve(model_args: list[str], host: str = "127.0.0.1", port: int = 8000, options: ServeOptions | None = None,
-          threads: int = 0, versions: dict[str, str] | None = None, header_timeout_s: float = 10.0,
-          max_connections: int | None = None) -> None:
+def serve(
+    model_args: list[str],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    options: ServeOptions | None = None,
+    threads: int = 0,
+    versions: dict[str, str] | None = None,
+    header_timeout_s: float = 10.0,
+    max_connections: int | None = None,
+) -> None:
     """Serve the given run directories / packages (``name=path`` to rename) until stopped.
 
     Args:
@@ -86,8 +93,18 @@ def serve(model_args: list[str], host: str = "127.0.0.1", port: int = 8000, opti
     gc.collect()
     gc.freeze()
     protocol = type("Protocol", (HeaderDeadline,), {"header_timeout_s": header_timeout_s})
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on", http=protocol,
-                            limit_concurrency=max_connections, timeout_graceful_shutdown=30, server_header=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        http=protocol,
+        limit_concurrency=max_connections,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+    )
     server = DrainingServer(config, app.state.lamina)
     names = ", ".join(m.name for m in models)
     print(f"serving {names} on http://{host}:{port}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)

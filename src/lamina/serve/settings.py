@@ -51,8 +51,10 @@ def serve_token(host: str, token: str | None, token_file: str | None, no_auth: b
         if no_auth:
             raise LaminaError(f"serve: {source} and --no-auth contradict each other")
     elif not is_loopback(host) and not no_auth:
-        raise LaminaError(f"serve: --host {host} is reachable from other machines and no token is set; give --token-file FILE "
-                          "(or $LAMINA_TOKEN), or --no-auth to serve without authentication")
+        raise LaminaError(
+            f"serve: --host {host} is reachable from other machines and no token is set; give --token-file FILE "
+            "(or $LAMINA_TOKEN), or --no-auth to serve without authentication"
+        )
     return token
 
 

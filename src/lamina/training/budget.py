@@ -44,7 +44,12 @@ def epochs_within_budget(cfg: Config, data: PreparedData, requested_epochs) -> t
     seconds = measure_epoch_seconds(cfg, data)
     fits = max(1, int(tc.time_budget // max(seconds, 1e-9)))
     chosen = min(fits, tc.epochs)
-    info = {"epoch_seconds": round(seconds, 3), "auto_epochs": tc.epochs, "time_budget": tc.time_budget, "epochs": chosen}
+    info = {
+        "epoch_seconds": round(seconds, 3),
+        "auto_epochs": tc.epochs,
+        "time_budget": tc.time_budget,
+        "epochs": chosen,
+    }
     return cfg.model_copy(update={"train": tc.model_copy(update={"epochs": chosen})}), info
 
 

@@ -72,7 +72,13 @@ def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
 
 
-def save_checkpoint(directory: str | Path, tag: str, weights: dict[str, torch.Tensor], extra_tensors: dict[str, torch.Tensor], state: dict) -> Path:
+def save_checkpoint(
+    directory: str | Path,
+    tag: str,
+    weights: dict[str, torch.Tensor],
+    extra_tensors: dict[str, torch.Tensor],
+    state: dict,
+) -> Path:
     """Atomically write checkpoint ``tag`` under ``directory``; returns its folder.
 
     Args:
@@ -91,15 +97,19 @@ def save_checkpoint(directory: str | Path, tag: str, weights: dict[str, torch.Te
     try:
         tmp.mkdir()
         atomic_write_bytes(tmp / "model.safetensors", save(weights))
-        atomic_write_bytes(tmp / "state.safetensors", save(extra_tensors) if extra_tensors else save({"_empty": torch.zeros(0)}))
+        atomic_write_bytes(
+            tmp / "state.safetensors", save(extra_tensors) if extra_tensors else save({"_empty": torch.zeros(0)})
+        )
         write_json(tmp / "state.json", state)
         write_json(tmp / "manifest.json", {"files": {name: sha256_file(tmp / name) for name in FILES}})
         fsync_dir(tmp)
     except (OSError, NoRoom) as e:  # disk full, quota, file size limit: the previous checkpoint was not touched
         shutil.rmtree(tmp, ignore_errors=True)
         reason = e.strerror if isinstance(e, OSError) else str(e).split("(", 1)[-1].split(")", 1)[0]
-        raise CheckpointError(f"{root}: cannot write the '{tag}' checkpoint ({reason}); the previous checkpoint is "
-                              "intact. Free disk space, then run the same command to resume.") from None
+        raise CheckpointError(
+            f"{root}: cannot write the '{tag}' checkpoint ({reason}); the previous checkpoint is "
+            "intact. Free disk space, then run the same command to resume."
+        ) from None
     # Only renames until the new checkpoint is in place: a kill never leaves a half-deleted fallback (deleting the
     # previous .old in place could be cut short, and then a damaged current copy had nothing intact behind it).
     if final.exists():
@@ -126,7 +136,9 @@ def verify(folder: Path) -> None:
             raise CheckpointError(f"{folder / name}: sha256 does not match the manifest (truncated or corrupted)")
 
 
-def load_checkpoint(directory: str | Path, tag: str) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict, list[str]]:
+def load_checkpoint(
+    directory: str | Path, tag: str
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict, list[str]]:
     """Load checkpoint ``tag``, falling back to the previous copy if the current one is damaged.
 
     Returns:
@@ -141,7 +153,12 @@ def load_checkpoint(directory: str | Path, tag: str) -> tuple[dict[str, torch.Te
             continue
         try:
             verify(folder)
-            return load_file(folder / "model.safetensors"), load_file(folder / "state.safetensors"), json.loads((folder / "state.json").read_text()), problems
+            return (
+                load_file(folder / "model.safetensors"),
+                load_file(folder / "state.safetensors"),
+                json.loads((folder / "state.json").read_text()),
+                problems,
+            )
         except CheckpointError as e:
             problems.append(str(e))
     raise CheckpointError(f"{root / tag}: no intact checkpoint" + (f" ({'; '.join(problems)})" if problems else ""))

@@ -67,10 +67,13 @@ def init(device_request: str) -> Dist:
         # Our own key prefix per restart: with torch 2.13's env:// set-up, a restarted gloo group
         # read the dead worker's address from the first attempt and could not connect (measured).
         addr, port, agent_store = dist_store()
-        store = torch.distributed.TCPStore(addr, port, world, is_master=not agent_store and rank == 0, timeout=COLLECTIVE_TIMEOUT)
+        store = torch.distributed.TCPStore(
+            addr, port, world, is_master=not agent_store and rank == 0, timeout=COLLECTIVE_TIMEOUT
+        )
         store = torch.distributed.PrefixStore(f"lamina/attempt_{dist_restart_count()}", store)
-        torch.distributed.init_process_group("nccl" if cuda else "gloo", store=store, rank=rank, world_size=world,
-                                             timeout=COLLECTIVE_TIMEOUT)
+        torch.distributed.init_process_group(
+            "nccl" if cuda else "gloo", store=store, rank=rank, world_size=world, timeout=COLLECTIVE_TIMEOUT
+        )
     return Dist(rank, world, local_rank)
 
 

@@ -38,7 +38,9 @@ class Engine:
         """Rank 0: the process that validates, logs and writes checkpoints."""
         return self.dist.main
 
-    def setup(self, model: torch.nn.Module, memory_format: torch.memory_format = torch.contiguous_format) -> torch.nn.Module:
+    def setup(
+        self, model: torch.nn.Module, memory_format: torch.memory_format = torch.contiguous_format
+    ) -> torch.nn.Module:
         """``model`` on the device, in its modality's memory format (channels-last for images)."""
         return model.to(self.device, memory_format=memory_format)
 

@@ -21,6 +21,7 @@ from lamina.training.figures import FIGURES
 from lamina.training.metrics import tune_thresholds
 from lamina.training.objective import Objective
 
+
 def evaluate_scores(task: Task, scores: np.ndarray, y: np.ndarray, present_only: bool = False) -> dict:
     """Every figure of a task for activated outputs ``scores`` against targets ``y`` (the shape `evaluate --json` prints)."""
     return FIGURES[task.kind].full(task, scores, y, present_only)
@@ -52,8 +53,14 @@ def _training_data_info(package_dir: Path) -> dict:
     return read_json(data_json) if data_json.is_file() else {}
 
 
-def run_evaluation(model_path, data_path, split: str | None = None, skip_bad: bool = False, cache: bool = True,
-                   report_path: str | Path | None = None) -> dict:
+def run_evaluation(
+    model_path,
+    data_path,
+    split: str | None = None,
+    skip_bad: bool = False,
+    cache: bool = True,
+    report_path: str | Path | None = None,
+) -> dict:
     """Metrics of a model package on labeled data; see :func:`lamina.api.evaluate`.
 
     With ``report_path``, also writes a report.html there (curves from the model's run when
@@ -63,17 +70,42 @@ def run_evaluation(model_path, data_path, split: str | None = None, skip_bad: bo
     predictor = Predictor.load(package)
     meta = predictor.meta
     info = _training_data_info(package)
-    data, skipped = prepare_eval_data(data_path, predictor.prep, meta["labels"], split, info.get("splits"), skip_bad, cache,
-                                      predictor.tokenizer, tuple(info.get("columns") or (None, None)), predictor.task)
+    data, skipped = prepare_eval_data(
+        data_path,
+        predictor.prep,
+        meta["labels"],
+        split,
+        info.get("splits"),
+        skip_bad,
+        cache,
+        predictor.tokenizer,
+        tuple(info.get("columns") or (None, None)),
+        predictor.task,
+    )
     probs = predictor.scores(data.x)
     result = evaluate_scores(predictor.task, probs.numpy(), data.y.numpy(), present_only=True)
     result.update(split=split, data=str(data_path), model=str(package), skipped=skipped)
     if report_path is not None:
         run_dir = package.parent
         rows = read_metrics(run_dir) if (run_dir / "run.json").is_file() else []
-        config_yaml = (run_dir / "config.yaml").read_text(encoding="utf-8") if rows and (run_dir / "config.yaml").is_file() else ""
-        write_report(Path(report_path), f"{meta.get('name', package.name)} evaluated on {data_path}", split or "all", result, data,
-                      probs.numpy(), predictor.task, rows, config_yaml, meta.get("data_fingerprint", ""), {},
-                      predictor.prep)
+        config_yaml = (
+            (run_dir / "config.yaml").read_text(encoding="utf-8")
+            if rows and (run_dir / "config.yaml").is_file()
+            else ""
+        )
+        write_report(
+            Path(report_path),
+            f"{meta.get('name', package.name)} evaluated on {data_path}",
+            split or "all",
+            result,
+            data,
+            probs.numpy(),
+            predictor.task,
+            rows,
+            config_yaml,
+            meta.get("data_fingerprint", ""),
+            {},
+            predictor.prep,
+        )
         result["report"] = str(report_path)
     return result

@@ -23,13 +23,16 @@ def feature_key(model: Classifier, prep, precision: str) -> str:
     for name, t in model.encoder_state().items():
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return (f"{model.net.__class__.__name__}-{h.hexdigest()}-{prep.size}x{prep.channels}-{prep.fit}-{prep.resample}-{precision}"
-            f"-d{IMAGE_DECODE_VERSION}")
+    return (
+        f"{model.net.__class__.__name__}-{h.hexdigest()}-{prep.size}x{prep.channels}-{prep.fit}-{prep.resample}-{precision}"
+        f"-d{IMAGE_DECODE_VERSION}"
+    )
 
 
 @torch.no_grad()
-def frozen_features(model: Classifier, split: SplitData, device: str, precision: str, batch_size: int,
-                    cache_key: str | None = None) -> SplitData:
+def frozen_features(
+    model: Classifier, split: SplitData, device: str, precision: str, batch_size: int, cache_key: str | None = None
+) -> SplitData:
     """The split as its frozen encoder's features (N, D) float32: a frozen encoder runs once per sample, not once per epoch.
 
     With ``cache_key`` (images with content hashes), features are kept in lamina's cache and an image
@@ -39,7 +42,9 @@ def frozen_features(model: Classifier, split: SplitData, device: str, precision:
     width = model.feature_width
     cache = feature_cache(cache_dir(), cache_key, width) if cache_key and split.hashes is not None else None
     known = cache.lookup(split.hashes) if cache is not None else {}
-    todo = torch.tensor([i for i in range(len(split)) if cache is None or split.hashes[i] not in known], dtype=torch.int64)
+    todo = torch.tensor(
+        [i for i in range(len(split)) if cache is None or split.hashes[i] not in known], dtype=torch.int64
+    )
     feats = torch.empty((len(split), width))
     lengths = token_lengths(split.x)
     for part in eval_batches(len(todo), batch_size, lengths[todo] if lengths is not None else None):
@@ -48,9 +53,9 @@ def frozen_features(model: Classifier, split: SplitData, device: str, precision:
             feats[idx] = model.encode(as_model_input(split.x[idx], device)).float().cpu()
     if known:
         hits = torch.tensor([i for i, h in enumerate(split.hashes) if h in known], dtype=torch.int64)
-        feats[hits] = torch.from_numpy(cache.read(np.array([known[split.hashes[i]] for i in hits.tolist()], dtype=np.int64)))
+        feats[hits] = torch.from_numpy(
+            cache.read(np.array([known[split.hashes[i]] for i in hits.tolist()], dtype=np.int64))
+        )
     if cache is not None and len(todo):
         cache.add({split.hashes[i]: feats[i].numpy() for i in todo.tolist()})
     return SplitData(feats, split.y, split.keys, split.texts)
-
-

@@ -37,8 +37,10 @@ class MultiLabelFigures:
         """Micro-F1 and subset accuracy at 0.5."""
         pred, truth = out > 0, y > 0.5
         tp = (pred & truth).sum().item()
-        return {"micro_f1": 2 * tp / max(1, pred.sum().item() + truth.sum().item()),
-                "subset_accuracy": (pred == truth).all(1).float().mean().item()}
+        return {
+            "micro_f1": 2 * tp / max(1, pred.sum().item() + truth.sum().item()),
+            "subset_accuracy": (pred == truth).all(1).float().mean().item(),
+        }
 
     def full(self, task: Task, scores: np.ndarray, y: np.ndarray, present_only: bool) -> dict:
         return multilabel_metrics(y, scores, task.labels, task.thresholds)
@@ -56,4 +58,8 @@ class RegressionFigures:
         return regression_metrics(y, scores[:, 0])
 
 
-FIGURES = {"classification": ClassificationFigures(), "multilabel": MultiLabelFigures(), "regression": RegressionFigures()}
+FIGURES = {
+    "classification": ClassificationFigures(),
+    "multilabel": MultiLabelFigures(),
+    "regression": RegressionFigures(),
+}

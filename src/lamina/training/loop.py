@@ -37,8 +37,6 @@ def auto_epochs(epochs: int | str, n_train: int) -> int:
     return max(lo, min(hi, round(AUTO_EPOCH_SAMPLES / max(1, n_train))))
 
 
-
-
 def resolve_train(tc: TrainConfig, model: str, n_train: int, task: str = "classification") -> TrainConfig:
     """``tc`` with epochs, batch sizes, learning rate and monitor written in for the registered ``model``,
     ``n_train`` training samples and the ``task``: 'auto' epochs (see auto_epochs), the model's batch size,
@@ -53,13 +51,21 @@ def resolve_train(tc: TrainConfig, model: str, n_train: int, task: str = "classi
     rules = TASK_KINDS[task]
     monitor = rules.monitor if tc.monitor == "auto" else tc.monitor
     if monitor != "loss" and monitor not in rules.monitors:
-        raise ConfigError(f"config: train.monitor: a {task} task has no '{monitor}'; use auto, loss or {' or '.join(rules.monitors)}")
+        raise ConfigError(
+            f"config: train.monitor: a {task} task has no '{monitor}'; use auto, loss or {' or '.join(rules.monitors)}"
+        )
     return tc.model_copy(update={"epochs": auto_epochs(tc.epochs, n_train), "monitor": monitor, **filled})
 
 
 @torch.no_grad()
-def predict_split(model: torch.nn.Module, split: SplitData, device: str, precision: str, batch_size: int = 512,
-                  objective: Objective | None = None) -> tuple[torch.Tensor, float]:
+def predict_split(
+    model: torch.nn.Module,
+    split: SplitData,
+    device: str,
+    precision: str,
+    batch_size: int = 512,
+    objective: Objective | None = None,
+) -> tuple[torch.Tensor, float]:
     """Raw outputs (N, outputs) as float32 on CPU and the mean plain loss of ``objective`` (default: cross-entropy)."""
     model.eval()
     objective = objective or Objective(Task("classification"))
@@ -75,8 +81,15 @@ def predict_split(model: torch.nn.Module, split: SplitData, device: str, precisi
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, val: SplitData, objective: Objective, device: str, precision: str, monitor: str,
-             batch_size: int = 512) -> dict:
+def validate(
+    model: torch.nn.Module,
+    val: SplitData,
+    objective: Objective,
+    device: str,
+    precision: str,
+    monitor: str,
+    batch_size: int = 512,
+) -> dict:
     """Val loss and the task's cheap metrics for one epoch: accuracy (and macro-F1 when it is the monitored metric),
     micro-F1 and subset accuracy at 0.5 (multi-label), MAE, RMSE and R2 (regression)."""
     out, loss = predict_split(model, val, device, precision, batch_size, objective)

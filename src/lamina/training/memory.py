@@ -85,7 +85,9 @@ def _measure(model, sample: torch.Tensor, batch: int, device: str, train: bool, 
     return max(0, torch.cuda.max_memory_allocated(device) - base)
 
 
-def probe_batch_sizes(model, sample: torch.Tensor, device: str, autocast, limit_train: int, limit_eval: int = 4096) -> dict:
+def probe_batch_sizes(
+    model, sample: torch.Tensor, device: str, autocast, limit_train: int, limit_eval: int = 4096
+) -> dict:
     """{"micro_batch_size", "eval_batch_size", "bytes_per_sample_train", "bytes_per_sample_eval", "available_bytes"}.
 
     Args:

@@ -23,7 +23,14 @@ def classification_metrics(y_true, y_pred, labels: list[str], present_only: bool
     y_pred = np.asarray(y_pred, dtype=np.int64)
     idx = sorted(set(y_true.tolist())) if present_only else list(range(len(labels)))
     if len(y_true) == 0:
-        return {"accuracy": 0.0, "macro_f1": 0.0, "n": 0, "labels": list(labels), "per_class": {}, "confusion_matrix": []}
+        return {
+            "accuracy": 0.0,
+            "macro_f1": 0.0,
+            "n": 0,
+            "labels": list(labels),
+            "per_class": {},
+            "confusion_matrix": [],
+        }
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
@@ -74,12 +81,22 @@ def multilabel_metrics(y_true, scores, labels: list[str], thresholds: list[float
     scores = np.asarray(scores, dtype=np.float64)
     t = np.asarray(thresholds if thresholds is not None else [0.5] * len(labels))
     if len(y_true) == 0:
-        return {"micro_f1": 0.0, "macro_f1": 0.0, "samples_f1": 0.0, "mean_average_precision": 0.0, "subset_accuracy": 0.0, "n": 0,
-                "labels": list(labels), "per_label": {}}
+        return {
+            "micro_f1": 0.0,
+            "macro_f1": 0.0,
+            "samples_f1": 0.0,
+            "mean_average_precision": 0.0,
+            "subset_accuracy": 0.0,
+            "n": 0,
+            "labels": list(labels),
+            "per_label": {},
+        }
     pred = scores >= t[None, :]
     present = np.flatnonzero(y_true.sum(0) > 0)
     p, r, f, s = precision_recall_fscore_support(y_true, pred, zero_division=0)
-    ap = [float(average_precision_score(y_true[:, k], scores[:, k])) if k in present else None for k in range(len(labels))]
+    ap = [
+        float(average_precision_score(y_true[:, k], scores[:, k])) if k in present else None for k in range(len(labels))
+    ]
     return {
         "micro_f1": float(f1_score(y_true, pred, average="micro", zero_division=0)),
         "macro_f1": float(np.mean(f[present])) if len(present) else 0.0,
@@ -88,8 +105,17 @@ def multilabel_metrics(y_true, scores, labels: list[str], thresholds: list[float
         "subset_accuracy": float((pred == y_true).all(1).mean()),
         "n": int(len(y_true)),
         "labels": list(labels),
-        "per_label": {label: {"precision": float(p[k]), "recall": float(r[k]), "f1": float(f[k]), "ap": ap[k], "support": int(s[k]),
-                              "threshold": float(t[k])} for k, label in enumerate(labels)},
+        "per_label": {
+            label: {
+                "precision": float(p[k]),
+                "recall": float(r[k]),
+                "f1": float(f[k]),
+                "ap": ap[k],
+                "support": int(s[k]),
+                "threshold": float(t[k]),
+            }
+            for k, label in enumerate(labels)
+        },
     }
 
 
@@ -101,5 +127,9 @@ def regression_metrics(y_true, y_pred) -> dict:
         return {"mae": 0.0, "rmse": 0.0, "r2": 0.0, "n": 0}
     err = y_pred - y_true
     total = ((y_true - y_true.mean()) ** 2).sum()
-    return {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err ** 2).mean())),
-            "r2": float(1 - (err ** 2).sum() / total) if total > 0 else 0.0, "n": int(len(y_true))}
+    return {
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt((err**2).mean())),
+        "r2": float(1 - (err**2).sum() / total) if total > 0 else 0.0,
+        "n": int(len(y_true)),
+    }

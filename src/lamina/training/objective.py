@@ -59,9 +59,11 @@ def _huber(objective: Objective, out, y, w, reduction: str, smoothing: float) ->
 
 
 LOSSES = {"classification": _cross_entropy, "multilabel": _binary_cross_entropy, "regression": _huber}  # per task kind
-HITS = {"classification": lambda out, y: (out.argmax(1) == y).sum(),
-        "multilabel": lambda out, y: ((out > 0) == (y > 0.5)).all(1).sum(),
-        "regression": lambda out, y: torch.zeros((), dtype=torch.int64, device=out.device)}
+HITS = {
+    "classification": lambda out, y: (out.argmax(1) == y).sum(),
+    "multilabel": lambda out, y: ((out > 0) == (y > 0.5)).all(1).sum(),
+    "regression": lambda out, y: torch.zeros((), dtype=torch.int64, device=out.device),
+}
 
 
 def class_weights(task: Task, y: torch.Tensor, setting) -> torch.Tensor | None:
@@ -79,7 +81,9 @@ def class_weights(task: Task, y: torch.Tensor, setting) -> torch.Tensor | None:
     if isinstance(setting, dict):
         unknown = sorted(set(setting) - set(task.labels))
         if unknown:
-            raise ConfigError(f"config: train.class_weights: labels {unknown[:5]} are not in the data; labels: {task.labels[:20]}")
+            raise ConfigError(
+                f"config: train.class_weights: labels {unknown[:5]} are not in the data; labels: {task.labels[:20]}"
+            )
         return torch.tensor([float(setting.get(label, 1.0)) for label in task.labels], dtype=torch.float32)
     return AUTO_WEIGHTS[task.kind](task, y)
 
@@ -99,4 +103,7 @@ def _positive_weights(task: Task, y: torch.Tensor) -> torch.Tensor | None:
     return ((len(y) - pos).clamp_min(1.0) / pos).pow(WEIGHT_POWER).clamp(1.0, MAX_POS_WEIGHT).float()
 
 
-AUTO_WEIGHTS = {"classification": _inverse_frequency, "multilabel": _positive_weights}  # class_weights: auto, per labelled kind
+AUTO_WEIGHTS = {
+    "classification": _inverse_frequency,
+    "multilabel": _positive_weights,
+}  # class_weights: auto, per labelled kind

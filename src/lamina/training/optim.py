@@ -26,17 +26,25 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     for p in model.parameters():
         if p.requires_grad:
             groups.setdefault((p.ndim > 1, scale_of.get(id(p), 1.0)), []).append(p)
-    params = [{"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0, "lr_scale": scale}
-              for (decay, scale), ps in sorted(groups.items(), key=lambda kv: (not kv[0][0], -kv[0][1]))]
+    params = [
+        {"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0, "lr_scale": scale}
+        for (decay, scale), ps in sorted(groups.items(), key=lambda kv: (not kv[0][0], -kv[0][1]))
+    ]
     # fused: one kernel for the whole update where torch has it (CPU and CUDA; 4-5% of a bf16
     # resnet-small step on 2 cores, benchmarks/DEFAULTS.md); otherwise foreach, one kernel per
     # tensor list instead of a Python loop per tensor (~30% faster steps on CPU).
     sparse = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding) and m.sparse}
     if sparse:
-        return LazyAdamW([{**g, "weight_decay": 0.0} if id(g["params"][0]) in sparse else g for g in _split_sparse(params, sparse)],
-                         lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)
+        return LazyAdamW(
+            [{**g, "weight_decay": 0.0} if id(g["params"][0]) in sparse else g for g in _split_sparse(params, sparse)],
+            lr=cfg.lr,
+            betas=(0.9, 0.999),
+            eps=1e-8,
+        )
     fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for g in params for p in g["params"])
-    return torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8, **({"fused": True} if fused else {"foreach": True}))
+    return torch.optim.AdamW(
+        params, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8, **({"fused": True} if fused else {"foreach": True})
+    )
 
 
 def clip_gradients(model: torch.nn.Module, max_norm: float) -> None:
@@ -84,7 +92,7 @@ class LazyAdamW(torch.optim.Optimizer):
                     state.update(step=torch.tensor(0.0), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
                 state["step"] += 1
                 t = float(state["step"])
-                c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+                c1, c2 = 1 - b1**t, 1 - b2**t
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 if p.grad.is_sparse:
                     grad = p.grad.coalesce()

@@ -61,7 +61,11 @@ def _largest_errors(task, scores: np.ndarray, y: np.ndarray, limit: int) -> list
     return [(i, (f"{y[i]:.4g}", f"{scores[i, 0]:.4g}", None)) for i in order]
 
 
-MISTAKES = {"classification": _wrong_labels, "multilabel": _wrong_label_sets, "regression": _largest_errors}  # per task kind
+MISTAKES = {
+    "classification": _wrong_labels,
+    "multilabel": _wrong_label_sets,
+    "regression": _largest_errors,
+}  # per task kind
 MISTAKES_HEADING = {"regression": "Largest errors"}  # otherwise "Most confident mistakes"
 
 
@@ -70,7 +74,9 @@ def _scale(lo: float, hi: float, a: float, b: float):
     return lambda v: a + (v - lo) / span * (b - a)
 
 
-def line_chart(series: dict[str, list[tuple[float, float]]], title: str, xlabel: str, width: int = 460, height: int = 260) -> str:
+def line_chart(
+    series: dict[str, list[tuple[float, float]]], title: str, xlabel: str, width: int = 460, height: int = 260
+) -> str:
     """An SVG line chart: one polyline per named series of (x, y) points, with axes and a legend."""
     points = [p for pts in series.values() for p in pts]
     if not points:
@@ -80,15 +86,23 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, xlabel:
     x0, x1 = min(xs), max(xs)
     y0, y1 = min(0.0, min(ys)), max(ys) * 1.05 or 1.0
     sx, sy = _scale(x0, x1, left, right), _scale(y0, y1, bottom, top)
-    out = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
-           f'<text x="{left}" y="16" class="title">{html.escape(title)}</text>',
-           f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" class="axis"/><line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" class="axis"/>']
+    out = [
+        f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
+        f'<text x="{left}" y="16" class="title">{html.escape(title)}</text>',
+        f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" class="axis"/><line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" class="axis"/>',
+    ]
     for i in range(5):
         v = y0 + (y1 - y0) * i / 4
-        out.append(f'<line x1="{left}" y1="{sy(v):.1f}" x2="{right}" y2="{sy(v):.1f}" class="grid"/>'
-                   f'<text x="{left - 6}" y="{sy(v) + 4:.1f}" text-anchor="end">{v:.3g}</text>')
+        out.append(
+            f'<line x1="{left}" y1="{sy(v):.1f}" x2="{right}" y2="{sy(v):.1f}" class="grid"/>'
+            f'<text x="{left - 6}" y="{sy(v) + 4:.1f}" text-anchor="end">{v:.3g}</text>'
+        )
     whole = all(float(x).is_integer() for x in xs)
-    ticks = sorted({round(x0 + (x1 - x0) * i / 4) for i in range(5)}) if whole else [x0 + (x1 - x0) * i / 4 for i in range(5)]
+    ticks = (
+        sorted({round(x0 + (x1 - x0) * i / 4) for i in range(5)})
+        if whole
+        else [x0 + (x1 - x0) * i / 4 for i in range(5)]
+    )
     for v in ticks:  # epochs get whole-number ticks
         out.append(f'<text x="{sx(v):.1f}" y="{bottom + 16}" text-anchor="middle">{v:.4g}</text>')
     out.append(f'<text x="{(left + right) / 2}" y="{height - 4}" text-anchor="middle">{html.escape(xlabel)}</text>')
@@ -98,8 +112,10 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, xlabel:
         out.append(f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{coords}"/>')
         if len(pts) == 1:
             out.append(f'<circle cx="{sx(pts[0][0]):.1f}" cy="{sy(pts[0][1]):.1f}" r="3" fill="{color}"/>')
-        out.append(f'<rect x="{right - 130}" y="{top + 4 + 16 * n}" width="10" height="10" fill="{color}"/>'
-                   f'<text x="{right - 115}" y="{top + 13 + 16 * n}">{html.escape(name)}</text>')
+        out.append(
+            f'<rect x="{right - 130}" y="{top + 4 + 16 * n}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{right - 115}" y="{top + 13 + 16 * n}">{html.escape(name)}</text>'
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -111,25 +127,46 @@ def confusion_svg(matrix: list[list[int]], labels: list[str], cell: int = 34) ->
     share = m / np.maximum(1.0, m.sum(1, keepdims=True))
     pad = 8 + 7 * max((len(label) for label in labels), default=1)
     size = pad + cell * k + 10
-    out = [f'<svg class="confusion" width="{size}" height="{size}" viewBox="0 0 {size} {size}" role="img" aria-label="confusion matrix">']
+    out = [
+        f'<svg class="confusion" width="{size}" height="{size}" viewBox="0 0 {size} {size}" role="img" aria-label="confusion matrix">'
+    ]
     for i, label in enumerate(labels):
         y = pad + cell * i + cell / 2 + 4
         out.append(f'<text x="{pad - 6}" y="{y:.1f}" text-anchor="end">{html.escape(label)}</text>')
-        out.append(f'<text transform="translate({pad + cell * i + cell / 2 + 4:.1f},{pad - 6}) rotate(-90)">{html.escape(label)}</text>')
+        out.append(
+            f'<text transform="translate({pad + cell * i + cell / 2 + 4:.1f},{pad - 6}) rotate(-90)">{html.escape(label)}</text>'
+        )
     for i in range(k):
         for j in range(k):
             s = share[i, j]
-            fill = f"rgb({int(255 - 200 * s)},{int(255 - 120 * s)},{255})" if i == j else f"rgb(255,{int(255 - 190 * s)},{int(255 - 190 * s)})"
-            out.append(f'<rect class="cell" x="{pad + cell * j}" y="{pad + cell * i}" width="{cell}" height="{cell}" fill="{fill}" stroke="#ddd">'
-                       f'<title>true {html.escape(labels[i])}, predicted {html.escape(labels[j])}: {int(m[i, j])}</title></rect>')
+            fill = (
+                f"rgb({int(255 - 200 * s)},{int(255 - 120 * s)},{255})"
+                if i == j
+                else f"rgb(255,{int(255 - 190 * s)},{int(255 - 190 * s)})"
+            )
+            out.append(
+                f'<rect class="cell" x="{pad + cell * j}" y="{pad + cell * i}" width="{cell}" height="{cell}" fill="{fill}" stroke="#ddd">'
+                f"<title>true {html.escape(labels[i])}, predicted {html.escape(labels[j])}: {int(m[i, j])}</title></rect>"
+            )
             if m[i, j]:
-                out.append(f'<text x="{pad + cell * j + cell / 2}" y="{pad + cell * i + cell / 2 + 4}" text-anchor="middle">{int(m[i, j])}</text>')
+                out.append(
+                    f'<text x="{pad + cell * j + cell / 2}" y="{pad + cell * i + cell / 2 + 4}" text-anchor="middle">{int(m[i, j])}</text>'
+                )
     out.append("</svg>")
     return "".join(out)
 
 
-def scatter_svg(x: np.ndarray, y: np.ndarray, title: str, xlabel: str, ylabel: str, diagonal: bool = False,
-                width: int = 460, height: int = 300, limit: int = 2000) -> str:
+def scatter_svg(
+    x: np.ndarray,
+    y: np.ndarray,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    diagonal: bool = False,
+    width: int = 460,
+    height: int = 300,
+    limit: int = 2000,
+) -> str:
     """An SVG scatter plot of up to ``limit`` points (evenly chosen), with the y = x line when ``diagonal``."""
     if not len(x):
         return f'<svg class="chart" width="{width}" height="{height}" role="img"><text x="20" y="30">{html.escape(title)}: no data</text></svg>'
@@ -139,21 +176,30 @@ def scatter_svg(x: np.ndarray, y: np.ndarray, title: str, xlabel: str, ylabel: s
     lo_x, hi_x = (min(x.min(), y.min()), max(x.max(), y.max())) if diagonal else (x.min(), x.max())
     lo_y, hi_y = (lo_x, hi_x) if diagonal else (y.min(), y.max())
     sx, sy = _scale(lo_x, hi_x, left, right), _scale(lo_y, hi_y, bottom, top)
-    out = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
-           f'<text x="{left}" y="16" class="title">{html.escape(title)}</text>',
-           f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" class="axis"/><line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" class="axis"/>',
-           f'<text x="{left - 4}" y="{bottom}" text-anchor="end">{lo_y:.3g}</text><text x="{left - 4}" y="{top + 8}" text-anchor="end">{hi_y:.3g}</text>',
-           f'<text x="{left}" y="{bottom + 14}">{lo_x:.3g}</text><text x="{right}" y="{bottom + 14}" text-anchor="end">{hi_x:.3g}</text>',
-           f'<text x="{(left + right) / 2}" y="{height - 4}" text-anchor="middle">{html.escape(xlabel)}</text>',
-           f'<text transform="translate(12,{(top + bottom) / 2}) rotate(-90)" text-anchor="middle">{html.escape(ylabel)}</text>']
+    out = [
+        f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
+        f'<text x="{left}" y="16" class="title">{html.escape(title)}</text>',
+        f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" class="axis"/><line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" class="axis"/>',
+        f'<text x="{left - 4}" y="{bottom}" text-anchor="end">{lo_y:.3g}</text><text x="{left - 4}" y="{top + 8}" text-anchor="end">{hi_y:.3g}</text>',
+        f'<text x="{left}" y="{bottom + 14}">{lo_x:.3g}</text><text x="{right}" y="{bottom + 14}" text-anchor="end">{hi_x:.3g}</text>',
+        f'<text x="{(left + right) / 2}" y="{height - 4}" text-anchor="middle">{html.escape(xlabel)}</text>',
+        f'<text transform="translate(12,{(top + bottom) / 2}) rotate(-90)" text-anchor="middle">{html.escape(ylabel)}</text>',
+    ]
     if diagonal:
-        out.append(f'<line x1="{sx(lo_x):.1f}" y1="{sy(lo_x):.1f}" x2="{sx(hi_x):.1f}" y2="{sy(hi_x):.1f}" stroke="#999" stroke-dasharray="4"/>')
-    out += [f'<circle class="point" cx="{sx(a):.1f}" cy="{sy(b):.1f}" r="2" fill="{PALETTE[0]}" fill-opacity="0.5"/>' for a, b in zip(x, y)]
+        out.append(
+            f'<line x1="{sx(lo_x):.1f}" y1="{sy(lo_x):.1f}" x2="{sx(hi_x):.1f}" y2="{sy(hi_x):.1f}" stroke="#999" stroke-dasharray="4"/>'
+        )
+    out += [
+        f'<circle class="point" cx="{sx(a):.1f}" cy="{sy(b):.1f}" r="2" fill="{PALETTE[0]}" fill-opacity="0.5"/>'
+        for a, b in zip(x, y)
+    ]
     out.append("</svg>")
     return "".join(out)
 
 
-def pr_curves(scores: np.ndarray, y: np.ndarray, labels: list[str], top: int = 5) -> dict[str, list[tuple[float, float]]]:
+def pr_curves(
+    scores: np.ndarray, y: np.ndarray, labels: list[str], top: int = 5
+) -> dict[str, list[tuple[float, float]]]:
     """Precision-recall curves (recall, precision) of all labels pooled (micro) and of the ``top`` most frequent labels."""
     from sklearn.metrics import precision_recall_curve
 
@@ -171,49 +217,69 @@ def pr_curves(scores: np.ndarray, y: np.ndarray, labels: list[str], top: int = 5
     return out
 
 
-def task_sections(task, split: str, evaluation: dict, scores: np.ndarray | None, y: np.ndarray | None) -> tuple[str, str]:
+def task_sections(
+    task, split: str, evaluation: dict, scores: np.ndarray | None, y: np.ndarray | None
+) -> tuple[str, str]:
     """(the summary line, the task's sections) of the report: confusion matrix and per-class table; per-label
     table and precision-recall curves; predicted-against-true and residual plots."""
     return SECTIONS[task.kind](task, html.escape(split), evaluation, scores, y)
 
 
 def _regression_sections(task, split: str, evaluation: dict, scores, y) -> tuple[str, str]:
-    summary = (f"<span><b>{split}</b> MAE {evaluation['mae']:.4g}</span><span>RMSE {evaluation['rmse']:.4g}</span>"
-               f"<span>R2 {evaluation['r2']:.4f}</span><span>n = {evaluation['n']}</span>")
+    summary = (
+        f"<span><b>{split}</b> MAE {evaluation['mae']:.4g}</span><span>RMSE {evaluation['rmse']:.4g}</span>"
+        f"<span>R2 {evaluation['r2']:.4f}</span><span>n = {evaluation['n']}</span>"
+    )
     plots = ""
     if scores is not None and y is not None:
-        plots = (scatter_svg(y, scores[:, 0], "predicted against true", "true", "predicted", diagonal=True)
-                 + scatter_svg(scores[:, 0], scores[:, 0] - y, "residuals", "predicted", "predicted - true"))
+        plots = scatter_svg(
+            y, scores[:, 0], "predicted against true", "true", "predicted", diagonal=True
+        ) + scatter_svg(scores[:, 0], scores[:, 0] - y, "residuals", "predicted", "predicted - true")
     return summary, f'<h2>Predictions ({split})</h2><div class="charts">{plots}</div>'
 
 
 def _multilabel_sections(task, split: str, evaluation: dict, scores, y) -> tuple[str, str]:
     e = html.escape
-    summary = (f"<span><b>{split}</b> micro-F1 {evaluation['micro_f1']:.4f}</span><span>macro-F1 {evaluation['macro_f1']:.4f}</span>"
-               f"<span>mAP {evaluation['mean_average_precision']:.4f}</span><span>subset accuracy {evaluation['subset_accuracy']:.4f}</span>"
-               f"<span>n = {evaluation['n']}</span>")
-    rows = "".join(f"<tr><td>{e(name)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td>"
-                   f"<td>{'-' if m['ap'] is None else format(m['ap'], '.3f')}</td><td>{m['support']}</td><td>{m['threshold']:.2f}</td></tr>"
-                   for name, m in evaluation["per_label"].items())
+    summary = (
+        f"<span><b>{split}</b> micro-F1 {evaluation['micro_f1']:.4f}</span><span>macro-F1 {evaluation['macro_f1']:.4f}</span>"
+        f"<span>mAP {evaluation['mean_average_precision']:.4f}</span><span>subset accuracy {evaluation['subset_accuracy']:.4f}</span>"
+        f"<span>n = {evaluation['n']}</span>"
+    )
+    rows = "".join(
+        f"<tr><td>{e(name)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td>"
+        f"<td>{'-' if m['ap'] is None else format(m['ap'], '.3f')}</td><td>{m['support']}</td><td>{m['threshold']:.2f}</td></tr>"
+        for name, m in evaluation["per_label"].items()
+    )
     chart = line_chart(pr_curves(scores, y, task.labels), "precision-recall", "recall") if scores is not None else ""
-    return summary, (f'<h2>Precision-recall ({split})</h2><div class="charts">{chart}</div>'
-                     f"<h2>Per label ({split})</h2><table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th>"
-                     f"<th>AP</th><th>support</th><th>threshold</th></tr>{rows}</table>")
+    return summary, (
+        f'<h2>Precision-recall ({split})</h2><div class="charts">{chart}</div>'
+        f"<h2>Per label ({split})</h2><table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th>"
+        f"<th>AP</th><th>support</th><th>threshold</th></tr>{rows}</table>"
+    )
 
 
 def _classification_sections(task, split: str, evaluation: dict, scores, y) -> tuple[str, str]:
     e = html.escape
-    summary = (f"<span><b>{split}</b> accuracy {evaluation['accuracy']:.4f}</span><span>macro-F1 {evaluation['macro_f1']:.4f}</span>"
-               f"<span>n = {evaluation['n']}</span>")
+    summary = (
+        f"<span><b>{split}</b> accuracy {evaluation['accuracy']:.4f}</span><span>macro-F1 {evaluation['macro_f1']:.4f}</span>"
+        f"<span>n = {evaluation['n']}</span>"
+    )
     per_class = "".join(
         f"<tr><td>{e(name)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td><td>{m['support']}</td></tr>"
-        for name, m in evaluation["per_class"].items())
-    return summary, (f"<h2>Confusion matrix ({split})</h2>{confusion_svg(evaluation['confusion_matrix'], evaluation['labels'])}"
-                     f"<h2>Per class ({split})</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
-                     f"<th>support</th></tr>{per_class}</table>")
+        for name, m in evaluation["per_class"].items()
+    )
+    return summary, (
+        f"<h2>Confusion matrix ({split})</h2>{confusion_svg(evaluation['confusion_matrix'], evaluation['labels'])}"
+        f"<h2>Per class ({split})</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
+        f"<th>support</th></tr>{per_class}</table>"
+    )
 
 
-SECTIONS = {"classification": _classification_sections, "multilabel": _multilabel_sections, "regression": _regression_sections}
+SECTIONS = {
+    "classification": _classification_sections,
+    "multilabel": _multilabel_sections,
+    "regression": _regression_sections,
+}
 
 
 def curves(rows: list[dict]) -> tuple[dict, dict]:
@@ -227,11 +293,17 @@ def curves(rows: list[dict]) -> tuple[dict, dict]:
             train_last[r["epoch"]] = r
         elif r.get("split") == "val":
             val[r["epoch"]] = r
-    loss = {"train loss": [(e + 1, r["loss"]) for e, r in sorted(train_last.items())],
-            "val loss": [(e + 1, r["loss"]) for e, r in sorted(val.items())]}
-    metric = next((m for m in ("accuracy", "subset_accuracy", "micro_f1", "r2") if any(m in r for r in val.values())), "accuracy")
-    acc = {f"train {metric}": [(e + 1, r[metric]) for e, r in sorted(train_last.items()) if metric in r],
-           f"val {metric}": [(e + 1, r[metric]) for e, r in sorted(val.items()) if metric in r]}
+    loss = {
+        "train loss": [(e + 1, r["loss"]) for e, r in sorted(train_last.items())],
+        "val loss": [(e + 1, r["loss"]) for e, r in sorted(val.items())],
+    }
+    metric = next(
+        (m for m in ("accuracy", "subset_accuracy", "micro_f1", "r2") if any(m in r for r in val.values())), "accuracy"
+    )
+    acc = {
+        f"train {metric}": [(e + 1, r[metric]) for e, r in sorted(train_last.items()) if metric in r],
+        f"val {metric}": [(e + 1, r[metric]) for e, r in sorted(val.items()) if metric in r],
+    }
     return {k: v for k, v in loss.items() if v}, {k: v for k, v in acc.items() if v}
 
 
@@ -247,8 +319,20 @@ th:first-child,td:first-child{text-align:left}.mistakes{display:flex;flex-wrap:w
 """
 
 
-def render(*, title: str, split: str, evaluation: dict, rows: list[dict], mistakes: list[Mistake], config_yaml: str,
-           fingerprint: str, extra: dict | None = None, task=None, scores: np.ndarray | None = None, y: np.ndarray | None = None) -> str:
+def render(
+    *,
+    title: str,
+    split: str,
+    evaluation: dict,
+    rows: list[dict],
+    mistakes: list[Mistake],
+    config_yaml: str,
+    fingerprint: str,
+    extra: dict | None = None,
+    task=None,
+    scores: np.ndarray | None = None,
+    y: np.ndarray | None = None,
+) -> str:
     """The report as one HTML string.
 
     Args:
@@ -263,14 +347,22 @@ def render(*, title: str, split: str, evaluation: dict, rows: list[dict], mistak
     task = task or Task("classification", evaluation.get("labels", []))
     loss, acc = curves(rows)
     summary, sections = task_sections(task, split, evaluation, scores, y)
-    cards = "".join(
-        f'<div class="mistake">{m.preview}<b>{e(m.predicted)}</b>' + (f" ({m.confidence:.0%})" if m.confidence is not None else "")
-        + f'<br>true: {e(m.true)}<br><small>{e(m.key)}</small></div>'
-        for m in mistakes) or "<p>No mistakes on this split.</p>"
+    cards = (
+        "".join(
+            f'<div class="mistake">{m.preview}<b>{e(m.predicted)}</b>'
+            + (f" ({m.confidence:.0%})" if m.confidence is not None else "")
+            + f"<br>true: {e(m.true)}<br><small>{e(m.key)}</small></div>"
+            for m in mistakes
+        )
+        or "<p>No mistakes on this split.</p>"
+    )
     facts = "".join(f"<span><b>{e(k)}</b> {e(str(v))}</span>" for k, v in (extra or {}).items())
     metric = next(iter(acc), "accuracy").split(" ", 1)[-1]
-    charts = (f'<div class="charts">{line_chart(loss, "loss", "epoch")}{line_chart(acc, metric, "epoch")}</div>'
-              if rows else "<p>No training curves: this model was evaluated outside its run.</p>")
+    charts = (
+        f'<div class="charts">{line_chart(loss, "loss", "epoch")}{line_chart(acc, metric, "epoch")}</div>'
+        if rows
+        else "<p>No training curves: this model was evaluated outside its run.</p>"
+    )
     heading = MISTAKES_HEADING.get(task.kind, "Most confident mistakes")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title><style>{STYLE}</style></head><body>
@@ -290,11 +382,34 @@ def write(path: Path, page: str) -> Path:
     return path
 
 
-def write_report(path: Path, title: str, split_name: str, evaluation: dict, split: SplitData, probs, task: Task,
-                  rows: list[dict], config_yaml: str, fingerprint: str, extra: dict, prep) -> Path:
+def write_report(
+    path: Path,
+    title: str,
+    split_name: str,
+    evaluation: dict,
+    split: SplitData,
+    probs,
+    task: Task,
+    rows: list[dict],
+    config_yaml: str,
+    fingerprint: str,
+    extra: dict,
+    prep,
+) -> Path:
     """report.html for ``split``'s figures: curves from ``rows``, the worst mistakes with a preview of each input
     (``prep``, the modality object, shows a sample)."""
     mistakes = worst_mistakes(task, probs, split.y.numpy(), split.keys, lambda i: prep.preview(split, i))
-    page = render(title=title, split=split_name, evaluation=evaluation, rows=rows, mistakes=mistakes,
-                         config_yaml=config_yaml, fingerprint=fingerprint, extra=extra, task=task, scores=probs, y=split.y.numpy())
+    page = render(
+        title=title,
+        split=split_name,
+        evaluation=evaluation,
+        rows=rows,
+        mistakes=mistakes,
+        config_yaml=config_yaml,
+        fingerprint=fingerprint,
+        extra=extra,
+        task=task,
+        scores=probs,
+        y=split.y.numpy(),
+    )
     return write(path, page)

@@ -61,8 +61,10 @@ def run_lock(path: str | Path):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise LaminaError(f"--output {path}: another training (pid {pid}) is using it. Wait for it to end, "
-                              "or choose another --output.") from None
+            raise LaminaError(
+                f"--output {path}: another training (pid {pid}) is using it. Wait for it to end, "
+                "or choose another --output."
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
@@ -87,7 +89,9 @@ class RunDir:
             raise LaminaError(f"--output {self.path}: exists and is not a directory.")
         if self.path.exists() and any(self.path.iterdir()):
             if not overwrite:
-                raise LaminaError(f"--output {self.path}: already holds a run. Choose another --output or pass --overwrite.")
+                raise LaminaError(
+                    f"--output {self.path}: already holds a run. Choose another --output or pass --overwrite."
+                )
             import shutil
 
             shutil.rmtree(self.path)
@@ -103,8 +107,16 @@ class RunDir:
     def set_status(self, status: str, **extra) -> None:
         """Record running/completed/failed in run.json, with times and the command line."""
         path = self.path / "run.json"
-        info = read_json(path) if path.exists() else {"started": _now(), "pid": os.getpid(), "argv": [redact_credentials(a) for a in sys.argv],
-                                                      "lamina": __version__}
+        info = (
+            read_json(path)
+            if path.exists()
+            else {
+                "started": _now(),
+                "pid": os.getpid(),
+                "argv": [redact_credentials(a) for a in sys.argv],
+                "lamina": __version__,
+            }
+        )
         info.update(status=status, updated=_now(), elapsed_s=round(time.monotonic() - self._started, 3), **extra)
         write_json(path, info)
 

@@ -88,8 +88,11 @@ def show_run(path: str | Path) -> dict:
     out = summarize(p)
     out["config"] = _yaml(p / "config.yaml")
     out["metrics"] = (read_json(p / "run.json").get("result") or {}).get("metrics", {})
-    out["files"] = {name: str(p / name) for name in ("config.yaml", "metrics.jsonl", "data.json", "model", "checkpoints", "report.html")
-                    if (p / name).exists()}
+    out["files"] = {
+        name: str(p / name)
+        for name in ("config.yaml", "metrics.jsonl", "data.json", "model", "checkpoints", "report.html")
+        if (p / name).exists()
+    }
     data = p / "data.json"
     out["data_fingerprint"] = read_json(data).get("fingerprint") if data.is_file() else None
     return out

@@ -130,7 +130,9 @@ class MlflowTracker:
             version = self._try("model registration", self._register, register, alias)
             if version is not None:
                 info.update(registered_model=register, model_version=version, alias=alias)
-        self._try("run status", self.client.set_terminated, self.run_id, "FINISHED" if status == "completed" else "FAILED")
+        self._try(
+            "run status", self.client.set_terminated, self.run_id, "FINISHED" if status == "completed" else "FAILED"
+        )
         if self.unlogged_metrics:
             self.problems.insert(0, f"{self.unlogged_metrics} metric values not logged")
         info["unlogged"] = list(self.problems)
@@ -168,8 +170,10 @@ def mlmodel() -> str:
     import mlflow
 
     py = ".".join(map(str, sys.version_info[:3]))
-    return (f"artifact_path: model\nflavors:\n  python_function:\n    loader_module: {PYFUNC_LOADER}\n    data: .\n"
-            f"    python_version: {py}\nmlflow_version: {mlflow.__version__}\n")
+    return (
+        f"artifact_path: model\nflavors:\n  python_function:\n    loader_module: {PYFUNC_LOADER}\n    data: .\n"
+        f"    python_version: {py}\nmlflow_version: {mlflow.__version__}\n"
+    )
 
 
 def _reason(e: Exception) -> str:
@@ -186,7 +190,7 @@ def fetch_registered_model(uri: str, tracking_uri: str | None, into: Path) -> tu
     tracking_uri = use_tracking_credentials(tracking_uri)
     if not tracking_uri:
         raise LaminaError(f"{uri}: needs a tracking server: pass --tracking-uri URI or set MLFLOW_TRACKING_URI")
-    body = uri[len("models:/"):]
+    body = uri[len("models:/") :]
     name, sep, alias = body.partition("@")
     version = None
     if not sep:
@@ -206,10 +210,13 @@ def fetch_registered_model(uri: str, tracking_uri: str | None, into: Path) -> tu
     target.mkdir(parents=True, exist_ok=True)
     try:
         if mv.run_id:
-            local = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="model", dst_path=str(target),
-                                                        tracking_uri=tracking_uri)
+            local = mlflow.artifacts.download_artifacts(
+                run_id=mv.run_id, artifact_path="model", dst_path=str(target), tracking_uri=tracking_uri
+            )
         else:
-            local = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(target), tracking_uri=tracking_uri)
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=mv.source, dst_path=str(target), tracking_uri=tracking_uri
+            )
     except Exception as e:
         raise LaminaError(f"{uri}: version {mv.version} could not be downloaded ({_reason(e)})") from None
     return name, str(mv.version), Path(local)

@@ -34,8 +34,16 @@ from lamina.training.run import RunDir
 from lamina.training.state import FitResult, Resume, TrainState, checkpoint_jobs
 
 
-def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, progress_quiet: bool = False,
-        resume: Resume | None = None, dist: Dist = Dist(), on_epoch=None) -> FitResult:
+def fit(
+    cfg: Config,
+    data: PreparedData,
+    run: RunDir,
+    writer: CheckpointWriter,
+    progress_quiet: bool = False,
+    resume: Resume | None = None,
+    dist: Dist = Dist(),
+    on_epoch=None,
+) -> FitResult:
     """Train ``cfg.model`` on ``data``; writes metrics into ``run`` and checkpoints through ``writer``.
     ``cfg`` has its inferred values written in (session.fill_inferred: epochs, batch sizes, lr).
 
@@ -54,7 +62,10 @@ def fit(cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, 
     try:
         trainer = Trainer(cfg, data, run, writer, Engine.create(cfg.train, dist, progress_quiet), resume, on_epoch)
         # SIGTERM: checkpoint and stop after the current step (one process; torchrun's agent restarts its workers itself)
-        with contextlib.closing(trainer.progress), sigterm_requests() if not dist.active else contextlib.nullcontext() as sigterm:
+        with (
+            contextlib.closing(trainer.progress),
+            sigterm_requests() if not dist.active else contextlib.nullcontext() as sigterm,
+        ):
             while not trainer.st.finished and trainer.st.epoch < trainer.tc.epochs:
                 trainer.end_epoch(trainer.train_epoch(sigterm))
     finally:
@@ -80,22 +91,46 @@ class _EpochSums:
 class Trainer:
     """One run's model, optimizer, data views and state, set up in the order the random draws expect."""
 
-    def __init__(self, cfg: Config, data: PreparedData, run: RunDir, writer: CheckpointWriter, engine: Engine,
-                 resume: Resume | None, on_epoch):
-        self.cfg, self.tc, self.data, self.run, self.writer, self.engine, self.on_epoch = cfg, cfg.train, data, run, writer, engine, on_epoch
+    def __init__(
+        self,
+        cfg: Config,
+        data: PreparedData,
+        run: RunDir,
+        writer: CheckpointWriter,
+        engine: Engine,
+        resume: Resume | None,
+        on_epoch,
+    ):
+        self.cfg, self.tc, self.data, self.run, self.writer, self.engine, self.on_epoch = (
+            cfg,
+            cfg.train,
+            data,
+            run,
+            writer,
+            engine,
+            on_epoch,
+        )
         set_threads(self.tc.num_threads)
         if self.tc.deterministic:
             torch.use_deterministic_algorithms(True)
-        torch.manual_seed(self.tc.seed)  # weight init and dropout draw from torch's default generator, saved in checkpoints
+        torch.manual_seed(
+            self.tc.seed
+        )  # weight init and dropout draw from torch's default generator, saved in checkpoints
         self.train, self.val = data.splits["train"], data.splits.get("val")
         model_cfg = resolve(cfg.model, data.modality)
-        model = build_model(model_cfg, tuple(self.train.x.shape[1:]), data.task.outputs, data.mean, data.std, data.modality, data.prep)
-        self.objective = Objective(data.task, self.tc.label_smoothing, class_weights(data.task, self.train.y, self.tc.class_weights))
+        model = build_model(
+            model_cfg, tuple(self.train.x.shape[1:]), data.task.outputs, data.mean, data.std, data.modality, data.prep
+        )
+        self.objective = Objective(
+            data.task, self.tc.label_smoothing, class_weights(data.task, self.train.y, self.tc.class_weights)
+        )
         self.twin = torch_modality(data.prep)
         self.model = engine.setup(model, self.twin.memory_format)
         self.st = TrainState.from_json(resume.state["train"]) if resume is not None else TrainState()
         self.best_weights, self.pending_best = None, False  # pending: best_weights not yet on disk
-        self.batch_size = train_defaults(model_cfg.name)["batch_size"] if self.tc.batch_size == "auto" else self.tc.batch_size
+        self.batch_size = (
+            train_defaults(model_cfg.name)["batch_size"] if self.tc.batch_size == "auto" else self.tc.batch_size
+        )
         self._choose_micro_batches()
         self.eval_model = self.model  # what validation runs; a training step runs step_model, after augment
         self.step_model, self.augment = self.twin.training_view(self.model, cfg, data)
@@ -112,8 +147,10 @@ class Trainer:
         self.total_steps = self.per_epoch * self.tc.epochs
         self.progress = Progress(self.total_steps, "train", quiet=engine.quiet or not engine.main)
         if self.tc.batch_size == "auto" or self.accumulation > 1:
-            self.progress.log(f"batch {self.batch_size}: {self.accumulation} micro-batch(es) of up to {self.micro} per step and "
-                              f"process; evaluation batches of {self.st.eval_batch_size}")
+            self.progress.log(
+                f"batch {self.batch_size}: {self.accumulation} micro-batch(es) of up to {self.micro} per step and "
+                f"process; evaluation batches of {self.st.eval_batch_size}"
+            )
         self.progress.update(self.st.global_step)
         self.t_start = self.last_save = time.perf_counter()
         self.seen_at_start = self.st.seen + self.st.count
@@ -123,26 +160,47 @@ class Trainer:
         """Micro-batch and evaluation batch sizes: a fresh run probes memory for batch_size auto; a resumed one keeps its own."""
         st, tc, engine = self.st, self.tc, self.engine
         if not st.micro_batch_size:
-            st.micro_batch_size, st.eval_batch_size = min(tc.micro_batch_size or self.batch_size, self.batch_size), tc.eval_batch_size
+            st.micro_batch_size, st.eval_batch_size = (
+                min(tc.micro_batch_size or self.batch_size, self.batch_size),
+                tc.eval_batch_size,
+            )
             if tc.batch_size == "auto":  # probed before DDP wraps the model: no collective runs during the probe
                 # eval_batch_size is the ceiling: larger evaluation batches are not faster (benchmarks/DEFAULTS.md)
-                probe = probe_batch_sizes(self.model, torch.ones_like(self.train.x[:1]), engine.device, engine.autocast,
-                                          limit_train=-(-self.batch_size // engine.dist.world), limit_eval=tc.eval_batch_size)
-                st.micro_batch_size, st.eval_batch_size = engine.broadcast((probe["micro_batch_size"], probe["eval_batch_size"]))
+                probe = probe_batch_sizes(
+                    self.model,
+                    torch.ones_like(self.train.x[:1]),
+                    engine.device,
+                    engine.autocast,
+                    limit_train=-(-self.batch_size // engine.dist.world),
+                    limit_eval=tc.eval_batch_size,
+                )
+                st.micro_batch_size, st.eval_batch_size = engine.broadcast(
+                    (probe["micro_batch_size"], probe["eval_batch_size"])
+                )
         self.micro = st.micro_batch_size
         self.accumulation = -(-(self.batch_size // engine.dist.world) // self.micro)
 
     def _encode_once(self) -> None:
         """A frozen pretrained encoder: encode every text or image once, train only the head on the features."""
         engine, started = self.engine, time.perf_counter()
-        key = feature_key(self.model, self.data.prep, engine.precision) if self.twin.caches_features and self.cfg.data.cache else None
-        self.train, self.val = (frozen_features(self.model, sp, engine.device, engine.precision, self.st.eval_batch_size, key)
-                                if sp is not None else None for sp in (self.train, self.val))
+        key = (
+            feature_key(self.model, self.data.prep, engine.precision)
+            if self.twin.caches_features and self.cfg.data.cache
+            else None
+        )
+        self.train, self.val = (
+            frozen_features(self.model, sp, engine.device, engine.precision, self.st.eval_batch_size, key)
+            if sp is not None
+            else None
+            for sp in (self.train, self.val)
+        )
         self.step_model = self.eval_model = self.model.head
         self.augment = None  # features are not augmented
         n = len(self.train) + (len(self.val) if self.val is not None else 0)
-        engine.print(f"frozen encoder: {n} {self.data.modality} samples encoded once in {time.perf_counter() - started:.1f} s; "
-                     "training the output layer only")
+        engine.print(
+            f"frozen encoder: {n} {self.data.modality} samples encoded once in {time.perf_counter() - started:.1f} s; "
+            "training the output layer only"
+        )
 
     def _restore(self, resume: Resume) -> None:
         self.model.load_state_dict(resume.weights)
@@ -158,8 +216,9 @@ class Trainer:
         st, epoch = self.st, self.st.epoch
         self.model.train()
         sums, t_epoch = _EpochSums(st, self.engine), time.perf_counter()
-        for step, idx in train_batches(len(self.train), self.batch_size, self.tc.seed, epoch, start_step=st.step_in_epoch,
-                                       lengths=self.lengths):
+        for step, idx in train_batches(
+            len(self.train), self.batch_size, self.tc.seed, epoch, start_step=st.step_in_epoch, lengths=self.lengths
+        ):
             lr = lr_at(st.global_step, self.total_steps, self.tc)
             loss = self._step(*self._batch(idx), lr, sums)
             st.global_step += 1
@@ -168,7 +227,11 @@ class Trainer:
             if st.global_step % self.tc.log_every == 0 or step == self.per_epoch - 1:
                 self._log_train(epoch, lr, rate, sums)
             self.progress.update(1, epoch=epoch + 1, loss=loss.item(), samples_per_s=round(rate))
-            if self.tc.checkpoint_every and st.global_step % self.tc.checkpoint_every == 0 and step < self.per_epoch - 1:
+            if (
+                self.tc.checkpoint_every
+                and st.global_step % self.tc.checkpoint_every == 0
+                and step < self.per_epoch - 1
+            ):
                 st.loss_sum, st.correct, st.count = sums.totals()
                 self.save()
             if sigterm is not None and sigterm.is_set():
@@ -208,16 +271,27 @@ class Trainer:
     def _log_train(self, epoch: int, lr: float, rate: float, sums: _EpochSums) -> None:
         lsum, corr, n = sums.totals()
         hits = {self.objective.hit_name: corr / n} if self.objective.hit_name else {}
-        self.run.log_metrics({"step": self.st.global_step, "epoch": epoch, "split": "train", "loss": lsum / n, **hits, "lr": lr,
-                              "samples_per_s": rate})
+        self.run.log_metrics(
+            {
+                "step": self.st.global_step,
+                "epoch": epoch,
+                "split": "train",
+                "loss": lsum / n,
+                **hits,
+                "lr": lr,
+                "samples_per_s": rate,
+            }
+        )
 
     def _preempted(self, epoch: int, sums: _EpochSums) -> None:
         """SIGTERM: checkpoint and stop after the current step (torchrun's agent restarts its workers itself)."""
         self.st.loss_sum, self.st.correct, self.st.count = sums.totals()
         self.save()
         self.writer.wait()
-        raise Preempted(f"stopped by SIGTERM at epoch {epoch + 1}, step {self.st.global_step}; the checkpoint is written: "
-                        "run the same command to resume")
+        raise Preempted(
+            f"stopped by SIGTERM at epoch {epoch + 1}, step {self.st.global_step}; the checkpoint is written: "
+            "run the same command to resume"
+        )
 
     # --- a speed probe (lamina.training.budget) -------------------------------------------------
     def seconds_per_epoch(self, budget: float, warmup: int = 3, steps: int = 20, max_seconds: float = 5.0) -> float:
@@ -242,9 +316,19 @@ class Trainer:
         if val is None or not len(val):
             return 0.0
         n = min(len(val), batches * self.st.eval_batch_size)
-        part = SplitData(val.x[torch.arange(n)], val.y[:n], val.keys[:n], val.texts[:n] if val.texts is not None else None)
+        part = SplitData(
+            val.x[torch.arange(n)], val.y[:n], val.keys[:n], val.texts[:n] if val.texts is not None else None
+        )
         started = time.perf_counter()
-        validate(self.eval_model, part, self.objective, self.engine.device, self.engine.precision, self.tc.monitor, self.st.eval_batch_size)
+        validate(
+            self.eval_model,
+            part,
+            self.objective,
+            self.engine.device,
+            self.engine.precision,
+            self.tc.monitor,
+            self.st.eval_batch_size,
+        )
         return (time.perf_counter() - started) * len(val) / n
 
     # --- the end of an epoch -----------------------------------------------------------------
@@ -268,7 +352,9 @@ class Trainer:
         if halt:
             self.progress.log(f"stopped after epoch {epoch + 1} by the search (pruned)")
         elif stop:
-            self.progress.log(f"early stopping: no better val {tc.monitor} for {st.stale} epochs (best at epoch {st.best_epoch + 1})")
+            self.progress.log(
+                f"early stopping: no better val {tc.monitor} for {st.stale} epochs (best at epoch {st.best_epoch + 1})"
+            )
 
     def _judge(self, epoch: int) -> tuple[tuple, bool]:
         """(score, halt) on this rank: the val score (without a val split, the training loss decides) and the search's verdict."""
@@ -276,11 +362,21 @@ class Trainer:
         score = (-(st.loss_sum / st.count),) * 2
         if val is None or not len(val) or not self.engine.main:
             return score, False
-        m = validate(self.eval_model, val, self.objective, self.engine.device, self.engine.precision, tc.monitor, st.eval_batch_size)
+        m = validate(
+            self.eval_model,
+            val,
+            self.objective,
+            self.engine.device,
+            self.engine.precision,
+            tc.monitor,
+            st.eval_batch_size,
+        )
         self.run.log_metrics({"step": st.global_step, "epoch": epoch, "split": "val", **m})
         shown = "accuracy" if tc.monitor == "loss" and "accuracy" in m else tc.monitor
-        self.progress.log(f"epoch {epoch + 1}/{tc.epochs}  train loss {st.loss_sum / st.count:.4f}  val loss {m['loss']:.4f}"
-                          + (f"  val {shown} {m[shown]:.4f}" if shown in m else ""))
+        self.progress.log(
+            f"epoch {epoch + 1}/{tc.epochs}  train loss {st.loss_sum / st.count:.4f}  val loss {m['loss']:.4f}"
+            + (f"  val {shown} {m[shown]:.4f}" if shown in m else "")
+        )
         halt = bool(self.on_epoch is not None and self.on_epoch(epoch, m))
         return _score(m, m["loss"], tc.monitor), halt
 
@@ -289,7 +385,11 @@ class Trainer:
         if not self.engine.main:
             return
         self.st.metrics_bytes = self.run.metrics_bytes()
-        self.writer.submit(checkpoint_jobs(self.model, self.opt, self.aug_gen, self.st, self.best_weights if self.pending_best else None))
+        self.writer.submit(
+            checkpoint_jobs(
+                self.model, self.opt, self.aug_gen, self.st, self.best_weights if self.pending_best else None
+            )
+        )
         self.pending_best, self.last_save = False, time.perf_counter()
 
     def result(self) -> FitResult:
@@ -298,10 +398,23 @@ class Trainer:
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
         rate = (self.st.seen + self.st.count - self.seen_at_start) / max(1e-9, train_seconds)
-        batch = {"batch_size": self.batch_size, "micro_batch_size": self.micro, "accumulation": self.accumulation,
-                 "eval_batch_size": self.st.eval_batch_size}
-        return FitResult(self.model.cpu().eval(), self.st.best_epoch, self.st.best_score, self.st.epoch, self.engine.precision,
-                         self.engine.device, train_seconds, rate, batch)
+        batch = {
+            "batch_size": self.batch_size,
+            "micro_batch_size": self.micro,
+            "accumulation": self.accumulation,
+            "eval_batch_size": self.st.eval_batch_size,
+        }
+        return FitResult(
+            self.model.cpu().eval(),
+            self.st.best_epoch,
+            self.st.best_score,
+            self.st.epoch,
+            self.engine.precision,
+            self.engine.device,
+            train_seconds,
+            rate,
+            batch,
+        )
 
 
 def _score(metrics: dict, loss: float, monitor: str) -> tuple[float, float]:

@@ -36,18 +36,29 @@ def read_search_config(path: str | Path) -> tuple[dict, dict]:
     raw = read_yaml(path)
     space = raw.pop("search", None)
     if not isinstance(space, dict) or not space:
-        raise ConfigError(f"{path}: 'search' is missing or empty; e.g. search: {{train.lr: {{loguniform: [1.0e-4, 1.0e-2]}}}}")
+        raise ConfigError(
+            f"{path}: 'search' is missing or empty; e.g. search: {{train.lr: {{loguniform: [1.0e-4, 1.0e-2]}}}}"
+        )
     for key, spec in space.items():
         where = f"{path}: search.{key}"
         if key not in CONFIG_KEYS or "." not in key or key in ("data.augment",):
-            raise ConfigError(f"{path}: search: '{key}' is not a single setting{suggest_key(key)}; use a dotted key like train.lr")
+            raise ConfigError(
+                f"{path}: search: '{key}' is not a single setting{suggest_key(key)}; use a dotted key like train.lr"
+            )
         if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
-            raise ConfigError(f"{where}: expected one of {', '.join(DISTRIBUTIONS)}, e.g. {{loguniform: [1.0e-4, 1.0e-2]}}; got {spec!r}")
+            raise ConfigError(
+                f"{where}: expected one of {', '.join(DISTRIBUTIONS)}, e.g. {{loguniform: [1.0e-4, 1.0e-2]}}; got {spec!r}"
+            )
         kind, args = next(iter(spec.items()))
         if kind == "choice":
             if not isinstance(args, list) or not args:
                 raise ConfigError(f"{where}: choice needs a non-empty list; got {args!r}")
-        elif not (isinstance(args, list) and len(args) == 2 and all(isinstance(a, (int, float)) for a in args) and args[0] < args[1]):
+        elif not (
+            isinstance(args, list)
+            and len(args) == 2
+            and all(isinstance(a, (int, float)) for a in args)
+            and args[0] < args[1]
+        ):
             raise ConfigError(f"{where}: {kind} needs [low, high] with low < high; got {args!r}")
         elif kind == "loguniform" and args[0] <= 0:
             raise ConfigError(f"{where}: loguniform needs low > 0; got {args!r}")
@@ -86,8 +97,15 @@ def watched(metrics: dict, monitor: str) -> float:
     return metrics[monitor]
 
 
-def run_tune(config_path: str | Path, trials: int, storage: str | None, study_name: str | None, output: str | Path,
-             pruner: str = "median", quiet: bool = True) -> dict:
+def run_tune(
+    config_path: str | Path,
+    trials: int,
+    storage: str | None,
+    study_name: str | None,
+    output: str | Path,
+    pruner: str = "median",
+    quiet: bool = True,
+) -> dict:
     """Run trials until the study holds ``trials`` finished ones; see the module docstring.
 
     Returns {"study", "storage", "best_trial", "best_value", "best_params", "best_config", "trials": {state: count}}.
@@ -112,13 +130,20 @@ def run_tune(config_path: str | Path, trials: int, storage: str | None, study_na
     for attempt in range(5):
         try:
             study = optuna.create_study(
-                study_name=name, storage=storage, load_if_exists=True, direction="minimize" if monitor == "loss" else "maximize",
-                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1) if pruner == "median" else optuna.pruners.NopPruner(),
+                study_name=name,
+                storage=storage,
+                load_if_exists=True,
+                direction="minimize" if monitor == "loss" else "maximize",
+                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+                if pruner == "median"
+                else optuna.pruners.NopPruner(),
             )
             break
         except Exception as e:  # two processes creating the same new storage race on its schema: the loser retries
             if attempt == 4:
-                raise LaminaError(f"--storage {storage}: cannot open the study ({str(e).splitlines()[0][:200]})") from None
+                raise LaminaError(
+                    f"--storage {storage}: cannot open the study ({str(e).splitlines()[0][:200]})"
+                ) from None
             time.sleep(0.2 + 0.3 * attempt)
 
     def objective(trial) -> float:
@@ -152,5 +177,13 @@ def run_tune(config_path: str | Path, trials: int, storage: str | None, study_na
     best = study.best_trial
     best_path = output / "best.yaml"
     atomic_write_text(best_path, yaml.safe_dump(with_values(base, best.params), sort_keys=False))
-    return {"study": name, "storage": storage, "best_trial": best.number, "best_value": best.value, "best_params": best.params,
-            "best_run": best.user_attrs.get("run"), "best_config": str(best_path), "trials": counts}
+    return {
+        "study": name,
+        "storage": storage,
+        "best_trial": best.number,
+        "best_value": best.value,
+        "best_params": best.params,
+        "best_run": best.user_attrs.get("run"),
+        "best_config": str(best_path),
+        "trials": counts,
+    }
