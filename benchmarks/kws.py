@@ -167,6 +167,7 @@ def unseen_engine_set(out: Path, seed: int = 0) -> Path | None:
     return out
 
 
+# variants espeak-ng training lacks
 ESPEAK_PRESETS = (
     "en+whisper",
     "en+whisperf",
@@ -174,7 +175,7 @@ ESPEAK_PRESETS = (
     "en-n+m3",
     "en-wm+f2",
     "en-sc+f4",
-)  # variants espeak-ng training lacks
+)
 
 
 def espeak_classic_set(out: Path, seed: int = 0) -> Path | None:

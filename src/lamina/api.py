@@ -83,10 +83,11 @@ def train(
         "data.skip_bad": True if skip_bad else None,
         "train.deterministic": True if deterministic else None,
     }
+    # each one explicit: checked on resume
     settings = {
         **(settings or {}),
         **{k: v for k, v in flags.items() if v is not None},
-    }  # each one explicit: checked on resume
+    }
     cfg = resolve_config(data_or_config, overrides=overrides, seed=seed, settings=settings)
     if cfg.track.registered_model and not cfg.track.mlflow_uri:
         from lamina.common.runtime import mlflow_tracking_uri

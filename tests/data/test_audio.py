@@ -104,7 +104,8 @@ def test_augmentation_is_seeded_and_does_what_it_says():
     cfg = AugmentConfig()
     x = torch.from_numpy(
         np.stack([(_tone(500 + 100 * i, 0.5, 16000, 0.3) * 32768).astype(np.int16) for i in range(6)])
-    ).repeat(1, 2)  # (6, 16000)
+        # (6, 16000)
+    ).repeat(1, 2)
     bank = torch.from_numpy((np.random.default_rng(1).standard_normal(50000) * 3000).astype(np.int16))
     a = augment_audio(x, cfg, torch.Generator().manual_seed(5), 16000, bank)
     b = augment_audio(x, cfg, torch.Generator().manual_seed(5), 16000, bank)
@@ -135,7 +136,8 @@ def test_spec_augment_masks_within_limits_and_is_seeded():
     masked = (a == 0).float().mean(dim=(1, 2, 3))
     assert (masked > 0).any() and (
         masked <= 1 - (1 - 0.2) * (1 - 0.3) + 1e-6
-    ).all()  # 2x10% of time, 2x15% of bands at most
+        # 2x10% of time, 2x15% of bands at most
+    ).all()
     none = spec_augment(feats, AugmentConfig(time_masks=0, freq_masks=0), torch.Generator().manual_seed(1))
     assert torch.equal(none, feats)
 

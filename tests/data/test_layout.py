@@ -83,12 +83,13 @@ def test_nested_files_keep_path_order_and_keys(tmp_path, monkeypatch):
 
     layout = scan(Path("."))  # a relative root: keys are still relative to it
     keys = [s.key for s in layout.samples]
+    # part by part, like sorted Paths; .cache skipped
     assert keys == [
         "a/1.png",
         "a/x/10.png",
         "a/x/2.png",
         "a/x-y/1.png",
         "b/1.png",
-    ]  # part by part, like sorted Paths; .cache skipped
+    ]
     assert [s.path for s in layout.samples] == sorted(Path(k) for k in keys)
     assert [s.label for s in layout.samples] == ["a"] * 4 + ["b"]

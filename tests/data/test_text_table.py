@@ -21,9 +21,8 @@ def test_csv_with_named_columns_and_quoted_newlines(tmp_path):
     p.write_text('text,label\n"two\nlines",pets\n' + "".join(f"{t},{label}\n" for t, label in ROWS), encoding="utf-8")
     t = read_text_table(p)
     assert (t.text_column, t.label_column) == ("text", "label")
-    assert (
-        t.texts[0] == "two\nlines" and t.labels[:2] == ["pets", "pets"] and t.rows[:2] == [3, 4]
-    )  # rows as an editor counts them
+    # rows as an editor counts them
+    assert t.texts[0] == "two\nlines" and t.labels[:2] == ["pets", "pets"] and t.rows[:2] == [3, 4]
 
 
 def test_tsv_jsonl_and_parquet(tmp_path):

@@ -64,9 +64,10 @@ def test_training_warns_and_records_the_checks(tmp_path):
 
 def test_average_hash_survives_resizing_and_separates_different_images():
     rng = np.random.default_rng(1)
+    # noqa: E731
     smooth = lambda: np.asarray(
         Image.fromarray(rng.integers(0, 255, (4, 4), dtype=np.uint8)).resize((64, 64), Image.BILINEAR)
-    )  # noqa: E731
+    )
     a, other = smooth(), smooth()
     resized = np.asarray(Image.fromarray(a).resize((40, 40), Image.BILINEAR).resize((64, 64), Image.BILINEAR))
     h = average_hash(np.stack([a, resized, other])[..., None])
@@ -79,9 +80,8 @@ def test_validate_text_and_audio(tmp_path):
 
     rows = topic_texts(per_class=10)
     other = "food" if rows[0][1] != "food" else "sports"
-    table = write_text_csv(
-        tmp_path / "t.csv", rows[:5] + [("", "food")] + rows[5:] + [(rows[0][0], other)]
-    )  # empty; relabeled copy
+    # empty; relabeled copy
+    table = write_text_csv(tmp_path / "t.csv", rows[:5] + [("", "food")] + rows[5:] + [(rows[0][0], other)])
     r = run_cli("validate", table, "--json")
     assert r.returncode == 2, r.stderr
     out = json.loads(r.stdout)

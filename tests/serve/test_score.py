@@ -103,9 +103,8 @@ def test_parquet_output_holds_the_same_rows(digits_run, photos_in, full, tmp_pat
     assert [(t["input"], t["label"] or "", t["error"] or "") for t in table] == [
         (r["input"], r["label"], r["error"]) for r in _rows(full)
     ]
-    assert (
-        run_cli("predict", digits_run, photos_in, "--output", out).returncode == 2
-    )  # a finished file is not appended to
+    # a finished file is not appended to
+    assert run_cli("predict", digits_run, photos_in, "--output", out).returncode == 2
 
 
 def test_a_manifest_names_missing_files(digits_run, photos_in, tmp_path):

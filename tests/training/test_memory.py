@@ -28,9 +28,8 @@ def test_probe_fits_the_memory_it_is_given(monkeypatch):
         model, torch.zeros((1, 1, 28, 28), dtype=torch.uint8), "cpu", lambda: autocast("cpu", "fp32"), limit_train=128
     )
     assert roomy["micro_batch_size"] == 128 and roomy["eval_batch_size"] >= 512
-    assert (
-        roomy["bytes_per_sample_train"] > roomy["bytes_per_sample_eval"] > 0
-    )  # training keeps activations for backward
+    # training keeps activations for backward
+    assert roomy["bytes_per_sample_train"] > roomy["bytes_per_sample_eval"] > 0
     monkeypatch.setattr(memory, "_cpu_available", lambda: int(20 * roomy["bytes_per_sample_train"] / memory.SAFETY))
     tight = memory.probe_batch_sizes(
         model, torch.zeros((1, 1, 28, 28), dtype=torch.uint8), "cpu", lambda: autocast("cpu", "fp32"), limit_train=128

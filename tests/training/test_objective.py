@@ -25,9 +25,8 @@ def test_multilabel_loss_and_hits():
     y = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
     assert Objective(task).hits(out, y).item() == 1  # the whole set right on the first row only
     weighted = Objective(task, weights=torch.tensor([1.0, 4.0])).loss(torch.zeros(1, 2), torch.tensor([[0.0, 1.0]]))
-    assert weighted.item() == pytest.approx(
-        np.log(2) + 4 * np.log(2), rel=1e-5
-    )  # summed over labels, the positive weighted
+    # summed over labels, the positive weighted
+    assert weighted.item() == pytest.approx(np.log(2) + 4 * np.log(2), rel=1e-5)
 
 
 def test_class_weights_auto_only_when_imbalanced():

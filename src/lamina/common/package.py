@@ -18,9 +18,8 @@ FORMAT = "lamina.model/1"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(
-        extra="allow"
-    )  # a section's own fields are its writer's; the keys below are what readers use
+    # a section's own fields are its writer's; the keys below are what readers use
+    model_config = ConfigDict(extra="allow")
 
 
 class TaskSection(_Section):

@@ -47,12 +47,10 @@ FEW_PER_CLASS = 100  # images per label under which a pretrained backbone is cho
 class SplitData:
     """One split as tensors."""
 
-    x: (
-        torch.Tensor | PixelRows
-    )  # images: (N, C, H, W) uint8, channels-last (PixelRows: read from the cache file per batch); text: (N, max_tokens) int32 token ids; audio: (N, samples) int16
-    y: (
-        torch.Tensor
-    )  # classification: (N,) int64 label indices; multilabel: (N, K) float32 0/1; regression: (N,) float32 targets
+    # images: (N, C, H, W) uint8, channels-last (PixelRows: read from the cache file per batch); text: (N, max_tokens) int32 token ids; audio: (N, samples) int16
+    x: torch.Tensor | PixelRows
+    # classification: (N,) int64 label indices; multilabel: (N, K) float32 0/1; regression: (N,) float32 targets
+    y: torch.Tensor
     keys: list[str]  # sample keys (paths relative to the data root, or "row N" of a table), aligned with x
     texts: list[str] | None = None  # text: the raw texts, aligned with x (for reports)
     hashes: list[str] | None = None  # images: content hashes of the files, aligned with x (keys of the feature cache)

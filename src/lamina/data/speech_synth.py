@@ -75,10 +75,11 @@ ESPEAK_VARIANTS = (
 # slt is the only natural-sounding female voice at hand: it trains (a model that never heard one
 # confuses a female 'go' with 'down'); awb, a Scottish male, is the held-out natural voice.
 FLITE_VOICES = {"kal": "train", "kal16": "train", "rms": "train", "slt": "train", "awb": "test"}
+# diphone voices (benchmarks/kws.py tests Festival's HTS voice)
 FESTIVAL_VOICES = {
     "kal_diphone": "train",
     "ked_diphone": "train",
-}  # diphone voices (benchmarks/kws.py tests Festival's HTS voice)
+}
 FESTIVAL_PACKAGES = "festival festvox-kallpc16k festvox-kdlpc16k"
 BOOST = (
     12  # training renditions of a flite or Festival voice per espeak-ng voice: 6 of them against 78 espeak-ng voices
@@ -297,9 +298,8 @@ def make_speech_commands_synth(
         source = noise[list(noise)[int(rng.integers(len(noise)))]]
         start = int(rng.integers(0, len(source) - SAMPLE_RATE))
         key = f"_silence_/silence_{i:04d}_nohash_0.wav"
-        level = (
-            10 ** (rng.uniform(-60, -15) / 20) if rng.uniform() > 0.05 else 10 ** (rng.uniform(-85, -75) / 20)
-        )  # 5% near silence
+        # 5% near silence
+        level = 10 ** (rng.uniform(-60, -15) / 20) if rng.uniform() > 0.05 else 10 ** (rng.uniform(-85, -75) / 20)
         write_wav(output / key, source[start : start + SAMPLE_RATE] * level, SAMPLE_RATE)
         if split != "train":
             lists[split].append(key)

@@ -80,10 +80,11 @@ class Classification:
     """One label per sample: class indices as targets, softmax scores, the top-k labels as the answer."""
 
     name = "classification"
+    # train.monitor: auto, and what else it may watch (besides loss)
     monitor, monitors = (
         "accuracy",
         ("accuracy", "macro_f1"),
-    )  # train.monitor: auto, and what else it may watch (besides loss)
+    )
     hit_name = "accuracy"  # what a training step counts, as the train metric is logged
     graph_output = "probabilities"  # the exported graph's output
     output_names = ("probabilities", "label")  # the server's v2 outputs
@@ -234,9 +235,8 @@ class Regression:
         return [{"value": float(row[0])} for row in scores]
 
 
-TASK_KINDS = {
-    k.name: k for k in (Classification(), MultiLabel(), Regression())
-}  # a new task: one class above, one entry here
+# a new task: one class above, one entry here
+TASK_KINDS = {k.name: k for k in (Classification(), MultiLabel(), Regression())}
 
 
 @dataclass

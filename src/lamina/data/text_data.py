@@ -111,9 +111,8 @@ class TextPreprocess:
         return tokenize(tokenizer, list(items), self.max_tokens)
 
 
-MAX_TEXT_CHARS = (
-    1 << 20
-)  # one text to score: longer ones are refused (the model reads only its first max_tokens anyway)
+# one text to score: longer ones are refused (the model reads only its first max_tokens anyway)
+MAX_TEXT_CHARS = 1 << 20
 
 
 class TextRefused(DecodeError):

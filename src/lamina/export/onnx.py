@@ -129,9 +129,8 @@ def export_onnx(path: str | Path) -> dict:
     # 2.13 (pyproject: torch<2.14); its deprecation warning is silenced here, not elsewhere.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter(
-            "ignore", torch.jit.TracerWarning
-        )  # shape arithmetic ('SAME' padding) is constant at the exported size
+        # shape arithmetic ('SAME' padding) is constant at the exported size
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
             graph,
             (example,),

@@ -101,9 +101,8 @@ def _quantize(onnx_path: Path, input_name: str, calibration: np.ndarray) -> byte
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.rows = iter(
-                calibration[i : i + 1] for i in range(len(calibration))
-            )  # equal shapes: the histogram stacks them
+            # equal shapes: the histogram stacks them
+            self.rows = iter(calibration[i : i + 1] for i in range(len(calibration)))
 
         def get_next(self):
             batch = next(self.rows, None)
@@ -168,9 +167,8 @@ def _figure(graph: Path | bytes, export: dict, x: np.ndarray, y: np.ndarray, tas
 
     session = ort.InferenceSession(str(graph) if isinstance(graph, Path) else graph, providers=["CPUExecutionProvider"])
     name, out = export["input"]["name"], export["output"]["name"]
-    scores = np.concatenate(
-        [session.run([out], {name: x[i : i + 64]})[0] for i in range(0, len(x), 64)]
-    )  # activated, as y
+    # activated, as y
+    scores = np.concatenate([session.run([out], {name: x[i : i + 64]})[0] for i in range(0, len(x), 64)])
     return float(evaluate_scores(task, scores, y, present_only=True)[task.rules.monitor])
 
 

@@ -34,11 +34,12 @@ PIXEL_MEAN, PIXEL_STD = 127.5, 127.5  # pixels -> [-1, 1]
 FEATURES = 1280
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01  # TensorFlow's 0.99 decay
 PRETRAINED_LR_SCALE = 0.1  # fine-tuning: the backbone learns at 10% of train.lr, the head at train.lr
+# random resized crops and flips, as ImageNet training had
 FINE_TUNE_AUGMENT = {
     "crop_area": 0.25,
     "flip": True,
     "translate": 0.0,
-}  # random resized crops and flips, as ImageNet training had
+}
 # (expansion, kernel, stride, output channels, repeats) per stage; the first block of a stage strides
 STAGES = (
     (1, 3, 1, 16, 1),

@@ -47,9 +47,8 @@ class LogMel(nn.Module):
 
     def power(self, x: torch.Tensor) -> torch.Tensor:  # (B, T) int16 units -> (B, bins, frames)
         """Power spectrogram of the waveform scaled to -1..1 (centred frames, reflect padding), in fp32."""
-        x = (x.float() * (1.0 / 32768.0)).unsqueeze(
-            1
-        )  # (B, 1, T); fp32 whatever the autocast: the DFT needs the precision
+        # (B, 1, T); fp32 whatever the autocast: the DFT needs the precision
+        x = (x.float() * (1.0 / 32768.0)).unsqueeze(1)
         x = nn.functional.pad(x, (self.n_fft // 2, self.n_fft // 2), mode="reflect")
         with torch.autocast(device_type=x.device.type, enabled=False):
             spec = nn.functional.conv1d(x, self.basis, stride=self.hop)  # (B, 2 * bins, frames)

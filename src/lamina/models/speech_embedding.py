@@ -35,10 +35,11 @@ from lamina.common.config import ModelConfig
 from lamina.models.network import Network
 from lamina.common.errors import ConfigError
 
+# frozen: each clip (and augmented copy) is embedded once, only the head trains
 DEFAULTS = {
     "dropout": 0.2,
     "freeze": True,
-}  # frozen: each clip (and augmented copy) is embedded once, only the head trains
+}
 # No label smoothing: on the frozen embedding it cost 5 points on Festival's unseen HTS voice over 3 seeds and nothing
 # elsewhere (benchmarks/DEFAULTS.md).
 TRAIN_DEFAULTS = {"batch_size": 128, "lr": 3e-3, "eval_batch_size": 128, "label_smoothing": 0.0}
@@ -55,6 +56,7 @@ MIN_SAMPLES = WINDOW_FRAMES * HOP + N_FFT - 2 * PAD_SAMPLES  # the shortest clip
 PRETRAINED_LR_SCALE = 0.1  # fine-tuning: the backbone learns at 10% of train.lr
 LEAK, FLOOR = 0.2, -0.4  # LeakyReLU slope, and the constant the graph's Max takes after each one
 # (in, out, kernel (time, mel)) of the 20 convolutions; "pool" = a 2x2 max-pool, "pool-mel" = 1x2 (mel only)
+# then a 3x1 convolution, linear
 LAYERS = (
     (1, 24, (3, 3)),
     (24, 24, (1, 3)),
@@ -80,7 +82,7 @@ LAYERS = (
     (96, 96, (1, 3)),
     (96, 96, (3, 1)),
     "pool",
-)  # then a 3x1 convolution, linear
+)
 
 
 class MelFrontend(nn.Module):
@@ -96,12 +98,10 @@ class MelFrontend(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T) -> (B, 1, frames, 32)
         x = F.pad(x.float(), (self.pad, self.pad)).unsqueeze(1)  # (B, 1, T'); the DFT needs fp32 whatever the autocast
         with torch.autocast(device_type=x.device.type, enabled=False):
-            power = (
-                F.conv1d(x, self.real, stride=HOP) ** 2 + F.conv1d(x, self.imag, stride=HOP) ** 2
-            )  # (B, 257, frames)
-            db = 10.0 * torch.log10(
-                torch.clamp(torch.matmul(power.transpose(1, 2), self.mel), min=1e-10)
-            )  # (B, frames, 32)
+            # (B, 257, frames)
+            power = F.conv1d(x, self.real, stride=HOP) ** 2 + F.conv1d(x, self.imag, stride=HOP) ** 2
+            # (B, frames, 32)
+            db = 10.0 * torch.log10(torch.clamp(torch.matmul(power.transpose(1, 2), self.mel), min=1e-10))
             floor = db.amax(dim=(1, 2), keepdim=True) - TOP_DB
             return (torch.maximum(db, floor) / 10.0 + 2.0).unsqueeze(1)
 

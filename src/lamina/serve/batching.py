@@ -54,9 +54,8 @@ class Batcher:
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lamina-infer")
-        self._per_sample_s = float(
-            "inf"
-        )  # moving average of inference seconds per sample; unknown before the first batch
+        # moving average of inference seconds per sample; unknown before the first batch
+        self._per_sample_s = float("inf")
 
     def start(self) -> None:
         """Start the worker on the running event loop."""

@@ -46,9 +46,8 @@ class Offload:
         self.jobs += 1
         future = asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
         future.add_done_callback(self._release)
-        done, _ = await asyncio.wait(
-            (future,), timeout=self.budget_s
-        )  # cancels nothing: the job runs on past the budget
+        # cancels nothing: the job runs on past the budget
+        done, _ = await asyncio.wait((future,), timeout=self.budget_s)
         if not done:
             future.add_done_callback(_consume)
             raise TooSlow()

@@ -25,11 +25,12 @@ class Sink:
 
     def __init__(self, path: Path, task: str):
         self.path = path
+        # CSV/Parquet columns; nested answers are JSON text
         self.fields = (
             "input",
             *TASK_KINDS[task].answer_fields,
             "error",
-        )  # CSV/Parquet columns; nested answers are JSON text
+        )
         self.spool = path.with_name(path.name + ".partial.jsonl") if path.suffix.lower() == ".parquet" else path
         self.csv = self.spool.suffix.lower() == ".csv"
         self.done, self.last_key = _complete_rows(self.spool, self.csv)

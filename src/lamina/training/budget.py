@@ -19,19 +19,7 @@ from lamina.data.dataset import PreparedData
 from lamina.models.registry import registered
 from lamina.training.distributed import Dist
 from lamina.training.engine import Engine
-
-
-class _Discard:
-    """A run directory and a checkpoint writer that keep nothing (the probe's trainer is thrown away)."""
-
-    def log_metrics(self, record: dict) -> None:
-        pass
-
-    def metrics_bytes(self) -> int:
-        return 0
-
-    def submit(self, jobs) -> None:
-        pass
+from lamina.training.run import NullRun
 
 
 def epochs_within_budget(cfg: Config, data: PreparedData, requested_epochs) -> tuple[Config, dict | None]:
@@ -61,7 +49,7 @@ def measure_epoch_seconds(cfg: Config, data: PreparedData) -> float:
     state = torch.get_rng_state()
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     try:
-        trainer = Trainer(cfg, data, _Discard(), _Discard(), Engine.create(cfg.train, Dist(), True), None, None)
+        trainer = Trainer(cfg, data, NullRun(), None, Engine.create(cfg.train, Dist(), True), None, None)
         with contextlib.closing(trainer.progress):
             return trainer.seconds_per_epoch(cfg.train.time_budget)
     finally:

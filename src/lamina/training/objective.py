@@ -103,7 +103,8 @@ def _positive_weights(task: Task, y: torch.Tensor) -> torch.Tensor | None:
     return ((len(y) - pos).clamp_min(1.0) / pos).pow(WEIGHT_POWER).clamp(1.0, MAX_POS_WEIGHT).float()
 
 
+# class_weights: auto, per labelled kind
 AUTO_WEIGHTS = {
     "classification": _inverse_frequency,
     "multilabel": _positive_weights,
-}  # class_weights: auto, per labelled kind
+}

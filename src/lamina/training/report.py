@@ -61,11 +61,12 @@ def _largest_errors(task, scores: np.ndarray, y: np.ndarray, limit: int) -> list
     return [(i, (f"{y[i]:.4g}", f"{scores[i, 0]:.4g}", None)) for i in order]
 
 
+# per task kind
 MISTAKES = {
     "classification": _wrong_labels,
     "multilabel": _wrong_label_sets,
     "regression": _largest_errors,
-}  # per task kind
+}
 MISTAKES_HEADING = {"regression": "Largest errors"}  # otherwise "Most confident mistakes"
 
 

@@ -148,3 +148,16 @@ class RunDir:
         if self._metrics is not None:
             self._metrics.close()
             self._metrics = None
+
+
+class NullRun:
+    """A run directory that keeps nothing: what ranks other than 0 log to, and the speed probe's throwaway trainer."""
+
+    def log_metrics(self, record: dict) -> None:
+        pass
+
+    def metrics_bytes(self) -> int:
+        return 0
+
+    def truncate_metrics(self, length: int) -> None:
+        pass

@@ -6,7 +6,9 @@ Also the evaluation of a finished model on any labeled data.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from lamina.common.config import Config, dump_config, load_config
 from lamina.common.errors import LaminaError
@@ -27,7 +29,7 @@ from lamina.training.trainer import fit
 from lamina.training.evaluation import final_metrics
 from lamina.training import report
 from lamina.training.preempt import Preempted
-from lamina.training.run import RunDir, read_metrics, run_lock
+from lamina.training.run import NullRun, RunDir, read_metrics, run_lock
 from lamina.common.progress import Reporter
 
 
@@ -184,9 +186,8 @@ def run_training(
     try:
         if not dist.main:
             return _follow(output, dist)
-        return _lead(
-            cfg, output, overwrite, Reporter(quiet, dist.main), resume, explicit_keys, finalize, dist, on_epoch
-        )
+        request = _Request(output, overwrite, resume, explicit_keys or [], finalize, on_epoch)
+        return _lead(cfg, request, Reporter(quiet, dist.main), dist)
     finally:
         distributed.close(dist)
 
@@ -197,70 +198,48 @@ def _follow(output: Path, dist: Dist) -> dict:
     if "error" in plan:
         raise SystemExit(2)  # rank 0 reports the error
     cfg = load_config(plan["cfg"])
-    data = prepare_training_data(
-        cfg.data, cfg.train.seed, _tokenizer_file(cfg, output, True)
-    )  # from the cache (and tokenizer) rank 0 wrote
+    # from the cache (and tokenizer) rank 0 wrote
+    data = prepare_training_data(cfg.data, cfg.train.seed, _tokenizer_file(cfg, output, True))
     checkpoint = _load_resume(RunDir(output), Reporter(quiet=True)) if plan["resuming"] else None
-    fit(cfg, data, _NullRun(), None, progress_quiet=True, resume=checkpoint, dist=dist)
+    fit(cfg, data, NullRun(), None, progress_quiet=True, resume=checkpoint, dist=dist)
     return {"run": str(output), "rank": dist.rank}
 
 
-class _NullRun:
-    """The run directory as ranks other than 0 see it: they log and write nothing."""
+@dataclass(frozen=True)
+class _Request:
+    """What run_training was asked besides the config (see its docstring)."""
 
-    def log_metrics(self, record: dict) -> None:
-        pass
-
-    def metrics_bytes(self) -> int:
-        return 0
-
-    def truncate_metrics(self, length: int) -> None:
-        pass
+    output: Path
+    overwrite: bool
+    resume: bool | None
+    explicit_keys: list[str]
+    finalize: Callable | None
+    on_epoch: Callable | None
 
 
-def _lead(
-    cfg: Config,
-    output: Path,
-    overwrite: bool,
-    report: Reporter,
-    resume: bool | None,
-    explicit_keys: list[str] | None,
-    finalize,
-    dist: Dist,
-    on_epoch=None,
-) -> dict:
+def _lead(cfg: Config, request: _Request, report: Reporter, dist: Dist) -> dict:
     """Rank 0 (or the only process): the run directory, data, fit, evaluation, package, tracking."""
     try:
-        with run_lock(output):
-            return _lead_unguarded(cfg, output, overwrite, report, resume, explicit_keys, finalize, dist, on_epoch)
+        with run_lock(request.output):
+            return _lead_unguarded(cfg, request, report, dist)
     except BaseException as e:
         if dist.active and not dist.announced:
             dist.broadcast({"error": str(e)})  # the other ranks are waiting for the plan: let them exit
         raise
 
 
-def _lead_unguarded(
-    cfg: Config,
-    output: Path,
-    overwrite: bool,
-    report: Reporter,
-    resume: bool | None,
-    explicit_keys: list[str] | None,
-    finalize,
-    dist: Dist,
-    on_epoch=None,
-) -> dict:
-    state = "empty" if overwrite else run_state(output)
+def _lead_unguarded(cfg: Config, request: _Request, report: Reporter, dist: Dist) -> dict:
+    output = request.output
+    state = "empty" if request.overwrite else run_state(output)
     if state == "completed":
-        return _completed(cfg, output, explicit_keys or [], report)
-    resuming = _plan(state, output, resume)
+        return _completed(cfg, output, request.explicit_keys, report)
+    resuming = _plan(state, output, request.resume)
     if resuming:
         saved = load_config(output / "config.yaml")
-        _check_same(cfg, saved, explicit_keys or [], output)
+        _check_same(cfg, saved, request.explicit_keys, output)
         cfg = saved
-    check_name(
-        cfg.model
-    )  # fail on an unknown model before touching disk or data (the modality is known after the scan)
+    # fail on an unknown model before touching disk or data (the modality is known after the scan)
+    check_name(cfg.model)
     if state == "unfinished":
         report.say(f"{output}: an earlier run stopped before its first checkpoint; starting over")
     run = RunDir(output) if resuming else RunDir(output).create(overwrite=True)
@@ -276,22 +255,18 @@ def _lead_unguarded(
         if dist.active:
             dist.broadcast({"cfg": cfg.model_dump(mode="json"), "resuming": resuming})
             dist.announced = True
-        result, writer = _fit(cfg, data, run, checkpoint, dist, report, on_epoch)
+        result, writer = _fit(cfg, data, run, checkpoint, dist, report, request.on_epoch)
         summary = _finish(cfg, run, data, result)
         writer.wait()  # the final checkpoint was written while the package and report were
         run.set_status("completed", result=summary)
         status = "completed"
-        if finalize is not None:
-            summary["export"] = finalize(run.model)  # before tracking finishes, so the logged package is complete
+        if request.finalize is not None:
+            # before tracking finishes, so the logged package is complete
+            summary["export"] = request.finalize(run.model)
     except BaseException as e:
         if status != "completed":
-            stopped = (
-                "preempted"
-                if isinstance(e, Preempted)
-                else "interrupted"
-                if isinstance(e, KeyboardInterrupt)
-                else "failed"
-            )
+            ends = ((Preempted, "preempted"), (KeyboardInterrupt, "interrupted"))
+            stopped = next((name for kind, name in ends if isinstance(e, kind)), "failed")
             run.set_status(stopped, error=str(e) or type(e).__name__)
         raise
     finally:
@@ -329,9 +304,8 @@ def _prepare(cfg: Config, run: RunDir, resuming: bool, report: Reporter) -> tupl
     _warn_skipped(data.skipped, report)
     _warn_checks(data.checks, report)
     cfg = fill_inferred(cfg, data)
-    missing = (
-        missing_pretrained(requested, data.modality) if layout is None else None
-    )  # images: told in choose_image_model
+    # images: told in choose_image_model
+    missing = missing_pretrained(requested, data.modality) if layout is None else None
     if missing:
         report.warn(missing)
     cfg, timing = epochs_within_budget(cfg, data, requested_epochs)

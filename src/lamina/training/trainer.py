@@ -113,9 +113,8 @@ class Trainer:
         set_threads(self.tc.num_threads)
         if self.tc.deterministic:
             torch.use_deterministic_algorithms(True)
-        torch.manual_seed(
-            self.tc.seed
-        )  # weight init and dropout draw from torch's default generator, saved in checkpoints
+        # weight init and dropout draw from torch's default generator, saved in checkpoints
+        torch.manual_seed(self.tc.seed)
         self.train, self.val = data.splits["train"], data.splits.get("val")
         model_cfg = resolve(cfg.model, data.modality)
         model = build_model(
