@@ -70,6 +70,19 @@ def check_samples(
     - the same file content in two splits (leakage), or under two labels;
     - near duplicates across splits: different files, the same average hash.
     """
+    problems = _balance(labels, splits)
+    order = {"train": 0, "val": 1, "test": 2}
+    by_hash: dict[str, list[int]] = defaultdict(list)
+    for i in sorted(range(len(hashes)), key=lambda i: (order.get(splits[i], 3), keys[i])):  # listed train first
+        by_hash[hashes[i]].append(i)
+    problems += _exact_duplicates(by_hash, keys, labels, splits, what)
+    if len(arr) and min(arr.shape[1:3]) >= NEAR_MIN_SIDE:
+        problems += _near_duplicates(by_hash, keys, splits, arr, order)
+    return problems
+
+
+def _balance(labels: list[str] | None, splits: list[str]) -> list[dict]:
+    """Class imbalance in train, and classes with too few training samples."""
     problems: list[dict] = []
     train_counts = (
         Counter(label for label, split in zip(labels, splits) if split == "train") if labels is not None else Counter()
@@ -91,10 +104,14 @@ def check_samples(
             problems.append(
                 _problem("warning", "few-samples", f"classes with fewer than {FEW_SAMPLES} training samples: {few}")
             )
-    order = {"train": 0, "val": 1, "test": 2}
-    by_hash: dict[str, list[int]] = defaultdict(list)
-    for i in sorted(range(len(hashes)), key=lambda i: (order.get(splits[i], 3), keys[i])):  # listed train first
-        by_hash[hashes[i]].append(i)
+    return problems
+
+
+def _exact_duplicates(
+    by_hash: dict, keys: list[str], labels: list[str] | None, splits: list[str], what: str
+) -> list[dict]:
+    """The same content in two splits (leakage) or under two labels."""
+    problems: list[dict] = []
     cross, relabeled = [], []
     for idx in by_hash.values():
         if len(idx) < 2:
@@ -116,24 +133,29 @@ def check_samples(
         problems.append(
             _problem("warning", "conflicting-labels", f"{len(relabeled)} {what} carry more than one label", relabeled)
         )
-    if len(arr) and min(arr.shape[1:3]) >= NEAR_MIN_SIDE:
-        ahash = average_hash(arr)
-        first_of: dict[str, int] = {h: idx[0] for h, idx in by_hash.items()}
-        groups: dict[int, list[int]] = defaultdict(list)
-        for i in sorted(first_of.values(), key=lambda i: (order.get(splits[i], 3), keys[i])):  # one per exact content
-            groups[int(ahash[i])].append(i)
-        near = []
-        for idx in groups.values():
-            if len(idx) > 1 and len({splits[i] for i in idx}) > 1:
-                near.append(" ~ ".join(f"{keys[i]} ({splits[i]})" for i in idx))
-        if near:
-            problems.append(
-                _problem(
-                    "warning",
-                    "near-duplicates",
-                    f"{len(near)} groups of near-identical images span splits "
-                    "(same 64-bit average hash: resized, re-encoded or lightly edited copies)",
-                    near,
-                )
-            )
     return problems
+
+
+def _near_duplicates(by_hash: dict, keys: list[str], splits: list[str], arr: np.ndarray, order: dict) -> list[dict]:
+    """Different files with the same average hash in different splits."""
+    ahash = average_hash(arr)
+    first_of: dict[str, int] = {h: idx[0] for h, idx in by_hash.items()}
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in sorted(first_of.values(), key=lambda i: (order.get(splits[i], 3), keys[i])):  # one per exact content
+        groups[int(ahash[i])].append(i)
+    near = [
+        " ~ ".join(f"{keys[i]} ({splits[i]})" for i in idx)
+        for idx in groups.values()
+        if len(idx) > 1 and len({splits[i] for i in idx}) > 1
+    ]
+    if not near:
+        return []
+    return [
+        _problem(
+            "warning",
+            "near-duplicates",
+            f"{len(near)} groups of near-identical images span splits "
+            "(same 64-bit average hash: resized, re-encoded or lightly edited copies)",
+            near,
+        )
+    ]

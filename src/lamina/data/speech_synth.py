@@ -233,6 +233,21 @@ def noises(rng: np.random.Generator, babble_words: list[np.ndarray]) -> dict[str
     return {k: (v / np.abs(v).max() * 0.5).astype(np.float32) for k, v in out.items()}
 
 
+def _jobs(by_split: dict, per_voice: int, boost: int, rng: np.random.Generator) -> list[tuple]:
+    """(split, voice, word, label, pitch, speed, clip seed, rendition) of every clip to synthesize, in a fixed order."""
+    jobs = []
+    for split in ("train", "val", "test"):
+        for voice in by_split[split]:
+            for k in range(per_voice * (boost if split == "train" and voice.synth != "espeak-ng" else 1)):
+                for word in KEYWORDS:
+                    jobs.append((split, voice, word, word, rng.uniform(), rng.uniform(), int(rng.integers(2**31)), k))
+                word = UNKNOWN_WORDS[int(rng.integers(len(UNKNOWN_WORDS)))]
+                jobs.append(
+                    (split, voice, word, "_unknown_", rng.uniform(), rng.uniform(), int(rng.integers(2**31)), k)
+                )
+    return jobs
+
+
 def make_speech_commands_synth(
     output: Path,
     seed: int = 0,
@@ -264,16 +279,7 @@ def make_speech_commands_synth(
         by_split = {
             k: sorted(v, key=lambda voice: voice.synth != "flite")[:voices_per_split] for k, v in by_split.items()
         }
-    jobs = []  # (split, voice, word, label, pitch, speed, clip seed)
-    for split in ("train", "val", "test"):
-        for voice in by_split[split]:
-            for k in range(per_voice * (boost if split == "train" and voice.synth != "espeak-ng" else 1)):
-                for word in KEYWORDS:
-                    jobs.append((split, voice, word, word, rng.uniform(), rng.uniform(), int(rng.integers(2**31)), k))
-                word = UNKNOWN_WORDS[int(rng.integers(len(UNKNOWN_WORDS)))]
-                jobs.append(
-                    (split, voice, word, "_unknown_", rng.uniform(), rng.uniform(), int(rng.integers(2**31)), k)
-                )
+    jobs = _jobs(by_split, per_voice, boost, rng)
     with (
         tempfile.TemporaryDirectory(prefix="lamina-synth-") as tmp,
         ThreadPoolExecutor(min(8, (os.cpu_count() or 2) * 2)) as pool,

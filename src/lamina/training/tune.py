@@ -117,8 +117,6 @@ def run_tune(
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
-    from lamina.training.session import run_training
-
     if trials < 1:
         raise LaminaError("--trials must be >= 1")
     base, space = read_search_config(config_path)
@@ -127,45 +125,9 @@ def run_tune(
     output.mkdir(parents=True, exist_ok=True)
     name = study_name or Path(config_path).stem
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for attempt in range(5):
-        try:
-            study = optuna.create_study(
-                study_name=name,
-                storage=storage,
-                load_if_exists=True,
-                direction="minimize" if monitor == "loss" else "maximize",
-                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
-                if pruner == "median"
-                else optuna.pruners.NopPruner(),
-            )
-            break
-        except Exception as e:  # two processes creating the same new storage race on its schema: the loser retries
-            if attempt == 4:
-                raise LaminaError(
-                    f"--storage {storage}: cannot open the study ({str(e).splitlines()[0][:200]})"
-                ) from None
-            time.sleep(0.2 + 0.3 * attempt)
+    study = _open_study(name, storage, "minimize" if monitor == "loss" else "maximize", pruner)
 
-    def objective(trial) -> float:
-        values = suggest(trial, space)
-        cfg = load_config(with_values(base, values))
-
-        pruned: list[int] = []
-
-        def report(epoch: int, m: dict) -> bool:
-            trial.report(watched(m, monitor), epoch)
-            if trial.should_prune():
-                pruned.append(epoch)
-            return bool(pruned)
-
-        run_dir = output / f"trial-{trial.number:04d}"
-        trial.set_user_attr("run", str(run_dir))
-        trial.set_user_attr("pid", os.getpid())  # which process ran it: processes share one study
-        summary = run_training(cfg, run_dir, overwrite=True, quiet=quiet, resume=False, on_epoch=report)
-        if pruned:
-            raise optuna.TrialPruned(f"pruned after epoch {pruned[0] + 1}")
-        return watched(summary["metrics"]["val"], monitor)
-
+    objective = _objective(base, space, monitor, output, quiet)
     done = (TrialState.COMPLETE, TrialState.PRUNED)
     study.optimize(objective, n_trials=trials, callbacks=[MaxTrialsCallback(trials, states=done)], catch=(LaminaError,))
     counts: dict[str, int] = {}
@@ -187,3 +149,55 @@ def run_tune(
         "best_config": str(best_path),
         "trials": counts,
     }
+
+
+def _open_study(name: str, storage: str | None, direction: str, pruner: str):
+    """The Optuna study ``name`` in ``storage``, created when missing."""
+    import optuna
+
+    for attempt in range(5):
+        try:
+            return optuna.create_study(
+                study_name=name,
+                storage=storage,
+                load_if_exists=True,
+                direction=direction,
+                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+                if pruner == "median"
+                else optuna.pruners.NopPruner(),
+            )
+        except Exception as e:  # two processes creating the same new storage race on its schema: the loser retries
+            if attempt == 4:
+                raise LaminaError(
+                    f"--storage {storage}: cannot open the study ({str(e).splitlines()[0][:200]})"
+                ) from None
+            time.sleep(0.2 + 0.3 * attempt)
+
+
+def _objective(base: dict, space: dict, monitor: str, output: Path, quiet: bool):
+    """Optuna's objective: one training run per trial, its val figure the value; pruned between epochs."""
+    import optuna
+
+    from lamina.training.session import run_training
+
+    def objective(trial) -> float:
+        values = suggest(trial, space)
+        cfg = load_config(with_values(base, values))
+
+        pruned: list[int] = []
+
+        def report(epoch: int, m: dict) -> bool:
+            trial.report(watched(m, monitor), epoch)
+            if trial.should_prune():
+                pruned.append(epoch)
+            return bool(pruned)
+
+        run_dir = output / f"trial-{trial.number:04d}"
+        trial.set_user_attr("run", str(run_dir))
+        trial.set_user_attr("pid", os.getpid())  # which process ran it: processes share one study
+        summary = run_training(cfg, run_dir, overwrite=True, quiet=quiet, resume=False, on_epoch=report)
+        if pruned:
+            raise optuna.TrialPruned(f"pruned after epoch {pruned[0] + 1}")
+        return watched(summary["metrics"]["val"], monitor)
+
+    return objective
