@@ -28,7 +28,7 @@ from lamina.common.config import load_config
 from lamina.data.dataset import prepare_training_data
 from lamina.data.makers import make_digits
 from lamina.training.precision import resolve_precision
-from lamina.training.session import fill_inferred
+from lamina.training.preparation import fill_inferred
 
 
 def with_lamina(cfg_dict: dict, out: Path) -> float:

@@ -222,7 +222,7 @@ def test_multilabel_label_only_in_test_is_an_error(tmp_path, capsys):
 def test_regression_images_are_not_few_per_label_photos(tmp_path):
     """Each target is its own 'label': the few-images-per-label rule must not send small grey images to the photo backbone."""
     from lamina.common.config import Config, DataConfig
-    from lamina.training.session import choose_image_model
+    from lamina.training.preparation import choose_image_model
 
     rng = np.random.default_rng(5)
     rows = []

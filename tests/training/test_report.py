@@ -7,7 +7,7 @@ import numpy as np
 from lamina.data.task import Task
 
 from helpers import chromium_driver, run_cli
-from lamina.training import report
+from lamina.training import charts, report
 
 
 def _screenshot_is_drawn(png: bytes) -> bool:
@@ -95,5 +95,5 @@ def test_curves_take_each_epochs_last_train_line_and_skip_final_lines():
 
 
 def test_labels_are_escaped():
-    svg = report.confusion_svg([[1, 0], [0, 1]], ["<script>", "b&c"])
+    svg = charts.confusion_svg([[1, 0], [0, 1]], ["<script>", "b&c"])
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "b&amp;c" in svg

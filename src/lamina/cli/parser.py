@@ -50,6 +50,33 @@ def _training_commands(sub) -> None:
     mk.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
     mk.add_argument("--json", action="store_true", help="print one JSON object")
 
+    _train_command(sub)
+    va = sub.add_parser("validate", help="check training data before training: bad files, balance, leakage")
+    va.add_argument("source", help="data folder / CSV manifest or a YAML config")
+    va.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value"
+    )
+    va.add_argument("--json", action="store_true", help="print one JSON object")
+
+    tu = sub.add_parser("tune", help="hyperparameter search with Optuna over a config's search: section")
+    tu.add_argument("config", help="YAML config with a search: section (dotted key -> loguniform|uniform|int|choice)")
+    tu.add_argument(
+        "--trials", type=int, required=True, help="finished trials the study should hold (shared by all processes)"
+    )
+    tu.add_argument(
+        "--storage",
+        help="Optuna storage URL shared by cooperating processes, e.g. sqlite:///study.db (default: in memory)",
+    )
+    tu.add_argument("--study", help="study name (default: the config file's name)")
+    tu.add_argument("--output", help="folder for the trial run directories and best.yaml (default runs/tune-<study>)")
+    tu.add_argument(
+        "--pruner", choices=["median", "none"], default="median", help="stop weak trials early (default median)"
+    )
+    tu.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _train_command(sub) -> None:
+    """lamina train: its arguments and the distributed options."""
     tr = sub.add_parser("train", help="train a model (data folder, CSV manifest, or YAML config)")
     tr.add_argument("source", help="data folder / CSV manifest (zero-config) or a YAML config file")
     tr.add_argument("--output", help="run directory to create (default runs/<data name>)")
@@ -98,29 +125,6 @@ def _training_commands(sub) -> None:
         metavar="K",
         help="restart the worker group up to K times after a worker dies; it resumes from the last checkpoint",
     )
-
-    va = sub.add_parser("validate", help="check training data before training: bad files, balance, leakage")
-    va.add_argument("source", help="data folder / CSV manifest or a YAML config")
-    va.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value"
-    )
-    va.add_argument("--json", action="store_true", help="print one JSON object")
-
-    tu = sub.add_parser("tune", help="hyperparameter search with Optuna over a config's search: section")
-    tu.add_argument("config", help="YAML config with a search: section (dotted key -> loguniform|uniform|int|choice)")
-    tu.add_argument(
-        "--trials", type=int, required=True, help="finished trials the study should hold (shared by all processes)"
-    )
-    tu.add_argument(
-        "--storage",
-        help="Optuna storage URL shared by cooperating processes, e.g. sqlite:///study.db (default: in memory)",
-    )
-    tu.add_argument("--study", help="study name (default: the config file's name)")
-    tu.add_argument("--output", help="folder for the trial run directories and best.yaml (default runs/tune-<study>)")
-    tu.add_argument(
-        "--pruner", choices=["median", "none"], default="median", help="stop weak trials early (default median)"
-    )
-    tu.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _model_commands(sub) -> None:

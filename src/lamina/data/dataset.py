@@ -7,7 +7,6 @@ memory, texts as int32 token ids (N, max_tokens) (see lamina.data.text_data).
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,24 +22,21 @@ from lamina.data.cache import CachedRows
 from lamina.data.decode import decode_samples
 from lamina.data.pixel_rows import PixelRows
 from lamina.data.checks import check_samples
-from lamina.data.image import ImageDecodeError, ImagePreprocess, peek
+from lamina.data.image import ImagePreprocess
+from lamina.data.image_facts import infer_prep
 from lamina.data.layout import Layout, Sample, scan
 from lamina.data.targets import balance_labels, check_known, integer_targets, make_task, split_samples
-from lamina.data.task import TASK_KINDS, Task
+from lamina.data.task import Task
 from lamina.data.text_data import (
+    is_text_data,
     TextPreprocess,
     infer_max_tokens,
-    is_text_table,
     read_table_samples,
     text_fingerprint,
     text_tokenizer,
     tokenize,
 )
 from lamina.data.tokenizer import lengths as token_counts
-
-MAX_INFERRED_SIZE = 64  # px: the inferred side is capped here to keep CPU training fast
-PEEK_LIMIT = 2000  # files whose headers are read to infer size and channels
-FEW_PER_CLASS = 100  # images per label under which a pretrained backbone is chosen for any images of 16 px and more
 
 
 @dataclass
@@ -104,68 +100,6 @@ class PreparedData:
         }
 
 
-@dataclass(frozen=True)
-class ImageFacts:
-    """What the headers of a set of images say, before anything is decoded."""
-
-    side: int  # the most common longer side, pixels
-    gray: bool  # every image read is grayscale
-    per_class: int = 0  # the median number of images per label
-
-    @property
-    def photo_like(self) -> bool:
-        """Where a pretrained photo backbone beats a small network trained from scratch (benchmarks/DEFAULTS.md):
-        colour images of at least 32 px, any images of 96 px and more, or few images per label (under 100) of at
-        least 16 px. Large small-grayscale sets (digits at 8 px, Fashion-MNIST's 6,000 per class) are not."""
-        return (self.side >= 32 and (not self.gray or self.side >= 96)) or (
-            self.side >= 16 and 0 < self.per_class < FEW_PER_CLASS
-        )
-
-
-def image_facts(samples: list[Sample]) -> ImageFacts:
-    """Sides and colour from the headers of up to PEEK_LIMIT of ``samples`` (evenly spread).
-
-    Raises:
-        DataError: none of them can be read.
-    """
-    stride = max(1, len(samples) // PEEK_LIMIT)
-    sides: Counter = Counter()
-    gray = True
-    for s in samples[::stride]:
-        try:
-            w, h, g = peek(s.path)
-        except ImageDecodeError:
-            continue  # reported with its reason when decoded
-        sides[max(w, h)] += 1
-        gray &= g
-    if not sides:
-        raise DataError(f"{samples[0].path.parent}: none of the images could be read.")
-    return ImageFacts(sides.most_common(1)[0][0], gray)
-
-
-def _infer_prep(cfg: DataConfig, samples: list[Sample]) -> ImagePreprocess:
-    fit = cfg.image_fit or "squash"
-    if cfg.image_size and cfg.channels:
-        return ImagePreprocess(cfg.image_size, cfg.channels, fit=fit)
-    facts = image_facts(samples)
-    size = cfg.image_size or min(facts.side, MAX_INFERRED_SIZE)
-    channels = cfg.channels or (1 if facts.gray else 3)
-    return ImagePreprocess(size, channels, fit=fit)
-
-
-def scan_images(cfg: DataConfig) -> tuple[Layout, ImageFacts] | None:
-    """For image data, the scanned layout and the facts of its headers (to choose a model before decoding); else None."""
-    if not cfg.path or is_text_data(cfg) or cfg.modality not in ("auto", "image"):
-        return None
-    layout = scan(cfg.path, cfg.skip_bad, cfg.task)
-    if layout.modality != "image":
-        return None
-    facts = image_facts(layout.samples)
-    rules = TASK_KINDS[layout.task]  # regression: no labels to count (the photo rule goes by size and colour alone)
-    per_label = sorted(Counter(x for s in layout.samples for x in rules.cell_labels(s.label)).values())
-    return layout, ImageFacts(facts.side, facts.gray, per_label[len(per_label) // 2] if per_label else 0)
-
-
 def _to_split(arr, samples: list[Sample], task: Task, hashes: list[str] | None = None) -> SplitData:
     if isinstance(arr, CachedRows):
         x = PixelRows(arr)
@@ -190,11 +124,6 @@ def _mean_std(x: torch.Tensor, chunk: int = 32) -> tuple[list[float], list[float
     mean = total / n
     var = (squares - n * mean * mean) / max(1, n - 1)  # unbiased, as torch.std
     return mean.tolist(), var.clamp_min(0).sqrt().clamp_min(1.0).tolist()
-
-
-def is_text_data(cfg: DataConfig) -> bool:
-    """Whether ``cfg`` names a text table (configured, or a table file with texts): cheap, reads no more than a file's head."""
-    return cfg.modality == "text" if cfg.modality != "auto" else bool(cfg.path) and is_text_table(cfg.path)
 
 
 def _prepare_text(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
@@ -274,7 +203,7 @@ def prepare_training_data(
     train_samples = [s for s in layout.samples if assignment[s.key] == "train"]
     task = make_task(kind, cfg.path, layout.samples, assignment, "value")
     audio = layout.modality == "audio"
-    prep = AudioPreprocess(**cfg.audio.model_dump()) if audio else _infer_prep(cfg, train_samples)
+    prep = AudioPreprocess(**cfg.audio.model_dump()) if audio else infer_prep(cfg, train_samples)
     cropped: list[dict] = []
     arr, hashes, kept = decode_samples(layout.samples, prep, cfg.cache, cfg.skip_bad, skipped, cropped)
     by_split: dict[str, list[int]] = {}

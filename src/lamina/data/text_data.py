@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lamina.common.config import DataConfig
 from lamina.common.errors import DataError, DecodeError
 from lamina.data.fingerprint import fingerprint
 from lamina.data.layout import Sample
@@ -243,3 +244,8 @@ def text_preview(text: str, limit: int = 280) -> str:
     """The text (cut at ``limit`` characters), HTML-escaped, as a block the report can show."""
     cut = text if len(text) <= limit else text[:limit].rstrip() + " ..."
     return f'<blockquote class="text">{html.escape(cut)}</blockquote>'
+
+
+def is_text_data(cfg: DataConfig) -> bool:
+    """Whether ``cfg`` names a text table (configured, or a table file with texts): cheap, reads no more than a file's head."""
+    return cfg.modality == "text" if cfg.modality != "auto" else bool(cfg.path) and is_text_table(cfg.path)

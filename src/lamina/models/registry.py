@@ -208,7 +208,7 @@ def resolve(cfg: ModelConfig, modality: str = "image", photo: bool = False) -> M
     """The config with its architecture named and every default filled, for data of ``modality``.
 
     ``auto`` becomes :func:`auto_name` (``photo``: the images are photo-like, see
-    lamina.data.dataset.ImageFacts); a pretrained model gets its checkpoint folder and the
+    lamina.data.image_facts.ImageFacts); a pretrained model gets its checkpoint folder and the
     architecture fields that folder fixes.
 
     Raises:

@@ -77,3 +77,23 @@ def checkpoint_jobs(model, opt, aug_gen: torch.Generator, state: TrainState, bes
     meta = {"train": state.to_json(), "optimizer": opt_meta}
     jobs = [("best", best_weights, {}, {"train": state.to_json()})] if best_weights is not None else []
     return jobs + [("last", snapshot(model), tensors, meta)]
+
+
+class EpochSums:
+    """This process's loss, hits and count since the epoch (or the resumed checkpoint) began, on the device;
+    ``totals()`` adds them over ranks to the state's earlier totals, the same on every rank."""
+
+    def __init__(self, st: TrainState, engine):
+        self.base, self.engine = (st.loss_sum, st.correct, st.count), engine
+        self.loss = torch.zeros((), device=engine.device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=engine.device)
+        self.count = 0
+
+    def totals(self) -> tuple[float, int, int]:
+        lsum, corr, n = self.engine.sum([self.loss.item(), float(self.correct.item()), float(self.count)])
+        return self.base[0] + lsum, self.base[1] + int(corr), self.base[2] + int(n)
+
+
+def score_of(metrics: dict, loss: float, monitor: str) -> tuple[float, float]:
+    """Higher is better; ties on the monitored metric (common for accuracy) go to the lower loss."""
+    return (-loss, -loss) if monitor == "loss" else (metrics[monitor], -loss)

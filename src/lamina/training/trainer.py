@@ -31,7 +31,7 @@ from lamina.training.objective import Objective, class_weights
 from lamina.training.optim import clip_gradients, lr_at, make_optimizer
 from lamina.training.preempt import Preempted, sigterm_requests
 from lamina.training.run import RunDir
-from lamina.training.state import FitResult, Resume, TrainState, checkpoint_jobs
+from lamina.training.state import EpochSums, FitResult, Resume, TrainState, checkpoint_jobs, score_of
 
 
 def fit(
@@ -45,7 +45,7 @@ def fit(
     on_epoch=None,
 ) -> FitResult:
     """Train ``cfg.model`` on ``data``; writes metrics into ``run`` and checkpoints through ``writer``.
-    ``cfg`` has its inferred values written in (session.fill_inferred: epochs, batch sizes, lr).
+    ``cfg`` has its inferred values written in (preparation.fill_inferred: epochs, batch sizes, lr).
 
     With ``resume``, continues from that checkpoint exactly: same batches, same augmentation
     and dropout draws, same learning rates. The last checkpoint write may still be in flight
@@ -73,21 +73,6 @@ def fit(
     return trainer.result()
 
 
-class _EpochSums:
-    """This process's loss, hits and count since the epoch (or the resumed checkpoint) began, on the device;
-    ``totals()`` adds them over ranks to the state's earlier totals, the same on every rank."""
-
-    def __init__(self, st: TrainState, engine: Engine):
-        self.base, self.engine = (st.loss_sum, st.correct, st.count), engine
-        self.loss = torch.zeros((), device=engine.device)
-        self.correct = torch.zeros((), dtype=torch.int64, device=engine.device)
-        self.count = 0
-
-    def totals(self) -> tuple[float, int, int]:
-        lsum, corr, n = self.engine.sum([self.loss.item(), float(self.correct.item()), float(self.count)])
-        return self.base[0] + lsum, self.base[1] + int(corr), self.base[2] + int(n)
-
-
 class Trainer:
     """One run's model, optimizer, data views and state, set up in the order the random draws expect."""
 
@@ -101,15 +86,8 @@ class Trainer:
         resume: Resume | None,
         on_epoch,
     ):
-        self.cfg, self.tc, self.data, self.run, self.writer, self.engine, self.on_epoch = (
-            cfg,
-            cfg.train,
-            data,
-            run,
-            writer,
-            engine,
-            on_epoch,
-        )
+        self.cfg, self.tc, self.data, self.run, self.writer = cfg, cfg.train, data, run, writer
+        self.engine, self.on_epoch = engine, on_epoch
         set_threads(self.tc.num_threads)
         if self.tc.deterministic:
             torch.use_deterministic_algorithms(True)
@@ -210,11 +188,11 @@ class Trainer:
         self.run.truncate_metrics(self.st.metrics_bytes)  # lines written after the checkpoint will be written again
 
     # --- an epoch ----------------------------------------------------------------------------
-    def train_epoch(self, sigterm) -> _EpochSums:
+    def train_epoch(self, sigterm) -> EpochSums:
         """One pass over the training split (the rest of it, when resumed mid-epoch)."""
         st, epoch = self.st, self.st.epoch
         self.model.train()
-        sums, t_epoch = _EpochSums(st, self.engine), time.perf_counter()
+        sums, t_epoch = EpochSums(st, self.engine), time.perf_counter()
         for step, idx in train_batches(
             len(self.train), self.batch_size, self.tc.seed, epoch, start_step=st.step_in_epoch, lengths=self.lengths
         ):
@@ -244,7 +222,7 @@ class Trainer:
             xb = self.augment(xb, self.aug_gen, self.engine.device)
         return self.engine.shard(xb), self.engine.shard(self.train.y[idx])
 
-    def _step(self, xb: torch.Tensor, yb: torch.Tensor, lr: float, sums: _EpochSums) -> torch.Tensor:
+    def _step(self, xb: torch.Tensor, yb: torch.Tensor, lr: float, sums: EpochSums) -> torch.Tensor:
         """One optimizer step over the batch, in micro-batches when it does not fit at once; the last micro-batch's loss."""
         engine, micro = self.engine, self.micro
         for group in self.opt.param_groups:
@@ -267,7 +245,7 @@ class Trainer:
         self.opt.step()
         return loss
 
-    def _log_train(self, epoch: int, lr: float, rate: float, sums: _EpochSums) -> None:
+    def _log_train(self, epoch: int, lr: float, rate: float, sums: EpochSums) -> None:
         lsum, corr, n = sums.totals()
         hits = {self.objective.hit_name: corr / n} if self.objective.hit_name else {}
         self.run.log_metrics(
@@ -282,7 +260,7 @@ class Trainer:
             }
         )
 
-    def _preempted(self, epoch: int, sums: _EpochSums) -> None:
+    def _preempted(self, epoch: int, sums: EpochSums) -> None:
         """SIGTERM: checkpoint and stop after the current step (torchrun's agent restarts its workers itself)."""
         self.st.loss_sum, self.st.correct, self.st.count = sums.totals()
         self.save()
@@ -298,7 +276,7 @@ class Trainer:
         trainer: a throwaway one, since the steps change its weights. Stops early once the whole run is clearly
         within ``budget`` seconds."""
         self.model.train()
-        sums, lr, times = _EpochSums(self.st, self.engine), lr_at(0, self.total_steps, self.tc), []
+        sums, lr, times = EpochSums(self.st, self.engine), lr_at(0, self.total_steps, self.tc), []
         for _, idx in train_batches(len(self.train), self.batch_size, self.tc.seed, 0, lengths=self.lengths):
             started = time.perf_counter()
             self._step(*self._batch(idx), lr, sums).item()  # .item(): the step has finished on any device
@@ -331,7 +309,7 @@ class Trainer:
         return (time.perf_counter() - started) * len(val) / n
 
     # --- the end of an epoch -----------------------------------------------------------------
-    def end_epoch(self, sums: _EpochSums) -> None:
+    def end_epoch(self, sums: EpochSums) -> None:
         """Validate (rank 0), keep the best weights, decide early stopping (the same on every rank), checkpoint."""
         st, tc, epoch = self.st, self.tc, self.st.epoch
         st.loss_sum, st.correct, st.count = sums.totals()
@@ -377,7 +355,7 @@ class Trainer:
             + (f"  val {shown} {m[shown]:.4f}" if shown in m else "")
         )
         halt = bool(self.on_epoch is not None and self.on_epoch(epoch, m))
-        return _score(m, m["loss"], tc.monitor), halt
+        return score_of(m, m["loss"], tc.monitor), halt
 
     def save(self) -> None:
         """A 'last' checkpoint (and 'best' first when a new best is not on disk yet), written in the background; rank 0 only."""
@@ -414,8 +392,3 @@ class Trainer:
             rate,
             batch,
         )
-
-
-def _score(metrics: dict, loss: float, monitor: str) -> tuple[float, float]:
-    """Higher is better; ties on the monitored metric (common for accuracy) go to the lower loss."""
-    return (-loss, -loss) if monitor == "loss" else (metrics[monitor], -loss)

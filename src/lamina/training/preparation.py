@@ -1,0 +1,109 @@
+"""A training run's data and config, prepared: the image model chosen from the headers, the data read, checked and
+split, and the config with everything it implies written in (modality values, model, epochs, sizes, lr, and the
+epochs the speed probe chose). The first named step of a session (lamina.training.session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lamina.common.config import Config
+from lamina.common.progress import Reporter
+from lamina.data.dataset import PreparedData, prepare_training_data
+from lamina.data.image_facts import scan_images
+from lamina.data.text_data import is_text_data
+from lamina.data.layout import Layout
+from lamina.data.tokenizer import TOKENIZER_FILE, save_tokenizer
+from lamina.models.registry import missing_pretrained, registered, resolve, uses_pretrained_tokenizer
+from lamina.training.budget import epochs_within_budget
+from lamina.training.loop import resolve_train
+from lamina.training.run import RunDir
+
+
+def _warn_skipped(skipped: list[dict], report: Reporter) -> None:
+    if skipped:
+        report.warn(f"skipped {len(skipped)} bad file(s) or row(s):")
+        for item in skipped[:20]:
+            report.say(f"  {item['path']}: {item['reason']}")
+        if len(skipped) > 20:
+            report.say(f"  ... and {len(skipped) - 20} more (all listed in data.json)")
+
+
+def _warn_checks(checks: list[dict], report: Reporter) -> None:
+    for c in checks:
+        report.warn(c["message"] + (f" (e.g. {c['paths'][0]}; all listed in data.json)" if c.get("paths") else ""))
+
+
+def choose_image_model(cfg: Config, warn=None) -> tuple[Config, Layout | None]:
+    """Image data and model ``auto`` (or a pretrained image model): the model decided from the images' headers
+    (photo-like images get the pretrained backbone), and the input that model was trained on written into
+    ``data`` (size, channels, fit). Returns the config and the scanned layout (None when nothing was scanned).
+    ``warn(message)`` hears when photos are trained from scratch because the backbone is not installed."""
+    spec = registered().get(cfg.model.name)
+    if cfg.model.name != "auto" and (spec is None or spec.image_input is None):
+        return cfg, None
+    scanned = scan_images(cfg.data)
+    if scanned is None:
+        return cfg, None
+    layout, facts = scanned
+    missing = missing_pretrained(cfg.model, "image", facts.photo_like)
+    if missing and warn is not None:
+        warn(missing)
+    model_cfg = resolve(cfg.model, "image", photo=facts.photo_like)
+    wanted = registered()[model_cfg.name].image_input
+    data_cfg = cfg.data
+    if wanted is not None:
+        data_cfg = data_cfg.model_copy(
+            update={
+                "image_size": data_cfg.image_size or wanted["size"],
+                "channels": wanted["channels"],
+                "image_fit": data_cfg.image_fit or wanted["fit"],
+            }
+        )
+        if not model_cfg.freeze:  # fine-tuning: the model's augmentation for whatever the user left unset
+            unset = {k: v for k, v in wanted["augment"].items() if k not in data_cfg.augment.model_fields_set}
+            data_cfg = data_cfg.model_copy(update={"augment": data_cfg.augment.model_copy(update=unset)})
+    return cfg.model_copy(update={"model": model_cfg, "data": data_cfg}), layout
+
+
+def fill_inferred(cfg: Config, data: PreparedData) -> Config:
+    """The config with every inferred value written in (modality, size, channels, model defaults, epochs, batch sizes, lr)."""
+    inferred = data.prep.config_values(data.columns)
+    data_cfg = cfg.data.model_copy(update={"modality": data.modality, "task": data.task.kind, **inferred})
+    model_cfg = resolve(cfg.model, data.modality)
+    train_cfg = resolve_train(cfg.train, model_cfg.name, len(data.splits["train"]), data.task.kind)
+    return cfg.model_copy(update={"data": data_cfg, "model": model_cfg, "train": train_cfg})
+
+
+def tokenizer_file(cfg: Config, run_path: Path, resuming: bool) -> str | None:
+    """Text runs: the tokenizer to reuse (the run's own when resuming, a pretrained model's), or None to train one."""
+    if resuming and (run_path / TOKENIZER_FILE).is_file():
+        return str(run_path / TOKENIZER_FILE)
+    if not is_text_data(cfg.data):
+        return None
+    return uses_pretrained_tokenizer(resolve(cfg.model, "text"))
+
+
+def prepare_run(cfg: Config, run: RunDir, resuming: bool, report: Reporter) -> tuple[Config, PreparedData]:
+    """The data read, checked and split, and the config with what it implies written in (model, epochs, sizes)."""
+    requested, requested_epochs = cfg.model, cfg.train.epochs
+    cfg, layout = choose_image_model(cfg, report.warn)
+    data = prepare_training_data(cfg.data, cfg.train.seed, tokenizer_file(cfg, run.path, resuming), layout)
+    if data.tokenizer is not None and not resuming:
+        save_tokenizer(data.tokenizer, run.path)  # a resumed run (and every torchrun rank) reuses this very file
+    _warn_skipped(data.skipped, report)
+    _warn_checks(data.checks, report)
+    cfg = fill_inferred(cfg, data)
+    # images: told in choose_image_model
+    missing = missing_pretrained(requested, data.modality) if layout is None else None
+    if missing:
+        report.warn(missing)
+    cfg, timing = epochs_within_budget(cfg, data, requested_epochs)
+    if timing is not None:
+        run.set_status("running", epoch_budget=timing)  # what the probe measured, in run.json
+    if timing is not None and timing["epochs"] < timing["auto_epochs"]:
+        report.say(
+            f"epochs: {timing['epochs']} instead of {timing['auto_epochs']}: an epoch takes ~{timing['epoch_seconds']:.1f} s "
+            f"on this machine and train.time_budget is {timing['time_budget']:g} s (config.yaml records the "
+            f"{timing['epochs']}; set train.epochs to choose)"
+        )
+    return cfg, data
