@@ -10,6 +10,17 @@ from lamina.common.errors import LaminaError
 CONFIG_SUFFIXES = (".yaml", ".yml")
 
 
+def _flag_settings(settings: dict | None, device=None, skip_bad=None, deterministic=None) -> dict:
+    """``settings`` with the shortcut flags written as the keys they set (train.device, data.skip_bad,
+    train.deterministic); flags left unset add nothing."""
+    flags = {
+        "train.device": device,
+        "data.skip_bad": True if skip_bad else None,
+        "train.deterministic": True if deterministic else None,
+    }
+    return {**(settings or {}), **{k: v for k, v in flags.items() if v is not None}}
+
+
 def resolve_config(
     data_or_config=None, *, overrides=None, seed=None, device=None, skip_bad=None, settings=None
 ) -> Config:
@@ -21,11 +32,7 @@ def resolve_config(
         settings: {"dotted.key": value}, typed (applied after ``overrides``).
         seed, device, skip_bad: shortcuts for train.seed, train.device, data.skip_bad.
     """
-    settings = {
-        **(settings or {}),
-        **({"train.device": device} if device is not None else {}),
-        **({"data.skip_bad": True} if skip_bad else {}),
-    }
+    settings = _flag_settings(settings, device=device, skip_bad=skip_bad)
     is_config = isinstance(data_or_config, dict) or (
         data_or_config is not None and str(data_or_config).lower().endswith(CONFIG_SUFFIXES)
     )
@@ -78,16 +85,7 @@ def train(
     """
     from lamina.training.session import run_training
 
-    flags = {
-        "train.device": device,
-        "data.skip_bad": True if skip_bad else None,
-        "train.deterministic": True if deterministic else None,
-    }
-    # each one explicit: checked on resume
-    settings = {
-        **(settings or {}),
-        **{k: v for k, v in flags.items() if v is not None},
-    }
+    settings = _flag_settings(settings, device=device, skip_bad=skip_bad, deterministic=deterministic)  # explicit keys
     cfg = resolve_config(data_or_config, overrides=overrides, seed=seed, settings=settings)
     if cfg.track.registered_model and not cfg.track.mlflow_uri:
         from lamina.common.runtime import mlflow_tracking_uri

@@ -20,6 +20,7 @@ from lamina.models.registry import registered
 from lamina.training.distributed import Dist
 from lamina.training.engine import Engine
 from lamina.training.run import NullRun
+from lamina.training.trainer import Trainer
 
 
 def epochs_within_budget(cfg: Config, data: PreparedData, requested_epochs) -> tuple[Config, dict | None]:
@@ -44,8 +45,6 @@ def epochs_within_budget(cfg: Config, data: PreparedData, requested_epochs) -> t
 def measure_epoch_seconds(cfg: Config, data: PreparedData) -> float:
     """Seconds one epoch of ``cfg`` takes on this machine (one process), from a throwaway trainer. The random
     generators are restored afterwards: the real run draws exactly as it would without the probe."""
-    from lamina.training.trainer import Trainer  # the trainer imports nothing from here; imported late to keep it so
-
     state = torch.get_rng_state()
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     try:
