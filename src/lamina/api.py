@@ -112,16 +112,28 @@ def train(
     )
 
 
-def validate(data_or_config, *, overrides=None) -> dict:
-    """Check training data without training: every bad file at once, class balance, leakage.
+def validate(data_or_config, *, overrides=None, output=None) -> dict:
+    """Check training data without training: every bad file at once, class balance, leakage, the columns read.
 
-    Returns {"path", "files", "counts", "errors", "warnings"}; each problem has "level",
-    "kind", "message" and, where files are involved, "paths" (first 20) and "count".
+    Returns {"path", "files", "counts", "columns", "errors", "warnings"}; each problem has "level",
+    "kind", "message" and, where files or rows are involved, "paths" (the first 20, each cut to a line) and
+    "count"; "columns" names what the model reads of a table and what it ignores (None for folders).
+
+    Args:
+        output: a file to write every item of every problem to, one JSON object per line (also "output").
     """
+    from lamina.common.listing import bounded, write_full
     from lamina.data.dataset import validate_data
 
     cfg = resolve_config(data_or_config, overrides=overrides)
-    return validate_data(cfg.data, cfg.train.seed)
+    result = validate_data(cfg.data, cfg.train.seed)
+    if output is not None:
+        result["output"] = str(write_full(output, result["errors"] + result["warnings"]))
+    return {
+        **result,
+        "errors": list(map(bounded, result["errors"])),
+        "warnings": list(map(bounded, result["warnings"])),
+    }
 
 
 def tune(

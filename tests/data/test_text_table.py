@@ -45,7 +45,7 @@ def test_tsv_jsonl_and_parquet(tmp_path):
 
 def test_columns_inferred_by_content_when_names_say_nothing(tmp_path):
     p = tmp_path / "t.csv"
-    p.write_text("a,b\n" + "".join(f"{label},{t}\n" for t, label in ROWS * 3))
+    p.write_text("a,b\n" + "".join(f"{label},{t} {i}\n" for i, (t, label) in enumerate(ROWS * 3)))
     t = read_text_table(p)
     assert (t.text_column, t.label_column) == ("b", "a")
 

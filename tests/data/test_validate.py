@@ -39,7 +39,7 @@ def test_validate_reports_everything_at_once(tmp_path):
     kinds = {w["kind"]: w for w in report["warnings"]}
     assert "train/a/000.png (train) = test/a/copy.png (test)" in kinds["leakage"]["paths"]
     assert any("bigger.png" in p and "train/a/001.png" in p for p in kinds["near-duplicates"]["paths"])
-    assert "imbalance" in kinds and "'b'" in kinds["few-samples"]["message"]
+    assert "imbalance" in kinds and kinds["few-samples"]["paths"] == ["b"]
     counts = report["counts"]  # val is carved from train (there is no val folder)
     assert counts["train"]["a"] + counts["val"].get("a", 0) == 40 and counts["test"] == {"a": 6, "b": 2}
 

@@ -95,22 +95,24 @@ def _figures(m: dict) -> str:
 
 def _cmd_validate(a) -> None:
     from lamina.api import validate
+    from lamina.common.listing import names, printed_lines
 
-    r = validate(a.source, overrides=a.overrides)
+    r = validate(a.source, overrides=a.overrides, output=a.output)
     if a.json:
         _print_json(r)
     else:
         if r["files"] is not None:
             counts = "; ".join(
-                f"{split}: " + ", ".join(f"{k} {v}" for k, v in c.items()) for split, c in r["counts"].items()
+                f"{split}: " + names([f"{k} {v}" for k, v in c.items()]) for split, c in r["counts"].items()
             )
-            print(f"{r['path']}: {r['files']} files ({counts})")
+            print(f"{r['path']}: {r['files']} {'rows' if r.get('columns') else 'files'} ({counts})")
+        if r.get("columns"):
+            c = r["columns"]
+            ignored = f"; ignored: {names(c['ignored'])}" if c["ignored"] else ""
+            print(f"columns read: '{c['text']}' (text), '{c['label']}' (label){ignored}")
+        where = f"all in {r['output']}" if r.get("output") else "lamina validate --output FILE lists them all"
         for p in r["errors"] + r["warnings"]:
-            print(f"{p['level']}: {p['message']}")
-            for path in p.get("paths", []):
-                print(f"  {path}")
-            if p.get("count", 0) > len(p.get("paths", [])):
-                print(f"  ... and {p['count'] - len(p['paths'])} more")
+            print("\n".join(printed_lines(p, where=where)))
         print(f"{len(r['errors'])} errors, {len(r['warnings'])} warnings")
     if r["errors"]:
         raise SystemExit(2)

@@ -57,6 +57,9 @@ def _training_commands(sub) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value"
     )
     va.add_argument("--json", action="store_true", help="print one JSON object")
+    va.add_argument(
+        "--output", metavar="FILE", help="write every problem's full list here (JSON lines); the screen shows a few"
+    )
 
     tu = sub.add_parser("tune", help="hyperparameter search with Optuna over a config's search: section")
     tu.add_argument("config", help="YAML config with a search: section (dotted key -> loguniform|uniform|int|choice)")

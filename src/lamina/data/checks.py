@@ -11,9 +11,10 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from lamina.common.listing import group, names, problem
+
 IMBALANCE_RATIO = 10.0  # largest / smallest class in train above this: a warning
 FEW_SAMPLES = 5  # a class with fewer training samples than this: a warning
-LIST_LIMIT = 20  # paths listed per problem (the count is always complete)
 NEAR_MIN_SIDE = 16  # px: smaller images are too coarse for a perceptual hash (8x8 digits collide by the dozen)
 
 
@@ -47,14 +48,6 @@ def average_hash_rows(arr: np.ndarray) -> np.ndarray:
     return (bits << np.arange(64, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
 
 
-def _problem(level: str, kind: str, message: str, paths: list[str] | None = None) -> dict:
-    out = {"level": level, "kind": kind, "message": message}
-    if paths:
-        out["paths"] = paths[:LIST_LIMIT]
-        out["count"] = len(paths)
-    return out
-
-
 def check_samples(
     keys: list[str],
     labels: list[str] | None,
@@ -69,11 +62,13 @@ def check_samples(
     - class imbalance in train (largest/smallest above 10) and classes with under 5 samples;
     - the same file content in two splits (leakage), or under two labels;
     - near duplicates across splits: different files, the same average hash.
+
+    Each problem lists every item (lamina.common.listing bounds what is shown); a group of copies is one item.
     """
     problems = _balance(labels, splits)
     order = {"train": 0, "val": 1, "test": 2}
     by_hash: dict[str, list[int]] = defaultdict(list)
-    for i in sorted(range(len(hashes)), key=lambda i: (order.get(splits[i], 3), keys[i])):  # listed train first
+    for i in sorted(range(len(hashes)), key=lambda i: (order.get(splits[i], 3), i)):  # train first, then as read
         by_hash[hashes[i]].append(i)
     problems += _exact_duplicates(by_hash, keys, labels, splits, what)
     if len(arr) and min(arr.shape[1:3]) >= NEAR_MIN_SIDE:
@@ -91,7 +86,7 @@ def _balance(labels: list[str] | None, splits: list[str]) -> list[dict]:
         most, least = train_counts.most_common()[0], train_counts.most_common()[-1]
         if least[1] and most[1] / least[1] > IMBALANCE_RATIO:
             problems.append(
-                _problem(
+                problem(
                     "warning",
                     "imbalance",
                     f"classes are imbalanced in train: '{most[0]}' has {most[1]} samples, "
@@ -102,7 +97,12 @@ def _balance(labels: list[str] | None, splits: list[str]) -> list[dict]:
         few = sorted(name for name, n in train_counts.items() if n < FEW_SAMPLES)
         if few:
             problems.append(
-                _problem("warning", "few-samples", f"classes with fewer than {FEW_SAMPLES} training samples: {few}")
+                problem(
+                    "warning",
+                    "few-samples",
+                    f"{len(few)} classes have fewer than {FEW_SAMPLES} training samples: {names(few)}",
+                    few,
+                )
             )
     return problems
 
@@ -117,12 +117,12 @@ def _exact_duplicates(
         if len(idx) < 2:
             continue
         if len({splits[i] for i in idx}) > 1:
-            cross.append(" = ".join(f"{keys[i]} ({splits[i]})" for i in idx))
+            cross.append(group([f"{keys[i]} ({splits[i]})" for i in idx], " = "))
         if labels is not None and len({labels[i] for i in idx}) > 1:
-            relabeled.append(" = ".join(f"{keys[i]} ({labels[i]})" for i in idx))
+            relabeled.append(group([f"{keys[i]} ({labels[i]})" for i in idx], " = "))
     if cross:
         problems.append(
-            _problem(
+            problem(
                 "warning",
                 "leakage",
                 f"{len(cross)} {what} appear in more than one split (exact duplicates: test scores will be too high)",
@@ -131,7 +131,7 @@ def _exact_duplicates(
         )
     if relabeled:
         problems.append(
-            _problem("warning", "conflicting-labels", f"{len(relabeled)} {what} carry more than one label", relabeled)
+            problem("warning", "conflicting-labels", f"{len(relabeled)} {what} carry more than one label", relabeled)
         )
     return problems
 
@@ -141,17 +141,17 @@ def _near_duplicates(by_hash: dict, keys: list[str], splits: list[str], arr: np.
     ahash = average_hash(arr)
     first_of: dict[str, int] = {h: idx[0] for h, idx in by_hash.items()}
     groups: dict[int, list[int]] = defaultdict(list)
-    for i in sorted(first_of.values(), key=lambda i: (order.get(splits[i], 3), keys[i])):  # one per exact content
+    for i in sorted(first_of.values(), key=lambda i: (order.get(splits[i], 3), i)):  # one per exact content
         groups[int(ahash[i])].append(i)
     near = [
-        " ~ ".join(f"{keys[i]} ({splits[i]})" for i in idx)
+        group([f"{keys[i]} ({splits[i]})" for i in idx], " ~ ")
         for idx in groups.values()
         if len(idx) > 1 and len({splits[i] for i in idx}) > 1
     ]
     if not near:
         return []
     return [
-        _problem(
+        problem(
             "warning",
             "near-duplicates",
             f"{len(near)} groups of near-identical images span splits "

@@ -17,6 +17,7 @@ from lamina.data.fingerprint import fingerprint
 from lamina.data.split_names import canonical_split
 from lamina.common.config import DataConfig
 from lamina.common.errors import DataError
+from lamina.common.listing import bounded, names, problem
 from lamina.data.audio import AudioDecodeError, AudioPreprocess, load_noise
 from lamina.data.cache import CachedRows
 from lamina.data.decode import decode_samples
@@ -73,6 +74,7 @@ class PreparedData:
     checks: list[dict] = field(default_factory=list)  # warnings from lamina.data.checks (imbalance, leakage)
     tokenizer: object = None  # text: the tokenizers.Tokenizer that made the ids
     columns: tuple[str, str] | None = None  # text: the (text, label) columns of the table
+    ignored_columns: list[str] = field(default_factory=list)  # text: the table's other columns, not read
     noise: torch.Tensor | None = (
         None  # audio: background noise samples (T,) int16 for augmentation (_background_noise_/)
     )
@@ -94,10 +96,16 @@ class PreparedData:
             "counts": self.counts(),
             "fingerprint": self.fingerprint,
             "skipped": self.skipped,
-            "checks": self.checks,
+            "checks": [bounded(c) for c in self.checks],
             "splits": self.split_record,
-            **({"columns": list(self.columns)} if self.columns else {}),
+            **({"columns": list(self.columns), "ignored_columns": self.ignored_columns} if self.columns else {}),
         }
+
+    def column_use(self) -> dict | None:
+        """Tables: {"text", "label", "ignored"}, the columns the model reads and those it does not; None for files."""
+        if not self.columns:
+            return None
+        return {"text": self.columns[0], "label": self.columns[1], "ignored": list(self.ignored_columns)}
 
 
 def _to_split(arr, samples: list[Sample], task: Task, hashes: list[str] | None = None) -> SplitData:
@@ -157,6 +165,7 @@ def _prepare_text(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
         "texts",
     )
     checks += integer_targets(task, cfg.task, [s for s in table.samples if assignment[s.key] == "train"])
+    checks += ignored_columns_warning(table.columns, table.ignored)
     return PreparedData(
         "text",
         str(cfg.path),
@@ -172,6 +181,7 @@ def _prepare_text(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
         checks,
         tok,
         table.columns,
+        table.ignored,
         task=task,
     )
 
@@ -273,9 +283,10 @@ def validate_data(cfg: DataConfig, seed: int) -> dict:
     """Every problem of the training data at once: `lamina validate`.
 
     Decodes every file (through the cache) and runs lamina.data.checks. Returns
-    {"path", "files", "counts", "errors", "warnings"}: errors (bad or missing files, a single
+    {"path", "files", "counts", "columns", "errors", "warnings"}: errors (bad or missing files, a single
     class, labels only in val/test) stop a training; warnings (imbalance, leakage, near
-    duplicates) do not.
+    duplicates, ignored columns) do not. "columns" is what the model would read of a table (None for files).
+    Problems hold every item; lamina.common.listing bounds what is shown.
     """
     try:
         data = prepare_training_data(cfg.model_copy(update={"skip_bad": True}), seed)
@@ -284,30 +295,35 @@ def validate_data(cfg: DataConfig, seed: int) -> dict:
             "path": str(cfg.path),
             "files": None,
             "counts": {},
-            "errors": [{"level": "error", "kind": "data", "message": str(e)}],
+            "columns": None,
+            "errors": [problem("error", "data", str(e))],
             "warnings": [],
         }
     errors = []
     if data.skipped:
         paths = [f"{s['path']}: {s['reason']}" for s in data.skipped]
-        errors.append(
-            {
-                "level": "error",
-                "kind": "bad-files",
-                "message": f"{len(paths)} files or rows cannot be used",
-                "paths": paths,
-                "count": len(paths),
-            }
-        )
-    summary = data.summary()
+        errors.append(problem("error", "bad-files", f"{len(paths)} files or rows cannot be used", paths))
     files = sum(len(d) for d in data.splits.values()) + len(data.skipped)
     return {
         "path": str(cfg.path),
         "files": files,
-        "counts": summary["counts"],
+        "counts": data.counts(),
+        "columns": data.column_use(),
         "errors": errors,
         "warnings": data.checks,
     }
+
+
+def ignored_columns_warning(used: tuple[str, str], ignored: list[str]) -> list[dict]:
+    """A warning naming the columns of a table that the model does not read (none: no warning)."""
+    if not ignored:
+        return []
+    message = (
+        f"the model reads column '{used[0]}' (text) and '{used[1]}' (label) and ignores {len(ignored)} other "
+        f"column(s): {names(ignored)}. Lamina reads one text column per table; tables of many columns are not "
+        "supported yet (to read another column as the text, set data.text_column)"
+    )
+    return [problem("warning", "ignored-columns", message)]
 
 
 def _select(

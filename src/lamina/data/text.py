@@ -17,6 +17,8 @@ from pathlib import Path
 from lamina.data.split_names import SPLIT_ALIASES, canonical_split
 from lamina.data.csv_rows import csv_rows
 from lamina.common.errors import DataError
+from lamina.common.listing import names
+from lamina.data.column_kinds import table_facts
 from lamina.data.task import TASK_KINDS, cell_text, detect
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
@@ -52,6 +54,7 @@ class TextTable:
     splits: list[str | None] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)  # the file row of each kept record
     skipped: list[dict] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # the columns the model does not read
 
 
 def _decode(raw: bytes, path: Path) -> str:
@@ -122,7 +125,11 @@ def infer_columns(
     """The text and label columns: as given, else by name, else by content.
 
     By content: the label is the column with the fewest distinct values (at most half the
-    rows); the text is the remaining string column with the longest mean length.
+    rows); the text is the column of free text (lamina.data.column_kinds) with the longest
+    mean length. The text column, however chosen, must hold free text.
+
+    Raises:
+        DataError: an unknown column; no column of free text; a text column of numbers, categories or identifiers.
     """
     for given, what in ((text_column, "text"), (label_column, "label")):
         if given is not None and given not in columns:
@@ -131,6 +138,7 @@ def infer_columns(
             raise DataError(
                 f"{path}: no {what} column '{given}'{did_you_mean(given, columns)}; columns: {', '.join(columns)}"
             )
+    facts = table_facts(columns, records)
     lower = {c.lower(): c for c in columns}
     label = label_column or next((lower[n] for n in LABEL_NAMES if n in lower), None)
     text = text_column or next((lower[n] for n in TEXT_NAMES if n in lower and lower[n] != label), None)
@@ -144,16 +152,40 @@ def infer_columns(
         lengths = {
             c: sum(len(r[c]) for r in sample if isinstance(r.get(c), str)) / max(1, len(sample))
             for c in columns
-            if c != label
+            if c != label and facts[c].is_text
         }
         if lengths and max(lengths.values()) > 0:
             text = max(lengths, key=lengths.get)
+        elif label is not None:
+            raise DataError(f"{path}: no column holds free text; {_kinds(facts, label)}. {NOT_TEXT_HINT}")
     if text is None or label is None:
         raise DataError(
             f"{path}: cannot tell which column holds the {'text' if text is None else 'label'} "
             f"(columns: {', '.join(columns)}); set data.text_column and data.label_column"
         )
+    if not facts[text].is_text:
+        raise DataError(
+            f"{path}: column '{text}' is not free text: it holds {facts[text].describe()}. {NOT_TEXT_HINT} "
+            f"({_kinds(facts, label)})"
+        )
     return text, label
+
+
+# what to do with a table that has no column of free text (tables of many columns: a later issue)
+NOT_TEXT_HINT = (
+    "Lamina reads a table as one column of free text and a label; tables of numbers and categories are not "
+    "supported yet. Set data.text_column to a column of free text"
+)
+
+
+def _kinds(facts: dict, label: str) -> str:
+    """'columns: a (number), b (category), ... and 12 more' for an error message, the label left out."""
+    return "columns: " + names([f"{c} ({f.kind})" for c, f in facts.items() if c != label])
+
+
+def ignored_columns(columns: list[str], used: tuple[str | None, ...]) -> list[str]:
+    """The columns of a table that the model does not read."""
+    return [c for c in columns if c not in used]
 
 
 def read_text_table(
@@ -182,6 +214,7 @@ def read_text_table(
     split_col = next((c for c in columns if c.lower() in SPLIT_NAMES), None)
     kind = detect([rec.get(label_col) for _, rec in records], task)
     table = TextTable(str(path), text_col, label_col, split_col, kind)
+    table.ignored = ignored_columns(columns, (text_col, label_col, split_col))
     for n, rec in records:
         text, label = rec.get(text_col), cell_text(rec.get(label_col))
         problem = None

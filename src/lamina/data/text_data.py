@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -200,6 +200,7 @@ class TextTableData:
     skipped: list[dict]
     columns: tuple[str, str]  # (text column, label column)
     task: str = "classification"  # what the label cells are (lamina.data.task)
+    ignored: list[str] = field(default_factory=list)  # the table's columns the model does not read
 
     @property
     def has_splits(self) -> bool:
@@ -230,7 +231,14 @@ def read_table_samples(
     if splits and None not in splits and "train" not in splits:
         raise DataError(f"{p}: rows have splits {sorted(splits)} but none is 'train'.")
     return TextTableData(
-        p, "table", samples, texts, list(table.skipped), (table.text_column, table.label_column), table.task
+        p,
+        "table",
+        samples,
+        texts,
+        list(table.skipped),
+        (table.text_column, table.label_column),
+        table.task,
+        list(table.ignored),
     )
 
 

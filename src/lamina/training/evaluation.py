@@ -53,6 +53,13 @@ def _training_data_info(package_dir: Path) -> dict:
     return read_json(data_json) if data_json.is_file() else {}
 
 
+def _training_data_notes(info: dict) -> dict:
+    """What the training run's data.json says of its columns and problems, for the report's Data section."""
+    columns = info.get("columns")
+    use = {"text": columns[0], "label": columns[1], "ignored": info.get("ignored_columns", [])} if columns else None
+    return {"columns": use, "problems": info.get("checks", [])}
+
+
 def run_evaluation(
     model_path,
     data_path,
@@ -106,6 +113,7 @@ def run_evaluation(
             meta.get("data_fingerprint", ""),
             {},
             predictor.prep,
+            _training_data_notes(info),
         )
         result["report"] = str(report_path)
     return result

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lamina.common.config import Config
+from lamina.common.listing import PROBLEMS_FILE, names, printed_lines, problem, write_full
 from lamina.common.progress import Reporter
 from lamina.data.dataset import PreparedData, prepare_training_data
 from lamina.data.image_facts import scan_images
@@ -19,18 +20,27 @@ from lamina.training.loop import resolve_train
 from lamina.training.run import RunDir
 
 
-def _warn_skipped(skipped: list[dict], report: Reporter) -> None:
-    if skipped:
-        report.warn(f"skipped {len(skipped)} bad file(s) or row(s):")
-        for item in skipped[:20]:
-            report.say(f"  {item['path']}: {item['reason']}")
-        if len(skipped) > 20:
-            report.say(f"  ... and {len(skipped) - 20} more (all listed in data.json)")
+def data_problems(data: PreparedData) -> list[dict]:
+    """Everything a run's data was found to have: the files or rows skipped, then the checks' warnings."""
+    skipped = [f"{s['path']}: {s['reason']}" for s in data.skipped]
+    told = [problem("warning", "skipped", f"skipped {len(skipped)} bad file(s) or row(s)", skipped)] if skipped else []
+    return told + data.checks
 
 
-def _warn_checks(checks: list[dict], report: Reporter) -> None:
-    for c in checks:
-        report.warn(c["message"] + (f" (e.g. {c['paths'][0]}; all listed in data.json)" if c.get("paths") else ""))
+def tell_data(data: PreparedData, run: RunDir, resuming: bool, report: Reporter) -> None:
+    """Say which columns of a table the model reads, and each problem of the data in a few lines; the full lists
+    go to the run's problems.jsonl."""
+    use = data.column_use()
+    if use:
+        ignored = f"; ignored: {names(use['ignored'])}" if use["ignored"] else ""
+        report.say(f"columns read: '{use['text']}' (text), '{use['label']}' (label){ignored}")
+    problems = data_problems(data)
+    full = run.path / PROBLEMS_FILE
+    if not resuming:
+        write_full(full, problems)
+    for p in problems:
+        for line in printed_lines(p, where=f"all in {full}"):
+            report.say(line)
 
 
 def choose_image_model(cfg: Config, warn=None) -> tuple[Config, Layout | None]:
@@ -90,9 +100,8 @@ def prepare_run(cfg: Config, run: RunDir, resuming: bool, report: Reporter) -> t
     data = prepare_training_data(cfg.data, cfg.train.seed, tokenizer_file(cfg, run.path, resuming), layout)
     if data.tokenizer is not None and not resuming:
         save_tokenizer(data.tokenizer, run.path)  # a resumed run (and every torchrun rank) reuses this very file
-    _warn_skipped(data.skipped, report)
-    _warn_checks(data.checks, report)
     cfg = fill_inferred(cfg, data)
+    tell_data(data, run, resuming, report)
     # images: told in choose_image_model
     missing = missing_pretrained(requested, data.modality) if layout is None else None
     if missing:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lamina.common.files import atomic_write_text
+from lamina.common.listing import PRINTED, PROBLEMS_FILE, bounded
 from lamina.data.dataset import SplitData
 from lamina.data.task import Task
 from lamina.training.charts import confusion_svg, line_chart, pr_curves, scatter_svg
@@ -184,6 +185,7 @@ def render(
     task=None,
     scores: np.ndarray | None = None,
     y: np.ndarray | None = None,
+    data_notes: dict | None = None,
 ) -> str:
     """The report as one HTML string.
 
@@ -192,6 +194,8 @@ def render(
         rows: metrics.jsonl rows (empty for a model evaluated outside its run).
         task, scores, y: the task (default: classification over evaluation["labels"]) and the split's scores and
             targets, for the precision-recall and residual plots.
+        data_notes: {"columns": what the model reads of a table (PreparedData.column_use) or None, "problems":
+            the training data's problems}, shown bounded in the Data section.
     """
     e = html.escape
     task = task or Task("classification", evaluation.get("labels", []))
@@ -221,10 +225,33 @@ def render(
 <h2>Training curves</h2>{charts}
 {sections}
 <h2>{heading} ({len(mistakes)})</h2><div class="mistakes">{cards}</div>
-<h2>Data</h2><p>fingerprint <code>{e(fingerprint)}</code></p>
+<h2>Data</h2><p>fingerprint <code>{e(fingerprint)}</code></p>{data_section(data_notes or {})}
 <h2>Config</h2><pre>{e(config_yaml)}</pre>
 </body></html>
 """
+
+
+def data_section(notes: dict) -> str:
+    """The columns a table model reads and ignores, and the training data's problems, each bounded to a few items
+    (the run's problems.jsonl has every one)."""
+    e = html.escape
+    out = ""
+    use = notes.get("columns")
+    if use:
+        ignored = ", ".join(f"<code>{e(c)}</code>" for c in use["ignored"]) or "none"
+        out += (
+            f"<p>columns read: <code>{e(use['text'])}</code> (text), <code>{e(use['label'])}</code> (label); "
+            f"ignored: {ignored}</p>"
+        )
+    for p in notes.get("problems", []):
+        p = bounded(p, PRINTED)
+        items = "".join(f"<li><code>{e(x)}</code></li>" for x in p.get("paths", []))
+        more = p.get("count", 0) - len(p.get("paths", []))
+        items += f"<li>... and {more:,} more ({PROBLEMS_FILE})</li>" if more > 0 else ""
+        out += f'<p class="problem"><b>{e(p["level"])}</b>: {e(p["message"])}</p>' + (
+            f"<ul>{items}</ul>" if items else ""
+        )
+    return out
 
 
 def write(path: Path, page: str) -> Path:
@@ -245,9 +272,10 @@ def write_report(
     fingerprint: str,
     extra: dict,
     prep,
+    data_notes: dict | None = None,
 ) -> Path:
     """report.html for ``split``'s figures: curves from ``rows``, the worst mistakes with a preview of each input
-    (``prep``, the modality object, shows a sample)."""
+    (``prep``, the modality object, shows a sample), the columns read and the data's problems (``data_notes``)."""
     mistakes = worst_mistakes(task, probs, split.y.numpy(), split.keys, lambda i: prep.preview(split, i))
     page = render(
         title=title,
@@ -261,5 +289,6 @@ def write_report(
         task=task,
         scores=probs,
         y=split.y.numpy(),
+        data_notes=data_notes,
     )
     return write(path, page)

@@ -25,7 +25,7 @@ from lamina.training.trainer import fit
 from lamina.training.evaluation import final_metrics
 from lamina.training import report
 from lamina.training.preempt import Preempted
-from lamina.training.preparation import prepare_run, tokenizer_file
+from lamina.training.preparation import data_problems, prepare_run, tokenizer_file
 from lamina.training.run import NullRun, RunDir, read_metrics, run_lock
 from lamina.common.progress import Reporter
 
@@ -306,6 +306,7 @@ def _finish(cfg: Config, run: RunDir, data: PreparedData, result) -> dict:
             data.fingerprint,
             {"precision": result.precision, "best epoch": result.best_epoch + 1, "epochs": result.epochs_run},
             data.prep,
+            {"columns": data.column_use(), "problems": data_problems(data)},
         )
     return {
         "run": str(run.path),
