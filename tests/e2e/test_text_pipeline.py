@@ -96,7 +96,7 @@ def test_server_answers_texts_like_the_package(fasttext_run):
         )
         assert http.post("/predict/topics", content=b"   ").status_code == 400
         meta = http.get("/v2/models/topics").json()
-        assert [i["datatype"] for i in meta["inputs"]] == ["INT64", "BYTES"]
+        assert [(i["name"], i["datatype"]) for i in meta["inputs"]] == [("text", "BYTES")]  # token_ids also taken
         client = tc.InferenceServerClient(url=f"127.0.0.1:{server.port}")
         for binary in (True, False):  # the official client, BYTES both as JSON and length-prefixed binary
             inp = tc.InferInput("text", [3], "BYTES")

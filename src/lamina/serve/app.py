@@ -7,6 +7,7 @@ Every error body is {"error": "..."} without stack traces or server paths.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,16 +25,17 @@ from lamina.serve.metrics import Metrics
 from lamina.serve.offload import Busy, Offload, TooSlow
 from lamina.serve.openapi import openapi_document
 from lamina.serve.page import CSP, render_page
+from lamina.serve.binary_tensors import raw_request, response_body, split_binary
 from lamina.serve.protocol import (
     infer_response,
-    input_datatype,
     output_names,
     parse_input,
     parse_text_input,
+    request_id,
     requested_outputs,
-    split_binary,
+    the_input,
 )
-from lamina.serve.runtime import DecodeLimits, InputError, ServedModel
+from lamina.serve.runtime import TEXT_INPUT, DecodeLimits, InputError, ServedModel
 
 MAX_UPLOADS = 16  # files or text fields in one multipart /predict request
 # Inputs this small are parsed and decoded on the event loop: well under a millisecond of
@@ -85,19 +87,30 @@ class App:
                 options.max_latency_ms,
                 options.max_queue,
                 on_batch=self.metrics.batch_size.labels(m.name).observe,
+                on_wait=self.metrics.stage(m.name, "queue").observe,
+                on_predict=self.metrics.stage(m.name, "predict").observe,
             )
             for m in models
         }
+        # the stages timed here; the queue and predict stages are timed by the batcher
+        self.timers = {
+            m.name: {s: self.metrics.stage(m.name, s) for s in ("preprocess", "postprocess")} for m in models
+        }
 
     def _label(self, request: Request, endpoint: str) -> ServedModel | None:
+        """The model a request names (and, on a versioned path, the version it serves), else None."""
         name = request.path_params.get("name")
         model = self.models.get(name) if isinstance(name, str) else None
         request.scope["lamina.labels"] = (self.metrics.model_label(name), endpoint)
-        return model
+        version = request.path_params.get("version")
+        return None if model is None or (version is not None and version != model.version) else model
 
-    @staticmethod
-    def _unknown(request: Request) -> JSONResponse:
-        return error(404, f"unknown model {str(request.path_params.get('name'))[:64]!r}")
+    def _unknown(self, request: Request) -> JSONResponse:
+        name, version = request.path_params.get("name"), request.path_params.get("version")
+        if version is not None and name in self.models:
+            served = self.models[name].version
+            return error(404, f"unknown version {str(version)[:32]!r} of model {name!r}; it serves version {served!r}")
+        return error(404, f"unknown model {str(name)[:64]!r}")
 
     async def _probabilities(self, model: ServedModel, batch: np.ndarray) -> np.ndarray:
         return await self.batchers[model.name].submit(batch)
@@ -119,16 +132,12 @@ class App:
         model = self._label(request, "metadata")
         if model is None:
             return self._unknown(request)
-        export = model.meta["export"]
         return JSONResponse(
             {
                 "name": model.name,
                 "versions": [model.version],
                 "platform": "onnxruntime_onnx",
-                "inputs": [
-                    {"name": export["input"]["name"], "datatype": model.datatype, "shape": export["input"]["shape"]}
-                ]
-                + ([{"name": "text", "datatype": "BYTES", "shape": [-1]}] if model.prep.text_fields else []),
+                "inputs": model.v2_inputs[:1],  # a request sends one input: the one a client should build
                 "outputs": [
                     {"name": name, "datatype": "BYTES", "shape": [-1]}
                     if name == "label"
@@ -156,12 +165,22 @@ class App:
         if self.batchers[model.name].full():
             raise Overloaded()  # before reading and parsing the body: refusals stay cheap under a flood
         body = await request.body()
+        timers, start = self.timers[model.name], time.perf_counter()
         args = (model, body, request.headers.get("inference-header-content-length"))
         batch, names, rid = (
             _parse_infer(*args) if len(body) <= INLINE_BYTES else await self.offload.run(_parse_infer, *args)
         )
+        timers["preprocess"].observe(time.perf_counter() - start)
         probs = await self._probabilities(model, batch)
-        return JSONResponse(infer_response(model.name, rid, probs, model.task, names, model.version))
+        start = time.perf_counter()
+        head, tail = infer_response(model.name, rid, probs, model.task, names, model.version)
+        if not tail:
+            response = JSONResponse(head)
+        else:
+            content, headers = response_body(head, tail)
+            response = Response(content, media_type="application/octet-stream", headers=headers)
+        timers["postprocess"].observe(time.perf_counter() - start)
+        return response
 
     # --- Simple API ----------------------------------------------------------------------
     async def predict(self, request: Request):
@@ -192,10 +211,15 @@ class App:
             blobs = [await request.body()]
         if not all(blobs):
             return error(400, f"empty body: send {model.prep.upload_noun} (raw body or multipart field)")
+        timers, start = self.timers[model.name], time.perf_counter()
         args = (model, blobs, self.options.limits)
         batch = _decode_files(*args) if _small(model, blobs) else await self.offload.run(_decode_files, *args)
+        timers["preprocess"].observe(time.perf_counter() - start)
         probs = await self._probabilities(model, batch)
-        return JSONResponse({"model": model.name, "predictions": model.task.answer(probs, k)})
+        start = time.perf_counter()
+        response = JSONResponse({"model": model.name, "predictions": model.task.answer(probs, k)})
+        timers["postprocess"].observe(time.perf_counter() - start)
+        return response
 
     # --- Page and metrics ----------------------------------------------------------------
     async def page(self, request: Request):
@@ -230,16 +254,20 @@ class App:
 
 def _parse_infer(
     model: ServedModel, body: bytes, header_length: str | None
-) -> tuple[np.ndarray, list[str], str | None]:
-    """An infer request body -> (checked input batch, requested output names, request id). Runs off the event loop."""
+) -> tuple[np.ndarray, list[tuple[str, bool]], str | None]:
+    """An infer request body -> (checked input batch, requested (output, binary) pairs, request id). Runs off the
+    event loop."""
     doc, tail = split_binary(body, header_length)
-    names = requested_outputs(doc, output_names(model.task))
-    if model.prep.text_fields and input_datatype(doc) == "BYTES":
-        batch = model.encode_texts(parse_text_input(doc, tail))
+    if doc is None:
+        doc, tail = raw_request(tail, model.v2_inputs[0])
+    rid = request_id(doc)
+    outputs = requested_outputs(doc, output_names(model.task))
+    spec = the_input(doc, model.name, [i["name"] for i in model.v2_inputs])
+    if spec["name"] == TEXT_INPUT and model.prep.text_fields:
+        batch = model.encode_texts(parse_text_input(spec, tail))
     else:
-        batch = parse_input(doc, tail, model.input_shape, model.datatype)
-    rid = doc.get("id")
-    return model.check_batch(batch), names, rid if isinstance(rid, str) else None
+        batch = parse_input(spec, tail, model.input_shape, model.datatype)
+    return model.check_batch(batch), outputs, rid
 
 
 def _small(model: ServedModel, blobs: list[bytes]) -> bool:
@@ -280,7 +308,9 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
 
     async def not_found(request: Request, exc):
         status = getattr(exc, "status_code", 404)
-        return error(status, {404: "not found", 405: "method not allowed"}.get(status, "request failed"))
+        response = error(status, {404: "not found", 405: "method not allowed"}.get(status, "request failed"))
+        response.headers.update(getattr(exc, "headers", None) or {})  # 405's Allow (RFC 9110)
+        return response
 
     async def http_error(
         request: Request, exc: HTTPException
@@ -294,14 +324,18 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
     routes = [  # matched in order: the inference routes first, since nearly every request is one
         Route("/predict/{name}", core.predict, methods=["POST"]),
         Route("/v2/models/{name}/infer", core.infer, methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}/infer", core.infer, methods=["POST"]),
         Route("/", core.page, methods=["GET"]),
         Route("/metrics", core.metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", core.openapi, methods=["GET"]),
         Route("/v2", core.server_metadata, methods=["GET"]),
+        Route("/v2/", core.server_metadata, methods=["GET"]),  # as the protocol's own YAML writes it
         Route("/v2/health/live", core.live, methods=["GET"]),
         Route("/v2/health/ready", core.ready_endpoint, methods=["GET"]),
         Route("/v2/models/{name}", core.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/ready", core.model_ready, methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}", core.model_metadata, methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}/ready", core.model_ready, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

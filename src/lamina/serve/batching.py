@@ -43,6 +43,8 @@ class Batcher:
         max_latency_ms: float = 0.0,
         max_queue: int = 256,
         on_batch: Callable[[int], None] | None = None,
+        on_wait: Callable[[float], None] | None = None,
+        on_predict: Callable[[float], None] | None = None,
     ):
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be >= 1")
@@ -51,6 +53,8 @@ class Batcher:
         self.max_latency = max_latency_ms / 1000.0
         self.max_queue = max_queue
         self.on_batch = on_batch
+        self.on_wait = on_wait  # hears each request's seconds in the queue, when its batch starts
+        self.on_predict = on_predict  # hears, for each request, the seconds its batch ran
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lamina-infer")
@@ -83,12 +87,13 @@ class Batcher:
         """
         fut = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait((x, fut))
+            self._queue.put_nowait((x, fut, time.perf_counter()))
         except asyncio.QueueFull:
             raise Overloaded() from None
         return await fut
 
-    async def _run(self, batch: np.ndarray) -> np.ndarray:
+    async def _run(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+        """(the outputs of ``batch``, the seconds it took)."""
         if self.on_batch is not None:
             self.on_batch(len(batch))
         start = time.perf_counter()
@@ -96,9 +101,10 @@ class Batcher:
             out = self.infer(batch)
         else:
             out = await asyncio.get_running_loop().run_in_executor(self._pool, self.infer, batch)
-        took = (time.perf_counter() - start) / len(batch)
+        seconds = time.perf_counter() - start
+        took = seconds / len(batch)
         self._per_sample_s = took if self._per_sample_s == float("inf") else 0.8 * self._per_sample_s + 0.2 * took
-        return out
+        return out, seconds
 
     async def _next(self, deadline: float | None):
         """The next queued request: without waiting when ``deadline`` is None, else until it."""
@@ -133,18 +139,26 @@ class Batcher:
             await self._dispatch(items)
 
     async def _dispatch(self, items: list) -> None:
-        live = [(x, f) for x, f in items if not f.done()]  # a client that went away needs no answer
+        live = [(x, f) for x, f, _ in items if not f.done()]  # a client that went away needs no answer
         if not live:
             return
+        if self.on_wait is not None:
+            now = time.perf_counter()
+            for _, f, queued in items:
+                if not f.done():
+                    self.on_wait(now - queued)
         try:
             if len(live) == 1 and len(live[0][0]) > self.max_batch_size:
                 x = live[0][0]
                 parts = [await self._run(x[i : i + self.max_batch_size]) for i in range(0, len(x), self.max_batch_size)]
-                outputs = [np.concatenate(parts)]
+                outputs, seconds = [np.concatenate([p for p, _ in parts])], sum(t for _, t in parts)
             else:
-                out = await self._run(np.concatenate([x for x, _ in live]))
+                out, seconds = await self._run(np.concatenate([x for x, _ in live]))
                 bounds = np.cumsum([0] + [len(x) for x, _ in live])
                 outputs = [out[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+            if self.on_predict is not None:
+                for _ in live:
+                    self.on_predict(seconds)
         except Exception as e:  # the requests get the error; the worker keeps serving
             for _, f in live:
                 if not f.done():

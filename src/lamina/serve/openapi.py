@@ -184,4 +184,15 @@ def openapi_document(models: dict, version: str, token_required: bool) -> dict:
         },
         "security": auth,
     }
+    _versioned(doc["paths"], sorted({getattr(m, "version", "1") for m in models.values()}))
     return doc
+
+
+def _versioned(paths: dict, versions: list[str]) -> None:
+    """The model paths again under /versions/{version}, as metadata advertises the versions (unknown: 404)."""
+    version_param = {"name": "version", "in": "path", "required": True, "schema": {"type": "string", "enum": versions}}
+    for tail in ("", "/ready", "/infer"):
+        operations = paths[f"/v2/models/{{name}}{tail}"]
+        paths[f"/v2/models/{{name}}/versions/{{version}}{tail}"] = {
+            method: {**op, "parameters": [*op["parameters"], version_param]} for method, op in operations.items()
+        }

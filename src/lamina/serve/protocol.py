@@ -1,46 +1,45 @@
 """Open Inference Protocol v2 (KServe / Triton REST): request parsing and response shaping.
 
-Supports JSON tensors and the binary tensor data extension that tritonclient uses by
-default (``Inference-Header-Content-Length``). Every check raises InputError with a message
-that is safe to return: it names the field, never a server path.
+Supports JSON tensors and the binary tensor data extension (lamina.serve.binary_tensors) for inputs and outputs,
+as tritonclient uses it by default: per-output ``binary_data`` over the request-wide ``binary_data_output``, and raw
+binary requests. Every check raises InputError with a message that is safe to return: it names the field, never a
+server path.
 """
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 
 from lamina.data.task import Task
 
+from lamina.serve.binary_tensors import NP_DTYPES, bytes_elements, encode_bytes, encode_fp32
 from lamina.serve.runtime import InputError
 
 MAX_BATCH = 1024  # samples in one request
-NP_DTYPES = {"UINT8": np.uint8, "FP32": np.float32, "INT64": np.int64, "INT16": np.int16}
 
 
-def split_binary(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
-    """The JSON header of an infer request and the binary tail (empty for plain JSON)."""
-    if header_length is not None:
-        try:
-            n = int(header_length)
-        except ValueError:
-            raise InputError("Inference-Header-Content-Length must be an integer") from None
-        if not 0 < n <= len(body):
-            raise InputError(f"Inference-Header-Content-Length {n} is outside the body ({len(body)} bytes)")
-        head, tail = body[:n], body[n:]
-    else:
-        head, tail = body, b""
-    try:
-        doc = json.loads(head)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InputError(f"request body is not valid JSON ({e})") from None
-    except RecursionError:
-        raise InputError("request body is nested too deeply") from None
-    if not isinstance(doc, dict):
-        raise InputError("request body must be a JSON object with an 'inputs' list")
-    return doc, tail
+def request_id(doc: dict) -> str | None:
+    """The request's "id", which the response returns; the protocol makes it a string."""
+    rid = doc.get("id")
+    if rid is not None and not isinstance(rid, str):
+        raise InputError(f"'id' must be a string, got {type(rid).__name__}")
+    return rid
+
+
+def the_input(doc: dict, model_name: str, accepted: list[str]) -> dict:
+    """The request's one input tensor, whose name must be one the model takes (``accepted``)."""
+    inputs = doc.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+        raise InputError("'inputs' must be a list with exactly one tensor")
+    name = inputs[0].get("name")
+    if name not in accepted:
+        raise InputError(
+            f"unexpected inference input {str(name)[:40]!r} for model {model_name!r}; "
+            f"its input is {' or '.join(repr(a) for a in accepted)}"
+        )
+    return inputs[0]
 
 
 def _shape(value) -> list[int]:
@@ -55,17 +54,14 @@ def _shape(value) -> list[int]:
     return value
 
 
-def parse_input(doc: dict, tail: bytes, expected_shape: list[int], datatype: str) -> np.ndarray:
-    """The single input tensor of an infer request, checked against the model's signature.
+def parse_input(spec: dict, tail: bytes, expected_shape: list[int], datatype: str) -> np.ndarray:
+    """An infer request's input tensor, checked against the model's signature.
 
     Args:
+        spec: the request's input ({"name", "datatype", "shape", "data" or "parameters.binary_data_size"}).
         expected_shape: [-1, d1, d2, ...] (the batch dimension is free).
         datatype: the v2 datatype the model takes, e.g. "UINT8".
     """
-    inputs = doc.get("inputs")
-    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
-        raise InputError("'inputs' must be a list with exactly one tensor")
-    spec = inputs[0]
     if spec.get("datatype") != datatype:
         raise InputError(f"input datatype must be {datatype}, got {str(spec.get('datatype'))[:20]!r}")
     shape = _shape(spec.get("shape"))
@@ -101,23 +97,11 @@ def parse_input(doc: dict, tail: bytes, expected_shape: list[int], datatype: str
     return arr.astype(dtype, copy=False).reshape(shape)
 
 
-def input_datatype(doc: dict) -> str | None:
-    """The datatype of the request's first input, if it names one."""
-    inputs = doc.get("inputs")
-    if (
-        isinstance(inputs, list)
-        and inputs
-        and isinstance(inputs[0], dict)
-        and isinstance(inputs[0].get("datatype"), str)
-    ):
-        return inputs[0]["datatype"]
-    return None
-
-
-def parse_text_input(doc: dict, tail: bytes) -> list[str]:
+def parse_text_input(spec: dict, tail: bytes) -> list[str]:
     """A BYTES input of N texts, shape [N] or [N, 1]: JSON strings, or the binary extension's
     length-prefixed elements (4-byte little-endian length, then the UTF-8 bytes)."""
-    spec = doc["inputs"][0]
+    if spec.get("datatype") != "BYTES":
+        raise InputError(f"input '{spec.get('name')}' must be BYTES, got {str(spec.get('datatype'))[:20]!r}")
     shape = _shape(spec.get("shape"))
     if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
         raise InputError(f"text input shape must be [N] or [N, 1], got {shape[:8]}")
@@ -128,15 +112,7 @@ def parse_text_input(doc: dict, tail: bytes) -> list[str]:
     if "binary_data_size" in params:
         if params["binary_data_size"] != len(tail):
             raise InputError("binary_data_size must match the bytes after the JSON header")
-        items, pos = [], 0
-        while pos < len(tail):
-            if pos + 4 > len(tail):
-                raise InputError("binary BYTES data ends inside an element's length prefix")
-            size = int.from_bytes(tail[pos : pos + 4], "little")
-            if pos + 4 + size > len(tail):
-                raise InputError("binary BYTES element runs past the end of the body")
-            items.append(tail[pos + 4 : pos + 4 + size])
-            pos += 4 + size
+        items = bytes_elements(tail)
     else:
         data = spec.get("data")
         if not isinstance(data, list):
@@ -163,11 +139,13 @@ def output_names(task: Task) -> tuple[str, ...]:
     return task.rules.output_names
 
 
-def requested_outputs(doc: dict, available: tuple[str, ...] = ("probabilities", "label")) -> list[str]:
-    """The output names asked for (all by default)."""
+def requested_outputs(doc: dict, available: tuple[str, ...]) -> list[tuple[str, bool]]:
+    """(name, binary) of each output asked for; all of them when "outputs" is absent or empty (as Triton answers).
+    An output's ``parameters.binary_data`` overrides the request's ``parameters.binary_data_output``."""
+    every = _flag(doc, "binary_data_output", "request")
     outputs = doc.get("outputs")
-    if outputs is None:
-        return list(available)
+    if outputs is None or outputs == []:
+        return [(name, every) for name in available]
     if not isinstance(outputs, list) or not all(
         isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
     ):
@@ -178,23 +156,42 @@ def requested_outputs(doc: dict, available: tuple[str, ...] = ("probabilities", 
         raise InputError(f"unknown output {unknown[0][:40]!r}; outputs are {' and '.join(repr(a) for a in available)}")
     if len(set(names)) != len(names):  # each repeat would copy the whole output into the response
         raise InputError("'outputs' names an output more than once")
-    return names
+    return [(o["name"], _flag(o, "binary_data", f"output '{o['name']}'", every)) for o in outputs]
+
+
+def _flag(obj: dict, key: str, where: str, default: bool = False) -> bool:
+    params = obj.get("parameters")
+    if params is None:
+        return default
+    if not isinstance(params, dict):
+        raise InputError(f"{where} 'parameters' must be an object")
+    value = params.get(key, default)
+    if not isinstance(value, bool):
+        raise InputError(f"{where} parameter '{key}' must be true or false")
+    return value
 
 
 def infer_response(
-    model_name: str, request_id, scores: np.ndarray, task: Task, names: list[str], version: str = "1"
-) -> dict:
-    """The v2 response body for the task's scores (N, outputs): "probabilities" / "value" as FP32, "label" as BYTES
-    (the label; for multi-label the labels above their thresholds joined by '; ')."""
-    outputs = []
-    for name in names:
+    model_name: str, request_id, scores: np.ndarray, task: Task, outputs: list[tuple[str, bool]], version: str = "1"
+) -> tuple[dict, bytes]:
+    """The v2 response for the task's scores (N, outputs): (the JSON body or header, the binary tail, empty when no
+    output is binary). "probabilities" / "value" are FP32; "label" is BYTES (the label; for multi-label the labels
+    above their thresholds joined by '; ')."""
+    shown, tail = [], []
+    for name, binary in outputs:
         if name == "label":
-            outputs.append({"name": name, "datatype": "BYTES", "shape": [len(scores)], "data": task.decided(scores)})
+            out, values = {"name": name, "datatype": "BYTES", "shape": [len(scores)]}, task.decided(scores)
+            data = encode_bytes(values) if binary else values
         else:
-            outputs.append(
-                {"name": name, "datatype": "FP32", "shape": list(scores.shape), "data": scores.ravel().tolist()}
-            )
-    body = {"model_name": model_name, "model_version": version, "outputs": outputs}
+            out = {"name": name, "datatype": "FP32", "shape": list(scores.shape)}
+            data = encode_fp32(scores) if binary else scores.ravel().tolist()
+        if binary:
+            out["parameters"] = {"binary_data_size": len(data)}
+            tail.append(data)
+        else:
+            out["data"] = data
+        shown.append(out)
+    body = {"model_name": model_name, "model_version": version, "outputs": shown}
     if request_id is not None:
         body["id"] = request_id
-    return body
+    return body, b"".join(tail)

@@ -89,6 +89,13 @@ class ServedModel:
     def input_shape(self) -> list[int]:
         return list(self.meta["export"]["input"]["shape"])
 
+    @cached_property
+    def v2_inputs(self) -> list[dict]:
+        """The inputs an infer request may send ({"name", "datatype", "shape"}), the one metadata advertises first:
+        the graph's input, or for a model that reads texts, the texts (BYTES [-1]) and then the graph's token ids."""
+        graph = {"name": self.meta["export"]["input"]["name"], "datatype": self.datatype, "shape": self.input_shape}
+        return ([{"name": TEXT_INPUT, "datatype": "BYTES", "shape": [-1]}] if self.prep.text_fields else []) + [graph]
+
     def decode_file(self, data: bytes, limits: DecodeLimits = DecodeLimits()) -> np.ndarray:
         """An uploaded file -> one model input: uint8 (H, W, C) for images, int16 (samples,) for audio, int64 ids (max_tokens,) for UTF-8 text.
 
@@ -122,6 +129,9 @@ class ServedModel:
         if self.meta["export"]["input"].get("trim_padding"):
             batch = trim_padding(batch)
         return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+
+TEXT_INPUT = "text"  # the v2 input of texts, for models that read them
 
 
 @contextmanager
