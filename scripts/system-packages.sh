@@ -4,8 +4,9 @@
 #   espeak-ng, flite, festival + two voices: the speech synthesizers of the keyword-spotting tests
 #   sox: audio inspection in those tests
 #   fonts-noto-color-emoji, unicode-data: the emoji photo-like set of the image backbone tests
+#   buildah, debootstrap: the serving image test (make image from a Debian base made by debootstrap)
 set -euo pipefail
-PACKAGES="chromium chromium-driver espeak-ng flite sox festival festvox-kallpc16k festvox-kdlpc16k fonts-noto-color-emoji unicode-data"
+PACKAGES="chromium chromium-driver espeak-ng flite sox festival festvox-kallpc16k festvox-kdlpc16k fonts-noto-color-emoji unicode-data buildah debootstrap"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from lamina.common.config import Config, load_config, parse_override
 from lamina.common.errors import LaminaError
+from lamina.common.runtime import has_torch, require_torch
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
 
@@ -83,6 +84,7 @@ def train(
          "samples_per_s", "precision", "device", "skipped", "report", "export"}, and "tracking"
         ({"uri", "run_id", "experiment_id", "model_version", "unlogged"}) with track.mlflow_uri.
     """
+    require_torch("lamina train")
     from lamina.training.session import run_training
 
     settings = _flag_settings(settings, device=device, skip_bad=skip_bad, deterministic=deterministic)  # explicit keys
@@ -122,6 +124,7 @@ def validate(data_or_config, *, overrides=None, output=None) -> dict:
     Args:
         output: a file to write every item of every problem to, one JSON object per line (also "output").
     """
+    require_torch("lamina validate")
     from lamina.common.listing import bounded, write_full
     from lamina.data.dataset import validate_data
 
@@ -150,6 +153,7 @@ def tune(
 
     Returns {"study", "storage", "best_trial", "best_value", "best_params", "best_run", "best_config", "trials"}.
     """
+    require_torch("lamina tune")
     from lamina.training.tune import run_tune
 
     name = study or Path(config).stem
@@ -176,6 +180,7 @@ def export(model, format: str = "onnx", quantize: str | None = None) -> dict:
         ExportError: ONNX Runtime and PyTorch disagree (nothing is written); QuantizationRefused (an
             ExportError): int8 loses more than allowed (model.onnx is kept, no int8 file).
     """
+    require_torch("lamina export")
     from lamina.common.package import find_package
     from lamina.export.onnx import export_onnx
 
@@ -206,13 +211,19 @@ def evaluate(model, data, *, split: str | None = None, skip_bad: bool = False, c
         {"accuracy", "macro_f1", "n", "labels", "per_class", "confusion_matrix", "split", "data", "skipped"}
         (and "report" when one was written).
     """
+    require_torch("lamina evaluate")
     from lamina.training.evaluation import run_evaluation
 
     return run_evaluation(model, data, split=split, skip_bad=skip_bad, cache=cache, report_path=report)
 
 
 def load(path, device: str = "cpu"):
-    """Load a model package (or run directory) for prediction: ``load(p).predict([...])``."""
+    """Load a model package (or run directory) for prediction: ``load(p).predict([...])``. Without torch (the
+    serving-only install) the package's model.onnx answers, through ONNX Runtime, as ``lamina serve`` would."""
+    if not has_torch():
+        from lamina.serve.predictor import OnnxPredictor
+
+        return OnnxPredictor.load(path)
     from lamina.models.package import Predictor
 
     return Predictor.load(path, device=device)

@@ -18,6 +18,9 @@ def _print_json(obj) -> None:
 
 
 def _cmd_datasets(a) -> None:
+    from lamina.common.runtime import require_torch
+
+    require_torch("lamina datasets")
     from lamina.data.makers import make_dataset
 
     summary = make_dataset(a.name, a.output, seed=a.seed, overwrite=a.overwrite, source=a.source)
@@ -289,6 +292,26 @@ def _cmd_serve(a) -> None:
     )
 
 
+def _cmd_deploy(a) -> None:
+    from lamina.common.package import find_package, read_meta
+    from lamina.serve.kserve import service_name, write_manifests
+
+    package = find_package(a.model)
+    name = service_name(a.name or read_meta(package).get("name") or package.resolve().parent.name)
+    output = Path(a.output) if a.output else Path("deploy") / name
+    r = write_manifests(
+        package, a.image, name, a.storage_uri or f"pvc://lamina-models/{name}", output, no_auth=a.no_auth
+    )
+    if a.json:
+        _print_json(r)
+        return
+    print(f"wrote {r['servingruntime']} and {r['inferenceservice']}")
+    print(
+        f"serving {name} from {r['storage_uri']} on {r['image']}: {r['measured_memory_mib']} MiB measured; {r['auth']}"
+    )
+    print(f"kubectl apply -f {r['servingruntime']} -f {r['inferenceservice']}")
+
+
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
@@ -333,6 +356,7 @@ def _cmd_runs(a) -> None:
 
 
 COMMANDS = {
+    "deploy": _cmd_deploy,
     "datasets": _cmd_datasets,
     "train": _cmd_train,
     "validate": _cmd_validate,

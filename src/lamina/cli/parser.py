@@ -27,6 +27,7 @@ def parser() -> argparse.ArgumentParser:
     _training_commands(sub)
     _model_commands(sub)
     _serve_command(sub)
+    _deploy_command(sub)
     _runs_and_predict_commands(sub)
     return p
 
@@ -203,6 +204,26 @@ def _serve_command(sub) -> None:
     sv.add_argument("--max-body-mb", type=float, default=10.0, help="largest request body in MiB (default 10)")
     sv.add_argument("--max-queue", type=int, default=256, help="waiting requests per model before 503 (default 256)")
     sv.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads per model (default 0 = all cores)")
+
+
+def _deploy_command(sub) -> None:
+    """deploy kserve."""
+    dp = sub.add_parser("deploy", help="write the manifests that deploy a model package")
+    dp_sub = dp.add_subparsers(dest="target", metavar="TARGET", required=True)
+    ks = dp_sub.add_parser("kserve", help="a KServe ServingRuntime and InferenceService for the package")
+    ks.add_argument("model", help="run directory or its model/ directory")
+    ks.add_argument("--image", required=True, help="the lamina image the runtime runs (make image builds it)")
+    ks.add_argument("--name", help="the InferenceService's name (default: the run directory's name)")
+    ks.add_argument(
+        "--storage-uri",
+        help="where KServe finds the package: s3://, gs://, pvc://... (default pvc://lamina-models/NAME)",
+    )
+    ks.add_argument("--output", help="folder for the two YAML files (default deploy/NAME)")
+    ks.add_argument(
+        "--no-auth", action="store_true", help="serve without a token (a mesh in front authenticates); default: "
+        "the token from the Secret lamina-token"
+    )  # fmt: skip
+    ks.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _runs_and_predict_commands(sub) -> None:

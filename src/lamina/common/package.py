@@ -140,7 +140,11 @@ def verify_files(package: Path, meta: dict) -> None:
         if not path.is_file():
             fix = "run `lamina export` on the package" if name == "model.onnx" else "copy the whole package again"
             raise LaminaError(f"{path}: missing from the package (lamina.json lists it); {fix}.")
-        if sha256_file(path) != digest:
+        try:
+            actual = sha256_file(path)
+        except OSError as e:  # e.g. a file only its owner may read, served by another user
+            raise LaminaError(f"{path}: cannot read it ({e.strerror}); give the serving user read access.") from None
+        if actual != digest:
             raise LaminaError(
                 f"{path}: sha256 does not match lamina.json (truncated or altered); copy the package again "
                 "or re-run the training."

@@ -27,6 +27,28 @@ def is_tty(stream) -> bool:
         return False
 
 
+def has_torch() -> bool:
+    """Whether PyTorch is installed: the serving-only install (``pip install lamina``) has none."""
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def require_torch(what: str) -> None:
+    """Refuse ``what`` (training, evaluation, export...) in an install without torch, naming the extra to install.
+
+    Raises:
+        LaminaError: torch is not installed (exit 2).
+    """
+    if not has_torch():
+        from lamina.common.errors import LaminaError
+
+        raise LaminaError(
+            f"{what} needs PyTorch, which this install of lamina lacks (it serves and predicts only). "
+            "Install the training extra: pip install 'lamina[train]'"
+        )
+
+
 def resolve_device(requested: str) -> str:
     """Map 'auto'|'cpu'|'cuda'|'cuda:N' to an available torch device string."""
     import torch

@@ -100,7 +100,7 @@ def save_package(
     directory: str | Path, model: torch.nn.Module, meta: dict, tokenizer=None, parity: np.ndarray | None = None
 ) -> Path:
     """Write model.safetensors, lamina.json (and a text model's tokenizer.json, the parity samples) into ``directory``."""
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,9 @@ def save_package(
     if tokenizer is not None:
         save_tokenizer(tokenizer, d)
     if parity is not None:
-        save_file({"inputs": np.ascontiguousarray(parity)}, str(d / PARITY_FILE))
+        # as every package file: atomically and readable by others (safetensors' save_file made it 0600, so a server
+        # running as another user, as in the image, could not read it)
+        atomic_write_bytes(d / PARITY_FILE, save({"inputs": np.ascontiguousarray(parity)}))
     names = [
         "model.safetensors",
         meta["preprocessing"].get("tokenizer") if tokenizer is not None else None,
