@@ -20,6 +20,7 @@ import re
 import signal
 import statistics
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -74,7 +75,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=60)
     ap.add_argument("--connections", type=int, default=64)
     args = ap.parse_args()
-    run, body = digits_model("lamina-reliability-")
+    run, body = digits_model(Path(tempfile.mkdtemp(prefix="lamina-reliability-")))
 
     print("| check | result |")
     print("|---|---|")

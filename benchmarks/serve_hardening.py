@@ -18,6 +18,7 @@ import io
 import os
 import statistics
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -90,7 +91,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--duration", type=int, default=10)
     args = ap.parse_args()
-    run, png = digits_model("lamina-hardening-bench-")
+    run, png = digits_model(Path(tempfile.mkdtemp(prefix="lamina-hardening-bench-")))
     servers = {"this tree": None, "baseline": args.baseline_src.resolve()}
     rps: dict[str, list] = {n: [] for n in servers}
     p99: dict[str, list] = {n: [] for n in servers}

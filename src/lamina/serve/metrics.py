@@ -6,10 +6,8 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-# a request's stages, as KServe names them (request_<stage>_seconds, label model_name); "queue" is lamina's own: the
-# wait between a request's input being ready and its batch starting
-STAGES = ("preprocess", "queue", "predict", "postprocess")
-BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+from lamina.serve.stage_times import StageTimes
+
 ENDPOINTS = ("infer", "predict", "metadata", "ready", "health", "server", "page", "metrics", "other")
 UNKNOWN = "_unknown"
 
@@ -36,16 +34,8 @@ class Metrics:
             ["model", "endpoint", "status"],
             registry=self.registry,
         )
-        self.stages = {
-            stage: Histogram(
-                f"request_{stage}_seconds",
-                f"{stage} latency per request",
-                ["model_name"],
-                registry=self.registry,
-                buckets=BUCKETS,
-            )
-            for stage in STAGES
-        }
+        self.stages = StageTimes(model_names)  # request_{preprocess,queue,predict,postprocess}_seconds
+        self.registry.register(self.stages)
         self.batch_size = Histogram(
             "lamina_batch_size",
             "Samples per inference batch",
@@ -67,8 +57,8 @@ class Metrics:
         children[1].inc()
 
     def stage(self, model: str, stage: str):
-        """The histogram child that times ``stage`` of ``model``'s requests (``.observe(seconds)``)."""
-        return self.stages[stage].labels(model)
+        """What times ``stage`` of ``model``'s requests (``.observe(seconds)``, on the event loop)."""
+        return self.stages.timer(model, stage)
 
     def model_label(self, name) -> str:
         return name if name in self.models else UNKNOWN
