@@ -58,17 +58,7 @@ class Server:
             text=True,
             env=env,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read()}")
-            try:
-                with urllib.request.urlopen(self.url + "/v2/health/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not become ready in 60 s")
+        wait_ready(self.url, self.proc)
 
     def __enter__(self) -> "Server":
         return self
@@ -85,6 +75,40 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+def wait_ready(url: str, proc: subprocess.Popen, path: str = "/v2/health/ready", seconds: float = 60) -> None:
+    """Wait until GET ``url + path`` answers 200; raise with the process's stderr if it exits first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            with urllib.request.urlopen(url + path, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server did not become ready in {seconds:g} s")
+
+
+def assert_infers_a_digit(url: str, name: str, digits: Path, digits_run: Path, token: str) -> None:
+    """A v2 infer request for a test digit, with ``token``, answers what `lamina predict` says (401 without it)."""
+    import json
+
+    import httpx
+
+    from lamina.data.image import ImagePreprocess, load_image
+
+    f = sorted((digits / "test").rglob("*.png"))[0]
+    x = load_image(f, ImagePreprocess(8, 1))[None]
+    body = {"inputs": [{"name": "images", "shape": list(x.shape), "datatype": "UINT8", "data": x.ravel().tolist()}]}
+    assert httpx.post(f"{url}/v2/models/{name}/infer", json=body).status_code == 401
+    r = httpx.post(f"{url}/v2/models/{name}/infer", json=body, headers={"authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    want = json.loads(run_cli("predict", digits_run, f, "--json").stdout)["predictions"][0]
+    assert r.json()["outputs"][1]["data"] == [want["label"]]
+    assert abs(max(r.json()["outputs"][0]["data"]) - want["score"]) <= 1e-4
 
 
 def chromium_driver():

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers import free_port, run_cli
+from helpers import free_port, run_cli, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,17 +71,7 @@ def test_the_core_install_serves(core, digits, digits_run):
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                pytest.fail(proc.stderr.read().decode())
-            import time
-
-            time.sleep(0.1)
+        wait_ready(url, proc)
         f = sorted((digits / "test").rglob("*.png"))[0]
         want = json.loads(run_cli("predict", digits_run, f, "--json").stdout)["predictions"][0]
         got = httpx.post(f"{url}/predict/digits", content=f.read_bytes()).json()["predictions"][0]

@@ -3,20 +3,16 @@ the image serves a real package mounted at /mnt/models with the KServe runtime's
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-import numpy as np
 import pytest
 
-from helpers import free_port, run_cli
+from helpers import assert_infers_a_digit, free_port, run_cli, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 MIRROR = "http://deb.debian.org/debian"  # Debian's packages are reachable from these machines
@@ -85,24 +81,8 @@ def test_the_image_serves_a_package_with_the_kserve_runtime_args(image, digits_r
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            if proc.poll() is not None:
-                pytest.fail(proc.stderr.read()[-3000:])
-            try:
-                if httpx.get(url + "/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        f = sorted((digits / "test").rglob("*.png"))[0]
-        from lamina.data.image import ImagePreprocess, load_image
-
-        x = load_image(f, ImagePreprocess(8, 1))[None]
-        body = {"inputs": [{"name": "images", "shape": list(x.shape), "datatype": "UINT8", "data": x.ravel().tolist()}]}
-        r = httpx.post(f"{url}/v2/models/digits/infer", json=body, headers={"authorization": "Bearer t0ken"})
-        assert r.status_code == 200, r.text
-        want = json.loads(run_cli("predict", digits_run, f, "--json").stdout)["predictions"][0]
-        assert r.json()["outputs"][1]["data"] == [want["label"]]
-        assert np.isclose(max(r.json()["outputs"][0]["data"]), want["score"], atol=1e-4)
+        wait_ready(url, proc, seconds=120)
+        assert_infers_a_digit(url, "digits", digits, digits_run, "t0ken")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)

@@ -8,14 +8,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
-import httpx
-import numpy as np
 import pytest
 import yaml
 
-from helpers import free_port, run_cli
+from helpers import assert_infers_a_digit, free_port, run_cli, wait_ready
 
 PRIMITIVES = {"str": str, "bool": bool, "int": int, "float": (int, float), "datetime": str}
 
@@ -116,26 +113,8 @@ def test_the_runtime_args_serve_a_copy_of_the_package(manifests, digits_run, dig
     proc = subprocess.Popen([sys.executable, "-m", "lamina", *args], env=env, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        ready = container["readinessProbe"]["httpGet"]["path"]
-        for _ in range(300):
-            if proc.poll() is not None:
-                pytest.fail(proc.stderr.read())
-            try:
-                if httpx.get(url + ready).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        f = sorted((digits / "test").rglob("*.png"))[0]
-        from lamina.data.image import ImagePreprocess, load_image
-
-        x = load_image(f, ImagePreprocess(8, 1))[None]
-        body = {"inputs": [{"name": "images", "shape": list(x.shape), "datatype": "UINT8", "data": x.ravel().tolist()}]}
-        assert httpx.post(f"{url}/v2/models/{name}/infer", json=body).status_code == 401
-        r = httpx.post(f"{url}/v2/models/{name}/infer", json=body, headers={"authorization": "Bearer from-the-secret"})
-        assert r.status_code == 200, r.text
-        want = json.loads(run_cli("predict", digits_run, f, "--json").stdout)["predictions"][0]
-        assert r.json()["outputs"][1]["data"] == [want["label"]]
-        assert np.isclose(max(r.json()["outputs"][0]["data"]), want["score"], atol=1e-4)
+        wait_ready(url, proc, container["readinessProbe"]["httpGet"]["path"])
+        assert_infers_a_digit(url, name, digits, digits_run, "from-the-secret")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
