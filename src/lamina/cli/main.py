@@ -33,7 +33,9 @@ def _cmd_datasets(a) -> None:
 
 def _cmd_train(a) -> None:
     from lamina.api import train
+    from lamina.common.runtime import require_torch
 
+    require_torch("lamina train")  # before a distributed launch, which needs torchrun
     if (a.nproc or a.nnodes) and not in_worker():
         from lamina.cli.launch import launch_distributed
 
