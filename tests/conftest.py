@@ -126,3 +126,36 @@ def photos(tmp_path_factory):
     out = tmp_path_factory.mktemp("photos") / "emoji"
     make_emoji(out, seed=0, per_class=12)
     return out
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on 127.0.0.1 for the session (tests/postgres.py), stopped and removed after."""
+    from postgres import Postgres
+
+    with Postgres() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local Spark session (local[2], Java 17, on 127.0.0.1) shared by the tests that score through Spark."""
+    import os
+    import sys
+
+    from pyspark.sql import SparkSession
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # read when the JVM starts its Python workers
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("lamina-tests")
+        .config("spark.pyspark.python", sys.executable)  # Spark's Python workers: this venv, not the first python3
+        .config("spark.pyspark.driver.python", sys.executable)
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()

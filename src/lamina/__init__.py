@@ -16,7 +16,7 @@ Heavy imports (torch) happen on first use, so ``import lamina`` stays cheap.
 
 from lamina.common.version import __version__
 
-__all__ = ["train", "evaluate", "load", "tune", "validate", "export", "score", "__version__"]
+__all__ = ["train", "evaluate", "load", "tune", "validate", "export", "score", "BatchScorer", "__version__"]
 
 
 def train(data_or_config=None, *, output=None, overrides=None, **kwargs):
@@ -60,6 +60,15 @@ def export(model, format="onnx", quantize=None):
     from lamina import api
 
     return api.export(model, format=format, quantize=quantize)
+
+
+def __getattr__(name: str):
+    """``lamina.BatchScorer`` (Ray Data's map_batches class), imported on first use like everything heavy here."""
+    if name == "BatchScorer":
+        from lamina.serve.batch_scorer import BatchScorer
+
+        return BatchScorer
+    raise AttributeError(f"module 'lamina' has no attribute {name!r}")
 
 
 def score(model, inputs, output, **kwargs):

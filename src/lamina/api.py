@@ -195,7 +195,19 @@ def export(model, format: str = "onnx", quantize: str | None = None) -> dict:
 
         int8 = quantize_int8(model)
         section["int8"] = {**int8, "path": str(package / int8["file"])}
+    section["mlmodel"] = str(_write_mlmodel(package))
     return section
+
+
+def _write_mlmodel(package: Path) -> Path:
+    """The package's MLmodel, which makes it an MLflow model (the graph it serves is written by then)."""
+    from lamina.common.package import read_meta
+    from lamina.data.preprocess import preprocess_from_meta
+    from lamina.data.task import Task
+    from lamina.serve.mlflow_model import write_mlmodel
+
+    meta = read_meta(package)
+    return write_mlmodel(package, preprocess_from_meta(meta).text_fields, Task.from_meta(meta).kind)
 
 
 def evaluate(model, data, *, split: str | None = None, skip_bad: bool = False, cache: bool = True, report=None) -> dict:

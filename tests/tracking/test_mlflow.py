@@ -1,4 +1,5 @@
-"""MLflow tracking and registry against a real `mlflow server` (SQLite backend) on 127.0.0.1."""
+"""MLflow tracking and registry against a real `mlflow server` on 127.0.0.1 whose backend store is a real PostgreSQL
+server (tests/postgres.py), as a team shares one; SQLite where a test kills the server."""
 
 import json
 import os
@@ -13,7 +14,8 @@ import pytest
 from helpers import Server, free_port, make_image_folders, run_cli
 
 
-def _start_mlflow(root):
+def _start_mlflow(root, backend: str | None = None):
+    """An `mlflow server` with its backend store at ``backend`` (default: a SQLite file in ``root``)."""
     port = free_port()
     root.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
@@ -23,7 +25,7 @@ def _start_mlflow(root):
             "mlflow",
             "server",
             "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
+            backend or f"sqlite:///{root / 'mlflow.db'}",
             "--artifacts-destination",
             str(root / "artifacts"),
             "--host",
@@ -58,8 +60,8 @@ def _stop(proc):
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    proc, url = _start_mlflow(tmp_path_factory.mktemp("mlflow"))
+def mlflow_server(tmp_path_factory, postgres):
+    proc, url = _start_mlflow(tmp_path_factory.mktemp("mlflow"), postgres.url("mlflow"))
     yield url
     _stop(proc)
 
@@ -197,8 +199,8 @@ def test_mlflow_models_serve_answers_what_lamina_serve_answers(mlflow_server, re
             answer = json.loads(r.read())["predictions"]
     finally:
         _stop(proc)
-    assert answer[0]["label"] == expected[0]["label"]
-    assert [t["label"] for t in answer[0]["top_k"]] == [t["label"] for t in expected[0]["top_k"]]
+    assert answer[0]["label"] == expected[0]["label"] and answer[0]["error"] == ""
+    assert [t["label"] for t in json.loads(answer[0]["top_k"])] == [t["label"] for t in expected[0]["top_k"]]
     assert answer[0]["score"] == pytest.approx(expected[0]["score"], abs=1e-6)
 
 
@@ -212,9 +214,29 @@ def test_pyfunc_load_model_predicts_in_process(mlflow_server, registered_run):
     images = sorted((data / "a").glob("*.png"))[:3]
     mlflow.set_tracking_uri(mlflow_server)
     model = mlflow.pyfunc.load_model("models:/tiny/1")
-    got = model.predict(pd.DataFrame({"file": [p.read_bytes() for p in images]}))
+    got = model.predict(pd.DataFrame({"file": [p.read_bytes() for p in images]})).to_dict("records")
     assert [g["label"] for g in got] == [r["label"] for r in lamina.load(out).predict([str(p) for p in images])]
-    assert all(len(g["top_k"]) == 3 for g in got)  # every label of the three
+    assert all(len(json.loads(g["top_k"])) == 3 for g in got)  # every label of the three
+    summary, _, _ = registered_run
+    by_run = mlflow.pyfunc.load_model(f"runs:/{summary['tracking']['run_id']}/model")
+    assert by_run.predict(pd.DataFrame({"path": [str(p) for p in images]}))["label"].tolist() == [
+        g["label"] for g in got
+    ]
+
+
+def test_spark_scores_a_registered_version(mlflow_server, registered_run, spark):
+    """A Spark DataFrame of image paths through `spark_udf` over models:/NAME/VERSION, as a team's Spark job would."""
+    import mlflow.pyfunc
+
+    import lamina
+
+    _, out, data = registered_run
+    images = sorted((data / "b").glob("*.png"))[:4]
+    mlflow.set_tracking_uri(mlflow_server)
+    udf = mlflow.pyfunc.spark_udf(spark, "models:/tiny/1", env_manager="local")
+    df = spark.createDataFrame([(str(p),) for p in images], ["path"])
+    rows = df.select(udf("path").alias("a")).select("a.*").collect()
+    assert [r["label"] for r in rows] == [a["label"] for a in lamina.load(out).predict([str(p) for p in images])]
 
 
 def test_unknown_registry_alias_is_a_clear_error(mlflow_server):

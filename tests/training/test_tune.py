@@ -1,4 +1,4 @@
-"""lamina tune: Optuna search, two processes cooperating on one SQLite study."""
+"""lamina tune: Optuna search, two processes cooperating on one study (SQLite, PostgreSQL)."""
 
 import json
 import subprocess
@@ -28,12 +28,17 @@ def _config(tmp_path, data, search) -> str:
     return str(path)
 
 
-def test_two_processes_share_one_sqlite_study(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_processes_share_one_study(tmp_path, backend, request):
+    """Two `lamina tune` processes fill one study: in a SQLite file, and on a real PostgreSQL server (for teams)."""
     import optuna
 
     data = make_image_folders(tmp_path / "d", classes=("a", "b", "c"), per_class=12)
     cfg = _config(tmp_path, data, {"train.lr": {"loguniform": [1e-4, 1e-1]}, "model.width": {"choice": [16, 64]}})
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    if backend == "sqlite":
+        storage = f"sqlite:///{tmp_path / 'study.db'}"
+    else:
+        storage = request.getfixturevalue("postgres").url(f"tune_{tmp_path.name.lower().replace('-', '_')}")
     cmd = [
         sys.executable,
         "-m",

@@ -28,6 +28,8 @@ class Input:
     key: str  # names the input in the output file
     path: str | None = None  # a file to decode (images, audio, .txt texts); a str: cheaper than a Path, 100,000 times
     text: str | None = None  # a text from a table
+    data: bytes | None = None  # a file's bytes (a binary column of a Spark or Ray batch)
+    error: str | None = None  # why the input cannot be scored, known before reading it (a cell of the wrong type)
 
 
 @dataclass(frozen=True)

@@ -1,27 +1,38 @@
-"""MLflow's ``python_function`` flavor over a lamina package, so MLflow's own tools (``mlflow models serve``,
-``mlflow.pyfunc.load_model``, deployment plugins) can use a registered version.
+"""MLflow's ``python_function`` flavor over a lamina package, so MLflow's own tools (``mlflow.pyfunc.load_model``,
+``mlflow.pyfunc.spark_udf``, ``mlflow models serve``, deployment plugins) can use a package or a registered version.
 
-The ``MLmodel`` that training logs beside the package (lamina.training.tracking) names this module as its loader: nothing is pickled, the package is read as
-``lamina serve`` reads it (ONNX Runtime, the files' sha256 checked, no torch), and a prediction is the list
-``lamina serve``'s ``/predict`` answers. Inputs: a DataFrame (``dataframe_split`` / ``dataframe_records``)
-or a list; texts for a text model (the ``text`` column, or the only one), and for image and audio models
-the file's bytes, or base64 text as JSON carries them (the ``file`` column, or the only one).
+Every exported package holds an ``MLmodel`` (written by :func:`write_mlmodel` when ``lamina export`` runs) that names
+this module as its loader: nothing is pickled, the package is read as ``lamina serve`` reads it (ONNX Runtime, the
+files' sha256 checked, no torch), and ``mlflow.pyfunc.load_model(PACKAGE)`` works without a tracking server. The
+model takes a DataFrame (or a dict of columns, or a list) and answers one row per input row with the columns
+``lamina predict --output`` writes, typed so that Spark can hold them (lamina.serve.outputs.answer_columns): the
+label, its score and the top-k as JSON text; the labels and scores of a multi-label model; a regression's value; and
+``error``, the reason a row could not be scored (the other rows go on).
+
+Inputs: texts for a text model (the ``text`` column, or the only one); for image and audio models, a ``path`` column
+of files, or the files' bytes (or base64 text, as JSON carries them) in a ``file`` column (or the only one).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import json
+import platform
+from pathlib import Path
 
-import numpy as np
+import yaml
 
-from lamina.serve.runtime import InputError, ServedModel, load_served_model
+from lamina.common.files import atomic_write_text
+from lamina.serve.frames import answer_frame, frame_inputs
+from lamina.serve.outputs import answer_columns
+from lamina.serve.runtime import ServedModel, load_served_model
+from lamina.serve.score import answer_rows
 
-FILE_COLUMNS = ("file", "image", "audio", "data", "bytes")
+LOADER = "lamina.serve.mlflow_model"  # the python_function loader an MLmodel names
+MLMODEL = "MLmodel"
 
 
 def _load_pyfunc(path: str) -> PackageModel:
-    """What mlflow.pyfunc calls with the downloaded model folder."""
+    """What mlflow.pyfunc calls with the model folder."""
     return PackageModel(load_served_model(path))
 
 
@@ -29,45 +40,42 @@ class PackageModel:
     def __init__(self, served: ServedModel):
         self.served = served
 
-    def predict(self, model_input, params: dict | None = None) -> list[dict]:
-        """The answers for a batch: [{"label", "score", "top_k"}] / [{"labels", "scores"}] / [{"value"}].
+    def predict(self, model_input, params: dict | None = None):
+        """A pandas DataFrame of the answers, a row per input row (see the module's docstring).
 
         Raises:
-            InputError: no usable column, an empty text, or a file that does not decode (the message says which row).
+            InputError: no usable column.
         """
-        top_k = int((params or {}).get("top_k", 5))
-        values = _column(model_input, "text" if self.served.prep.text_fields else None)
-        if self.served.prep.text_fields:
-            batch = self.served.encode_texts([str(v) for v in values])
-        else:
-            rows = []
-            for n, v in enumerate(values):
-                try:
-                    rows.append(self.served.decode_file(_bytes(v)))
-                except InputError as e:
-                    raise InputError(f"row {n}: {e}") from None
-            batch = np.stack(rows) if rows else np.zeros((0, *self.served.input_shape[1:]))
-        return self.served.task.answer(self.served.run(self.served.check_batch(batch)), top_k)
+        inputs = frame_inputs(self.served, model_input)
+        return answer_frame(self.served, answer_rows(self.served, inputs, int((params or {}).get("top_k", 5))))
 
 
-def _column(data, text_column: str | None) -> list:
-    """The input values of a DataFrame, a dict of columns, or a list."""
-    if not (hasattr(data, "columns") or isinstance(data, dict)):
-        return list(np.asarray(data, dtype=object).reshape(-1))
-    names = [str(c) for c in (data.columns if hasattr(data, "columns") else data)]
-    wanted = (text_column,) if text_column else FILE_COLUMNS
-    name = next((c for c in names if c.lower() in wanted), names[0] if len(names) == 1 else None)
-    if name is None:
-        raise InputError(f"expected a '{wanted[0]}' column (or just one column), got {names}")
-    return list(np.asarray(data[name], dtype=object).reshape(-1))
+def signature(text_input: bool, task: str) -> dict:
+    """The MLmodel's signature: the input columns the model reads, the typed answer columns."""
+    if text_input:
+        inputs = [{"type": "string", "name": "text", "required": True}]
+    else:
+        inputs = [
+            {"type": "string", "name": "path", "required": False},
+            {"type": "binary", "name": "file", "required": False},
+        ]
+    outputs = [{"type": kind, "name": name, "required": False} for name, kind in answer_columns(task)]
+    return {"inputs": json.dumps(inputs), "outputs": json.dumps(outputs), "params": None}
 
 
-def _bytes(value) -> bytes:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    if isinstance(value, str):
-        try:
-            return base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise InputError("a file must be its bytes, or base64 text") from None
-    raise InputError(f"a file must be its bytes, or base64 text, not {type(value).__name__}")
+def write_mlmodel(package: Path, text_input: bool, task: str) -> Path:
+    """``package``/MLmodel: the python_function flavor loaded by this module, and the signature."""
+    doc = {
+        "artifact_path": "model",
+        "flavors": {
+            "python_function": {
+                "loader_module": LOADER,
+                "data": ".",
+                "python_version": platform.python_version(),
+            }
+        },
+        "signature": signature(text_input, task),
+    }
+    path = Path(package) / MLMODEL
+    atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))
+    return path

@@ -92,13 +92,37 @@ def _csv_line(cells) -> str:
 
 def _flat(value) -> str:
     """One CSV/Parquet cell: labels joined by '; ', nested answers as JSON text, None as an empty cell."""
-    if value is None:
-        return ""
+    return "" if value is None else _text(value)
+
+
+def _text(value) -> str:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "; ".join(value)
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+# answer fields that are numbers (Spark's double); every other field is text, as a CSV cell holds it
+NUMBER_FIELDS = ("score", "value")
+
+
+def answer_columns(task: str) -> list[tuple[str, str]]:
+    """(name, "string" | "double") of each answer column of ``task``, then "error": what an engine's row holds."""
+    return [
+        (f, "double" if f in NUMBER_FIELDS else "string") for f in (*TASK_KINDS[_task(task)].answer_fields, "error")
+    ]
+
+
+def typed_row(row: dict, task: str) -> dict:
+    """An answer row as typed cells: numbers as floats (NaN where a row has none), labels and nested answers as the
+    CSV's text ("" where a row has none: MLflow's Spark UDF would turn a None among strings into 'None')."""
+    return {
+        name: (float("nan") if row.get(name) is None else float(row[name]))
+        if kind == "double"
+        else _flat(row.get(name))
+        for name, kind in answer_columns(task)
+    }
 
 
 def _complete_rows(path: Path, is_csv: bool) -> tuple[int, str | None]:

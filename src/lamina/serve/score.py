@@ -209,6 +209,10 @@ def _decode(model: ServedModel, chunk: list[Input]):
 
 def _decode_one(model: ServedModel, item: Input):
     """The model input for one file, or the reason it cannot be scored."""
+    if item.error is not None:
+        return item.error
+    if item.data is not None:
+        return _decode_bytes(model, item.data)
     if item.path is None:
         return "no path in this row" if item.text is None else _encode_texts(model, [item])[0]
     try:
@@ -222,6 +226,12 @@ def _decode_one(model: ServedModel, item: Input):
             data = f.read(size)
     except OSError as e:
         return f"cannot read ({e.strerror})"
+    return _decode_bytes(model, data)
+
+
+def _decode_bytes(model: ServedModel, data: bytes):
+    if len(data) > MAX_FILE_BYTES:
+        return f"file is larger than {MAX_FILE_BYTES:,} bytes, the most that is read"
     try:
         return model.decode_file(data)
     except InputError as e:
@@ -255,11 +265,26 @@ def _encode_texts(model: ServedModel, chunk: list[Input]) -> list:
 
 def _write(model: ServedModel, sink: Sink, keys: list[str], scores, problems: dict, top_k: int) -> tuple[int, int]:
     """Write one output row per key: the task's answer, or the error in its place; (rows, errors)."""
-    answers = iter(model.task.answer(scores, top_k) if scores is not None else [])
-    sink.write(
-        [
-            {"input": key, "error": " ".join(problems[n].split())} if n in problems else {"input": key, **next(answers)}
-            for n, key in enumerate(keys)
-        ]
-    )
+    sink.write(_rows(model, keys, scores, problems, top_k))
     return len(keys), len(problems)
+
+
+def _rows(model: ServedModel, keys: list[str], scores, problems: dict, top_k: int) -> list[dict]:
+    """{"input", the task's answer fields} per key, or {"input", "error"} for a key that could not be scored."""
+    answers = iter(model.task.answer(scores, top_k) if scores is not None else [])
+    return [
+        {"input": key, "error": " ".join(problems[n].split())} if n in problems else {"input": key, **next(answers)}
+        for n, key in enumerate(keys)
+    ]
+
+
+def answer_rows(model: ServedModel, items: list[Input], top_k: int = 5) -> list[dict]:
+    """The rows ``lamina predict --output`` writes for ``items``, decoded and scored in this process (a Spark task,
+    a Ray actor): an input that cannot be read or decoded gets its reason in "error", and the others go on."""
+    keys, batch, problems = _decode(model, items)
+    scores = None
+    if batch is not None:
+        scores = np.concatenate(
+            [model.run(model.check_batch(batch[i : i + BATCH_SIZE])) for i in range(0, len(batch), BATCH_SIZE)]
+        )
+    return _rows(model, keys, scores, problems, top_k)

@@ -21,7 +21,6 @@ from lamina.common.runtime import set_mlflow_client_defaults, use_tracking_crede
 
 METRIC_KEYS = ("loss", "accuracy", "macro_f1", "lr", "samples_per_s")
 FLUSH_TIMEOUT_S = 30.0
-PYFUNC_LOADER = "lamina.serve.mlflow_model"  # MLflow's python_function loader for a logged package
 
 
 def _mlflow():
@@ -125,7 +124,6 @@ class MlflowTracker:
                 self._try(f"artifact {name}", self.client.log_artifact, self.run_id, str(run_dir / name))
         if (run_dir / "model").is_dir():
             self._try("artifact model/", self.client.log_artifacts, self.run_id, str(run_dir / "model"), "model")
-            self._try("artifact model/MLmodel", self.client.log_text, self.run_id, mlmodel(), "model/MLmodel")
         if register and status == "completed" and not any(p.startswith("artifact model/") for p in self.problems):
             version = self._try("model registration", self._register, register, alias)
             if version is not None:
@@ -162,18 +160,6 @@ class MlflowTracker:
 
 class TrackingUnavailable(Exception):
     """The tracking server could not be reached or refused the run; training goes on without it."""
-
-
-def mlmodel() -> str:
-    """The MLmodel that makes a logged package an MLflow model: the python_function flavor, loaded by
-    lamina.serve.mlflow_model (by name: a module, not a pickle), so `mlflow models serve` can serve it."""
-    import mlflow
-
-    py = ".".join(map(str, sys.version_info[:3]))
-    return (
-        f"artifact_path: model\nflavors:\n  python_function:\n    loader_module: {PYFUNC_LOADER}\n    data: .\n"
-        f"    python_version: {py}\nmlflow_version: {mlflow.__version__}\n"
-    )
 
 
 def _reason(e: Exception) -> str:
