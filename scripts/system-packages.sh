@@ -7,8 +7,9 @@
 #   buildah, debootstrap: the serving image test (make image from a Debian base made by debootstrap)
 #   postgresql: the shared Optuna study and the MLflow backend store (initdb + pg_ctl in the tests)
 #   openjdk-17-jre-headless: Spark (local[2]) in the batch scoring engine tests
+#   iproute2: two machines as network namespaces joined by a veth pair (tests/training/test_hosts.py)
 set -euo pipefail
-PACKAGES="chromium chromium-driver espeak-ng flite sox festival festvox-kallpc16k festvox-kdlpc16k fonts-noto-color-emoji unicode-data buildah debootstrap postgresql openjdk-17-jre-headless"
+PACKAGES="chromium chromium-driver espeak-ng flite sox festival festvox-kallpc16k festvox-kdlpc16k fonts-noto-color-emoji unicode-data buildah debootstrap postgresql openjdk-17-jre-headless iproute2"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
