@@ -200,13 +200,15 @@ def export(model, format: str = "onnx", quantize: str | None = None) -> dict:
 
 
 def _write_mlmodel(package: Path) -> Path:
-    """The package's MLmodel, which makes it an MLflow model (the graph it serves is written by then)."""
-    from lamina.common.package import read_meta
+    """The package's MLmodel, which makes it an MLflow model (the graph it serves is written by then). lamina.json is
+    read as it stands: export has just written and checked it (read_meta would hash every file of the package again,
+    115 MB of weights for a MiniLM package)."""
+    from lamina.common.files import read_json
     from lamina.data.preprocess import preprocess_from_meta
     from lamina.data.task import Task
     from lamina.serve.mlflow_model import write_mlmodel
 
-    meta = read_meta(package)
+    meta = read_json(package / "lamina.json")
     return write_mlmodel(package, preprocess_from_meta(meta).text_fields, Task.from_meta(meta).kind)
 
 
