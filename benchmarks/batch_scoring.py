@@ -87,7 +87,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lamina-batch-") as tmp:
         root = Path(tmp)
         if a.data == "digits":
-            from lamina.data.makers import make_digits
+            from lamina.datasets.makers import make_digits
 
             data = root / "data"
             make_digits(data)

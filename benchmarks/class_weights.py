@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from measure import zero_config
-from lamina.data.makers import make_dataset
+from lamina.datasets.makers import make_dataset
 from lamina.data.text import read_text_table
 
 

@@ -37,7 +37,7 @@ from baselines import handwritten, lightning
 from measure import paired_ratios, paired_rounds, zero_config
 from lamina.common.config import load_config
 from lamina.data.dataset import prepare_training_data
-from lamina.data.makers import make_fashion_mnist
+from lamina.datasets.makers import make_fashion_mnist
 from lamina.models.registry import TRAIN_DEFAULTS
 
 

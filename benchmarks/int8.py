@@ -36,9 +36,9 @@ RECIPES = {
 
 
 def make_data(kind: str, root: Path) -> Path:
-    from lamina.data.emoji import make_emoji
-    from lamina.data.makers import make_digits, make_fortunes
-    from lamina.data.speech_synth import make_speech_commands_synth
+    from lamina.datasets.emoji import make_emoji
+    from lamina.datasets.makers import make_digits, make_fortunes
+    from lamina.datasets.speech_synth import make_speech_commands_synth
 
     out = root / kind
     {
@@ -85,8 +85,8 @@ def speed(package: Path, int8: Path, x: np.ndarray, repeat: int) -> dict:
 
 
 def measure(kind: str, root: Path, repeat: int) -> dict:
-    from lamina.export.onnx import sample_inputs
-    from lamina.export.quantize import INT8_FILE, QuantizationRefused, _quantize, quantize_int8
+    from lamina.exporting.onnx import sample_inputs
+    from lamina.exporting.quantize import INT8_FILE, QuantizationRefused, _quantize, quantize_int8
 
     data_kind, options = RECIPES[kind]
     run = root / f"{kind}-run"

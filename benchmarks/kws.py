@@ -40,7 +40,7 @@ from measure import zero_config
 from lamina.common.config import DataConfig
 from lamina.data.audio import AudioPreprocess, load_audio
 from lamina.data.dataset import prepare_training_data
-from lamina.data.speech_synth import make_speech_commands_synth
+from lamina.datasets.speech_synth import make_speech_commands_synth
 
 
 def mfcc_baseline(data: Path) -> dict:
@@ -104,7 +104,7 @@ def feature_throughput(n: int = 512) -> tuple[float, float]:
 def by_voice(run: Path, data: Path) -> dict[str, tuple[float, int]]:
     """Test accuracy per held-out voice group: espeak-ng voices, flite's awb, and silence."""
     import lamina
-    from lamina.data.speech_synth import voices
+    from lamina.datasets.speech_synth import voices
 
     names = {
         v.id: (v.synth if v.synth == "espeak-ng" else f"{v.synth}:{v.name}") for vs in voices(0).values() for v in vs
@@ -130,7 +130,7 @@ def unseen_engine_set(out: Path, seed: int = 0) -> Path | None:
     import soxr
 
     from lamina.data.audio import write_wav
-    from lamina.data.speech_synth import KEYWORDS, SAMPLE_RATE, UNKNOWN_WORDS, place
+    from lamina.datasets.speech_synth import KEYWORDS, SAMPLE_RATE, UNKNOWN_WORDS, place
 
     if shutil.which("text2wave") is None:
         return None
@@ -186,7 +186,7 @@ def espeak_classic_set(out: Path, seed: int = 0) -> Path | None:
     import soxr
 
     from lamina.data.audio import write_wav
-    from lamina.data.speech_synth import KEYWORDS, SAMPLE_RATE, place
+    from lamina.datasets.speech_synth import KEYWORDS, SAMPLE_RATE, place
 
     if (
         shutil.which("espeak") is None
@@ -248,7 +248,7 @@ def _embedding_lr(data: Path, unseen: dict[str, Path]) -> dict:
     @torch.no_grad()
     def features(x: torch.Tensor) -> np.ndarray:
         return torch.cat(
-            [model.net.features(model.normalize(x[i : i + 128].float())) for i in range(0, len(x), 128)]
+            [model.net.features(model.frontend(x[i : i + 128].float())) for i in range(0, len(x), 128)]
         ).numpy()
 
     train = prepared.splits["train"]

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from measure import zero_config
-from lamina.data.makers import make_dataset
+from lamina.datasets.makers import make_dataset
 from lamina.data.task import label_set
 from lamina.data.text import read_text_table
 from lamina.training.metrics import multilabel_metrics, tune_thresholds

@@ -30,8 +30,8 @@ CONFIGS = {"lamina zero-config": [], "resnet-small from scratch": ["--set", "mod
 
 
 def make_set(name: str, root: Path, seed: int) -> Path:
-    from lamina.data.emoji import make_emoji
-    from lamina.data.makers import make_fashion_mnist
+    from lamina.datasets.emoji import make_emoji
+    from lamina.datasets.makers import make_fashion_mnist
 
     out = root / name
     if name == "emoji":

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from measure import zero_config
-from lamina.data.makers import make_dataset
+from lamina.datasets.makers import make_dataset
 from lamina.training.metrics import regression_metrics
 
 MAX_ANGLE = 60.0

@@ -58,7 +58,7 @@ def main() -> None:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     with tempfile.TemporaryDirectory(prefix="lamina-scale-") as tmp:
         root = Path(tmp)
-        from lamina.data.makers import make_digits
+        from lamina.datasets.makers import make_digits
 
         make_digits(root / "data")
         zero_config(root / "data", root)

@@ -32,7 +32,7 @@ def main() -> None:
     from skimage import data as samples
 
     import lamina
-    from lamina.data.emoji import make_emoji
+    from lamina.datasets.emoji import make_emoji
     from lamina.data.image import ImagePreprocess, load_image
 
     work = Path(tempfile.mkdtemp(prefix="lamina-serve-photos-"))

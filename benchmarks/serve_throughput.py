@@ -96,7 +96,7 @@ def run_wrk(url: str, body: Path, connections: int, duration: int) -> dict:
 def digits_model(work: Path) -> tuple[Path, Path]:
     """(run directory, a test PNG): resnet-small trained 3 epochs on digits resized to 28x28."""
     import lamina
-    from lamina.data.makers import make_digits
+    from lamina.datasets.makers import make_digits
 
     make_digits(work / "digits")
     lamina.train(
@@ -110,7 +110,7 @@ def text_model(work: Path) -> tuple[Path, Path]:
     import csv
 
     import lamina
-    from lamina.data.makers import make_fortunes
+    from lamina.datasets.makers import make_fortunes
 
     make_fortunes(work / "fortunes.csv")
     lamina.train({"data": {"path": str(work / "fortunes.csv")}, "train": {"epochs": 2}}, output=work / "text-run")

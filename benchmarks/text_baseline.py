@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lamina.data.makers import make_dataset
+from lamina.datasets.makers import make_dataset
 from lamina.data.split import assign_splits
 from lamina.data.text_data import read_table_samples
 

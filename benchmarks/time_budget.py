@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from fashion_mnist import cpu_line
-from lamina.data.makers import make_fashion_mnist
+from lamina.datasets.makers import make_fashion_mnist
 from measure import zero_config
 
 

@@ -26,8 +26,8 @@ from baselines import handwritten
 from measure import paired_ratios, paired_rounds
 from lamina.common.config import load_config
 from lamina.data.dataset import prepare_training_data
-from lamina.data.makers import make_digits
-from lamina.training.precision import resolve_precision
+from lamina.datasets.makers import make_digits
+from lamina.training.engine import resolve_precision
 from lamina.training.preparation import fill_inferred
 
 

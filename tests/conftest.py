@@ -17,7 +17,7 @@ os.environ["LAMINA_PLAIN"] = "1"
 
 @pytest.fixture(scope="session")
 def digits(tmp_path_factory) -> Path:
-    from lamina.data.makers import make_digits
+    from lamina.datasets.makers import make_digits
 
     out = tmp_path_factory.mktemp("data") / "digits"
     make_digits(out)
@@ -45,7 +45,7 @@ def small_folders(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def kws(tmp_path_factory):
     """A small synthesized Speech Commands set (espeak-ng, flite, festival)."""
-    from lamina.data.speech_synth import make_speech_commands_synth
+    from lamina.datasets.speech_synth import make_speech_commands_synth
 
     out = tmp_path_factory.mktemp("kws") / "data"
     make_speech_commands_synth(out, seed=0, per_voice=2, voices_per_split=4, boost=1)
@@ -121,7 +121,7 @@ def fasttext_run(corpus, tmp_path_factory):
 @pytest.fixture(scope="session")
 def photos(tmp_path_factory):
     """A few-shot photo-like set: 12 Noto Color Emoji glyphs (RGBA, 109 px) per Unicode group, 9 groups."""
-    from lamina.data.emoji import make_emoji
+    from lamina.datasets.emoji import make_emoji
 
     out = tmp_path_factory.mktemp("photos") / "emoji"
     make_emoji(out, seed=0, per_class=12)

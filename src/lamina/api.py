@@ -182,7 +182,7 @@ def export(model, format: str = "onnx", quantize: str | None = None) -> dict:
     """
     require_torch("lamina export")
     from lamina.common.package import find_package
-    from lamina.export.onnx import export_onnx
+    from lamina.exporting.onnx import export_onnx
 
     if format != "onnx":
         raise LaminaError(f"export: unknown format {format!r}; supported: onnx")
@@ -191,7 +191,7 @@ def export(model, format: str = "onnx", quantize: str | None = None) -> dict:
     package = find_package(model)
     section = {**export_onnx(model), "path": str(package / "model.onnx")}
     if quantize == "int8":
-        from lamina.export.quantize import quantize_int8
+        from lamina.exporting.quantize import quantize_int8
 
         int8 = quantize_int8(model)
         section["int8"] = {**int8, "path": str(package / int8["file"])}
@@ -204,12 +204,12 @@ def _write_mlmodel(package: Path) -> Path:
     read as it stands: export has just written and checked it (read_meta would hash every file of the package again,
     115 MB of weights for a MiniLM package)."""
     from lamina.common.files import read_json
-    from lamina.data.preprocess import preprocess_from_meta
+    from lamina.data.modality import preprocess_from_meta
     from lamina.data.task import Task
     from lamina.serve.mlflow_model import write_mlmodel
 
     meta = read_json(package / "lamina.json")
-    return write_mlmodel(package, preprocess_from_meta(meta).text_fields, Task.from_meta(meta).kind)
+    return write_mlmodel(package, preprocess_from_meta(meta).cell, Task.from_meta(meta).kind)
 
 
 def evaluate(model, data, *, split: str | None = None, skip_bad: bool = False, cache: bool = True, report=None) -> dict:

@@ -10,7 +10,8 @@ import soundfile as sf
 import torch
 
 from lamina.common.config import AugmentConfig
-from lamina.data.audio import AudioDecodeError, AudioPreprocess, load_audio, mel_filterbank
+from lamina.data.audio import AudioDecodeError, AudioPreprocess, load_audio
+from lamina.data.mel import mel_filterbank
 from lamina.data.augment import add_noise, augment_audio, shift_and_stretch, spec_augment
 
 PREP = AudioPreprocess()

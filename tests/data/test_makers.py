@@ -8,7 +8,7 @@ from PIL import Image
 
 from helpers import run_cli
 from lamina.common.errors import LaminaError
-from lamina.data.makers import FASHION_MNIST_FILES, FASHION_MNIST_LABELS, make_dataset, read_idx
+from lamina.datasets.makers import FASHION_MNIST_FILES, FASHION_MNIST_LABELS, make_dataset, read_idx
 
 
 def write_idx(path, array: np.ndarray, compress: bool = True) -> None:
@@ -64,7 +64,7 @@ def test_fashion_mnist_missing_files_says_which_package(tmp_path):
 
 
 def test_fashion_mnist_default_source_hint_names_debian_package(tmp_path, monkeypatch):
-    import lamina.data.makers as makers
+    import lamina.datasets.makers as makers
 
     monkeypatch.setattr(makers, "FASHION_MNIST_DIR", str(tmp_path / "absent"))
     with pytest.raises(LaminaError, match="apt-get install dataset-fashion-mnist"):

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from lamina.common.errors import DataError, LaminaError
-from lamina.data.makers import FORTUNE_CATEGORIES, make_dataset, read_fortunes
+from lamina.datasets.makers import FORTUNE_CATEGORIES, make_dataset, read_fortunes
 from lamina.data.text import read_text_table
 
 ROWS = [

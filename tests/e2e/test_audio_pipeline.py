@@ -12,7 +12,7 @@ import pytest
 
 from helpers import Server, cli_fails, run_cli
 from lamina.data.audio import write_wav
-from lamina.data.speech_synth import KEYWORDS, make_speech_commands_synth
+from lamina.datasets.speech_synth import KEYWORDS, make_speech_commands_synth
 
 
 def test_maker_writes_speech_commands_layout_deterministically(kws, tmp_path):
@@ -135,7 +135,7 @@ def test_bad_clips_are_named_then_skipped_and_listed(kws, tmp_path, capsys):
     "synth,name", [("espeak-ng", "en-gb-scotland+f3"), ("flite", "slt"), ("festival", "ked_diphone")]
 )
 def test_every_synthesizer_speaks(synth, name, tmp_path):
-    from lamina.data.speech_synth import Voice, synthesize
+    from lamina.datasets.speech_synth import Voice, synthesize
 
     slow, fast = (synthesize(Voice(synth, name), "left", 0.5, s, tmp_path) for s in (0.0, 1.0))
     for x in (slow, fast):

@@ -1,5 +1,5 @@
 """A run directory under stress: two trainings on one --output, retried commands, a full disk,
-SIGTERM preemption, credentials in the tracking URI, oversized CSV cells (docs/RELIABILITY.md)."""
+SIGTERM preemption, credentials in the tracking URI, oversized CSV cells (docs/reliability.md)."""
 
 from __future__ import annotations
 

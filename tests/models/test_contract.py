@@ -140,7 +140,7 @@ def test_every_registered_model_has_a_contract_case_per_modality():
 
 @pytest.mark.parametrize("name", sorted(TEXT_CASES))
 def test_text_models_ignore_padding(name, tiny_bert):
-    """Padding never changes an output (training cuts each batch after its longest text: as_model_input)."""
+    """Padding never changes an output (training cuts each batch after its longest text: the text feed's model_input)."""
     from lamina.data.text_data import TextPreprocess
     from lamina.data.tokenizer import load_tokenizer
 
@@ -180,7 +180,7 @@ def test_audio_front_end_is_the_first_layer(name):
     model = build_model(resolve(ModelConfig(name=name, **options), "audio"), (prep.samples,), 4, [], [], "audio", prep)
     x = torch.randint(-3000, 3000, (4, prep.samples), dtype=torch.int16)
     # (B, 1, ...) features, computed inside the network (and its ONNX graph)
-    assert model.normalize(x.float()).dim() == 4
+    assert model.frontend(x.float()).dim() == 4
 
 
 def _contract_case(name: str, tiny_bert):
@@ -248,7 +248,7 @@ def test_every_registered_model_keeps_the_contract(name, tiny_bert, tmp_path):
     assert loaded_meta["modality"] == prep.name and loaded_meta["input"] == prep.input_spec()
     torch.testing.assert_close(loaded(x), before, rtol=0, atol=0)
     assert np.array_equal(read_parity_samples(tmp_path / "model", loaded_meta), served)
-    items = ["cheese bread dinner", "kernel bug"] if prep.text_fields else list(served[:2])
+    items = ["cheese bread dinner", "kernel bug"] if prep.cell == "text" else list(served[:2])
     out = Predictor.load(tmp_path).predict(items, top_k=2)
     assert [len(r["top_k"]) for r in out] == [2, 2]
 
@@ -361,8 +361,9 @@ def test_frozen_encoder_contract(name, modality, shape):
 
     torch.manual_seed(0)
     prep = AudioPreprocess() if modality == "audio" else None
+    stats = ([], []) if modality == "audio" else ([127.0] * shape[0], [64.0] * shape[0])
     model = build_model(
-        resolve(ModelConfig(name=name), modality), shape, 3, [], [], modality, prep, load_pretrained=False
+        resolve(ModelConfig(name=name), modality), shape, 3, *stats, modality, prep, load_pretrained=False
     ).eval()
     assert model.frozen_encoder
     x = torch.randint(0, 256, (2, *shape)).float()
@@ -402,10 +403,35 @@ def test_torch_modality_round_trip(modality):
     network_input = twin.graph_input(torch.from_numpy(served))
     if modality == "image":  # stored (N, C, H, W), like the network's input; served (N, H, W, C)
         assert stored.shape == network_input.shape == (2, 3, 8, 8) and network_input.dtype == torch.float32
-        assert twin.memory_format == torch.channels_last and twin.caches_features
+        assert twin.memory_format == torch.channels_last and twin.cached_features(prep)
     else:
-        assert stored.shape == network_input.shape and not twin.caches_features
+        assert stored.shape == network_input.shape
+        assert (twin.cached_features(prep) is None) == (modality == "text")  # texts have no content hashes
     assert (
         twin.preprocessing(prep, [1.0], [2.0])["mean" if modality == "image" else next(iter(prep.to_dict()))]
         is not None
     )
+
+
+def test_weights_saved_before_the_front_end_had_its_name_still_load():
+    from lamina.models.network import current_keys
+
+    model = build_model(ModelConfig(name="resnet-small", width=4, depth=1), (1, 8, 8), 3, [10.0], [2.0])
+    old = {k.replace("frontend.", "normalize.", 1): v for k, v in model.state_dict().items()}
+    assert any(k.startswith("normalize.") for k in old)
+    fresh = build_model(ModelConfig(name="resnet-small", width=4, depth=1), (1, 8, 8), 3, [0.0], [1.0])
+    fresh.load_state_dict(current_keys(old), strict=True)
+    assert torch.equal(fresh.frontend.mean, model.frontend.mean)
+
+
+def test_a_task_answering_another_shape_is_refused_by_name(monkeypatch):
+    from lamina.common.errors import ConfigError
+    from lamina.data import task as tasks
+    from lamina.models.output import output_of
+
+    class PerToken(tasks.Classification):
+        name, answer_shape = "tagging", "label per token"
+
+    monkeypatch.setitem(tasks.TASK_KINDS, "tagging", PerToken())
+    with pytest.raises(ConfigError, match="tagging task answers a label per token per sample"):
+        output_of(tasks.Task("tagging", ["a", "b"]))

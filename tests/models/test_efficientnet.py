@@ -53,4 +53,4 @@ def test_frozen_backbone_keeps_imagenet_statistics_in_train_mode():
     before = model.net._bn1.running_mean.clone()
     model(torch.rand(8, 3, 64, 64) * 255)
     assert torch.equal(before, model.net._bn1.running_mean)
-    assert float(model.normalize.mean.flatten()[0]) == 127.5  # inputs scaled to [-1, 1], not by the data's statistics
+    assert float(model.frontend.mean.flatten()[0]) == 127.5  # inputs scaled to [-1, 1], not by the data's statistics

@@ -54,7 +54,7 @@ def test_pads_each_clip_with_silence_and_pools_over_time(folder):
     ).eval()
     x = torch.randint(-3000, 3000, (2, 16000)).float()
     with torch.no_grad():
-        mel = model.normalize(x)
+        mel = model.frontend(x)
         assert mel.shape == (2, 1, 1 + (16000 + 2 * 4000 - se.N_FFT) // se.HOP, se.N_MELS)
         assert model.net.embedding(mel).shape == (2, se.WIDTH, 9)  # one embedding per 80 ms
         assert model.net.features(mel).shape == (2, 2 * se.WIDTH)  # mean and max over time

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from helpers import Server
 
-EXAMPLES = int(os.environ.get("LAMINA_FUZZ_EXAMPLES", "50"))  # per operation and phase; docs/RELIABILITY.md runs more
+EXAMPLES = int(os.environ.get("LAMINA_FUZZ_EXAMPLES", "50"))  # per operation and phase; docs/reliability.md runs more
 
 
 def test_fuzz_the_openapi_document(digits_run, kws_run, fasttext_run, tmp_path):

@@ -1,5 +1,5 @@
 """Hostile clients against a real server on 127.0.0.1: response amplification, decoding bombs,
-unaccepted formats, slow clients, DNS rebinding, tokens, malformed JSON (docs/RELIABILITY.md)."""
+unaccepted formats, slow clients, DNS rebinding, tokens, malformed JSON (docs/reliability.md)."""
 
 from __future__ import annotations
 

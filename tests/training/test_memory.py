@@ -9,9 +9,10 @@ import torch
 import lamina
 from helpers import make_image_folders
 from lamina.common.config import ModelConfig
+from lamina.models.modality import torch_modality
 from lamina.models.registry import build_model, resolve, train_defaults
 from lamina.training import memory
-from lamina.training.precision import autocast
+from lamina.training.engine import autocast
 
 PLAIN = {"name": "sequential", "layers": [{"dense": 64}, "relu"]}  # no BatchNorm: micro-batches change nothing but sums
 
@@ -25,14 +26,24 @@ def test_probe_fits_the_memory_it_is_given(monkeypatch):
     model = _model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     roomy = memory.probe_batch_sizes(
-        model, torch.zeros((1, 1, 28, 28), dtype=torch.uint8), "cpu", lambda: autocast("cpu", "fp32"), limit_train=128
+        model,
+        torch.zeros((1, 1, 28, 28), dtype=torch.uint8),
+        torch_modality("image").model_input,
+        "cpu",
+        lambda: autocast("cpu", "fp32"),
+        limit_train=128,
     )
     assert roomy["micro_batch_size"] == 128 and roomy["eval_batch_size"] >= 512
     # training keeps activations for backward
     assert roomy["bytes_per_sample_train"] > roomy["bytes_per_sample_eval"] > 0
     monkeypatch.setattr(memory, "_cpu_available", lambda: int(20 * roomy["bytes_per_sample_train"] / memory.SAFETY))
     tight = memory.probe_batch_sizes(
-        model, torch.zeros((1, 1, 28, 28), dtype=torch.uint8), "cpu", lambda: autocast("cpu", "fp32"), limit_train=128
+        model,
+        torch.zeros((1, 1, 28, 28), dtype=torch.uint8),
+        torch_modality("image").model_input,
+        "cpu",
+        lambda: autocast("cpu", "fp32"),
+        limit_train=128,
     )
     assert 1 <= tight["micro_batch_size"] <= 32 and tight["micro_batch_size"] & (tight["micro_batch_size"] - 1) == 0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BatchNorm statistics restored

@@ -18,7 +18,7 @@ def test_schedule_shapes(schedule):
 
 
 def test_auto_epochs_is_a_sample_budget_within_bounds():
-    from lamina.training.loop import AUTO_EPOCH_SAMPLES, auto_epochs
+    from lamina.training.budget import AUTO_EPOCH_SAMPLES, auto_epochs
 
     assert auto_epochs(7, 10) == 7  # an explicit count is kept
     assert auto_epochs("auto", 1_437) == 30  # small sets: capped
@@ -29,15 +29,15 @@ def test_auto_epochs_is_a_sample_budget_within_bounds():
 def test_batch_size_and_lr_default_per_model():
     from lamina.common.config import TrainConfig
     from lamina.models.registry import TRAIN_DEFAULTS, train_defaults
-    from lamina.training.loop import resolve_train
+    from lamina.training.budget import resolve_train
 
     images = resolve_train(TrainConfig(), "resnet-small", 54_000)
     assert (images.epochs, images.batch_size, images.lr, images.eval_batch_size) == (10, 256, 5e-3, 256)
     other = resolve_train(TrainConfig(), "mlp", 1_000)
     assert (
-        (other.batch_size, other.lr, other.eval_batch_size, other.label_smoothing)
+        (other.batch_size, other.lr, other.eval_batch_size, other.label_smoothing, (5, 30))
         == tuple(TRAIN_DEFAULTS.values())
-        == (128, 3e-3, 512, 0.1)
+        == (128, 3e-3, 512, 0.1, (5, 30))
     )
     assert train_defaults("dscnn") == {**TRAIN_DEFAULTS, "eval_batch_size": 128}  # audio evaluates in smaller batches
     assert resolve_train(TrainConfig(), "speech-embedding", 1_000).label_smoothing == 0.0  # frozen embedding: none

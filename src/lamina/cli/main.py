@@ -21,7 +21,7 @@ def _cmd_datasets(a) -> None:
     from lamina.common.runtime import require_torch
 
     require_torch("lamina datasets")
-    from lamina.data.makers import make_dataset
+    from lamina.datasets.makers import make_dataset
 
     summary = make_dataset(a.name, a.output, seed=a.seed, overwrite=a.overwrite, source=a.source)
     if a.json:

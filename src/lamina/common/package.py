@@ -57,7 +57,7 @@ class PackageMeta(BaseModel):
     modality: Literal["image", "audio", "text"]
     labels: list[str]
     task: TaskSection = TaskSection()
-    preprocessing: dict  # the modality object's to_dict() (lamina.data.preprocess): size, sample rate, max tokens, ...
+    preprocessing: dict  # the modality object's to_dict() (lamina.data.modality): size, sample rate, max tokens, ...
     model: dict  # the resolved model config (ModelConfig)
     input: Signature  # the network's input (the exported graph's is export.input)
     output: Signature

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lamina.common.errors import DataError, DecodeError, TooLarge, UnsupportedFormat
+from lamina.data.file_samples import FileSamples
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 # The documented containers, by libsndfile's name (it reads 26; no other is parsed past its header).
@@ -39,7 +40,7 @@ class AudioTooLong(AudioDecodeError, TooLarge):
 
 
 @dataclass(frozen=True)
-class AudioPreprocess:
+class AudioPreprocess(FileSamples):
     """Everything that turns an audio file into the model's input and features, saved in the model package."""
 
     sample_rate: int = 16000  # Hz, after resampling
@@ -66,11 +67,11 @@ class AudioPreprocess:
     def frames(self) -> int:
         return 1 + self.samples // self.hop_length  # centred frames (the signal is reflect-padded by n_fft // 2)
 
-    # --- the modality interface: what a serving or scoring process asks (lamina.data.preprocess) ---------------
+    # --- the modality interface: what a serving or scoring process asks (lamina.data.modality) ---------------
     name = "audio"
     datatype, dtype = "INT16", np.int16  # the exported graph's input: (N, samples) at sample_rate
     upload_noun = "an audio file"
-    text_fields = False
+    content_noun = "clips"  # what two duplicate samples share, in messages
     decode_in_processes = True
 
     graph_input_name = "clips"
@@ -93,6 +94,9 @@ class AudioPreprocess:
         """Never on a server's event loop: resampling a clip costs milliseconds."""
         return False
 
+    def out_of_range(self, batch: np.ndarray) -> None:
+        return None  # every int16 is a sample
+
     def parity_noise(self, rng: np.random.Generator) -> np.ndarray:
         """Noise and silence, for the export's parity check next to the package's real clips."""
         return np.concatenate(
@@ -114,6 +118,64 @@ class AudioPreprocess:
         """What ``Predictor.predict`` takes (audio files, bytes or int16 arrays) -> int16 (N, samples). Raises
         DataError naming the input."""
         return np.stack([self._input(item) for item in items]) if items else np.zeros((0, self.samples), np.int16)
+
+    # --- the data path of files: FileSamples, and ---------------------------------------------------------------------
+    @classmethod
+    def infer(cls, cfg, train_samples: list) -> "AudioPreprocess":
+        return cls(**cfg.audio.model_dump())
+
+    @property
+    def row_shape(self) -> tuple:
+        return (self.samples,)
+
+    def row_cache(self, root: Path):
+        from lamina.data.cache import audio_cache
+
+        return audio_cache(root, self)
+
+    def stored(self, rows):  # int16 (N, samples)
+        import torch
+
+        return torch.from_numpy(np.asarray(rows))
+
+    def statistics(self, x) -> tuple[list, list]:
+        return [], []  # the log-mel front end needs no statistics of the data
+
+    def near_duplicate_view(self, rows) -> np.ndarray:
+        return np.zeros((0, 1, 1, 1), np.uint8)  # clips have no picture to compare
+
+    def decode_note(self, data: bytes) -> dict | None:
+        """A clip longer than the window: cropped to its loudest ``duration`` seconds (the header tells its length)."""
+        seconds = clip_seconds(data)
+        return (
+            {"seconds": round(seconds, 3)}
+            if seconds is not None and seconds * self.sample_rate > self.samples + 1
+            else None
+        )
+
+    def decode_warnings(self, notes: list[dict]) -> list[dict]:
+        if not notes:
+            return []
+        return [
+            {
+                "level": "warning",
+                "kind": "cropped",
+                "message": f"{len(notes)} clips are longer than {self.duration:g} s and were cropped to their loudest "
+                f"{self.duration:g} s (data.audio.duration)",
+                "paths": [f"{c['path']} ({c['seconds']:g} s)" for c in notes[:20]],
+                "count": len(notes),
+            }
+        ]
+
+    def background_noise(self, paths: list[Path], skipped: list) -> np.ndarray | None:
+        """Background noise files (whole, mono, resampled) as one int16 (T,) array, or None when there are none."""
+        parts = []
+        for p in paths:
+            try:
+                parts.append(load_noise(p.read_bytes(), self))
+            except (OSError, AudioDecodeError) as e:
+                skipped.append({"path": str(p), "reason": f"cannot use as background noise ({e})"})
+        return np.concatenate(parts) if parts else None
 
     def _input(self, item) -> np.ndarray:
         if isinstance(item, np.ndarray):
@@ -166,38 +228,6 @@ class Clip:
 
     samples: np.ndarray  # (prep.samples,) int16
     cropped_from: float | None = None  # seconds of the original when it was longer than the window
-
-
-def _hz_to_mel(f):
-    """Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
-    f = np.asarray(f, dtype=np.float64)
-    lin = f / (200.0 / 3)
-    log = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
-    return np.where(f >= 1000.0, log, lin)
-
-
-def _mel_to_hz(m):
-    m = np.asarray(m, dtype=np.float64)
-    lin = m * (200.0 / 3)
-    log = 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0))
-    return np.where(m >= 15.0, log, lin)
-
-
-def mel_filterbank(prep: AudioPreprocess, warp: float = 1.0) -> np.ndarray:
-    """(n_mels, n_fft // 2 + 1) float32 triangular filters, Slaney-normalised (equal area), as librosa.filters.mel.
-
-    ``warp`` != 1 reads the spectrum on a stretched frequency axis (a component at f Hz lands
-    in the band of warp * f): vocal tract length perturbation (Jaitly & Hinton, 2013).
-    """
-    freqs = np.linspace(0, prep.sample_rate / 2, prep.n_fft // 2 + 1) * warp
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(prep.fmin), _hz_to_mel(prep.fmax), prep.n_mels + 2))
-    widths = np.diff(edges)
-    ramps = edges[:, None] - freqs[None, :]
-    lower = -ramps[:-2] / widths[:-1, None]
-    upper = ramps[2:] / widths[1:, None]
-    weights = np.maximum(0, np.minimum(lower, upper))
-    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
-    return weights.astype(np.float32)
 
 
 def _loudest_window(x: np.ndarray, n: int, hop: int) -> int:

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from lamina.common.config import AugmentConfig
-from lamina.data.audio import AudioPreprocess, mel_filterbank
+from lamina.data.audio import AudioPreprocess
+from lamina.data.mel import mel_filterbank
 
 
 def translate(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:

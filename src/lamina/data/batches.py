@@ -17,12 +17,7 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return max(1, n // batch_size)
 
 
-BUCKET_BATCHES = 32  # text: batches of similar length are formed within windows of this many batches
-
-
-def token_lengths(x: torch.Tensor) -> torch.Tensor | None:
-    """(N,) real tokens per row of right-padded token ids (N, L); None for images."""
-    return (x != 0).sum(1) if x.dim() == 2 and x.dtype in (torch.int32, torch.int64) else None
+BUCKET_BATCHES = 32  # batches of similar length are formed within windows of this many batches
 
 
 def _bucketed(order: torch.Tensor, lengths: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
@@ -48,7 +43,7 @@ def train_batches(
 ):
     """Yield (step, index tensor) for the training batches of one epoch, from ``start_step``.
 
-    With ``lengths`` (texts), batches group texts of similar length (see _bucketed); the
+    With ``lengths`` (per-sample lengths, see lamina.models.modality.feed), batches group samples of similar length (see _bucketed); the
     order still depends only on (seed, epoch), so resuming replays it.
     """
     order = epoch_order(n, seed, epoch)
@@ -60,25 +55,7 @@ def train_batches(
 
 
 def eval_batches(n: int, batch_size: int, lengths: torch.Tensor | None = None):
-    """Yield index ranges (or, with text ``lengths``, index tensors of similar lengths) covering all n samples."""
+    """Yield index ranges (or, with ``lengths``, index tensors of similar lengths) covering all n samples."""
     order = torch.argsort(lengths, stable=True) if lengths is not None else None
     for start in range(0, n, batch_size):
         yield slice(start, min(n, start + batch_size)) if order is None else order[start : start + batch_size]
-
-
-def as_model_input(x: torch.Tensor, device: str) -> torch.Tensor:
-    """A batch as the network takes it.
-
-    Images: uint8 (B, C, H, W) -> float32 channels-last (the network normalises); audio: int16
-    (B, samples) -> float32 in int16 units (the network computes log-mels). Token ids:
-    int32 (B, L) -> int64 (B, L') with L' the longest text of the batch: the padding after it
-    changes no output (every text model masks it), so short texts cost short compute.
-    """
-    if x.dim() == 4:
-        return x.to(device, non_blocking=True).float().contiguous(memory_format=torch.channels_last)
-    if x.dtype.is_floating_point:  # features of a frozen encoder (N, D)
-        return x.to(device, non_blocking=True)
-    if x.dtype == torch.int16:  # audio clips (N, samples): the network's front end scales them
-        return x.to(device, non_blocking=True).float()
-    longest = int((x != 0).sum(1).max()) if len(x) else 1
-    return x[:, : max(1, longest)].to(device, torch.int64, non_blocking=True)

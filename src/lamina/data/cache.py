@@ -18,20 +18,21 @@ from pathlib import Path
 import numpy as np
 
 from lamina.common.files import atomic_write_text
-from lamina.data.image import ImagePreprocess
 
 CACHE_VERSION = 1
 
 
 class RowCache:
-    """Rows of one shape and dtype, in ``directory``."""
+    """Rows of one shape and dtype, in ``directory``. A ``lazy`` cache hands a split its rows as a view of the file
+    (``rows``: read per batch), others copy them into memory."""
 
-    def __init__(self, directory: Path, row_shape: tuple, dtype):
+    def __init__(self, directory: Path, row_shape: tuple, dtype, lazy: bool = False):
         self.dir = Path(directory)
+        self.lazy = lazy
         self.row_shape = tuple(row_shape)
         self.dtype = np.dtype(dtype)
         self.row_bytes = int(np.prod(row_shape)) * self.dtype.itemsize
-        self.file = "data.u8" if self.dtype == np.uint8 else f"data.{self.dtype.kind}{self.dtype.itemsize * 8}"
+        self.file = f"data.{self.dtype.kind}{self.dtype.itemsize * 8}"  # data.u8, data.i16, data.f32
 
     @contextmanager
     def _locked(self):
@@ -84,6 +85,10 @@ class RowCache:
         """The cached rows at ``rows`` as a lazy view of the cache file: nothing is read until it is indexed."""
         return CachedRows(self.dir / self.file, self.row_shape, self.dtype, np.asarray(rows, dtype=np.int64))
 
+    def rows(self, rows: np.ndarray):
+        """The cached rows at ``rows``: a view (lazy cache) or a copy."""
+        return self.view(rows) if self.lazy else self.read(rows)
+
     def read(self, rows: np.ndarray) -> np.ndarray:
         """The cached rows at ``rows``: (N, *row_shape), copied out of the memory map."""
         if len(rows) == 0:
@@ -101,10 +106,10 @@ class RowCache:
 IMAGE_DECODE_VERSION = 2  # 2: EXIF orientation applied, 16-bit scaled (not clipped), the fit mode in the key
 
 
-def image_cache(root: Path, prep: ImagePreprocess) -> RowCache:
-    """The cache of uint8 (H, W, C) images decoded with ``prep``."""
+def image_cache(root: Path, prep) -> RowCache:
+    """The cache of uint8 (H, W, C) images decoded with ``prep`` (lamina.data.image.ImagePreprocess)."""
     key = f"v{CACHE_VERSION}.{IMAGE_DECODE_VERSION}-{prep.size}x{prep.size}x{prep.channels}-{prep.resample}-{prep.fit}"
-    return RowCache(Path(root) / "images" / key, (prep.size, prep.size, prep.channels), np.uint8)
+    return RowCache(Path(root) / "images" / key, prep.row_shape, np.uint8, lazy=True)  # photos: read per batch
 
 
 class _File:
@@ -172,4 +177,4 @@ def feature_cache(root: Path, key: str, width: int) -> RowCache:
 def audio_cache(root: Path, prep) -> RowCache:
     """The cache of int16 (samples,) clips decoded with ``prep`` (lamina.data.audio.AudioPreprocess)."""
     key = f"v{CACHE_VERSION}-{prep.sample_rate}hz-{prep.samples}"
-    return RowCache(Path(root) / "audio" / key, (prep.samples,), np.int16)
+    return RowCache(Path(root) / "audio" / key, prep.row_shape, np.int16)

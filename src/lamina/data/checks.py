@@ -7,7 +7,9 @@ training, and the whole of `lamina validate` apart from decoding.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -159,3 +161,10 @@ def _near_duplicates(by_hash: dict, keys: list[str], splits: list[str], arr: np.
             near,
         )
     ]
+
+
+def fingerprint(rows: Iterable[tuple[str, object, str]]) -> str:
+    """sha256 over the sorted (split, label, content hash) of every sample: the same for the same samples in any order,
+    different when a file's or text's content, its label or its split changes."""
+    lines = sorted(f"{split}\t{label}\t{content}" for split, label, content in rows)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()

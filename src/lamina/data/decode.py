@@ -1,7 +1,8 @@
 """Files -> arrays through the decode cache: read, hashed, decoded on a thread pool, a chunk of files at a time.
 
-Images and audio alike; what a file becomes is lamina.data.image / lamina.data.audio's business. With the cache,
-images come back as a lazy view of the cache file (read per batch), so a split never has to fit in memory.
+Every modality of files alike: what a file becomes is its modality object's business (lamina.data.modality.FileModality).
+With a lazy cache (images), rows come back as a view of the cache file (read per batch), so a split never has to
+fit in memory.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ import numpy as np
 
 from lamina.common.errors import DataError, DecodeError
 from lamina.common.runtime import cache_dir
-from lamina.data.audio import AudioPreprocess, clip_seconds
-from lamina.data.cache import audio_cache, image_cache
-from lamina.data.image import ImagePreprocess
 from lamina.data.layout import Sample
 
 
@@ -40,20 +38,19 @@ DECODE_CHUNK = 2048  # files read, hashed and decoded at a time: memory holds on
 
 def decode_samples(
     samples: list[Sample],
-    prep: ImagePreprocess | AudioPreprocess,
+    prep,
     use_cache: bool,
     skip_bad: bool,
     skipped: list,
-    cropped: list | None = None,
+    notes: list | None = None,
 ):
     """Decode samples (through the cache), DECODE_CHUNK files at a time.
 
-    Returns (images: uint8 (N, H, W, C), a lazy view of the cache when it is on, else an array; clips: int16
-    (N, samples); content hashes; kept samples). Audio clips longer than the window are cropped and appended to
-    ``cropped`` as {"path", "seconds"} (also when the cache answered: the length comes from the header).
+    Returns (decoded rows (N, *prep.row_shape): a lazy view of a lazy cache, else an array; content hashes; kept
+    samples). What the modality notes of a file (``prep.decode_note``: a clip cropped to the window) is appended to
+    ``notes`` with its "path" (also when the cache answered: notes come from the file's header).
     """
-    audio = isinstance(prep, AudioPreprocess)
-    cache = (audio_cache if audio else image_cache)(cache_dir(), prep) if use_cache else None
+    cache = prep.row_cache(cache_dir()) if use_cache else None
     rows: dict[str, int] = {}  # hash -> cache row
     arrays: dict[str, np.ndarray] = {}  # hash -> decoded array, without the cache
     hashes: list[str] = []
@@ -74,25 +71,18 @@ def decode_samples(
                 if isinstance(d, np.ndarray):
                     fresh[part_hashes[j]] = d
                 keep.append(lo + j)
-                if audio and cropped is not None:
-                    seconds = clip_seconds(blobs[j])
-                    if seconds is not None and seconds * prep.sample_rate > prep.samples + 1:
-                        cropped.append({"path": str(s.path), "seconds": round(seconds, 3)})
+                note = prep.decode_note(blobs[j]) if notes is not None else None
+                if note is not None:
+                    notes.append({"path": str(s.path), **note})
             if cache is not None:
                 rows.update(known)
                 rows.update(cache.add(fresh) if fresh else {})
             else:
                 arrays.update(fresh)
-    row_shape = (prep.samples,) if audio else (prep.size, prep.size, prep.channels)
     if cache is not None:
-        picked = np.array([rows[hashes[i]] for i in keep], dtype=np.int64)
-        arr = cache.read(picked) if audio else cache.view(picked)  # images stay in the cache, read per batch
+        arr = cache.rows(np.array([rows[hashes[i]] for i in keep], dtype=np.int64))
     else:
-        arr = (
-            np.stack([arrays[hashes[i]] for i in keep])
-            if keep
-            else np.zeros((0, *row_shape), np.int16 if audio else np.uint8)
-        )
+        arr = np.stack([arrays[hashes[i]] for i in keep]) if keep else np.zeros((0, *prep.row_shape), prep.dtype)
     return arr, [hashes[i] for i in keep], [samples[i] for i in keep]
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from lamina.common.errors import DataError, DecodeError, TooLarge, UnsupportedFormat
+from lamina.data.file_samples import FileSamples
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
 # The documented formats, by Pillow's name: Image.open tries no other plugin, so an upload
@@ -46,7 +47,7 @@ class ImageTooLarge(ImageDecodeError, TooLarge):
 
 
 @dataclass(frozen=True)
-class ImagePreprocess:
+class ImagePreprocess(FileSamples):
     """Everything that turns an image file into the model's input, saved in the model package."""
 
     size: int  # pixels, square side after resizing
@@ -76,11 +77,11 @@ class ImagePreprocess:
             "range": [0, 255],
         }
 
-    # --- the modality interface: what a serving or scoring process asks (lamina.data.preprocess) ---------------
+    # --- the modality interface: what a serving or scoring process asks (lamina.data.modality) ---------------
     name = "image"
     datatype, dtype = "UINT8", np.uint8  # the exported graph's input: (N, H, W, C) pixels
     upload_noun = "an image file"
-    text_fields = False  # texts are not inputs (only files are)
+    content_noun = "file contents"  # what two duplicate samples share, in messages
     decode_in_processes = True  # decoding is Python-heavy: batch scoring spreads it over processes
 
     graph_input_name = "images"
@@ -105,6 +106,9 @@ class ImagePreprocess:
             (pixels_in_header(b) or max_pixels + 1) <= max_pixels for b in blobs
         )
 
+    def out_of_range(self, batch: np.ndarray) -> None:
+        return None  # every uint8 is a pixel value
+
     def parity_noise(self, rng: np.random.Generator) -> np.ndarray:
         """Inputs no data set holds, for the export's parity check next to the package's real samples."""
         return rng.integers(0, 256, (8, self.size, self.size, self.channels), dtype=np.uint8)
@@ -126,6 +130,47 @@ class ImagePreprocess:
         if not items:
             return np.zeros((0, self.size, self.size, self.channels), np.uint8)
         return np.stack([self._input(item) for item in items])
+
+    # --- the data path of files: FileSamples, and ---------------------------------------------------------------------
+    @classmethod
+    def infer(cls, cfg, train_samples: list) -> "ImagePreprocess":
+        """data.image_size and data.channels, or what the training images' headers suggest."""
+        from lamina.data.image_facts import infer_prep
+
+        return infer_prep(cfg, train_samples)
+
+    @property
+    def row_shape(self) -> tuple:
+        return (self.size, self.size, self.channels)
+
+    def row_cache(self, root: Path):
+        from lamina.data.cache import image_cache
+
+        return image_cache(root, self)
+
+    def stored(self, rows):
+        """uint8 rows (N, H, W, C) -> (N, C, H, W) in channels-last memory (over the cache: read per batch)."""
+        from lamina.data.pixel_rows import pixel_tensor
+
+        return pixel_tensor(rows)
+
+    def statistics(self, x) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std of the training pixels (the network's input normalisation without pretraining)."""
+        from lamina.data.pixel_rows import channel_mean_std
+
+        return channel_mean_std(x)
+
+    def near_duplicate_view(self, rows):
+        return rows
+
+    def decode_note(self, data: bytes) -> None:
+        return None
+
+    def decode_warnings(self, notes: list[dict]) -> list[dict]:
+        return []
+
+    def background_noise(self, paths: list, skipped: list) -> None:
+        return None
 
     def _input(self, item) -> np.ndarray:
         if isinstance(item, np.ndarray):

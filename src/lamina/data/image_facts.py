@@ -11,8 +11,8 @@ from lamina.common.config import DataConfig
 from lamina.common.errors import DataError
 from lamina.data.image import ImageDecodeError, ImagePreprocess, peek
 from lamina.data.layout import Layout, Sample, scan
+from lamina.data.modality import table_modality
 from lamina.data.task import TASK_KINDS
-from lamina.data.text_data import is_text_data
 
 MAX_INFERRED_SIZE = 64  # px: the inferred side is capped here to keep CPU training fast
 PEEK_LIMIT = 2000  # files whose headers are read to infer size and channels
@@ -70,7 +70,7 @@ def infer_prep(cfg: DataConfig, samples: list[Sample]) -> ImagePreprocess:
 
 def scan_images(cfg: DataConfig) -> tuple[Layout, ImageFacts] | None:
     """For image data, the scanned layout and the facts of its headers (to choose a model before decoding); else None."""
-    if not cfg.path or is_text_data(cfg) or cfg.modality not in ("auto", "image"):
+    if not cfg.path or table_modality(cfg) is not None or cfg.modality not in ("auto", "image"):
         return None
     layout = scan(cfg.path, cfg.skip_bad, cfg.task)
     if layout.modality != "image":

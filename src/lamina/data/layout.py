@@ -17,12 +17,12 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lamina.data.csv_rows import csv_rows
+from lamina.data.table_rows import csv_rows, text_lines
 from lamina.common.errors import DataError
 from lamina.data.audio import AUDIO_EXTENSIONS
 from lamina.data.image import IMAGE_EXTENSIONS
 from lamina.data.task import TASK_KINDS, detect
-from lamina.data.split_names import SPLIT_ALIASES
+from lamina.data.split import SPLIT_ALIASES
 from lamina.data.text import LABEL_NAMES
 
 MODALITY_EXTENSIONS = {"image": IMAGE_EXTENSIONS, "audio": AUDIO_EXTENSIONS}
@@ -159,11 +159,8 @@ def _scan_manifest(csv_path: Path, skip_bad: bool, task: str = "auto") -> Layout
     root = csv_path.parent
     skipped: list[dict] = []
     samples: list[Sample] = []
-    try:
-        with open(csv_path, newline="", encoding="utf-8") as f:
-            rows = [row for _, row in csv_rows(csv.reader(f), csv_path)]
-    except UnicodeDecodeError as e:
-        raise DataError(f"{csv_path}: not UTF-8 text (byte {e.start}). Save the manifest as UTF-8.") from None
+    with open(csv_path, "rb") as f:
+        rows = [row for _, row in csv_rows(csv.reader(text_lines(csv_path, f)), csv_path)]
     if not rows:
         raise DataError(f"{csv_path}: empty manifest. Expected a header 'path,label[,split]' and one row per file.")
     header = [c.strip().lower() for c in rows[0]]

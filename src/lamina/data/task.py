@@ -14,11 +14,10 @@ more than 20 distinct values regression, anything else classification. The same 
 answers in ``lamina predict`` and in the server (which has no torch), so both give the same
 JSON for the same scores.
 
-Each kind is one class here (``TASK_KINDS``: targets, answers, outputs, monitors, label rules), and one
-entry in each of the tables of its torch side: ``models.output.ACTIVATIONS``, ``training.objective``
-(``LOSSES``, ``HITS``, ``AUTO_WEIGHTS``), ``training.figures.FIGURES`` and ``training.report``
-(``MISTAKES``, ``SECTIONS``). A new task adds those, its name in ``data.task`` (common/config.py) and, when
-its label cells can tell it apart, a rule in ``detect``.
+Each kind is one class here (``TASK_KINDS``: targets, answers, outputs, monitors, label rules), one class on
+the torch side (``lamina.models.output.OUTPUTS``: activation, loss, hits, automatic weights) and one on the
+training side (``lamina.training.figures.FIGURES``: figures, mistakes and report sections). A new task adds those,
+its name in ``data.task`` (common/config.py) and, when its label cells can tell it apart, a rule in ``detect``.
 """
 
 from __future__ import annotations
@@ -80,6 +79,7 @@ class Classification:
     """One label per sample: class indices as targets, softmax scores, the top-k labels as the answer."""
 
     name = "classification"
+    answer_shape = "vector"  # what the network answers per sample (lamina.models.network.ANSWER_SHAPES)
     # train.monitor: auto, and what else it may watch (besides loss)
     monitor, monitors = (
         "accuracy",
@@ -187,6 +187,7 @@ class Regression:
     """A number per sample: the network predicts it in units of the train split's standard deviation."""
 
     name = "regression"
+    answer_shape = "vector"
     monitor, monitors = "r2", ("r2",)
     hit_name = None  # nothing to count
     graph_output = "value"

@@ -1,27 +1,24 @@
 """Labeled text tables: CSV, TSV, JSONL and Parquet, with the text and label columns inferred.
 
-This is the data layer of the text modality (issue 5); training, export and serving of
-text models build on it. A row that cannot be used is an error naming the file and the
+The text modality reads its tables here (lamina.data.text_splits); batch scoring reads tables of texts or
+paths through the same format readers. A row that cannot be used is an error naming the file and the
 row (1-based, as an editor shows it; the CSV header is row 1), or, with skip_bad, an
 entry in the skipped list.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lamina.data.split_names import SPLIT_ALIASES, canonical_split
-from lamina.data.csv_rows import csv_rows
+from lamina.data.split import SPLIT_ALIASES, canonical_split
+from lamina.data.table_rows import TABLE_SUFFIXES, table_columns, table_records
 from lamina.common.errors import DataError
 from lamina.common.listing import names
 from lamina.data.column_kinds import table_facts
 from lamina.data.task import TASK_KINDS, cell_text, detect
 
-TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
+TEXT_SUFFIXES = TABLE_SUFFIXES
 TEXT_NAMES = ("text", "sentence", "body", "content", "review", "document", "comment", "quote", "message", "title")
 LABEL_NAMES = (
     "label",
@@ -57,66 +54,21 @@ class TextTable:
     ignored: list[str] = field(default_factory=list)  # the columns the model does not read
 
 
-def _decode(raw: bytes, path: Path) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}: row {line}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}). "
-            "Re-save the file as UTF-8."
-        ) from None
-
-
 def read_records(path: str | Path) -> tuple[list[str], list[tuple[int, dict]]]:
-    """(column names, [(row number, {column: value})]) from a CSV/TSV/JSONL/Parquet file."""
+    """(column names, [(row number, {column: value})]) from a CSV/TSV/JSONL/Parquet file (lamina.data.table_rows).
+
+    Raises:
+        DataError: an unreadable or malformed file, or a CSV without even a header, named by file and row.
+    """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in TEXT_SUFFIXES:
-        raise DataError(f"{path}: unsupported table format '{suffix}'; use one of {', '.join(TEXT_SUFFIXES)}")
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from None
-    if suffix == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise DataError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow") from None
-        try:
-            table = pq.read_table(io.BytesIO(raw))
-        except Exception as e:
-            raise DataError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0][:200]})") from None
-        columns = list(table.column_names)
-        return columns, [(i + 1, rec) for i, rec in enumerate(table.to_pylist())]
-    text = _decode(raw, path)
-    if suffix == ".jsonl":
-        records, columns = [], {}
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError as e:
-                raise DataError(f"{path}: row {n}: not valid JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise DataError(f"{path}: row {n}: expected a JSON object, got {type(rec).__name__}")
-            records.append((n, rec))
-            columns.update(dict.fromkeys(rec))
-        return list(columns), records
-    rows = csv_rows(csv.reader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ","), path)
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise DataError(f"{path}: the file is empty") from None
-    records = []
-    for n, row in rows:
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise DataError(f"{path}: row {n}: {len(row)} fields, the header has {len(header)} ({', '.join(header)})")
-        records.append((n, dict(zip(header, row))))
-    return header, records
+    records = list(table_records(path))
+    if path.suffix.lower() == ".jsonl":
+        columns = list(dict.fromkeys(key for _, record in records for key in record))
+    else:
+        columns = table_columns(path)
+    if not columns and path.suffix.lower() in (".csv", ".tsv"):
+        raise DataError(f"{path}: the file is empty")
+    return columns, records
 
 
 def infer_columns(

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lamina.common.config import DataConfig
 from lamina.common.errors import DataError, DecodeError
-from lamina.data.fingerprint import fingerprint
+from lamina.data.checks import fingerprint
 from lamina.data.layout import Sample
 from lamina.data.text import TEXT_SUFFIXES, read_text_table
 from lamina.data.tokenizer import TOKENIZER_FILE, encode, load_tokenizer, train_tokenizer
@@ -44,11 +43,14 @@ class TextPreprocess:
     def input_spec(self) -> dict:
         return {"name": "token_ids", "dtype": "int64", "shape": [-1, self.max_tokens], "pad": 0}
 
-    # --- the modality interface: what a serving or scoring process asks (lamina.data.preprocess) ---------------
+    # --- the modality interface: what a serving or scoring process asks (lamina.data.modality) ---------------
     name = "text"
     datatype, dtype = "INT64", np.int64  # the exported graph's input: (N, max_tokens) token ids, 0 = padding
     upload_noun = "a UTF-8 text"
-    text_fields = True  # texts come as JSON strings, multipart fields or table cells, not only as files
+    content_noun = "texts"  # what two duplicate samples share, in messages
+    reads_tables = True  # samples are rows of one table
+    cell = "text"  # a batch-scoring table holds the texts themselves
+    upload_fields = "file field or text field"  # texts come as multipart string fields too
     decode_in_processes = False  # the tokenizer runs in Rust on every core already
 
     graph_input_name = "token_ids"
@@ -85,6 +87,12 @@ class TextPreprocess:
         """Small texts are tokenized on a server's event loop."""
         return sum(map(len, blobs)) <= max_bytes
 
+    def out_of_range(self, batch: np.ndarray) -> str | None:
+        """Why a batch of token ids cannot be run (an id outside the vocabulary), or None."""
+        if batch.size and (batch.min() < 0 or batch.max() >= self.vocab_size):
+            return f"token ids must be in 0..{self.vocab_size - 1}"
+        return None
+
     def parity_noise(self, rng: np.random.Generator) -> np.ndarray:
         """Random token ids of random lengths (padded with 0), for the export's parity check next to real texts."""
         rows = np.zeros((8, self.max_tokens), np.int64)
@@ -104,6 +112,32 @@ class TextPreprocess:
         """The tokenizer a model package carries."""
         return load_tokenizer(package, self.tokenizer)
 
+    # --- the data path of a table of texts (lamina.data.text_splits) -------------------------------------------------
+    @classmethod
+    def claims_table(cls, path) -> bool:
+        return is_text_table(path)
+
+    @classmethod
+    def prepare(cls, cfg, seed: int, tokenizer_file, layout):
+        from lamina.data.text_splits import prepare_texts
+
+        return prepare_texts(cfg, seed, tokenizer_file)
+
+    def read_eval(self, path, task, split, recorded, skip_bad: bool, use_cache: bool, tokenizer, columns):
+        from lamina.data.text_splits import eval_texts
+
+        return eval_texts(self, path, task, split, recorded, skip_bad, tokenizer, columns)
+
+    def near_duplicate_view(self, rows) -> np.ndarray:
+        return np.zeros((0, 1, 1, 1), np.uint8)  # texts have no picture to compare
+
+    def request_inputs(self, graph: dict) -> list[dict]:
+        """Texts (BYTES, one per sample) first, then the graph's token ids (a client that tokenizes itself)."""
+        return [{"name": TEXT_INPUT, "datatype": "BYTES", "shape": [-1]}, graph]
+
+    def string_fields(self, values: list[str]) -> list[bytes]:
+        return [v.encode("utf-8") for v in values]
+
     def inputs(self, items: list, tokenizer) -> np.ndarray:
         """What ``Predictor.predict`` takes (texts) -> int32 token ids (N, max_tokens). Raises DataError naming the input."""
         bad = next((i for i, t in enumerate(items) if not isinstance(t, str) or not t.strip()), None)
@@ -111,6 +145,8 @@ class TextPreprocess:
             raise DataError(f"input {bad + 1}: expected a non-empty text, got {str(items[bad])[:40]!r}")
         return tokenize(tokenizer, list(items), self.max_tokens)
 
+
+TEXT_INPUT = "text"  # the v2 input of texts
 
 # one text to score: longer ones are refused (the model reads only its first max_tokens anyway)
 MAX_TEXT_CHARS = 1 << 20
@@ -252,8 +288,3 @@ def text_preview(text: str, limit: int = 280) -> str:
     """The text (cut at ``limit`` characters), HTML-escaped, as a block the report can show."""
     cut = text if len(text) <= limit else text[:limit].rstrip() + " ..."
     return f'<blockquote class="text">{html.escape(cut)}</blockquote>'
-
-
-def is_text_data(cfg: DataConfig) -> bool:
-    """Whether ``cfg`` names a text table (configured, or a table file with texts): cheap, reads no more than a file's head."""
-    return cfg.modality == "text" if cfg.modality != "auto" else bool(cfg.path) and is_text_table(cfg.path)

@@ -4,7 +4,7 @@ The front end is the network's first layer, as input normalisation is for images
 waveforms (B, T) in int16 units and returns log-mel features (B, 1, n_mels, frames), so the
 ONNX export carries the feature computation and a server only decodes audio. The STFT is a
 strided 1-D convolution with a windowed DFT basis (exports to any ONNX runtime, runs on
-whole batches); the mel matrix is lamina.data.audio.mel_filterbank, checked against librosa
+whole batches); the mel matrix is lamina.data.mel.mel_filterbank, checked against librosa
 in the tests. Each utterance's mean per mel band is subtracted (cepstral mean
 normalisation), which removes a fixed spectral tilt: a microphone's, or a voice's.
 
@@ -22,7 +22,8 @@ from torch import nn
 
 from lamina.common.config import ModelConfig
 from lamina.models.network import Network
-from lamina.data.audio import AudioPreprocess, mel_filterbank
+from lamina.data.audio import AudioPreprocess
+from lamina.data.mel import mel_filterbank
 
 DEFAULTS = {"width": 64, "depth": 4, "dropout": 0.2}  # channels, depthwise-separable blocks (benchmarks/DEFAULTS.md)
 # Evaluation in batches of 128 instead of 512: 2-3x the clips/s (activations of 512 clips overflow the caches) and

@@ -3,9 +3,14 @@ modality objects of ``lamina.data`` (ImagePreprocess, AudioPreprocess, TextPrepr
 
 One object per modality, found by the data object's ``name`` (``torch_modality(prep)``). Each answers:
 
-- ``frontend``: the network's first, parameter-free layer (pixel normalisation, log-mels, nothing for token ids);
+- ``frontend``: the network's first, parameter-free layer (pixel normalisation, log-mels, nothing for token ids),
+  from the registered spec (its ``inputs``), the preprocessing and the data's statistics; ``normalization``: the
+  statistics it uses, as lamina.json records them;
 - ``memory_format``: how the network and its batches lie in memory;
-- ``caches_features``: whether a frozen encoder's features are worth caching on disk between runs;
+- ``cached_features``: whether a frozen encoder's features are worth caching on disk between runs (the
+  preprocessing's part of their key), or None;
+- ``model_input``: a batch of the stored form (or of what augmentation made of it) -> the network's input, on the
+  device; ``lengths``: per-sample lengths that batching groups by (texts), or None;
 - ``training_view``: what a training step runs and how a batch is augmented on the way to it;
 - ``graph_input``: the exported graph's input (as a server sends it) -> what the network takes;
 - ``stored``: the data object's ``inputs`` (numpy) -> the stored batch form a Predictor scores; ``served``: back
@@ -46,20 +51,40 @@ class ImageTorch:
 
     name = "image"
     memory_format = torch.channels_last  # the faster layout for convolutions on CPU and GPU
-    caches_features = True  # a frozen photo backbone's features: cached on disk, keyed by weights and preprocessing
+
+    def cached_features(self, prep) -> str:
+        """A frozen photo backbone's features are cached on disk: this names the preprocessing in their key."""
+        from lamina.data.cache import IMAGE_DECODE_VERSION
+
+        return f"{prep.size}x{prep.channels}-{prep.fit}-{prep.resample}-d{IMAGE_DECODE_VERSION}"
 
     def frontend(
-        self, spec, cfg, prep, mean: list[float], std: list[float], channels: int, load_pretrained: bool
+        self, spec, cfg, prep, input_shape: tuple, stats: tuple[list, list], load_pretrained: bool
     ) -> nn.Module:
-        if spec.image_input is not None:  # the input scaling the pretrained weights expect, not the data's statistics
-            mean, std = [spec.image_input["mean"]] * channels, [spec.image_input["std"]] * channels
-        return Normalize(mean, std)
+        return Normalize(*self._scaling(spec, input_shape[0], stats))
+
+    def normalization(self, spec, prep, stats: tuple[list, list]) -> tuple[list[float], list[float]]:
+        """(mean, std) per channel the network's first layer uses: the input scaling pretrained weights expect
+        (spec.inputs), else the data's statistics ``stats``."""
+        return self._scaling(spec, prep.channels, stats)
+
+    def _scaling(self, spec, channels: int, stats: tuple[list, list]) -> tuple[list[float], list[float]]:
+        if "mean" in spec.inputs:
+            return [spec.inputs["mean"]] * channels, [spec.inputs["std"]] * channels
+        return stats
 
     def net_args(self, prep) -> tuple:
         return ()
 
     def training_view(self, model: nn.Module, cfg, data) -> tuple[nn.Module, Augment]:
         return model, lambda xb, gen, device: augment_batch(xb, cfg.data.augment, gen)
+
+    def model_input(self, x: torch.Tensor, device: str) -> torch.Tensor:
+        """Stored uint8 or augmented float pixels (B, C, H, W) -> float32 channels-last (the network normalises)."""
+        return x.to(device, non_blocking=True).float().contiguous(memory_format=torch.channels_last)
+
+    def lengths(self, x) -> None:
+        return None
 
     def graph_input(self, inputs: torch.Tensor) -> torch.Tensor:  # uint8 (N, H, W, C) -> float (N, C, H, W)
         return inputs.permute(0, 3, 1, 2).to(torch.float32)
@@ -80,14 +105,25 @@ class AudioTorch:
 
     name = "audio"
     memory_format = torch.contiguous_format
-    caches_features = False
+
+    def cached_features(self, prep) -> str:
+        """A frozen speech encoder's features are cached on disk like a photo backbone's: a rerun or a resumed run
+        reads the very features the first run computed (recomputed on several threads, they may differ in the last
+        bits, and a resumed run would not follow the uninterrupted one exactly)."""
+        from lamina.data.cache import CACHE_VERSION
+
+        return f"{prep.sample_rate}hz-{prep.samples}-c{CACHE_VERSION}"
 
     def frontend(
-        self, spec, cfg, prep, mean: list[float], std: list[float], channels: int, load_pretrained: bool
+        self, spec, cfg, prep, input_shape: tuple, stats: tuple[list, list], load_pretrained: bool
     ) -> nn.Module:
         from lamina.models.kws import LogMel
 
-        return spec.frontend(prep, cfg.pretrained if load_pretrained else None) if spec.frontend else LogMel(prep)
+        own = spec.inputs.get("frontend")  # a pretrained model's own front end
+        return own(prep, cfg.pretrained if load_pretrained else None) if own else LogMel(prep)
+
+    def normalization(self, spec, prep, stats: tuple[list, list]) -> tuple[list, list]:
+        return stats
 
     def net_args(self, prep) -> tuple:
         return ()
@@ -97,6 +133,14 @@ class AudioTorch:
         runs the network after the front end."""
         banks = warp_banks(data.prep, cfg.data.augment.warp)
         return model.net, lambda xb, gen, device: audio_features(model, xb, cfg.data.augment, data, gen, device, banks)
+
+    def model_input(self, x: torch.Tensor, device: str) -> torch.Tensor:
+        """Stored int16 clips (B, samples) -> float32 in int16 units (the front end scales them); the augmented
+        features a training step gets (B, mels, frames) pass as float32."""
+        return x.to(device, non_blocking=True).float()
+
+    def lengths(self, x) -> None:
+        return None
 
     def graph_input(self, inputs: torch.Tensor) -> torch.Tensor:  # int16 (N, samples) -> float32 in int16 units
         return inputs.to(torch.float32)
@@ -116,18 +160,33 @@ class TextTorch:
 
     name = "text"
     memory_format = torch.contiguous_format
-    caches_features = False
+
+    def cached_features(self, prep) -> None:
+        return None  # features are not kept between runs
 
     def frontend(
-        self, spec, cfg, prep, mean: list[float], std: list[float], channels: int, load_pretrained: bool
+        self, spec, cfg, prep, input_shape: tuple, stats: tuple[list, list], load_pretrained: bool
     ) -> nn.Module:
         return nn.Identity()
+
+    def normalization(self, spec, prep, stats: tuple[list, list]) -> tuple[list, list]:
+        return stats
 
     def net_args(self, prep) -> tuple:
         return (prep.vocab_size,)  # ids are in [0, vocab_size)
 
     def training_view(self, model: nn.Module, cfg, data) -> tuple[nn.Module, None]:
         return model, None
+
+    def model_input(self, x: torch.Tensor, device: str) -> torch.Tensor:
+        """int32 (B, L) -> int64 (B, L') with L' the longest text of the batch: the padding after it changes no
+        output (every text model masks it), so short texts cost short compute."""
+        longest = int((x != 0).sum(1).max()) if len(x) else 1
+        return x[:, : max(1, longest)].to(device, torch.int64, non_blocking=True)
+
+    def lengths(self, x: torch.Tensor) -> torch.Tensor:
+        """(N,) real tokens per row of right-padded ids (N, L): batches group texts of similar length."""
+        return (x != 0).sum(1)
 
     def graph_input(self, inputs: torch.Tensor) -> torch.Tensor:
         return inputs
@@ -142,12 +201,31 @@ class TextTorch:
         return prep.to_dict()
 
 
+class FeaturesFeed:
+    """A frozen encoder's features (N, D) float32, as a head trained on them takes them."""
+
+    name = "features"
+
+    def model_input(self, x: torch.Tensor, device: str) -> torch.Tensor:
+        return x.to(device, non_blocking=True)
+
+    def lengths(self, x) -> None:
+        return None
+
+
 TORCH_MODALITIES = {m.name: m for m in (ImageTorch(), AudioTorch(), TextTorch())}
+FEEDS = {**TORCH_MODALITIES, "features": FeaturesFeed()}  # a split's stored form (SplitData.form) -> its feed
 
 
 def torch_modality(prep_or_name) -> ImageTorch | AudioTorch | TextTorch:
     """The torch twin of a modality object (or of a modality's name)."""
     return TORCH_MODALITIES[getattr(prep_or_name, "name", prep_or_name)]
+
+
+def feed(split) -> ImageTorch | AudioTorch | TextTorch | FeaturesFeed:
+    """What turns batches of ``split`` (its stored form) into the network's input: ``model_input(x, device)`` and
+    ``lengths(x)`` (per-sample lengths that batching groups by, or None)."""
+    return FEEDS[split.form]
 
 
 def audio_features(
@@ -162,8 +240,8 @@ def audio_features(
     from lamina.models.kws import LogMel
 
     waves = augment_audio(clips, augment, gen, data.prep.sample_rate, data.noise)
-    if not isinstance(model.normalize, LogMel):  # a pretrained model's own front end: waveform augmentation only
-        return model.normalize(waves.to(device)).float().cpu()
-    power = model.normalize.power(waves.to(device))
-    feats = model.normalize.features(warped_mel(power, banks, gen)).float().cpu()
+    if not isinstance(model.frontend, LogMel):  # a pretrained model's own front end: waveform augmentation only
+        return model.frontend(waves.to(device)).float().cpu()
+    power = model.frontend.power(waves.to(device))
+    feats = model.frontend.features(warped_mel(power, banks, gen)).float().cpu()
     return spec_augment(feats, augment, gen)

@@ -9,7 +9,8 @@ A network subclasses :class:`Network` and declares:
   outputs: the trainer encodes every sample once and trains the head alone.
 
 A registered builder may also return a plain ``nn.Module``: it trains whole, at the full rate.
-The trainer reaches these through :class:`lamina.models.registry.Classifier`, never into the network.
+The trainer reaches these through :class:`FullNetwork` (the modality's front end, then the network), never into
+the network.
 """
 
 from __future__ import annotations
@@ -41,3 +42,57 @@ def lr_scales(module: nn.Module) -> dict[int, float]:
             for sub, scale in net.lr_groups():
                 scales.update({id(p): float(scale) for p in sub.parameters()})
     return scales
+
+
+# What a network answers per sample: one vector (B, outputs) is all there is. A task that needs another shape (an
+# answer per token, per box) declares it (lamina.data.task: answer_shape) and is refused until networks give it.
+ANSWER_SHAPES = ("vector",)
+
+LEGACY_PREFIXES = {"normalize.": "frontend."}  # weights saved before the front end had its name
+
+
+def current_keys(state: dict) -> dict:
+    """A saved state dict with the key names of this version (packages and checkpoints of earlier ones load)."""
+    out = {}
+    for key, value in state.items():
+        old = next((p for p in LEGACY_PREFIXES if key.startswith(p)), None)
+        out[LEGACY_PREFIXES[old] + key[len(old) :] if old else key] = value
+    return out
+
+
+class FullNetwork(nn.Module):
+    """The whole network a model package holds, for every task: the modality's front end (pixel normalisation,
+    log-mels, or nothing for token ids; lamina.models.modality), then a registered network. Input: what the
+    modality's ``model_input`` makes of a batch."""
+
+    def __init__(self, frontend: nn.Module, net: nn.Module):
+        super().__init__()
+        self.frontend = frontend
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # model input -> (B, outputs) raw
+        return self.net(self.frontend(x))
+
+    # --- what the trainer asks (lamina.models.network) ------------------------------------------------------------
+    @property
+    def frozen_encoder(self) -> bool:
+        """The network has a frozen encoder: ``encode`` is a fixed function of the input, and ``head`` trains alone."""
+        return isinstance(self.net, Network) and bool(self.net.freeze)
+
+    @property
+    def head(self) -> nn.Module:  # features (B, feature_width) -> outputs
+        return self.net.head
+
+    @property
+    def feature_width(self) -> int:
+        return self.net.feature_width
+
+    def encode(
+        self, x: torch.Tensor
+    ) -> torch.Tensor:  # model input -> (B, feature_width) features of the frozen encoder
+        return self.net.features(self.frontend(x))
+
+    def encoder_state(self) -> dict[str, torch.Tensor]:
+        """Every tensor of the front end and the network but the head's: what a frozen encoder's features depend on."""
+        front = {f"frontend.{name}": t for name, t in self.frontend.state_dict().items()}
+        return front | {name: t for name, t in self.net.state_dict().items() if not name.startswith("head.")}

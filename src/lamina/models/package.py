@@ -21,15 +21,15 @@ from lamina.common.errors import DataError
 from lamina.common.files import atomic_write_bytes
 from lamina.common.package import FORMAT, file_hashes, find_package, package_file, read_meta, write_meta
 from lamina.data.audio import AudioPreprocess
-from lamina.data.batches import as_model_input
 from lamina.data.image import ImagePreprocess
-from lamina.data.preprocess import preprocess_from_meta
+from lamina.data.modality import preprocess_from_meta
 from lamina.data.task import Task
 from lamina.data.text_data import TextPreprocess
 from lamina.data.tokenizer import save_tokenizer
 from lamina.models.modality import torch_modality
 from lamina.models.output import activate
-from lamina.models.registry import Classifier, build_model
+from lamina.models.network import FullNetwork, current_keys
+from lamina.models.registry import build_model
 
 
 PARITY_FILE = "parity.safetensors"  # real inputs of the run (test, then val), as the exported graph takes them
@@ -130,7 +130,7 @@ def read_parity_samples(package: Path, meta: dict) -> np.ndarray | None:
     return load_arrays(str(package_file(package, PARITY_FILE)))["inputs"]
 
 
-def load_model(path: str | Path) -> tuple[Classifier, dict]:
+def load_model(path: str | Path) -> tuple[FullNetwork, dict]:
     """Rebuild the network of a package and load its weights (eval mode, CPU)."""
     d = find_package(path)
     meta = read_meta(d)
@@ -153,7 +153,7 @@ def load_model(path: str | Path) -> tuple[Classifier, dict]:
         raise DataError(
             f"{weights}: not a readable safetensors file ({str(e)[:200]}); copy the package again."
         ) from None
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(current_keys(state), strict=True)
     model.eval()
     return model, meta
 
@@ -161,7 +161,7 @@ def load_model(path: str | Path) -> tuple[Classifier, dict]:
 class Predictor:
     """A loaded model package: ``predict`` takes image files, bytes, PIL images or uint8 arrays; audio files; or texts."""
 
-    def __init__(self, model: Classifier, meta: dict, device: str = "cpu", tokenizer=None):
+    def __init__(self, model: FullNetwork, meta: dict, device: str = "cpu", tokenizer=None):
         self.model = model.to(device)
         self.meta = meta
         self.device = device
@@ -187,7 +187,7 @@ class Predictor:
         probabilities, or predicted values."""
         out = []
         for start in range(0, len(x), batch_size):
-            batch = as_model_input(x[start : start + batch_size], self.device)
+            batch = self.twin.model_input(x[start : start + batch_size], self.device)
             out.append(activate(self.task, self.model(batch).float()).cpu())
         return torch.cat(out) if out else torch.zeros((0, self.task.outputs))
 

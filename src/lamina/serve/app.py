@@ -35,7 +35,7 @@ from lamina.serve.protocol import (
     requested_outputs,
     the_input,
 )
-from lamina.serve.runtime import TEXT_INPUT, DecodeLimits, InputError, ServedModel
+from lamina.serve.runtime import DecodeLimits, InputError, ServedModel
 
 MAX_UPLOADS = 16  # files or text fields in one multipart /predict request
 # Inputs this small are parsed and decoded on the event loop: well under a millisecond of
@@ -197,15 +197,9 @@ class App:
         if ctype.startswith("multipart/form-data"):
             form = await request.form(max_files=MAX_UPLOADS, max_fields=MAX_UPLOADS)
             files = [v for _, v in form.multi_items() if hasattr(v, "read")]
-            texts = (
-                [v.encode("utf-8") for _, v in form.multi_items() if isinstance(v, str)]
-                if model.prep.text_fields
-                else []
-            )
+            texts = model.prep.string_fields([v for _, v in form.multi_items() if isinstance(v, str)])
             if not files and not texts:
-                return error(
-                    400, "multipart body has no file field" + (" or text field" if model.prep.text_fields else "")
-                )
+                return error(400, f"multipart body has no {model.prep.upload_fields}")
             blobs = [await f.read() for f in files] + texts
         else:
             blobs = [await request.body()]
@@ -263,7 +257,9 @@ def _parse_infer(
     rid = request_id(doc)
     outputs = requested_outputs(doc, output_names(model.task))
     spec = the_input(doc, model.name, [i["name"] for i in model.v2_inputs])
-    if spec["name"] == TEXT_INPUT and model.prep.text_fields:
+    if (
+        spec["name"] != model.meta["export"]["input"]["name"]
+    ):  # the modality's other inputs are strings (texts), not the graph's tensor
         batch = model.encode_texts(parse_text_input(spec, tail))
     else:
         batch = parse_input(spec, tail, model.input_shape, model.datatype)

@@ -22,14 +22,21 @@ FILE_COLUMNS = ("file", "image", "audio", "data", "bytes")
 
 
 def frame_inputs(served: ServedModel, data) -> list[Input]:
-    """The rows of ``data`` as inputs, keyed by their path, or "row N" (0-based within the batch).
+    """The rows of ``data`` as inputs, keyed by their path, or "row N" (0-based within the batch); what a row's
+    cell holds is the modality's ``cell`` (CELL_READERS).
 
     Raises:
         InputError: no column to read.
     """
-    if served.prep.text_fields:
-        values = _column(data, ("text",))
-        return [Input(f"row {n}", text=v if isinstance(v, str) else None) for n, v in enumerate(values)]
+    return CELL_READERS[served.prep.cell](data)
+
+
+def _text_inputs(data) -> list[Input]:
+    values = _column(data, ("text",))
+    return [Input(f"row {n}", text=v if isinstance(v, str) else None) for n, v in enumerate(values)]
+
+
+def _file_inputs(data) -> list[Input]:
     names = _names(data)
     if names is not None and "path" in (c.lower() for c in names):
         return [_path_input(n, v) for n, v in enumerate(_column(data, ("path",)))]
@@ -87,3 +94,6 @@ def _bytes(value) -> bytes:
         except (binascii.Error, ValueError):
             raise InputError("a file must be its bytes, or base64 text") from None
     raise InputError(f"a file must be its bytes, or base64 text, not {type(value).__name__}")
+
+
+CELL_READERS = {"text": _text_inputs, "path": _file_inputs}  # a modality's cell kind -> its rows as inputs

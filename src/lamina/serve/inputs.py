@@ -8,15 +8,13 @@ manifest, or "row N" of a text table, N as an editor shows it).
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.common.errors import DataError
-from lamina.data.csv_rows import csv_rows
+from lamina.data.table_rows import table_columns, table_records
 from lamina.data.layout import MODALITY_EXTENSIONS
 from lamina.data.text import TEXT_NAMES, TEXT_SUFFIXES
 
@@ -47,7 +45,7 @@ class Source:
             for f in _walk(self.path, FILE_EXTENSIONS[self.modality]):
                 yield Input(_one_line(f[skip:].replace(os.sep, "/")), path=f)
             return
-        for row, record in _records(self.path):
+        for row, record in table_records(self.path):
             cell = record.get(self.column)
             if self.kind == "manifest":
                 yield Input(
@@ -59,7 +57,7 @@ class Source:
     def __len__(self) -> int:
         if self.kind == "folder":
             return sum(1 for _ in _walk(self.path, FILE_EXTENSIONS[self.modality]))
-        return sum(1 for _ in _records(self.path))
+        return sum(1 for _ in table_records(self.path))
 
 
 def open_source(path: str | Path, prep, column: str | None = None) -> Source:
@@ -77,14 +75,21 @@ def open_source(path: str | Path, prep, column: str | None = None) -> Source:
         raise DataError(
             f"{p}: batch input must be a folder, or a table ({', '.join(TEXT_SUFFIXES)}); use a folder for single files"
         )
-    columns = _columns(p)
-    if not prep.text_fields:  # a manifest of files
-        name = column or next((c for c in columns if c.strip().lower() == "path"), None)
-        if name not in columns:
-            raise DataError(
-                f"{p}: a {modality} model scores files: the table needs a 'path' column (columns: {', '.join(columns)})"
-            )
-        return Source(p, "manifest", modality, name)
+    return TABLE_SOURCES[prep.cell](p, table_columns(p), column, modality)
+
+
+def _manifest(p: Path, columns: list[str], column: str | None, modality: str) -> Source:
+    """A table of file paths, in its ``path`` column (or ``column``)."""
+    name = column or next((c for c in columns if c.strip().lower() == "path"), None)
+    if name not in columns:
+        raise DataError(
+            f"{p}: a {modality} model scores files: the table needs a 'path' column (columns: {', '.join(columns)})"
+        )
+    return Source(p, "manifest", modality, name)
+
+
+def _text_table(p: Path, columns: list[str], column: str | None, modality: str) -> Source:
+    """A table of texts, in ``column`` or the column named like texts (or the only one)."""
     if column is not None and column not in columns:
         raise DataError(f"{p}: no column '{column}' (columns: {', '.join(columns)})")
     name = column or next((c for c in columns if c.strip().lower() in TEXT_NAMES), None)
@@ -96,6 +101,9 @@ def open_source(path: str | Path, prep, column: str | None = None) -> Source:
             f"pass --column (columns: {', '.join(columns)})"
         )
     return Source(p, "table", modality, name)
+
+
+TABLE_SOURCES = {"path": _manifest, "text": _text_table}  # a modality's cell kind -> how a table of them is read
 
 
 def _one_line(key: str) -> str:
@@ -117,86 +125,3 @@ def _walk(root: Path | str, extensions) -> Iterator[str]:
             yield from _walk(e.path, extensions)
         elif os.path.splitext(e.name)[1].lower() in extensions:
             yield e.path
-
-
-def _columns(path: Path) -> list[str]:
-    for _, record in _records(path, header_only=True):
-        return list(record)
-    return []
-
-
-def _records(path: Path, header_only: bool = False) -> Iterator[tuple[int, dict]]:
-    """(row as an editor shows it, {column: value}) streamed from a CSV/TSV/JSONL/Parquet table."""
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        yield from _parquet_records(path, header_only)
-    elif suffix == ".jsonl":
-        yield from _jsonl_records(path, header_only)
-    else:
-        yield from _csv_records(path, "\t" if suffix == ".tsv" else ",", header_only)
-
-
-def _csv_records(path: Path, delimiter: str, header_only: bool) -> Iterator[tuple[int, dict]]:
-    with _open_text(path) as f:
-        reader = csv.reader(f, delimiter=delimiter)
-        try:
-            rows = csv_rows(reader, path)
-            header = next(rows, (0, None))[1]
-            if header is None:
-                return
-            if header_only:
-                yield 1, dict.fromkeys(header)
-                return
-            for line, cells in rows:
-                if any(c.strip() for c in cells):
-                    yield line, dict(zip(header, cells))
-        except UnicodeDecodeError as e:
-            raise DataError(
-                f"{path}: row {reader.line_num + 1}: not valid UTF-8 ({e.reason}). Re-save the file as UTF-8."
-            ) from None
-
-
-def _jsonl_records(path: Path, header_only: bool) -> Iterator[tuple[int, dict]]:
-    with _open_text(path) as f:
-        n = 0
-        try:
-            for n, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}: row {n}: not JSON ({e.msg})") from None
-                if not isinstance(record, dict):
-                    raise DataError(f"{path}: row {n}: not a JSON object")
-                yield n, record
-                if header_only:
-                    return
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}: row {n + 1}: not valid UTF-8 ({e.reason}). Re-save the file as UTF-8.") from None
-
-
-def _parquet_records(path: Path, header_only: bool) -> Iterator[tuple[int, dict]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise DataError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow") from None
-    try:
-        f = pq.ParquetFile(path)
-    except Exception as e:
-        raise DataError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0][:200]})") from None
-    if header_only:
-        yield 1, dict.fromkeys(f.schema_arrow.names)
-        return
-    n = 0
-    for batch in f.iter_batches(batch_size=4096):
-        for record in batch.to_pylist():
-            n += 1
-            yield n, record
-
-
-def _open_text(path: Path):
-    try:
-        return path.open(encoding="utf-8-sig", newline="")
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from None

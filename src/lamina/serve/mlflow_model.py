@@ -50,20 +50,24 @@ class PackageModel:
         return answer_frame(self.served, answer_rows(self.served, inputs, int((params or {}).get("top_k", 5))))
 
 
-def signature(text_input: bool, task: str) -> dict:
+# the input columns of the signature, by what a table's cell holds for the model (its modality's ``cell``)
+SIGNATURE_INPUTS = {
+    "text": [{"type": "string", "name": "text", "required": True}],
+    "path": [
+        {"type": "string", "name": "path", "required": False},
+        {"type": "binary", "name": "file", "required": False},
+    ],
+}
+
+
+def signature(cell: str, task: str) -> dict:
     """The MLmodel's signature: the input columns the model reads, the typed answer columns."""
-    if text_input:
-        inputs = [{"type": "string", "name": "text", "required": True}]
-    else:
-        inputs = [
-            {"type": "string", "name": "path", "required": False},
-            {"type": "binary", "name": "file", "required": False},
-        ]
+    inputs = SIGNATURE_INPUTS[cell]
     outputs = [{"type": kind, "name": name, "required": False} for name, kind in answer_columns(task)]
     return {"inputs": json.dumps(inputs), "outputs": json.dumps(outputs), "params": None}
 
 
-def write_mlmodel(package: Path, text_input: bool, task: str) -> Path:
+def write_mlmodel(package: Path, cell: str, task: str) -> Path:
     """``package``/MLmodel: the python_function flavor loaded by this module, and the signature."""
     doc = {
         "artifact_path": "model",
@@ -74,7 +78,7 @@ def write_mlmodel(package: Path, text_input: bool, task: str) -> Path:
                 "python_version": platform.python_version(),
             }
         },
-        "signature": signature(text_input, task),
+        "signature": signature(cell, task),
     }
     path = Path(package) / MLMODEL
     atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))

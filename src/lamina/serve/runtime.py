@@ -19,7 +19,7 @@ from lamina.common.package import find_package, read_meta
 from lamina.data.audio import AudioPreprocess
 from lamina.data.image import ImagePreprocess
 from lamina.data.task import Task
-from lamina.data.preprocess import preprocess_from_meta
+from lamina.data.modality import preprocess_from_meta
 from lamina.data.text_data import TextPreprocess, trim_padding
 
 
@@ -91,10 +91,10 @@ class ServedModel:
 
     @cached_property
     def v2_inputs(self) -> list[dict]:
-        """The inputs an infer request may send ({"name", "datatype", "shape"}), the one metadata advertises first:
-        the graph's input, or for a model that reads texts, the texts (BYTES [-1]) and then the graph's token ids."""
+        """The inputs an infer request may send ({"name", "datatype", "shape"}), the one metadata advertises first: the
+        modality says (the graph's input; for texts, the texts as BYTES and then the graph's token ids)."""
         graph = {"name": self.meta["export"]["input"]["name"], "datatype": self.datatype, "shape": self.input_shape}
-        return ([{"name": TEXT_INPUT, "datatype": "BYTES", "shape": [-1]}] if self.prep.text_fields else []) + [graph]
+        return self.prep.request_inputs(graph)
 
     def decode_file(self, data: bytes, limits: DecodeLimits = DecodeLimits()) -> np.ndarray:
         """An uploaded file -> one model input: uint8 (H, W, C) for images, int16 (samples,) for audio, int64 ids (max_tokens,) for UTF-8 text.
@@ -112,15 +112,16 @@ class ServedModel:
             return self.prep.encode(texts, self.tokenizer)
 
     def check_batch(self, batch: np.ndarray) -> np.ndarray:
-        """Validate a batch against the graph's input: uint8 (N, H, W, C) images or int64 (N, L) token ids."""
+        """Validate a batch against the graph's input: its shape, dtype and the values the modality allows."""
         expected = tuple(self.input_shape[1:])
         if batch.ndim != len(expected) + 1 or tuple(batch.shape[1:]) != expected:
             raise InputError(f"expected shape [N, {', '.join(map(str, expected))}], got {list(batch.shape)}")
         want = self.prep.dtype
         if batch.dtype != want:
             raise InputError(f"expected {self.datatype} data, got {batch.dtype}")
-        if want == np.int64 and batch.size and (batch.min() < 0 or batch.max() >= self.prep.vocab_size):
-            raise InputError(f"token ids must be in 0..{self.prep.vocab_size - 1}")
+        wrong = self.prep.out_of_range(batch)
+        if wrong is not None:
+            raise InputError(wrong)
         return np.ascontiguousarray(batch)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -129,9 +130,6 @@ class ServedModel:
         if self.meta["export"]["input"].get("trim_padding"):
             batch = trim_padding(batch)
         return self.session.run([self.output_name], {self.input_name: batch})[0]
-
-
-TEXT_INPUT = "text"  # the v2 input of texts, for models that read them
 
 
 @contextmanager

@@ -198,7 +198,7 @@ def _decode_here(chunk: list[Input]):
 
 def _decode(model: ServedModel, chunk: list[Input]):
     keys = [i.key for i in chunk]
-    if model.prep.text_fields and all(i.path is None for i in chunk):
+    if all(i.path is None and i.data is None and i.error is None for i in chunk):  # cells of a table of texts
         arrays = _encode_texts(model, chunk)
     else:
         arrays = [_decode_one(model, i) for i in chunk]

@@ -1,6 +1,6 @@
 """Zero-config epochs that fit the machine.
 
-``train.epochs: auto`` means about 540,000 training samples' worth of epochs (``loop.auto_epochs``): a fixed
+``train.epochs: auto`` means about 540,000 training samples' worth of epochs (``auto_epochs``): a fixed
 amount of compute, so the same data and seed train the same steps everywhere. On a machine too slow to train
 them within ``train.time_budget`` seconds (an fp32-only laptop CPU where the budget was set on one with bf16),
 the run first times a few steps of a throwaway copy of itself and trains as many epochs as fit instead. The
@@ -14,13 +14,52 @@ import contextlib
 
 import torch
 
-from lamina.common.config import Config
+from lamina.common.config import Config, TrainConfig
+from lamina.common.errors import ConfigError
+from lamina.data.task import TASK_KINDS
 from lamina.data.dataset import PreparedData
-from lamina.models.registry import registered
+from lamina.models.registry import registered, train_defaults
 from lamina.training.distributed import Dist
 from lamina.training.engine import Engine
 from lamina.training.run import NullRun
 from lamina.training.trainer import Trainer
+
+
+AUTO_EPOCH_SAMPLES = 540_000  # training samples seen with train.epochs=auto (benchmarks/DEFAULTS.md)
+AUTO_EPOCH_RANGE = (5, 30)  # a model's own range: its train defaults' epoch_range (lamina.models.registry)
+
+
+def auto_epochs(epochs: int | str, n_train: int) -> int:
+    """``epochs`` itself, or for 'auto' the epochs that show the model ~540k training samples.
+
+    Small sets get up to 30 epochs (digits: 1,437 images -> 30), large ones at least 5
+    (Fashion-MNIST: 54,000 -> 10): a fixed amount of compute rather than of passes, so the
+    zero-config run on a large set ends in minutes on a laptop CPU.
+    """
+    if epochs != "auto":
+        return int(epochs)
+    lo, hi = AUTO_EPOCH_RANGE
+    return max(lo, min(hi, round(AUTO_EPOCH_SAMPLES / max(1, n_train))))
+
+
+def resolve_train(tc: TrainConfig, model: str, n_train: int, task: str = "classification") -> TrainConfig:
+    """``tc`` with epochs, batch sizes, learning rate and monitor written in for the registered ``model``,
+    ``n_train`` training samples and the ``task``: 'auto' epochs (see auto_epochs), the model's batch size,
+    lr and evaluation batch size where they are None, the task's metric for monitor 'auto'. batch_size
+    'auto' stays (the loop probes memory for it).
+
+    Raises:
+        ConfigError: a monitor the task does not have (r2 for a classifier).
+    """
+    own = train_defaults(model)
+    filled = {k: own[k] for k in ("batch_size", "lr", "eval_batch_size", "label_smoothing") if getattr(tc, k) is None}
+    rules = TASK_KINDS[task]
+    monitor = rules.monitor if tc.monitor == "auto" else tc.monitor
+    if monitor != "loss" and monitor not in rules.monitors:
+        raise ConfigError(
+            f"config: train.monitor: a {task} task has no '{monitor}'; use auto, loss or {' or '.join(rules.monitors)}"
+        )
+    return tc.model_copy(update={"epochs": auto_epochs(tc.epochs, n_train), "monitor": monitor, **filled})
 
 
 def epochs_within_budget(cfg: Config, data: PreparedData, requested_epochs) -> tuple[Config, dict | None]:

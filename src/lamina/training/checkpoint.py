@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save
 
 from lamina.common.errors import LaminaError
 from lamina.common.files import NoRoom, atomic_write_bytes, fsync_dir, read_json, sha256_file, write_json
+from lamina.models.network import current_keys
 
 FILES = ("model.safetensors", "state.safetensors", "state.json")
 
@@ -154,7 +155,7 @@ def load_checkpoint(
         try:
             verify(folder)
             return (
-                load_file(folder / "model.safetensors"),
+                current_keys(load_file(folder / "model.safetensors")),
                 load_file(folder / "state.safetensors"),
                 json.loads((folder / "state.json").read_text()),
                 problems,

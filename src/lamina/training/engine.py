@@ -13,9 +13,21 @@ from dataclasses import dataclass, field
 import torch
 
 from lamina.common.config import TrainConfig
-from lamina.common.runtime import resolve_device
+from lamina.common.runtime import bf16_supported, resolve_device
 from lamina.training.distributed import Dist
-from lamina.training.precision import autocast, resolve_precision
+
+
+def autocast(device: str, precision: str):
+    """bf16 autocast context for 'bf16', a no-op for 'fp32'."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
+
+
+def resolve_precision(requested: str, device: str) -> str:
+    if requested == "auto":
+        return "bf16" if bf16_supported(device) else "fp32"
+    return requested
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,10 @@ class Engine:
     def autocast(self):
         """bf16 autocast where the precision is bf16, else nothing."""
         return autocast(self.device, self.precision)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Gradients of ``loss``: the one place a loss scaler would go (bf16 needs none; fp16 on CUDA would)."""
+        loss.backward()
 
     def no_backward_sync(self, net: torch.nn.Module, last: bool):
         """Skip DDP's gradient all-reduce on every micro-batch of a step but the ``last``."""

@@ -14,7 +14,7 @@ from lamina.data.dataset import PreparedData, prepare_eval_data
 from lamina.data.task import Task
 from lamina.models.output import activate
 from lamina.models.package import Predictor
-from lamina.training.loop import predict_split
+from lamina.training.validation import predict_split
 from lamina.training.report import write_report
 from lamina.training.run import read_metrics
 from lamina.training.figures import FIGURES

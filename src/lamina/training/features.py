@@ -9,29 +9,27 @@ import numpy as np
 import torch
 
 from lamina.common.runtime import cache_dir
-from lamina.data.batches import as_model_input, eval_batches, token_lengths
-from lamina.data.cache import IMAGE_DECODE_VERSION, feature_cache
-from lamina.data.dataset import SplitData
-from lamina.models.registry import Classifier
-from lamina.training.precision import autocast
+from lamina.data.batches import eval_batches
+from lamina.data.cache import feature_cache
+from lamina.data.prepared import SplitData
+from lamina.models.modality import feed
+from lamina.models.network import FullNetwork
+from lamina.training.engine import autocast
 
 
-def feature_key(model: Classifier, prep, precision: str) -> str:
-    """Names a frozen image backbone's features: its weights (a digest of every tensor but the head's), the
-    image preprocessing and the precision they were computed in."""
+def feature_key(model: FullNetwork, preprocessing: str, precision: str) -> str:
+    """Names a frozen backbone's features: its weights (a digest of every tensor but the head's), the modality's
+    ``preprocessing`` (lamina.models.modality: ``cached_features``) and the precision they were computed in."""
     h = hashlib.blake2b(digest_size=8)
     for name, t in model.encoder_state().items():
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return (
-        f"{model.net.__class__.__name__}-{h.hexdigest()}-{prep.size}x{prep.channels}-{prep.fit}-{prep.resample}-{precision}"
-        f"-d{IMAGE_DECODE_VERSION}"
-    )
+    return f"{model.net.__class__.__name__}-{h.hexdigest()}-{preprocessing}-{precision}"
 
 
 @torch.no_grad()
 def frozen_features(
-    model: Classifier, split: SplitData, device: str, precision: str, batch_size: int, cache_key: str | None = None
+    model: FullNetwork, split: SplitData, device: str, precision: str, batch_size: int, cache_key: str | None = None
 ) -> SplitData:
     """The split as its frozen encoder's features (N, D) float32: a frozen encoder runs once per sample, not once per epoch.
 
@@ -46,11 +44,12 @@ def frozen_features(
         [i for i in range(len(split)) if cache is None or split.hashes[i] not in known], dtype=torch.int64
     )
     feats = torch.empty((len(split), width))
-    lengths = token_lengths(split.x)
+    fed = feed(split)
+    lengths = fed.lengths(split.x)
     for part in eval_batches(len(todo), batch_size, lengths[todo] if lengths is not None else None):
         idx = todo[part]
         with autocast(device, precision):
-            feats[idx] = model.encode(as_model_input(split.x[idx], device)).float().cpu()
+            feats[idx] = model.encode(fed.model_input(split.x[idx], device)).float().cpu()
     if known:
         hits = torch.tensor([i for i, h in enumerate(split.hashes) if h in known], dtype=torch.int64)
         feats[hits] = torch.from_numpy(
@@ -58,4 +57,4 @@ def frozen_features(
         )
     if cache is not None and len(todo):
         cache.add({split.hashes[i]: feats[i].numpy() for i in todo.tolist()})
-    return SplitData(feats, split.y, split.keys, split.texts)
+    return SplitData(feats, split.y, split.keys, "features", split.texts)

@@ -1,20 +1,25 @@
-"""The figures of each task kind: the cheap ones validation logs every epoch, every figure of an evaluation, the
-summary a package keeps, and whether decision thresholds are tuned on val. One class per kind of
-``lamina.data.task``; a new task adds one here (and its loss in ``objective``, its activation in ``models.output``).
+"""The training side of each task kind: the cheap figures validation logs every epoch, every figure of an
+evaluation, the summary a package keeps, whether decision thresholds are tuned on val, and the report's mistakes
+and sections (summary line, plots, tables). One class per kind of ``lamina.data.task``; a new task adds one here
+(and its output in ``lamina.models.output``).
 """
 
 from __future__ import annotations
+
+import html
 
 import numpy as np
 import torch
 
 from lamina.data.task import Task
 from lamina.models.output import activate
+from lamina.training.charts import confusion_svg, line_chart, pr_curves, scatter_svg
 from lamina.training.metrics import classification_metrics, multilabel_metrics, regression_metrics
 
 
 class ClassificationFigures:
     summary = ("accuracy", "macro_f1")  # kept in the package and printed after training
+    mistakes_heading = "Most confident mistakes"  # the report's gallery of the predictions furthest from the truth
     tunes_thresholds = False
 
     def cheap(self, task: Task, out: torch.Tensor, y: torch.Tensor, monitor: str) -> dict:
@@ -28,9 +33,32 @@ class ClassificationFigures:
     def full(self, task: Task, scores: np.ndarray, y: np.ndarray, present_only: bool) -> dict:
         return classification_metrics(y, scores.argmax(1), task.labels, present_only=present_only)
 
+    def mistakes(self, task, scores: np.ndarray, y: np.ndarray, limit: int) -> list[tuple]:
+        pred = scores.argmax(1)
+        wrong = np.flatnonzero(pred != y)
+        order = wrong[np.argsort(-scores[wrong, pred[wrong]], kind="stable")][:limit]
+        return [(i, (task.labels[y[i]], task.labels[pred[i]], float(scores[i, pred[i]]))) for i in order]
+
+    def sections(self, task, split: str, evaluation: dict, scores, y) -> tuple[str, str]:
+        e = html.escape
+        summary = (
+            f"<span><b>{split}</b> accuracy {evaluation['accuracy']:.4f}</span><span>macro-F1 {evaluation['macro_f1']:.4f}</span>"
+            f"<span>n = {evaluation['n']}</span>"
+        )
+        per_class = "".join(
+            f"<tr><td>{e(name)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td><td>{m['support']}</td></tr>"
+            for name, m in evaluation["per_class"].items()
+        )
+        return summary, (
+            f"<h2>Confusion matrix ({split})</h2>{confusion_svg(evaluation['confusion_matrix'], evaluation['labels'])}"
+            f"<h2>Per class ({split})</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
+            f"<th>support</th></tr>{per_class}</table>"
+        )
+
 
 class MultiLabelFigures:
     summary = ("micro_f1", "macro_f1", "samples_f1", "mean_average_precision", "subset_accuracy")
+    mistakes_heading = "Most confident mistakes"
     tunes_thresholds = True  # one decision threshold per label, chosen on val
 
     def cheap(self, task: Task, out: torch.Tensor, y: torch.Tensor, monitor: str) -> dict:
@@ -45,9 +73,38 @@ class MultiLabelFigures:
     def full(self, task: Task, scores: np.ndarray, y: np.ndarray, present_only: bool) -> dict:
         return multilabel_metrics(y, scores, task.labels, task.thresholds)
 
+    def mistakes(self, task, scores: np.ndarray, y: np.ndarray, limit: int) -> list[tuple]:
+        pred = scores >= np.asarray(task.cutoffs)[None, :]
+        wrong = np.flatnonzero((pred != (y > 0.5)).any(1))
+        order = wrong[np.argsort(-np.abs(scores[wrong] - y[wrong]).sum(1), kind="stable")][:limit]
+        names = lambda row: "; ".join(task.labels[k] for k in np.flatnonzero(row)) or "(none)"  # noqa: E731
+        return [(i, (names(y[i] > 0.5), names(pred[i]), None)) for i in order]
+
+    def sections(self, task, split: str, evaluation: dict, scores, y) -> tuple[str, str]:
+        e = html.escape
+        summary = (
+            f"<span><b>{split}</b> micro-F1 {evaluation['micro_f1']:.4f}</span><span>macro-F1 {evaluation['macro_f1']:.4f}</span>"
+            f"<span>mAP {evaluation['mean_average_precision']:.4f}</span><span>subset accuracy {evaluation['subset_accuracy']:.4f}</span>"
+            f"<span>n = {evaluation['n']}</span>"
+        )
+        rows = "".join(
+            f"<tr><td>{e(name)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td>"
+            f"<td>{'-' if m['ap'] is None else format(m['ap'], '.3f')}</td><td>{m['support']}</td><td>{m['threshold']:.2f}</td></tr>"
+            for name, m in evaluation["per_label"].items()
+        )
+        chart = (
+            line_chart(pr_curves(scores, y, task.labels), "precision-recall", "recall") if scores is not None else ""
+        )
+        return summary, (
+            f'<h2>Precision-recall ({split})</h2><div class="charts">{chart}</div>'
+            f"<h2>Per label ({split})</h2><table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th>"
+            f"<th>AP</th><th>support</th><th>threshold</th></tr>{rows}</table>"
+        )
+
 
 class RegressionFigures:
     summary = ("mae", "rmse", "r2")
+    mistakes_heading = "Largest errors"
     tunes_thresholds = False
 
     def cheap(self, task: Task, out: torch.Tensor, y: torch.Tensor, monitor: str) -> dict:
@@ -56,6 +113,22 @@ class RegressionFigures:
 
     def full(self, task: Task, scores: np.ndarray, y: np.ndarray, present_only: bool) -> dict:
         return regression_metrics(y, scores[:, 0])
+
+    def mistakes(self, task, scores: np.ndarray, y: np.ndarray, limit: int) -> list[tuple]:
+        order = np.argsort(-np.abs(scores[:, 0] - y), kind="stable")[:limit]
+        return [(i, (f"{y[i]:.4g}", f"{scores[i, 0]:.4g}", None)) for i in order]
+
+    def sections(self, task, split: str, evaluation: dict, scores, y) -> tuple[str, str]:
+        summary = (
+            f"<span><b>{split}</b> MAE {evaluation['mae']:.4g}</span><span>RMSE {evaluation['rmse']:.4g}</span>"
+            f"<span>R2 {evaluation['r2']:.4f}</span><span>n = {evaluation['n']}</span>"
+        )
+        plots = ""
+        if scores is not None and y is not None:
+            plots = scatter_svg(
+                y, scores[:, 0], "predicted against true", "true", "predicted", diagonal=True
+            ) + scatter_svg(scores[:, 0], scores[:, 0] - y, "residuals", "predicted", "predicted - true")
+        return summary, f'<h2>Predictions ({split})</h2><div class="charts">{plots}</div>'
 
 
 FIGURES = {

@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from lamina.data.batches import as_model_input
 
 SAFETY = 0.5  # use at most this fraction of the free memory
 PROBES = (8, 32)  # batch sizes actually run to measure the cost per sample
@@ -66,9 +65,9 @@ def _cpu_bytes(model, x: torch.Tensor, train: bool, autocast) -> int:
     return 2 * saved if train else sum(largest)
 
 
-def _measure(model, sample: torch.Tensor, batch: int, device: str, train: bool, autocast) -> int:
+def _measure(model, sample: torch.Tensor, batch: int, device: str, train: bool, autocast, to_input) -> int:
     """Peak bytes above the baseline for one forward (+ backward when ``train``) at ``batch``."""
-    x = as_model_input(sample.expand(batch, *sample.shape[1:]).clone(), device)
+    x = to_input(sample.expand(batch, *sample.shape[1:]).clone(), device)
     model.train(train)
     if not device.startswith("cuda"):
         return _cpu_bytes(model, x, train, autocast)
@@ -86,7 +85,7 @@ def _measure(model, sample: torch.Tensor, batch: int, device: str, train: bool, 
 
 
 def probe_batch_sizes(
-    model, sample: torch.Tensor, device: str, autocast, limit_train: int, limit_eval: int = 4096
+    model, sample: torch.Tensor, to_input, device: str, autocast, limit_train: int, limit_eval: int = 4096
 ) -> dict:
     """{"micro_batch_size", "eval_batch_size", "bytes_per_sample_train", "bytes_per_sample_eval", "available_bytes"}.
 
@@ -94,6 +93,7 @@ def probe_batch_sizes(
         model: the network (its weights and BatchNorm statistics are restored afterwards).
         sample: one stored sample (1, C, H, W) uint8 or (1, L) token ids, as training holds them
             (text: no padding, so the probe pays for full-length texts).
+        to_input: (stored batch, device) -> the network's input (the modality's feed: lamina.models.modality.feed).
         autocast: a no-argument context factory (the run's precision).
     """
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -102,7 +102,7 @@ def probe_batch_sizes(
         available = torch.cuda.mem_get_info(device)[0] if device.startswith("cuda") else _cpu_available()
         result = {"available_bytes": int(available)}
         for kind, train, limit in (("train", True, limit_train), ("eval", False, limit_eval)):
-            small, large = (_measure(model, sample, b, device, train, autocast) for b in PROBES)
+            small, large = (_measure(model, sample, b, device, train, autocast, to_input) for b in PROBES)
             per_sample = max(1, (large - small) // (PROBES[1] - PROBES[0]))
             fixed = max(0, small - per_sample * PROBES[0])
             fits = int((SAFETY * available - fixed) // per_sample)

@@ -11,12 +11,12 @@ from lamina.common.listing import PROBLEMS_FILE, names, printed_lines, problem, 
 from lamina.common.progress import Reporter
 from lamina.data.dataset import PreparedData, prepare_training_data
 from lamina.data.image_facts import scan_images
-from lamina.data.text_data import is_text_data
+from lamina.data.modality import table_modality
 from lamina.data.layout import Layout
 from lamina.data.tokenizer import TOKENIZER_FILE, save_tokenizer
 from lamina.models.registry import missing_pretrained, registered, resolve, uses_pretrained_tokenizer
 from lamina.training.budget import epochs_within_budget
-from lamina.training.loop import resolve_train
+from lamina.training.budget import resolve_train
 from lamina.training.run import RunDir
 
 
@@ -49,7 +49,7 @@ def choose_image_model(cfg: Config, warn=None) -> tuple[Config, Layout | None]:
     ``data`` (size, channels, fit). Returns the config and the scanned layout (None when nothing was scanned).
     ``warn(message)`` hears when photos are trained from scratch because the backbone is not installed."""
     spec = registered().get(cfg.model.name)
-    if cfg.model.name != "auto" and (spec is None or spec.image_input is None):
+    if cfg.model.name != "auto" and (spec is None or "size" not in spec.inputs):
         return cfg, None
     scanned = scan_images(cfg.data)
     if scanned is None:
@@ -59,9 +59,9 @@ def choose_image_model(cfg: Config, warn=None) -> tuple[Config, Layout | None]:
     if missing and warn is not None:
         warn(missing)
     model_cfg = resolve(cfg.model, "image", photo=facts.photo_like)
-    wanted = registered()[model_cfg.name].image_input
+    wanted = registered()[model_cfg.name].inputs
     data_cfg = cfg.data
-    if wanted is not None:
+    if "size" in wanted:
         data_cfg = data_cfg.model_copy(
             update={
                 "image_size": data_cfg.image_size or wanted["size"],
@@ -85,12 +85,14 @@ def fill_inferred(cfg: Config, data: PreparedData) -> Config:
 
 
 def tokenizer_file(cfg: Config, run_path: Path, resuming: bool) -> str | None:
-    """Text runs: the tokenizer to reuse (the run's own when resuming, a pretrained model's), or None to train one."""
+    """The tokenizer to reuse (the run's own when resuming, a pretrained model's), or None to train one (or, for data
+    that is not a table, to need none)."""
     if resuming and (run_path / TOKENIZER_FILE).is_file():
         return str(run_path / TOKENIZER_FILE)
-    if not is_text_data(cfg.data):
+    table = table_modality(cfg.data)  # tokenizers are trained on tables' texts
+    if table is None:
         return None
-    return uses_pretrained_tokenizer(resolve(cfg.model, "text"))
+    return uses_pretrained_tokenizer(resolve(cfg.model, table.name))
 
 
 def prepare_run(cfg: Config, run: RunDir, resuming: bool, report: Reporter) -> tuple[Config, PreparedData]:

@@ -17,9 +17,10 @@ import numpy as np
 
 from lamina.common.files import atomic_write_text
 from lamina.common.listing import PRINTED, PROBLEMS_FILE, bounded
-from lamina.data.dataset import SplitData
+from lamina.data.prepared import SplitData
 from lamina.data.task import Task
-from lamina.training.charts import confusion_svg, line_chart, pr_curves, scatter_svg
+from lamina.training.charts import line_chart
+from lamina.training.figures import FIGURES
 
 
 @dataclass
@@ -38,36 +39,8 @@ def worst_mistakes(task, scores: np.ndarray, y: np.ndarray, keys: list[str], pre
     Args:
         task: lamina.data.task.Task; scores: (N, outputs) activated outputs; y: the task's targets; preview(i) -> HTML.
     """
-    return [Mistake(keys[i], *shown, preview(i)) for i, shown in MISTAKES[task.kind](task, scores, y, limit)]
-
-
-def _wrong_labels(task, scores: np.ndarray, y: np.ndarray, limit: int) -> list[tuple]:
-    pred = scores.argmax(1)
-    wrong = np.flatnonzero(pred != y)
-    order = wrong[np.argsort(-scores[wrong, pred[wrong]], kind="stable")][:limit]
-    return [(i, (task.labels[y[i]], task.labels[pred[i]], float(scores[i, pred[i]]))) for i in order]
-
-
-def _wrong_label_sets(task, scores: np.ndarray, y: np.ndarray, limit: int) -> list[tuple]:
-    pred = scores >= np.asarray(task.cutoffs)[None, :]
-    wrong = np.flatnonzero((pred != (y > 0.5)).any(1))
-    order = wrong[np.argsort(-np.abs(scores[wrong] - y[wrong]).sum(1), kind="stable")][:limit]
-    names = lambda row: "; ".join(task.labels[k] for k in np.flatnonzero(row)) or "(none)"  # noqa: E731
-    return [(i, (names(y[i] > 0.5), names(pred[i]), None)) for i in order]
-
-
-def _largest_errors(task, scores: np.ndarray, y: np.ndarray, limit: int) -> list[tuple]:
-    order = np.argsort(-np.abs(scores[:, 0] - y), kind="stable")[:limit]
-    return [(i, (f"{y[i]:.4g}", f"{scores[i, 0]:.4g}", None)) for i in order]
-
-
-# per task kind
-MISTAKES = {
-    "classification": _wrong_labels,
-    "multilabel": _wrong_label_sets,
-    "regression": _largest_errors,
-}
-MISTAKES_HEADING = {"regression": "Largest errors"}  # otherwise "Most confident mistakes"
+    shown = FIGURES[task.kind].mistakes(task, scores, y, limit)
+    return [Mistake(keys[i], *what, preview(i)) for i, what in shown]
 
 
 def task_sections(
@@ -75,64 +48,7 @@ def task_sections(
 ) -> tuple[str, str]:
     """(the summary line, the task's sections) of the report: confusion matrix and per-class table; per-label
     table and precision-recall curves; predicted-against-true and residual plots."""
-    return SECTIONS[task.kind](task, html.escape(split), evaluation, scores, y)
-
-
-def _regression_sections(task, split: str, evaluation: dict, scores, y) -> tuple[str, str]:
-    summary = (
-        f"<span><b>{split}</b> MAE {evaluation['mae']:.4g}</span><span>RMSE {evaluation['rmse']:.4g}</span>"
-        f"<span>R2 {evaluation['r2']:.4f}</span><span>n = {evaluation['n']}</span>"
-    )
-    plots = ""
-    if scores is not None and y is not None:
-        plots = scatter_svg(
-            y, scores[:, 0], "predicted against true", "true", "predicted", diagonal=True
-        ) + scatter_svg(scores[:, 0], scores[:, 0] - y, "residuals", "predicted", "predicted - true")
-    return summary, f'<h2>Predictions ({split})</h2><div class="charts">{plots}</div>'
-
-
-def _multilabel_sections(task, split: str, evaluation: dict, scores, y) -> tuple[str, str]:
-    e = html.escape
-    summary = (
-        f"<span><b>{split}</b> micro-F1 {evaluation['micro_f1']:.4f}</span><span>macro-F1 {evaluation['macro_f1']:.4f}</span>"
-        f"<span>mAP {evaluation['mean_average_precision']:.4f}</span><span>subset accuracy {evaluation['subset_accuracy']:.4f}</span>"
-        f"<span>n = {evaluation['n']}</span>"
-    )
-    rows = "".join(
-        f"<tr><td>{e(name)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td>"
-        f"<td>{'-' if m['ap'] is None else format(m['ap'], '.3f')}</td><td>{m['support']}</td><td>{m['threshold']:.2f}</td></tr>"
-        for name, m in evaluation["per_label"].items()
-    )
-    chart = line_chart(pr_curves(scores, y, task.labels), "precision-recall", "recall") if scores is not None else ""
-    return summary, (
-        f'<h2>Precision-recall ({split})</h2><div class="charts">{chart}</div>'
-        f"<h2>Per label ({split})</h2><table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th>"
-        f"<th>AP</th><th>support</th><th>threshold</th></tr>{rows}</table>"
-    )
-
-
-def _classification_sections(task, split: str, evaluation: dict, scores, y) -> tuple[str, str]:
-    e = html.escape
-    summary = (
-        f"<span><b>{split}</b> accuracy {evaluation['accuracy']:.4f}</span><span>macro-F1 {evaluation['macro_f1']:.4f}</span>"
-        f"<span>n = {evaluation['n']}</span>"
-    )
-    per_class = "".join(
-        f"<tr><td>{e(name)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td><td>{m['support']}</td></tr>"
-        for name, m in evaluation["per_class"].items()
-    )
-    return summary, (
-        f"<h2>Confusion matrix ({split})</h2>{confusion_svg(evaluation['confusion_matrix'], evaluation['labels'])}"
-        f"<h2>Per class ({split})</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
-        f"<th>support</th></tr>{per_class}</table>"
-    )
-
-
-SECTIONS = {
-    "classification": _classification_sections,
-    "multilabel": _multilabel_sections,
-    "regression": _regression_sections,
-}
+    return FIGURES[task.kind].sections(task, html.escape(split), evaluation, scores, y)
 
 
 def curves(rows: list[dict]) -> tuple[dict, dict]:
@@ -217,7 +133,7 @@ def render(
         if rows
         else "<p>No training curves: this model was evaluated outside its run.</p>"
     )
-    heading = MISTAKES_HEADING.get(task.kind, "Most confident mistakes")
+    heading = FIGURES[task.kind].mistakes_heading
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title><style>{STYLE}</style></head><body>
 <h1>{e(title)}</h1>

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lamina.common.config import flatten
+from lamina.common.dotted import flatten
 from lamina.common.errors import LaminaError
 from lamina.common.files import read_json
 from lamina.training.run import read_metrics

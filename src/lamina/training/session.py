@@ -16,6 +16,7 @@ from lamina.common.files import read_json
 from lamina.common.runtime import use_tracking_credentials
 from lamina.data.dataset import PreparedData, prepare_training_data
 from lamina.models.package import package_meta, parity_samples, save_package
+from lamina.models.modality import torch_modality
 from lamina.models.registry import check_name, registered
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
 from lamina.training import distributed
@@ -264,12 +265,7 @@ def _finish(cfg: Config, run: RunDir, data: PreparedData, result) -> dict:
     metrics, reported = final_metrics(result.model, data, result.batch["eval_batch_size"])
     for name, m in metrics.items():
         run.log_metrics({"step": None, "epoch": result.best_epoch, "split": name, "final": True, **m})
-    wanted = registered()[cfg.model.name].image_input  # a pretrained backbone's own input scaling, not the data's
-    mean, std = (
-        ([wanted["mean"]] * data.prep.channels, [wanted["std"]] * data.prep.channels)
-        if wanted
-        else (data.mean, data.std)
-    )
+    mean, std = torch_modality(data.prep).normalization(registered()[cfg.model.name], data.prep, (data.mean, data.std))
     meta = package_meta(
         name=run.path.resolve().name,
         modality=data.modality,

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import torch
 
-from lamina.models.registry import Classifier
+from lamina.models.network import FullNetwork
 from lamina.training.checkpoint import optimizer_tensors, snapshot
 
 
 @dataclass
 class FitResult:
-    model: Classifier  # with the best weights loaded, eval mode, on CPU
+    model: FullNetwork  # with the best weights loaded, eval mode, on CPU
     best_epoch: int
     best_metric: tuple[float, float]
     epochs_run: int

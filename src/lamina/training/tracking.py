@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from lamina.common.config import flatten
+from lamina.common.dotted import flatten
 from lamina.common.errors import LaminaError
 from lamina.common.runtime import set_mlflow_client_defaults, use_tracking_credentials
 

@@ -17,15 +17,15 @@ import torch
 from lamina.common.config import Config
 from lamina.common.progress import Progress
 from lamina.common.runtime import set_threads
-from lamina.data.batches import as_model_input, steps_per_epoch, token_lengths, train_batches
+from lamina.data.batches import steps_per_epoch, train_batches
 from lamina.data.dataset import PreparedData, SplitData
-from lamina.models.modality import torch_modality
+from lamina.models.modality import feed, torch_modality
 from lamina.models.registry import build_model, resolve, train_defaults
 from lamina.training.checkpoint import CheckpointWriter, restore_optimizer, snapshot
 from lamina.training.distributed import Dist
 from lamina.training.engine import Engine
 from lamina.training.features import feature_key, frozen_features
-from lamina.training.loop import validate
+from lamina.training.validation import validate
 from lamina.training.memory import probe_batch_sizes
 from lamina.training.objective import Objective, class_weights
 from lamina.training.optim import clip_gradients, lr_at, make_optimizer
@@ -114,7 +114,8 @@ class Trainer:
         self.frozen = self.model.frozen_encoder
         if self.frozen:
             self._encode_once()
-        self.lengths = token_lengths(self.train.x)
+        self.feed = feed(self.train)  # after _encode_once: a frozen encoder's features feed the head
+        self.lengths = self.feed.lengths(self.train.x)
         self.net = engine.wrap(self.step_model)
         self.opt = make_optimizer(self.model, self.tc)
         self.aug_gen = torch.Generator().manual_seed(self.tc.seed + 1)
@@ -146,6 +147,7 @@ class Trainer:
                 probe = probe_batch_sizes(
                     self.model,
                     torch.ones_like(self.train.x[:1]),
+                    feed(self.train).model_input,
                     engine.device,
                     engine.autocast,
                     limit_train=-(-self.batch_size // engine.dist.world),
@@ -160,11 +162,8 @@ class Trainer:
     def _encode_once(self) -> None:
         """A frozen pretrained encoder: encode every text or image once, train only the head on the features."""
         engine, started = self.engine, time.perf_counter()
-        key = (
-            feature_key(self.model, self.data.prep, engine.precision)
-            if self.twin.caches_features and self.cfg.data.cache
-            else None
-        )
+        kept = self.twin.cached_features(self.data.prep) if self.cfg.data.cache else None
+        key = feature_key(self.model, kept, engine.precision) if kept else None
         self.train, self.val = (
             frozen_features(self.model, sp, engine.device, engine.precision, self.st.eval_batch_size, key)
             if sp is not None
@@ -230,13 +229,13 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         starts = range(0, len(yb), micro)
         for j, start in enumerate(starts):  # one pass unless the batch is split into micro-batches
-            x = as_model_input(xb[start : start + micro], engine.device)
+            x = self.feed.model_input(xb[start : start + micro], engine.device)
             y = yb[start : start + micro].to(engine.device, non_blocking=True)
             with engine.no_backward_sync(self.net, last=j == len(starts) - 1):
                 with engine.autocast():
                     logits = self.net(x)
                 loss = self.objective.loss(logits.float(), y)
-                (loss * (len(y) / len(yb)) if len(starts) > 1 else loss).backward()
+                engine.backward(loss * (len(y) / len(yb)) if len(starts) > 1 else loss)
             sums.loss += loss.detach() * len(y)
             sums.correct += self.objective.hits(logits, y)
             sums.count += len(y)
@@ -294,7 +293,7 @@ class Trainer:
             return 0.0
         n = min(len(val), batches * self.st.eval_batch_size)
         part = SplitData(
-            val.x[torch.arange(n)], val.y[:n], val.keys[:n], val.texts[:n] if val.texts is not None else None
+            val.x[torch.arange(n)], val.y[:n], val.keys[:n], val.form, val.texts[:n] if val.texts is not None else None
         )
         started = time.perf_counter()
         validate(

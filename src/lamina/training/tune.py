@@ -24,7 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from lamina.common.config import CONFIG_KEYS, load_config, read_yaml, set_dotted, suggest_key
+from lamina.common.config import CONFIG_KEYS, load_config, read_yaml, suggest_key
+from lamina.common.dotted import set_dotted
 from lamina.common.errors import ConfigError, LaminaError
 from lamina.common.files import atomic_write_text
 

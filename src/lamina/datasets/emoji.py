@@ -40,7 +40,7 @@ def make_emoji(output: Path, seed: int = 0, overwrite: bool = False, per_class: 
     """Render every fully-qualified emoji (or ``per_class`` of each group, seeded) into ``output/<group>/NNNN.png``."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from lamina.data.makers import _prepare_output
+    from lamina.datasets.makers import _prepare_output
 
     for need, package in ((FONT, "fonts-noto-color-emoji"), (EMOJI_TEST, "unicode-data")):
         if not need.is_file():

@@ -243,13 +243,13 @@ def make_fortunes(output: Path, seed: int = 0, overwrite: bool = False, source: 
 
 
 def _speech_commands_synth(output: Path, seed: int = 0, overwrite: bool = False) -> dict:
-    from lamina.data.speech_synth import make_speech_commands_synth
+    from lamina.datasets.speech_synth import make_speech_commands_synth
 
     return make_speech_commands_synth(output, seed=seed, overwrite=overwrite)
 
 
 def _emoji(output: Path, seed: int = 0, overwrite: bool = False) -> dict:
-    from lamina.data.emoji import make_emoji
+    from lamina.datasets.emoji import make_emoji
 
     return make_emoji(output, seed=seed, overwrite=overwrite)
 

@@ -25,9 +25,9 @@ from lamina.common.errors import LaminaError
 from lamina.common.files import atomic_write_bytes, read_json, sha256_file
 from lamina.common.package import find_package, read_meta, write_meta
 from lamina.data.dataset import prepare_eval_data
-from lamina.data.preprocess import preprocess_from_meta
+from lamina.data.modality import preprocess_from_meta
 from lamina.data.task import Task
-from lamina.export.onnx import INT8_FILE, ExportError, sample_inputs
+from lamina.exporting.onnx import INT8_FILE, ExportError, sample_inputs
 from lamina.models.modality import torch_modality
 from lamina.training.evaluation import evaluate_scores
 
@@ -35,7 +35,7 @@ MAX_DROP = 0.005  # 0.5 points of the gated figure
 # Only the layers that carry the compute: quantizing every op (Gather, Concat, Add...) also rounds MiniLM's token ids,
 # which travel as floats into its term bag (val accuracy 0.753 -> 0.186 on fortunes; these three: 0.753 -> 0.764).
 QUANTIZED_OPS = ["Conv", "MatMul", "Gemm"]
-# The graph's input front end (the log-mel layer's STFT convolution and mel matrix, ServingGraph.model.normalize)
+# The graph's input front end (the log-mel layer's STFT convolution and mel matrix, ServingGraph.model.frontend)
 # stays float: its outputs span decades that 8 bits cannot hold (dscnn val accuracy fell 16 points with it quantized).
 FRONT_END_SCOPE = "/model/normalize/"
 

@@ -22,7 +22,7 @@ from lamina.common.files import atomic_write_bytes, sha256_file
 from lamina.common.package import find_package, write_meta
 from lamina.data.audio import AudioPreprocess
 from lamina.data.image import ImagePreprocess
-from lamina.data.preprocess import preprocess_from_meta
+from lamina.data.modality import preprocess_from_meta
 from lamina.data.text_data import TextPreprocess, trim_padding
 from lamina.data.task import Task
 from lamina.models.modality import torch_modality

@@ -9,7 +9,7 @@ import pytest
 from helpers import run_cli
 from lamina.common.errors import LaminaError
 from lamina.common.files import sha256_file
-from lamina.export.quantize import INT8_FILE, QuantizationRefused, quantize_int8
+from lamina.exporting.quantize import INT8_FILE, QuantizationRefused, quantize_int8
 from lamina.serve.runtime import load_served_model
 
 

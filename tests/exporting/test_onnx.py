@@ -3,7 +3,15 @@ import json
 import onnxruntime as ort
 import pytest
 
-from lamina.export.onnx import INPUT_NAME, ExportError, ServingGraph, check_parity, export_onnx, parity, sample_inputs
+from lamina.exporting.onnx import (
+    INPUT_NAME,
+    ExportError,
+    ServingGraph,
+    check_parity,
+    export_onnx,
+    parity,
+    sample_inputs,
+)
 from lamina.models.package import load_model
 
 

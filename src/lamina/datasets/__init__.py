@@ -1,0 +1,1 @@
+"""Dataset makers: `lamina datasets make NAME` writes a labeled data set from what installs offline."""
