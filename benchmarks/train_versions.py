@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/train_versions.py --baseline-src /tmp/old/src [--rounds 4]
 
 Make the baseline with `git worktree add /tmp/old <commit>`. Each round trains with each tree, back to back and in
-the other order every other round: resnet-small on the digits (28 px, 3 epochs: the image path, channels-last
-batches) and fasttext on the fortunes quotes (3 epochs: token ids, batches trimmed to their longest text). The
+the other order every other round: resnet-small on the digits (28 px, 12 epochs: the image path, channels-last
+batches) and fasttext on the fortunes quotes (12 epochs: token ids, batches trimmed to their longest text). The
 figure is the run summary's training samples/s; printed per tree as the median of its rounds, with the median of
 paired ratios (this tree / baseline).
 """
@@ -30,9 +30,14 @@ CASES = {
 
 
 def runner(src: Path, data: Path, options: list[str], work: Path, name: str):
+    """A no-argument run of one tree on one case, into a fresh run directory (and decode cache) each time."""
+    rounds = iter(range(1_000))
+
     def run() -> float:
         os.environ["PYTHONPATH"] = str(src)  # the tree whose lamina trains (zero_config's child inherits it)
-        return float(zero_config(data, work, "--set", "train.epochs=3", *options, name=name)["samples_per_s"])
+        out = f"{name}-{data.stem}-{next(rounds)}"
+        summary = zero_config(data, work, "--set", "train.epochs=12", *options, name=out)
+        return float(summary["samples_per_s"])
 
     return run
 

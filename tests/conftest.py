@@ -159,3 +159,11 @@ def spark():
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def wine_table(tmp_path_factory):
+    """A table of numbers and categories (scikit-learn's wine, with the columns a user's table has)."""
+    from helpers import write_wine_table
+
+    return write_wine_table(tmp_path_factory.mktemp("wine") / "wine.csv")

@@ -216,3 +216,24 @@ def cli_fails(capsys, *args) -> str:
     assert code == 2, err
     assert "Traceback" not in err and err.startswith("error: ")
     return err
+
+
+def write_wine_table(path, seed: int = 0):
+    """scikit-learn's wine measurements (numbers) with columns a user's table has: a graded category made from one
+    measurement, a noise category, an id per row, a constant, a code of the label (leakage) and missing cells."""
+    import csv
+
+    from sklearn.datasets import load_wine
+
+    wine = load_wine()
+    rng = np.random.default_rng(seed)
+    names = ["alcohol", "malic_acid", "color_intensity", "proline", "flavanoids", "hue"]
+    idx = [list(wine.feature_names).index(n) for n in names]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", *names, "grade", "cellar", "country", "code", "label"])
+        for i, (row, y) in enumerate(zip(wine.data[:, idx], wine.target)):
+            cells = [f"{v:.3f}" if rng.random() > 0.05 else "" for v in row]  # 5% missing
+            grade = ["light", "medium", "deep"][min(2, int(row[2] // 4))]  # from color_intensity
+            w.writerow([f"W-{1000 + i}", *cells, grade, rng.choice(["north", "south"]), "FR", f"c{y}", f"class_{y}"])
+    return path

@@ -209,7 +209,7 @@ def _write_mlmodel(package: Path) -> Path:
     from lamina.serve.mlflow_model import write_mlmodel
 
     meta = read_json(package / "lamina.json")
-    return write_mlmodel(package, preprocess_from_meta(meta).cell, Task.from_meta(meta).kind)
+    return write_mlmodel(package, preprocess_from_meta(meta), Task.from_meta(meta).kind)
 
 
 def evaluate(model, data, *, split: str | None = None, skip_bad: bool = False, cache: bool = True, report=None) -> dict:

@@ -40,11 +40,21 @@ def _audio(root):
 
 
 def _texts(root):
-    return write_text_csv(root / "texts.csv", topic_texts(per_class=12)), None
+    return write_text_csv(root / "texts.csv", topic_texts(per_class=12)), b"a text to score, as a client sends it"
+
+
+def _table(root):
+    rng = np.random.default_rng(0)
+    rows = ["size,colour,label"] + [
+        f"{rng.normal(3 if k else 0):.3f},{rng.choice(['red', 'blue'])},{'big' if k else 'small'}"
+        for k in rng.integers(0, 2, 40)
+    ]
+    (root / "rows.csv").write_text("\n".join(rows) + "\n")
+    return root / "rows.csv", b'{"size": 2.5, "colour": "red"}'
 
 
 # a small data set of each modality: (data path, one sample file relative to it, or None when samples are rows)
-DATA_MAKERS = {"image": _images, "audio": _audio, "text": _texts}
+DATA_MAKERS = {"image": _images, "audio": _audio, "text": _texts, "table": _table}
 SETTINGS = {"audio": {"audio": {"duration": 0.25}}}
 
 
@@ -121,7 +131,7 @@ def test_bytes_decode_under_limits_and_garbage_is_one_error(prepared):
 
 def _sample_bytes(cfg, sample) -> bytes:
     """A file of the data set as a client uploads it, or a text for a modality whose samples are rows."""
-    return (Path(cfg.path) / sample).read_bytes() if sample else "a text to score, as a client sends it".encode()
+    return sample if isinstance(sample, bytes) else (Path(cfg.path) / sample).read_bytes()
 
 
 def test_what_a_server_and_batch_scoring_accept(prepared):

@@ -48,6 +48,7 @@ CASES = {  # name -> (data fixture, extra options)
         "kws",
         ["--set", "train.batch_size=16", "--set", "model.freeze=false"],
     ),  # waveform augmentation
+    "tabular-mlp": ("wine_table", ["--set", "train.batch_size=4"]),  # NaN cells, embeddings, LayerNorm
     # fine-tuned (a frozen backbone trains its head in a blink): BatchNorm, channels-last, two learning rates
     "efficientnet-lite0": (
         "photos",

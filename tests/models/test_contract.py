@@ -9,6 +9,7 @@ import torch
 from lamina.common.config import ModelConfig, TrainConfig
 from lamina.common.errors import ConfigError
 from lamina.data.image import ImagePreprocess
+from lamina.data.table_data import TablePreprocess
 from lamina.data.task import Task
 from lamina.models.package import Predictor, load_model, package_meta, save_package
 from lamina.models.registry import MODELS, ModelSpec, build_model, register, registered, resolve
@@ -134,7 +135,7 @@ def test_backbone_refuses_one_channel():
 
 
 def test_every_registered_model_has_a_contract_case_per_modality():
-    assert set(registered()) == set(CASES) | set(TEXT_CASES) | set(AUDIO_CASES)
+    assert set(registered()) == set(CASES) | set(TEXT_CASES) | set(AUDIO_CASES) | set(TABLE_CASES)
     assert {n for n, s in registered().items() if s.modality == "text"} == set(TEXT_CASES)
 
 
@@ -206,7 +207,20 @@ def _contract_case(name: str, tiny_bert):
             AudioPreprocess(sample_rate=rate, duration=seconds),
             None,
         )
+    if modality == "table":
+        return resolve(ModelConfig(name=name, **TABLE_CASES[name]), "table"), TABLE_PREP, None
     return resolve(ModelConfig(name=name, **CASES[name])), ImagePreprocess(32, 3), None
+
+
+TABLE_CASES = {"tabular-mlp": {"width": 16}}
+TABLE_PREP = TablePreprocess(
+    (
+        {"name": "a", "kind": "number", "median": 0.0, "scale": 1.0},
+        {"name": "b", "kind": "number", "median": 1.0, "scale": 2.0},
+        {"name": "c", "kind": "category", "values": ["x", "y"]},
+    ),
+    "label",
+)
 
 
 @pytest.mark.parametrize("name", sorted(registered()))
@@ -247,8 +261,13 @@ def test_every_registered_model_keeps_the_contract(name, tiny_bert, tmp_path):
     loaded, loaded_meta = load_model(tmp_path)
     assert loaded_meta["modality"] == prep.name and loaded_meta["input"] == prep.input_spec()
     torch.testing.assert_close(loaded(x), before, rtol=0, atol=0)
-    assert np.array_equal(read_parity_samples(tmp_path / "model", loaded_meta), served)
-    items = ["cheese bread dinner", "kernel bug"] if prep.cell == "text" else list(served[:2])
+    assert np.array_equal(
+        read_parity_samples(tmp_path / "model", loaded_meta), served, equal_nan=served.dtype.kind == "f"
+    )
+    items = {
+        "text": ["cheese bread dinner", "kernel bug"],
+        "row": [{"a": 1.5, "b": None, "c": "x"}, '{"a": "2", "c": "unseen"}'],  # a dict, or its JSON
+    }.get(prep.cell, list(served[:2]))
     out = Predictor.load(tmp_path).predict(items, top_k=2)
     assert [len(r["top_k"]) for r in out] == [2, 2]
 

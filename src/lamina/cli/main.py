@@ -100,7 +100,7 @@ def _figures(m: dict) -> str:
 
 def _cmd_validate(a) -> None:
     from lamina.api import validate
-    from lamina.common.listing import names, printed_lines
+    from lamina.common.listing import names, printed_lines, use_line
 
     r = validate(a.source, overrides=a.overrides, output=a.output)
     if a.json:
@@ -112,9 +112,7 @@ def _cmd_validate(a) -> None:
             )
             print(f"{r['path']}: {r['files']} {'rows' if r.get('columns') else 'files'} ({counts})")
         if r.get("columns"):
-            c = r["columns"]
-            ignored = f"; ignored: {names(c['ignored'])}" if c["ignored"] else ""
-            print(f"columns read: '{c['text']}' (text), '{c['label']}' (label){ignored}")
+            print(use_line(r["columns"]))
         where = f"all in {r['output']}" if r.get("output") else "lamina validate --output FILE lists them all"
         for p in r["errors"] + r["warnings"]:
             print("\n".join(printed_lines(p, where=where)))

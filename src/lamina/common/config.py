@@ -85,9 +85,10 @@ class DataConfig(_Stage):
     path: str | None = Field(
         None, description='folder (per class, optionally train/val/test) or CSV manifest "path,label[,split]"'
     )
-    modality: Literal["auto", "image", "text", "audio"] = Field(
+    modality: Literal["auto", "image", "text", "audio", "table"] = Field(
         "auto",
-        description="auto = inferred: from file extensions; a .tsv/.jsonl/.parquet table or a CSV without file paths is text",
+        description="auto = inferred: from file extensions; a table (.csv, .tsv, .jsonl, .parquet) with a column of free "
+        "text is text, any other table (numbers and categories) is table; a CSV of file paths is a manifest",
     )
     text_column: str | None = Field(
         None,
@@ -95,7 +96,13 @@ class DataConfig(_Stage):
     )
     label_column: str | None = Field(
         None,
-        description="text tables: the label column; None = inferred (label, labels, class, target, value, score, y, ... or the fewest distinct values)",
+        description="tables: the label column; None = inferred (label, labels, class, target, value, score, y, ...; "
+        "text tables also: the fewest distinct values)",
+    )
+    columns: dict[str, Literal["number", "category", "ignore"]] | None = Field(
+        None,
+        description="tables of many columns: a kind per column name, over the inferred ones (numbers, categories; "
+        "identifiers, constant columns, free text and columns that decide the label are left out); None = inferred",
     )
     task: Literal["auto", "classification", "multilabel", "regression"] = Field(
         "auto",

@@ -81,3 +81,11 @@ def write_full(path: str | Path, problems: list[dict]) -> Path:
     path = Path(path)
     atomic_write_text(path, "".join(line + "\n" for line in lines))
     return path
+
+
+def use_line(use: dict) -> str:
+    """ "columns read: 'text' (text), 'label' (label); ignored: product, priority" for a table's column use
+    (lamina.data.prepared.PreparedData.column_use)."""
+    read = ", ".join(f"'{c}' ({kind})" for c, kind in use["read"].items())
+    ignored = f"; ignored: {names(use['ignored'])}" if use["ignored"] else ""
+    return f"columns read: {read}, '{use['label']}' (label){ignored}"

@@ -54,7 +54,7 @@ class PackageMeta(BaseModel):
 
     format: Literal["lamina.model/1"]
     name: str
-    modality: Literal["image", "audio", "text"]
+    modality: Literal["image", "audio", "text", "table"]
     labels: list[str]
     task: TaskSection = TaskSection()
     preprocessing: dict  # the modality object's to_dict() (lamina.data.modality): size, sample rate, max tokens, ...

@@ -14,7 +14,7 @@ class FileSamples:
     upload_fields = "file field"  # what a multipart upload carries the inputs in
 
     @classmethod
-    def claims_table(cls, path) -> bool:
+    def claims_table(cls, cfg) -> bool:
         return False
 
     @classmethod
@@ -30,6 +30,18 @@ class FileSamples:
 
     def request_inputs(self, graph: dict) -> list[dict]:
         return [graph]
+
+    def column_groups(self) -> dict:
+        return {}  # a file has no columns
+
+    def advertised(self, inputs: list[dict]) -> list[dict]:
+        return inputs[:1]
+
+    def from_named_inputs(self, named: dict, tokenizer=None):
+        raise TypeError("a file modality takes its graph's tensor only")  # request_inputs offers nothing else
+
+    def uploads(self, body: bytes) -> list[bytes]:
+        return [body]  # one file
 
     def string_fields(self, values: list[str]) -> list[bytes]:
         return []  # a form's strings are not inputs: only its files are

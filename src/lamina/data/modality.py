@@ -22,6 +22,7 @@ from lamina.common.errors import LaminaError
 from lamina.data.audio import AudioPreprocess
 from lamina.data.image import ImagePreprocess
 from lamina.data.layout import Layout, scan
+from lamina.data.table_data import TablePreprocess
 from lamina.data.text_data import TextPreprocess
 
 
@@ -41,7 +42,7 @@ class Modality(Protocol):
     decode_in_processes: ClassVar[bool]  # whether batch scoring decodes in worker processes (Python-heavy decoding)
 
     @classmethod
-    def claims_table(cls, path: str | Path) -> bool: ...  # whether a table file at ``path`` holds its samples
+    def claims_table(cls, cfg) -> bool: ...  # whether the table file at data.path holds its samples
 
     @classmethod
     def prepare(cls, cfg, seed: int, tokenizer_file, layout: Layout | None): ...  # -> lamina.data.prepared.PreparedData
@@ -54,6 +55,9 @@ class Modality(Protocol):
     def graph_input(self) -> dict: ...  # the exported graph's input, as lamina.json records it
     def request_inputs(self, graph: dict) -> list[dict]: ...  # the v2 inputs a request may send, the first advertised
     def string_fields(self, values: list[str]) -> list[bytes]: ...  # a multipart form's string fields -> uploads
+    def advertised(self, inputs: list[dict]) -> list[dict]: ...  # of request_inputs, those a client should send
+    def from_named_inputs(self, named: dict[str, list], tokenizer=None) -> np.ndarray: ...  # values per input -> batch
+    def uploads(self, body: bytes) -> list[bytes]: ...  # a /predict body -> the uploads it holds
     def read_eval(self, path, task, split, recorded, skip_bad, use_cache, tokenizer, columns): ...
     def decode(self, data: bytes, limits=None, tokenizer=None) -> np.ndarray: ...
     def cheap_to_decode(self, blobs: list[bytes], max_bytes: int, max_pixels: int) -> bool: ...
@@ -64,6 +68,7 @@ class Modality(Protocol):
     def tokenizer_in(self, package: Path): ...
     def inputs(self, items: list, tokenizer=None) -> np.ndarray: ...
     def near_duplicate_view(self, rows) -> np.ndarray: ...  # decoded rows the near-duplicate check compares
+    def column_groups(self) -> dict[str, list[int]]: ...  # input columns by name (a table's), for their importance
 
 
 @runtime_checkable
@@ -83,7 +88,8 @@ class FileModality(Modality, Protocol):
     def background_noise(self, paths: list[Path], skipped: list) -> np.ndarray | None: ...
 
 
-MODALITIES: dict[str, type] = {m.name: m for m in (ImagePreprocess, AudioPreprocess, TextPreprocess)}
+# in the order a table file is offered: texts claim a table with a column of free text, tables the rest
+MODALITIES: dict[str, type] = {m.name: m for m in (ImagePreprocess, AudioPreprocess, TextPreprocess, TablePreprocess)}
 
 
 def preprocess_from_meta(meta: dict) -> Modality:
@@ -103,7 +109,7 @@ def table_modality(cfg) -> type | None:
         return named if named.reads_tables else None
     if not cfg.path:
         return None
-    return next((m for m in MODALITIES.values() if m.claims_table(cfg.path)), None)
+    return next((m for m in MODALITIES.values() if m.claims_table(cfg)), None)
 
 
 def modality_of(cfg, layout: Layout | None = None) -> tuple[type, Layout | None]:

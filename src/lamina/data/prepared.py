@@ -58,6 +58,7 @@ class PreparedData:
     ignored_columns: list[str] = field(default_factory=list)  # a table's other columns, not read
     noise: torch.Tensor | None = None  # background noise (T,) int16 for augmentation, where the data has it
     task: Task = field(default_factory=Task)  # what the labels are; task.labels == labels
+    use: dict | None = None  # a table's columns: {"read": {column: kind}, "label", "ignored": [columns]}
 
     def counts(self) -> dict:
         """Per split: samples per label (multi-label: samples carrying it); regression: n, mean, std, min, max."""
@@ -78,10 +79,10 @@ class PreparedData:
             "checks": [bounded(c) for c in self.checks],
             "splits": self.split_record,
             **({"columns": list(self.columns), "ignored_columns": self.ignored_columns} if self.columns else {}),
+            **({"use": self.use} if self.use else {}),
         }
 
     def column_use(self) -> dict | None:
-        """Tables: {"text", "label", "ignored"}, the columns the model reads and those it does not; None for files."""
-        if not self.columns:
-            return None
-        return {"text": self.columns[0], "label": self.columns[1], "ignored": list(self.ignored_columns)}
+        """Tables: {"read": {column: kind}, "label", "ignored"}, the columns the model reads and those it does not;
+        None for files."""
+        return self.use

@@ -123,10 +123,10 @@ def infer_columns(
     return text, label
 
 
-# what to do with a table that has no column of free text (tables of many columns: a later issue)
+# what to do with a table that has no column of free text
 NOT_TEXT_HINT = (
-    "Lamina reads a table as one column of free text and a label; tables of numbers and categories are not "
-    "supported yet. Set data.text_column to a column of free text"
+    "A text model reads one column of free text and a label: set data.text_column to a column of free text, or "
+    "leave data.modality auto (or set it to table) to train a table model on the numbers and categories"
 )
 
 

@@ -114,8 +114,9 @@ class TextPreprocess:
 
     # --- the data path of a table of texts (lamina.data.text_splits) -------------------------------------------------
     @classmethod
-    def claims_table(cls, path) -> bool:
-        return is_text_table(path)
+    def claims_table(cls, cfg) -> bool:
+        """data.text_column is set, or the table has a column of free text besides a label (lamina.data.column_kinds)."""
+        return cfg.text_column is not None or (is_text_table(cfg.path) and has_free_text(cfg.path))
 
     @classmethod
     def prepare(cls, cfg, seed: int, tokenizer_file, layout):
@@ -134,6 +135,19 @@ class TextPreprocess:
     def request_inputs(self, graph: dict) -> list[dict]:
         """Texts (BYTES, one per sample) first, then the graph's token ids (a client that tokenizes itself)."""
         return [{"name": TEXT_INPUT, "datatype": "BYTES", "shape": [-1]}, graph]
+
+    def column_groups(self) -> dict:
+        return {}  # one text column
+
+    def advertised(self, inputs: list[dict]) -> list[dict]:
+        return inputs[:1]  # the texts
+
+    def from_named_inputs(self, named: dict[str, list], tokenizer=None) -> np.ndarray:
+        """{"text": texts} -> int64 token ids (N, max_tokens). Raises TextRefused."""
+        return self.encode(named[TEXT_INPUT], tokenizer)
+
+    def uploads(self, body: bytes) -> list[bytes]:
+        return [body]  # one text
 
     def string_fields(self, values: list[str]) -> list[bytes]:
         return [v.encode("utf-8") for v in values]
@@ -156,6 +170,19 @@ class TextRefused(DecodeError):
     """A text that is not valid UTF-8, empty or too long; the message is a whole sentence."""
 
     prefixed = False
+
+
+def has_free_text(path: str | Path) -> bool:
+    """Whether a table has a column of free text that is not named like a label (read from its first rows)."""
+    from itertools import islice
+
+    from lamina.data.column_kinds import SAMPLE_ROWS, table_facts
+    from lamina.data.table_rows import table_columns, table_records
+    from lamina.data.text import LABEL_NAMES
+
+    columns = [c for c in table_columns(path) if c.lower() not in LABEL_NAMES]
+    facts = table_facts(columns, list(islice(table_records(path), SAMPLE_ROWS)))
+    return any(f.is_text for f in facts.values())
 
 
 def is_text_table(path: str | Path) -> bool:

@@ -84,6 +84,7 @@ def prepare_texts(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
         table.columns,
         table.ignored,
         task=task,
+        use={"read": {table.columns[0]: "text"}, "label": table.columns[1], "ignored": list(table.ignored)},
     )
 
 
@@ -105,7 +106,7 @@ def ignored_columns_warning(used: tuple[str, str], ignored: list[str]) -> list[d
         return []
     message = (
         f"the model reads column '{used[0]}' (text) and '{used[1]}' (label) and ignores {len(ignored)} other "
-        f"column(s): {names(ignored)}. Lamina reads one text column per table; tables of many columns are not "
-        "supported yet (to read another column as the text, set data.text_column)"
+        f"column(s): {names(ignored)}. A text model reads one text column per table (to read another column as the "
+        "text, set data.text_column; data.modality=table reads the numbers and categories instead)"
     )
     return [problem("warning", "ignored-columns", message)]

@@ -201,6 +201,51 @@ class TextTorch:
         return prep.to_dict()
 
 
+class TableTorch:
+    """Rows: float32 (N, columns) stored, served and fed as they are; the network's first layer scales the numbers
+    and flags the missing ones (lamina.models.tabular.ColumnScaling)."""
+
+    name = "table"
+    memory_format = torch.contiguous_format
+
+    def cached_features(self, prep) -> None:
+        return None  # no frozen encoder reads rows
+
+    def frontend(
+        self, spec, cfg, prep, input_shape: tuple, stats: tuple[list, list], load_pretrained: bool
+    ) -> nn.Module:
+        from lamina.models.tabular import ColumnScaling
+
+        return ColumnScaling(prep)
+
+    def normalization(self, spec, prep, stats: tuple[list, list]) -> tuple[list, list]:
+        return stats
+
+    def net_args(self, prep) -> tuple:
+        return (prep,)  # its columns decide the numbers and the embeddings
+
+    def model_input(self, x: torch.Tensor, device: str) -> torch.Tensor:
+        return x.to(device, non_blocking=True)
+
+    def lengths(self, x) -> None:
+        return None
+
+    def training_view(self, model: nn.Module, cfg, data) -> tuple[nn.Module, None]:
+        return model, None
+
+    def graph_input(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs
+
+    def stored(self, inputs: np.ndarray) -> torch.Tensor:  # float32 (N, columns)
+        return torch.from_numpy(np.ascontiguousarray(inputs, np.float32))
+
+    def served(self, stored: torch.Tensor) -> np.ndarray:
+        return stored.numpy()
+
+    def preprocessing(self, prep, mean: list[float], std: list[float]) -> dict:
+        return prep.to_dict()
+
+
 class FeaturesFeed:
     """A frozen encoder's features (N, D) float32, as a head trained on them takes them."""
 
@@ -213,16 +258,16 @@ class FeaturesFeed:
         return None
 
 
-TORCH_MODALITIES = {m.name: m for m in (ImageTorch(), AudioTorch(), TextTorch())}
+TORCH_MODALITIES = {m.name: m for m in (ImageTorch(), AudioTorch(), TextTorch(), TableTorch())}
 FEEDS = {**TORCH_MODALITIES, "features": FeaturesFeed()}  # a split's stored form (SplitData.form) -> its feed
 
 
-def torch_modality(prep_or_name) -> ImageTorch | AudioTorch | TextTorch:
+def torch_modality(prep_or_name) -> ImageTorch | AudioTorch | TextTorch | TableTorch:
     """The torch twin of a modality object (or of a modality's name)."""
     return TORCH_MODALITIES[getattr(prep_or_name, "name", prep_or_name)]
 
 
-def feed(split) -> ImageTorch | AudioTorch | TextTorch | FeaturesFeed:
+def feed(split) -> ImageTorch | AudioTorch | TextTorch | TableTorch | FeaturesFeed:
     """What turns batches of ``split`` (its stored form) into the network's input: ``model_input(x, device)`` and
     ``lengths(x)`` (per-sample lengths that batching groups by, or None)."""
     return FEEDS[split.form]

@@ -45,6 +45,7 @@ DEFAULT_MODEL = {
     "image": "resnet-small",
     "text": "minilm",
     "audio": "speech-embedding",
+    "table": "tabular-mlp",
 }
 PHOTO_MODEL = "efficientnet-lite0"  # model.name: auto for photo-like images, when its weights are installed
 # train.* left as None, for models without their own; epoch_range bounds train.epochs: auto (lamina.training.budget)
@@ -88,7 +89,7 @@ def registered() -> dict[str, ModelSpec]:
     global _builtins_loaded
     if not _builtins_loaded:
         _builtins_loaded = True
-        from lamina.models import efficientnet, kws, minilm, mlp, resnet, sequential, speech_embedding, text
+        from lamina.models import efficientnet, kws, minilm, mlp, resnet, sequential, speech_embedding, tabular, text
 
         register("mlp", ModelSpec(mlp.build, mlp.DEFAULTS))
         register("resnet-small", ModelSpec(resnet.build, resnet.DEFAULTS, train_defaults=resnet.TRAIN_DEFAULTS))
@@ -126,6 +127,9 @@ def registered() -> dict[str, ModelSpec]:
                     "augment": efficientnet.FINE_TUNE_AUGMENT,
                 },
             ),
+        )
+        register(
+            "tabular-mlp", ModelSpec(tabular.build, tabular.DEFAULTS, "table", train_defaults=tabular.TRAIN_DEFAULTS)
         )
         register("dscnn", ModelSpec(kws.build, kws.DEFAULTS, "audio", train_defaults=kws.TRAIN_DEFAULTS))
         register(

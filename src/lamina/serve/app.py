@@ -27,13 +27,14 @@ from lamina.serve.openapi import openapi_document
 from lamina.serve.page import CSP, render_page
 from lamina.serve.binary_tensors import raw_request, response_body, split_binary
 from lamina.serve.protocol import (
+    binary_parts,
     infer_response,
+    input_values,
     output_names,
     parse_input,
-    parse_text_input,
     request_id,
     requested_outputs,
-    the_input,
+    the_inputs,
 )
 from lamina.serve.runtime import DecodeLimits, InputError, ServedModel
 
@@ -137,7 +138,7 @@ class App:
                 "name": model.name,
                 "versions": [model.version],
                 "platform": "onnxruntime_onnx",
-                "inputs": model.v2_inputs[:1],  # a request sends one input: the one a client should build
+                "inputs": model.advertised_inputs,  # what a client should build (the graph's tensor is also taken)
                 "outputs": [
                     {"name": name, "datatype": "BYTES", "shape": [-1]}
                     if name == "label"
@@ -202,7 +203,7 @@ class App:
                 return error(400, f"multipart body has no {model.prep.upload_fields}")
             blobs = [await f.read() for f in files] + texts
         else:
-            blobs = [await request.body()]
+            blobs = model.prep.uploads(await request.body())
         if not all(blobs):
             return error(400, f"empty body: send {model.prep.upload_noun} (raw body or multipart field)")
         timers, start = self.timers[model.name], time.perf_counter()
@@ -253,16 +254,19 @@ def _parse_infer(
     event loop."""
     doc, tail = split_binary(body, header_length)
     if doc is None:
-        doc, tail = raw_request(tail, model.v2_inputs[0])
+        doc, tail = raw_request(tail, model.v2_inputs[0 if len(model.advertised_inputs) == 1 else -1])
     rid = request_id(doc)
     outputs = requested_outputs(doc, output_names(model.task))
-    spec = the_input(doc, model.name, [i["name"] for i in model.v2_inputs])
-    if (
-        spec["name"] != model.meta["export"]["input"]["name"]
-    ):  # the modality's other inputs are strings (texts), not the graph's tensor
-        batch = model.encode_texts(parse_text_input(spec, tail))
-    else:
-        batch = parse_input(spec, tail, model.input_shape, model.datatype)
+    specs = the_inputs(doc, model.name, [i["name"] for i in model.v2_inputs], len(model.advertised_inputs))
+    parts, graph = binary_parts(specs, tail), model.meta["export"]["input"]["name"]
+    if len(specs) == 1 and specs[0]["name"] == graph:
+        batch = parse_input(specs[0], parts[0], model.input_shape, model.datatype)
+    elif any(s["name"] == graph for s in specs):
+        raise InputError(f"send the input '{graph}' alone, or the others without it")
+    else:  # the modality's own inputs (texts; a table's columns), which it turns into the graph's tensor
+        datatypes = {i["name"]: i["datatype"] for i in model.v2_inputs}
+        named = {s["name"]: input_values(s, part, datatypes[s["name"]]) for s, part in zip(specs, parts)}
+        batch = model.from_named_inputs(named)
     return model.check_batch(batch), outputs, rid
 
 

@@ -96,4 +96,21 @@ def _bytes(value) -> bytes:
     raise InputError(f"a file must be its bytes, or base64 text, not {type(value).__name__}")
 
 
-CELL_READERS = {"text": _text_inputs, "path": _file_inputs}  # a modality's cell kind -> its rows as inputs
+def _row_inputs(data) -> list[Input]:
+    """Each row of a DataFrame (or dict of columns) as one input of its cells."""
+    if hasattr(data, "to_dict"):
+        return [Input(f"row {n}", record=r) for n, r in enumerate(data.to_dict(orient="records"))]
+    if isinstance(data, dict):
+        rows = len(next(iter(data.values()), []))
+        return [Input(f"row {n}", record={k: v[n] for k, v in data.items()}) for n in range(rows)]
+    return [
+        Input(f"row {n}", record=r) if isinstance(r, dict) else Input(f"row {n}", error="not a row")
+        for n, r in enumerate(data)
+    ]
+
+
+CELL_READERS = {
+    "text": _text_inputs,
+    "path": _file_inputs,
+    "row": _row_inputs,
+}  # a modality's cell kind -> its rows as inputs

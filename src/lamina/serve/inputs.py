@@ -28,6 +28,7 @@ class Input:
     text: str | None = None  # a text from a table
     data: bytes | None = None  # a file's bytes (a binary column of a Spark or Ray batch)
     error: str | None = None  # why the input cannot be scored, known before reading it (a cell of the wrong type)
+    record: dict | None = None  # a table row's cells, for a model whose inputs are rows
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Source:
     """A stream of inputs: ``len()`` counts them (one cheap pass), iteration yields them in a fixed order."""
 
     path: Path
-    kind: str  # "folder" | "manifest" | "table"
+    kind: str  # "folder" | "manifest" | "table" | "rows"
     modality: str
     column: str | None = None  # manifest: the path column; table: the text column
 
@@ -47,7 +48,9 @@ class Source:
             return
         for row, record in table_records(self.path):
             cell = record.get(self.column)
-            if self.kind == "manifest":
+            if self.kind == "rows":
+                yield Input(f"row {row}", record=record)
+            elif self.kind == "manifest":
                 yield Input(
                     _one_line(str(cell)) if cell else f"row {row}", path=str(self.path.parent / cell) if cell else None
                 )
@@ -103,7 +106,16 @@ def _text_table(p: Path, columns: list[str], column: str | None, modality: str) 
     return Source(p, "table", modality, name)
 
 
-TABLE_SOURCES = {"path": _manifest, "text": _text_table}  # a modality's cell kind -> how a table of them is read
+def _rows(p: Path, columns: list[str], column: str | None, modality: str) -> Source:
+    """A table whose rows are the inputs (a table model's): every column is read, those it does not know ignored."""
+    return Source(p, "rows", modality)
+
+
+TABLE_SOURCES = {
+    "path": _manifest,
+    "text": _text_table,
+    "row": _rows,
+}  # a modality's cell kind -> how a table of them is read
 
 
 def _one_line(key: str) -> str:

@@ -52,22 +52,26 @@ class PackageModel:
 
 # the input columns of the signature, by what a table's cell holds for the model (its modality's ``cell``)
 SIGNATURE_INPUTS = {
-    "text": [{"type": "string", "name": "text", "required": True}],
-    "path": [
+    "text": lambda prep: [{"type": "string", "name": "text", "required": True}],
+    "path": lambda prep: [
         {"type": "string", "name": "path", "required": False},
         {"type": "binary", "name": "file", "required": False},
+    ],
+    "row": lambda prep: [
+        {"type": "double" if datatype == "FP32" else "string", "name": name, "required": False}
+        for name, datatype in ((i["name"], i["datatype"]) for i in prep.advertised(prep.request_inputs({})))
     ],
 }
 
 
-def signature(cell: str, task: str) -> dict:
+def signature(prep, task: str) -> dict:
     """The MLmodel's signature: the input columns the model reads, the typed answer columns."""
-    inputs = SIGNATURE_INPUTS[cell]
+    inputs = SIGNATURE_INPUTS[prep.cell](prep)
     outputs = [{"type": kind, "name": name, "required": False} for name, kind in answer_columns(task)]
     return {"inputs": json.dumps(inputs), "outputs": json.dumps(outputs), "params": None}
 
 
-def write_mlmodel(package: Path, cell: str, task: str) -> Path:
+def write_mlmodel(package: Path, prep, task: str) -> Path:
     """``package``/MLmodel: the python_function flavor loaded by this module, and the signature."""
     doc = {
         "artifact_path": "model",
@@ -78,7 +82,7 @@ def write_mlmodel(package: Path, cell: str, task: str) -> Path:
                 "python_version": platform.python_version(),
             }
         },
-        "signature": signature(cell, task),
+        "signature": signature(prep, task),
     }
     path = Path(package) / MLMODEL
     atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))

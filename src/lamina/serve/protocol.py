@@ -28,18 +28,46 @@ def request_id(doc: dict) -> str | None:
     return rid
 
 
-def the_input(doc: dict, model_name: str, accepted: list[str]) -> dict:
-    """The request's one input tensor, whose name must be one the model takes (``accepted``)."""
+def the_inputs(doc: dict, model_name: str, accepted: list[str], most: int = 1) -> list[dict]:
+    """The request's input tensors (at most ``most``, each named once), whose names the model takes (``accepted``)."""
     inputs = doc.get("inputs")
-    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
-        raise InputError("'inputs' must be a list with exactly one tensor")
-    name = inputs[0].get("name")
-    if name not in accepted:
+    if not isinstance(inputs, list) or not 1 <= len(inputs) <= most or not all(isinstance(i, dict) for i in inputs):
         raise InputError(
-            f"unexpected inference input {str(name)[:40]!r} for model {model_name!r}; "
-            f"its input is {' or '.join(repr(a) for a in accepted)}"
+            "'inputs' must be a list with exactly one tensor"
+            if most == 1
+            else f"'inputs' must list 1 to {most} tensors"
         )
-    return inputs[0]
+    names = [i.get("name") for i in inputs]
+    for name in names:
+        if name not in accepted:
+            shown = " or ".join(repr(a) for a in accepted[:8]) + (", ..." if len(accepted) > 8 else "")
+            raise InputError(
+                f"unexpected inference input {str(name)[:40]!r} for model {model_name!r}; its input is {shown}"
+            )
+    if len(set(names)) < len(names):
+        raise InputError("each input may be sent once")
+    return inputs
+
+
+def binary_parts(specs: list[dict], tail: bytes) -> list[bytes]:
+    """Each input's bytes of the binary tensor extension's tail, in request order (b"" for an input sent as JSON).
+
+    Raises:
+        InputError: the inputs' binary_data_size do not add up to the tail.
+    """
+    parts, at = [], 0
+    for spec in specs:
+        size = (spec.get("parameters") or {}).get("binary_data_size")
+        if size is None:
+            parts.append(b"")
+            continue
+        if not isinstance(size, int) or size < 0 or at + size > len(tail):
+            raise InputError("the inputs' binary_data_size must add up to the bytes after the JSON header")
+        parts.append(tail[at : at + size])
+        at += size
+    if at != len(tail) and len(specs) > 1:
+        raise InputError("the inputs' binary_data_size must add up to the bytes after the JSON header")
+    return parts if len(specs) > 1 else [tail]
 
 
 def _shape(value) -> list[int]:
@@ -95,6 +123,13 @@ def parse_input(spec: dict, tail: bytes, expected_shape: list[int], datatype: st
     if limits and arr.size and (arr.min() < limits[0] or arr.max() > limits[1]):
         raise InputError(f"{datatype} input 'data' must be integers in {limits[0]}..{limits[1]}")
     return arr.astype(dtype, copy=False).reshape(shape)
+
+
+def input_values(spec: dict, tail: bytes, datatype: str) -> list:
+    """One input of shape [N] as a list of N values: strings for BYTES, numbers for the numeric datatypes."""
+    if datatype == "BYTES":
+        return parse_text_input(spec, tail)
+    return parse_input(spec, tail, [-1], datatype).tolist()
 
 
 def parse_text_input(spec: dict, tail: bytes) -> list[str]:

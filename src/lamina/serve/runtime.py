@@ -96,6 +96,16 @@ class ServedModel:
         graph = {"name": self.meta["export"]["input"]["name"], "datatype": self.datatype, "shape": self.input_shape}
         return self.prep.request_inputs(graph)
 
+    @cached_property
+    def advertised_inputs(self) -> list[dict]:
+        """The inputs metadata lists: those a client should send (a table: one per column; else the first)."""
+        return self.prep.advertised(self.v2_inputs)
+
+    def from_named_inputs(self, named: dict[str, list]) -> np.ndarray:
+        """Values per request input (other than the graph's own tensor) -> one input batch, as the modality builds it."""
+        with _as_input_error(self.prep.name):
+            return self.prep.from_named_inputs(named, self.tokenizer)
+
     def decode_file(self, data: bytes, limits: DecodeLimits = DecodeLimits()) -> np.ndarray:
         """An uploaded file -> one model input: uint8 (H, W, C) for images, int16 (samples,) for audio, int64 ids (max_tokens,) for UTF-8 text.
 

@@ -198,7 +198,7 @@ def _decode_here(chunk: list[Input]):
 
 def _decode(model: ServedModel, chunk: list[Input]):
     keys = [i.key for i in chunk]
-    if all(i.path is None and i.data is None and i.error is None for i in chunk):  # cells of a table of texts
+    if all(i.path is None and i.data is None and i.error is None and i.record is None for i in chunk):  # texts
         arrays = _encode_texts(model, chunk)
     else:
         arrays = [_decode_one(model, i) for i in chunk]
@@ -213,6 +213,8 @@ def _decode_one(model: ServedModel, item: Input):
         return item.error
     if item.data is not None:
         return _decode_bytes(model, item.data)
+    if item.record is not None:
+        return _decode_record(model, item.record)
     if item.path is None:
         return "no path in this row" if item.text is None else _encode_texts(model, [item])[0]
     try:
@@ -227,6 +229,14 @@ def _decode_one(model: ServedModel, item: Input):
     except OSError as e:
         return f"cannot read ({e.strerror})"
     return _decode_bytes(model, data)
+
+
+def _decode_record(model: ServedModel, record: dict):
+    """A table row's model input, or why it cannot be scored."""
+    try:
+        return model.from_named_inputs({name: [value] for name, value in record.items()})[0]
+    except InputError as e:
+        return str(e)
 
 
 def _decode_bytes(model: ServedModel, data: bytes):

@@ -18,7 +18,7 @@ from lamina.common.config import Config, TrainConfig
 from lamina.common.errors import ConfigError
 from lamina.data.task import TASK_KINDS
 from lamina.data.dataset import PreparedData
-from lamina.models.registry import registered, train_defaults
+from lamina.models.registry import TRAIN_DEFAULTS, registered, train_defaults
 from lamina.training.distributed import Dist
 from lamina.training.engine import Engine
 from lamina.training.run import NullRun
@@ -26,19 +26,20 @@ from lamina.training.trainer import Trainer
 
 
 AUTO_EPOCH_SAMPLES = 540_000  # training samples seen with train.epochs=auto (benchmarks/DEFAULTS.md)
-AUTO_EPOCH_RANGE = (5, 30)  # a model's own range: its train defaults' epoch_range (lamina.models.registry)
+AUTO_EPOCH_RANGE = TRAIN_DEFAULTS["epoch_range"]  # (5, 30); a model may have its own (tables: more passes)
 
 
-def auto_epochs(epochs: int | str, n_train: int) -> int:
+def auto_epochs(epochs: int | str, n_train: int, span: tuple[int, int] = AUTO_EPOCH_RANGE) -> int:
     """``epochs`` itself, or for 'auto' the epochs that show the model ~540k training samples.
 
-    Small sets get up to 30 epochs (digits: 1,437 images -> 30), large ones at least 5
+    Within ``span`` (the model's epoch_range): small sets get up to 30 epochs (digits: 1,437 images -> 30), large
+    ones at least 5
     (Fashion-MNIST: 54,000 -> 10): a fixed amount of compute rather than of passes, so the
     zero-config run on a large set ends in minutes on a laptop CPU.
     """
     if epochs != "auto":
         return int(epochs)
-    lo, hi = AUTO_EPOCH_RANGE
+    lo, hi = span
     return max(lo, min(hi, round(AUTO_EPOCH_SAMPLES / max(1, n_train))))
 
 
@@ -59,7 +60,9 @@ def resolve_train(tc: TrainConfig, model: str, n_train: int, task: str = "classi
         raise ConfigError(
             f"config: train.monitor: a {task} task has no '{monitor}'; use auto, loss or {' or '.join(rules.monitors)}"
         )
-    return tc.model_copy(update={"epochs": auto_epochs(tc.epochs, n_train), "monitor": monitor, **filled})
+    return tc.model_copy(
+        update={"epochs": auto_epochs(tc.epochs, n_train, tuple(own["epoch_range"])), "monitor": monitor, **filled}
+    )
 
 
 def epochs_within_budget(cfg: Config, data: PreparedData, requested_epochs) -> tuple[Config, dict | None]:

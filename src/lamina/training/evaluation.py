@@ -55,8 +55,9 @@ def _training_data_info(package_dir: Path) -> dict:
 
 def _training_data_notes(info: dict) -> dict:
     """What the training run's data.json says of its columns and problems, for the report's Data section."""
-    columns = info.get("columns")
-    use = {"text": columns[0], "label": columns[1], "ignored": info.get("ignored_columns", [])} if columns else None
+    use, columns = info.get("use"), info.get("columns")
+    if use is None and columns:  # a text run's data.json from before "use" was recorded
+        use = {"read": {columns[0]: "text"}, "label": columns[1], "ignored": info.get("ignored_columns", [])}
     return {"columns": use, "problems": info.get("checks", [])}
 
 

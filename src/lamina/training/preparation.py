@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lamina.common.config import Config
-from lamina.common.listing import PROBLEMS_FILE, names, printed_lines, problem, write_full
+from lamina.common.listing import PROBLEMS_FILE, printed_lines, problem, use_line, write_full
 from lamina.common.progress import Reporter
 from lamina.data.dataset import PreparedData, prepare_training_data
 from lamina.data.image_facts import scan_images
@@ -32,8 +32,7 @@ def tell_data(data: PreparedData, run: RunDir, resuming: bool, report: Reporter)
     go to the run's problems.jsonl."""
     use = data.column_use()
     if use:
-        ignored = f"; ignored: {names(use['ignored'])}" if use["ignored"] else ""
-        report.say(f"columns read: '{use['text']}' (text), '{use['label']}' (label){ignored}")
+        report.say(use_line(use))
     problems = data_problems(data)
     full = run.path / PROBLEMS_FILE
     if not resuming:

@@ -155,9 +155,18 @@ def data_section(notes: dict) -> str:
     use = notes.get("columns")
     if use:
         ignored = ", ".join(f"<code>{e(c)}</code>" for c in use["ignored"]) or "none"
+        read = ", ".join(f"<code>{e(c)}</code> ({e(kind)})" for c, kind in use["read"].items())
+        out += f"<p>columns read: {read}, <code>{e(use['label'])}</code> (label); ignored: {ignored}</p>"
+    ranked = notes.get("importance") or []
+    if ranked:
+        rows = "".join(
+            f"<tr><td>{e(f['column'])}</td><td>{f['importance']:+.4f}</td><td>{f['spread']:.4f}</td></tr>"
+            for f in ranked
+        )
         out += (
-            f"<p>columns read: <code>{e(use['text'])}</code> (text), <code>{e(use['label'])}</code> (label); "
-            f"ignored: {ignored}</p>"
+            "<h3>Column importance (val)</h3><p>the drop of the monitored figure when the column's values are "
+            f"shuffled across rows (mean of 3 shuffles, and their range)</p><table><tr><th>column</th><th>drop</th>"
+            f"<th>range</th></tr>{rows}</table>"
         )
     for p in notes.get("problems", []):
         p = bounded(p, PRINTED)

@@ -17,6 +17,7 @@ from lamina.common.runtime import use_tracking_credentials
 from lamina.data.dataset import PreparedData, prepare_training_data
 from lamina.models.package import package_meta, parity_samples, save_package
 from lamina.models.modality import torch_modality
+from lamina.training.importance import column_importance
 from lamina.models.registry import check_name, registered
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
 from lamina.training import distributed
@@ -302,7 +303,11 @@ def _finish(cfg: Config, run: RunDir, data: PreparedData, result) -> dict:
             data.fingerprint,
             {"precision": result.precision, "best epoch": result.best_epoch + 1, "epochs": result.epochs_run},
             data.prep,
-            {"columns": data.column_use(), "problems": data_problems(data)},
+            {
+                "columns": data.column_use(),
+                "problems": data_problems(data),
+                "importance": column_importance(result.model, data, result.batch["eval_batch_size"]),
+            },
         )
     return {
         "run": str(run.path),

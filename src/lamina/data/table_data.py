@@ -1,0 +1,248 @@
+"""Tables of many columns: the ``table`` modality's preprocessing, what a row becomes, and what a server accepts.
+
+A row of numbers and categories becomes one float32 vector (``columns``): a number column its value (NaN when
+missing), a category column the index of its value in the vocabulary the train split saw (0: missing or unseen).
+The network's first layer scales the numbers and flags the missing ones (lamina.models.tabular), so the exported
+graph takes rows as a server reads them. No torch here: the server uses it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lamina.common.errors import DataError, DecodeError
+from lamina.data.column_kinds import column_facts
+
+FEATURE_KINDS = ("number", "category")  # what a table model reads of a column (data.columns: also "ignore")
+MAX_ROW_BYTES = 1 << 20  # one JSON row to score
+
+
+class RowRefused(DecodeError):
+    """A row that is not a JSON object of the model's columns; the message is a whole sentence."""
+
+    prefixed = False
+
+
+@dataclass(frozen=True)
+class TablePreprocess:
+    """Everything that turns a table row into the model's input, saved in the model package."""
+
+    # one per feature column, in input order: {"name", "kind": number|category, "median", "scale"} for numbers,
+    # {"name", "kind", "values": [the train split's values, most frequent first]} for categories
+    columns: tuple = ()
+    label: str = ""  # the label column
+    lookups: dict = field(default_factory=dict, compare=False, repr=False)  # column -> {value: index}, built on use
+
+    def to_dict(self) -> dict:
+        return {"columns": [dict(c) for c in self.columns], "label": self.label}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TablePreprocess":
+        return cls(tuple(dict(c) for c in d["columns"]), str(d.get("label", "")))
+
+    @property
+    def names(self) -> list[str]:
+        return [c["name"] for c in self.columns]
+
+    def input_spec(self) -> dict:
+        """The network's input, as lamina.json records it."""
+        return {"name": self.graph_input_name, "dtype": "float32", "shape": [-1, len(self.columns)]}
+
+    # --- the modality interface (lamina.data.modality) ----------------------------------------------------------------
+    name = "table"
+    datatype, dtype = "FP32", np.float32  # the exported graph's input: (N, columns) numbers and category indices
+    graph_input_name = "columns"
+    upload_noun = "a JSON object of column values"
+    upload_fields = "JSON object"
+    content_noun = "rows"
+    reads_tables = True
+    cell = "row"  # a batch-scoring table's rows are the inputs themselves
+    decode_in_processes = False
+
+    @classmethod
+    def claims_table(cls, cfg) -> bool:
+        """A table file that is not a manifest of files (texts have been offered it first: a table with a column of
+        free text is theirs)."""
+        from lamina.data.text_data import is_text_table  # a table, not a manifest: the rule both modalities share
+
+        return is_text_table(cfg.path)
+
+    @classmethod
+    def prepare(cls, cfg, seed: int, tokenizer_file, layout):
+        from lamina.data.table_splits import prepare_table
+
+        return prepare_table(cfg, seed)
+
+    def read_eval(self, path, task, split, recorded, skip_bad: bool, use_cache: bool, tokenizer, columns):
+        from lamina.data.table_splits import eval_table
+
+        return eval_table(self, path, task, split, recorded, skip_bad)
+
+    def graph_input(self) -> dict:
+        """The exported graph's input, as lamina.json records it, with the column each position holds."""
+        return {**self.input_spec(), "columns": self.names, "missing": "NaN"}
+
+    def request_inputs(self, graph: dict) -> list[dict]:
+        """One input per column (FP32 numbers, BYTES categories, shape [N]), then the graph's rows."""
+        per_column = [
+            {"name": c["name"], "datatype": "FP32" if c["kind"] == "number" else "BYTES", "shape": [-1]}
+            for c in self.columns
+        ]
+        return per_column + [graph]
+
+    def string_fields(self, values: list[str]) -> list[bytes]:
+        return []  # a row comes as one JSON object, not as form fields
+
+    def row(self, record: dict, where: str = "row", strict: bool = True) -> np.ndarray:
+        """{column: value} -> float32 (columns,). A missing or null value is missing; a number column's value must
+        be a number (or text of one): else RowRefused naming the column, or with ``strict`` off (training data,
+        whose columns are at least 95% numbers) a missing value."""
+        if not isinstance(record, dict):
+            raise RowRefused(f"{where}: expected a JSON object of column values, got {type(record).__name__}")
+        out = np.empty(len(self.columns), np.float32)
+        for i, c in enumerate(self.columns):
+            out[i] = _cell_value(c, record.get(c["name"]), where, self._lookup, strict)
+        return out
+
+    def _lookup(self, column: dict) -> dict:
+        """{value: 1 + its position} of a category column's vocabulary (0: missing or unseen), built once."""
+        table = self.lookups.get(column["name"])
+        if table is None:
+            table = self.lookups[column["name"]] = {v: i + 1 for i, v in enumerate(column["values"])}
+        return table
+
+    def decode(self, data: bytes, limits=None, tokenizer=None) -> np.ndarray:
+        """UTF-8 JSON bytes of one object -> float32 (columns,). Raises RowRefused."""
+        if len(data) > MAX_ROW_BYTES:
+            raise RowRefused(f"a row is at most {MAX_ROW_BYTES:,} bytes of JSON")
+        try:
+            record = json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise RowRefused(f"a row must be a JSON object of column values ({str(e)[:80]})") from None
+        return self.row(record, "the row")
+
+    def column_groups(self) -> dict[str, list[int]]:
+        """Each column's position in a row, for the report's permutation importance."""
+        return {c["name"]: [i] for i, c in enumerate(self.columns)}
+
+    def advertised(self, inputs: list[dict]) -> list[dict]:
+        return inputs[:-1]  # one per column
+
+    def uploads(self, body: bytes) -> list[bytes]:
+        """A /predict body: one JSON object, or a JSON list of them (each an upload)."""
+        try:
+            doc = json.loads(body.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError):
+            return [body]  # decode says what is wrong with it
+        return [json.dumps(item).encode() for item in doc] if isinstance(doc, list) and doc else [body]
+
+    def from_named_inputs(self, named: dict[str, list], tokenizer=None) -> np.ndarray:
+        """One list of values per column (an infer request's inputs, a batch-scoring row) -> float32 (N, columns)."""
+        return self.rows_from_columns(named)
+
+    def rows_from_columns(self, named: dict[str, list]) -> np.ndarray:
+        """One list of values per column (an infer request's inputs, same length) -> float32 (N, columns)."""
+        lengths = {len(v) for v in named.values()}
+        if len(lengths) > 1:
+            raise RowRefused(f"every column input needs as many values; got lengths {sorted(lengths)}")
+        n = lengths.pop() if lengths else 0
+        records = [{name: values[i] for name, values in named.items()} for i in range(n)]
+        return np.stack([self.row(r, f"row {i + 1}") for i, r in enumerate(records)]) if records else self._empty()
+
+    def cheap_to_decode(self, blobs: list[bytes], max_bytes: int, max_pixels: int) -> bool:
+        return sum(map(len, blobs)) <= max_bytes
+
+    def out_of_range(self, batch: np.ndarray) -> str | None:
+        """Why rows cannot be run: a category index that names no value, or an infinite number."""
+        for i, c in enumerate(self.columns):
+            col = batch[:, i]
+            if c["kind"] == "category":
+                if not np.all((col >= 0) & (col <= len(c["values"])) & (col == np.floor(col))):
+                    return f"column '{c['name']}' holds category indices 0..{len(c['values'])}"
+            elif np.isinf(col).any():
+                return f"column '{c['name']}' holds an infinite number"
+        return None
+
+    def parity_noise(self, rng: np.random.Generator) -> np.ndarray:
+        """Random rows (numbers around the train split's, some missing; any category index)."""
+        out = np.empty((8, len(self.columns)), np.float32)
+        for i, c in enumerate(self.columns):
+            if c["kind"] == "number":
+                out[:, i] = c["median"] + c["scale"] * rng.normal(0, 2, 8)
+                out[rng.random(8) < 0.2, i] = np.nan
+            else:
+                out[:, i] = rng.integers(0, len(c["values"]) + 1, 8)
+        return out
+
+    def preview(self, split, i: int) -> str:
+        """HTML that shows row ``i`` of a split in a report: its cells."""
+        return f'<blockquote class="text">{html.escape(split.texts[i])}</blockquote>'
+
+    def config_values(self, columns) -> dict:
+        """What config.yaml records: the label column and every feature column's kind."""
+        return {"label_column": self.label, "columns": {c["name"]: c["kind"] for c in self.columns}}
+
+    def tokenizer_in(self, package: Path) -> None:
+        return None
+
+    def inputs(self, items: list, tokenizer=None) -> np.ndarray:
+        """What ``Predictor.predict`` takes (dicts of column values, or JSON texts of them) -> float32 (N, columns).
+        Raises DataError naming the input."""
+        rows = []
+        for n, item in enumerate(items, start=1):
+            try:
+                rows.append(self.decode(item.encode()) if isinstance(item, str) else self.row(item, f"input {n}"))
+            except RowRefused as e:
+                raise DataError(f"input {n}: {e}") from None
+        return np.stack(rows) if rows else self._empty()
+
+    def near_duplicate_view(self, rows) -> np.ndarray:
+        return np.zeros((0, 1, 1, 1), np.uint8)  # rows have no picture to compare
+
+    def describe(self, record: dict) -> str:
+        """A row's feature cells as one line, for reports: 'island=Biscoe, bill_length_mm=39.1'."""
+        return ", ".join(f"{c['name']}={record.get(c['name'])}" for c in self.columns)
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, len(self.columns)), np.float32)
+
+
+def _cell_value(column: dict, value, where: str, lookup, strict: bool) -> float:
+    """One cell as the row vector holds it (NaN, or 0 for a category, when missing)."""
+    if isinstance(value, (list, dict)):
+        raise RowRefused(f"{where}: column '{column['name']}' holds a {type(value).__name__}, not a single value")
+    text = category_text(value)
+    if column["kind"] == "category":
+        return float(lookup(column).get(text, 0))
+    if text == "" or text.lower() in MISSING_WORDS:
+        return math.nan
+    try:
+        number = float(value) if not isinstance(value, str) else float(text)
+    except (TypeError, ValueError):
+        if not strict:
+            return math.nan
+        raise RowRefused(f"{where}: column '{column['name']}' holds numbers, got {text[:40]!r}") from None
+    if not math.isfinite(number):
+        return math.nan
+    return number
+
+
+MISSING_WORDS = ("na", "nan", "null", "none", "?", "-")  # cells that mean "no value" in a number column
+
+
+def category_text(value) -> str:
+    """A cell as the vocabulary holds it: stripped text; a JSON or Parquet boolean as 'true' or 'false'."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value).strip()
+
+
+def kind_of(name: str, values: list) -> str:
+    """number, category, identifier, text or empty: what a column holds (lamina.data.column_kinds)."""
+    return column_facts(name, values).kind

@@ -1,0 +1,259 @@
+"""Tables of many columns -> prepared splits: the ``table`` modality's data path and its pre-flight checks.
+
+Each column's kind is read from its cells (lamina.data.column_kinds) or set in ``data.columns``: numbers and
+categories (booleans among them) are read; identifiers (a value per row), constant and empty columns, free text
+and a column that determines the label (leakage) are left out, each with a warning that names it. A row whose
+label is missing is an error naming the row (or skipped with --skip-bad).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lamina.common.config import DataConfig
+from lamina.common.errors import DataError, did_you_mean
+from lamina.common.listing import names, problem
+from lamina.data.checks import check_samples, fingerprint
+from lamina.data.column_kinds import table_facts
+from lamina.data.layout import Sample
+from lamina.data.prepared import PreparedData, SplitData
+from lamina.data.split import SPLIT_ALIASES, canonical_split, select_split
+from lamina.data.table_data import TablePreprocess, category_text
+from lamina.data.targets import balance_labels, check_known, integer_targets, make_task, split_samples
+from lamina.data.task import TASK_KINDS, Task, cell_text, detect, number
+from lamina.data.text import LABEL_NAMES, SPLIT_NAMES, read_records
+
+MAX_CATEGORY_VALUES = 1000  # a category column keeps its most frequent values; the rest share the unseen index
+LEAKAGE_MIN_ROWS = 20  # fewer training rows cannot tell a column that determines the label from chance
+
+
+def prepare_table(cfg: DataConfig, seed: int) -> PreparedData:
+    """The training data of a table of many columns.
+
+    Raises:
+        DataError: an unreadable table, no label column, no column to read, a bad row (without skip_bad).
+    """
+    path = Path(cfg.path)
+    columns, records = read_records(path)
+    if not records:
+        raise DataError(f"{path}: no rows")
+    label = _label_column(path, columns, records, cfg.label_column)
+    split_col = next((c for c in columns if c.lower() in SPLIT_NAMES and c != label), None)
+    kinds, warnings = _feature_kinds(path, columns, records, label, split_col, cfg.columns or {})
+    kind = detect([rec.get(label) for _, rec in records], cfg.task)
+    samples, kept, skipped = _samples(path, records, label, split_col, kind, cfg.skip_bad)
+    assignment = split_samples(cfg, samples, kind, seed)
+    task = make_task(kind, cfg.path, samples, assignment, label)
+    train = [rec for s, rec in zip(samples, kept) if assignment[s.key] == "train"]
+    leaks = _leakage(kinds, train, [s.label for s in samples if assignment[s.key] == "train"], cfg.columns or {})
+    for name in leaks:
+        del kinds[name]
+    if not kinds:
+        raise DataError(f"{path}: no column left to read besides the label '{label}'; {names(columns)}")
+    prep = TablePreprocess(
+        tuple(_column_stats(name, k, [r.get(name) for r in train]) for name, k in kinds.items()), label
+    )
+    x = np.stack([prep.row(rec, f"{path}: {s.key}", strict=False) for s, rec in zip(samples, kept)])
+    texts = [prep.describe(rec) for rec in kept]
+    hashes = [hashlib.blake2b(t.encode(), digest_size=16).hexdigest() for t in texts]
+    splits = {}
+    for name in sorted(set(assignment.values())):
+        idx = [i for i, s in enumerate(samples) if assignment[s.key] == name]
+        splits[name] = _split(prep, x[idx], [samples[i] for i in idx], [texts[i] for i in idx], task)
+    keys = [s.key for s in samples]
+    checks = warnings + [_leakage_warning(path, leaks, label)] if leaks else list(warnings)
+    checks += check_samples(
+        keys,
+        balance_labels(task, samples),
+        [assignment[k] for k in keys],
+        hashes,
+        prep.near_duplicate_view(None),
+        "rows",
+    )
+    checks += integer_targets(task, cfg.task, [s for s in samples if assignment[s.key] == "train"])
+    checks += _missing_warning(prep, x)
+    return PreparedData(
+        prep.name,
+        str(cfg.path),
+        "table",
+        task.labels,
+        prep,
+        splits,
+        [],
+        [],
+        fingerprint((assignment[s.key], s.label, h) for s, h in zip(samples, hashes)),
+        {name: d.keys for name, d in splits.items()},
+        skipped,
+        checks,
+        task=task,
+        use={
+            "read": dict(kinds),
+            "label": label,
+            "ignored": [c for c in columns if c not in (*kinds, label, split_col)],
+        },
+    )
+
+
+def eval_table(prep: TablePreprocess, path, task: Task, split: str | None, recorded, skip_bad: bool):
+    """(SplitData, skipped) of a table for evaluation, its rows read with the model's columns."""
+    path = Path(path)
+    columns, records = read_records(path)
+    label = prep.label if prep.label in columns else _label_column(path, columns, records, None)
+    split_col = next((c for c in columns if c.lower() in SPLIT_NAMES and c != label), None)
+    samples, kept, skipped = _samples(path, records, label, split_col, task.kind, skip_bad, min_labels=1)
+    chosen = select_split(samples, any(s.split for s in samples), path, split, recorded)
+    check_known(chosen, task, path)
+    by_key = {s.key: rec for s, rec in zip(samples, kept)}
+    rows = [by_key[s.key] for s in chosen]
+    x = (
+        np.stack([prep.row(r, f"{path}: {s.key}", strict=False) for s, r in zip(chosen, rows)])
+        if rows
+        else prep.inputs([])
+    )
+    return _split(prep, x, chosen, [prep.describe(r) for r in rows], task), skipped
+
+
+def _split(prep, x: np.ndarray, samples: list[Sample], texts: list[str], task: Task) -> SplitData:
+    y = torch.from_numpy(task.targets([s.label for s in samples]))
+    return SplitData(
+        torch.from_numpy(np.ascontiguousarray(x, np.float32)), y, [s.key for s in samples], prep.name, texts
+    )
+
+
+def _label_column(path: Path, columns: list[str], records, given: str | None) -> str:
+    """data.label_column, or the column named like a label (label, class, target, ...)."""
+    if given is not None:
+        if given not in columns:
+            raise DataError(
+                f"{path}: no label column '{given}'{did_you_mean(given, columns)}; columns: {names(columns)}"
+            )
+        return given
+    lower = {c.lower(): c for c in columns}
+    found = next((lower[n] for n in LABEL_NAMES if n in lower), None)
+    if found is None:
+        raise DataError(
+            f"{path}: which column is the label? None is named {', '.join(LABEL_NAMES[:5])}, ...; "
+            f"set data.label_column (columns: {names(columns)})"
+        )
+    return found
+
+
+def _feature_kinds(path, columns, records, label, split_col, given: dict) -> tuple[dict[str, str], list[dict]]:
+    """(column -> number | category of the columns the model reads, warnings naming those it leaves out)."""
+    unknown = sorted(set(given) - set(columns))
+    if unknown:
+        raise DataError(f"{path}: data.columns names {unknown[:5]}, not in the table (columns: {names(columns)})")
+    facts = table_facts(columns, records)
+    kinds: dict[str, str] = {}
+    left: dict[str, str] = {}
+    for name in columns:
+        if name in (label, split_col):
+            continue
+        f = facts[name]
+        wanted = given.get(name)
+        if wanted == "ignore":
+            left[name] = "ignored by data.columns"
+        elif wanted in ("number", "category"):
+            kinds[name] = wanted
+        elif wanted is not None:
+            raise DataError(f"{path}: data.columns: '{name}': {wanted} columns are not read by table models yet")
+        elif f.kind == "empty" or f.distinct <= 1:
+            left[name] = "constant" if f.kind != "empty" else "empty"
+        elif f.kind in ("number", "category"):
+            kinds[name] = f.kind
+        elif f.kind == "identifier":
+            left[name] = "an identifier (a different value in every row)"
+        else:
+            left[name] = (
+                "free text (table models read numbers and categories; data.modality=text reads one text column)"
+            )
+    warnings = (
+        [
+            problem(
+                "warning",
+                "ignored-columns",
+                f"{len(left)} column(s) not read",
+                [f"{c}: {why}" for c, why in left.items()],
+            )
+        ]
+        if left
+        else []
+    )
+    return kinds, warnings
+
+
+def _samples(path, records, label, split_col, kind, skip_bad, min_labels: int = 2):
+    """(samples keyed "row N", their records, skipped rows): a row without a label is bad."""
+    rules = TASK_KINDS[kind]
+    samples, kept, skipped = [], [], []
+    for n, rec in records:
+        cell = cell_text(rec.get(label))
+        if cell == "" and not rules.empty_label_ok:
+            if not skip_bad:
+                raise DataError(f"{path}: row {n}: missing label in column '{label}'. Fix the row or pass --skip-bad.")
+            skipped.append({"path": f"{path}:{n}", "reason": f"missing label in column '{label}'"})
+            continue
+        split = category_text(rec.get(split_col)) if split_col else ""
+        if split_col and split not in SPLIT_ALIASES:
+            raise DataError(f"{path}: row {n}: split '{split}' in column '{split_col}'; expected train, val or test")
+        samples.append(Sample(path, cell, canonical_split(split) if split else None, f"row {n}"))
+        kept.append(rec)
+    return samples, kept, skipped
+
+
+def _column_stats(name: str, kind: str, values: list) -> dict:
+    """What the model keeps of a train column: a number column's median and scale, a category column's values."""
+    if kind == "number":
+        nums = np.array([v for v in (number(category_text(x)) for x in values) if v is not None], np.float64)
+        if not len(nums):
+            return {"name": name, "kind": kind, "median": 0.0, "scale": 1.0}
+        q1, median, q3 = np.percentile(nums, [25, 50, 75])
+        scale = (q3 - q1) / 1.349 or float(nums.std()) or 1.0  # the IQR as a normal's standard deviation
+        return {"name": name, "kind": kind, "median": float(median), "scale": float(scale)}
+    counts = Counter(t for t in (category_text(x) for x in values) if t)
+    return {"name": name, "kind": kind, "values": [v for v, _ in counts.most_common(MAX_CATEGORY_VALUES)]}
+
+
+def _leakage(kinds: dict, train: list[dict], labels: list[str], given: dict) -> list[str]:
+    """Feature columns whose value decides the label on every training row (a copy or a code of it), unless
+    data.columns asked for them by name."""
+    if len(train) < LEAKAGE_MIN_ROWS:
+        return []
+    leaks = []
+    for name in kinds:
+        if name in given:
+            continue
+        seen: dict[str, set] = defaultdict(set)
+        for rec, label in zip(train, labels):
+            seen[category_text(rec.get(name))].add(label)
+        if all(len(v) == 1 for v in seen.values()) and len(seen) < len(train) / 2:
+            leaks.append(name)
+    return leaks
+
+
+def _leakage_warning(path, leaks: list[str], label: str) -> dict:
+    return problem(
+        "warning",
+        "leakage",
+        f"{len(leaks)} column(s) decide '{label}' on every training row and are left out (a copy or a code of the "
+        "label is not there when the model is used; name them in data.columns to read them anyway)",
+        leaks,
+    )
+
+
+def _missing_warning(prep: TablePreprocess, x: np.ndarray) -> list[dict]:
+    """How many cells of each column are missing (numbers: empty or not a number; categories: empty, or in val and
+    test a value train never had)."""
+    missing = []
+    for i, c in enumerate(prep.columns):
+        gone = int(np.isnan(x[:, i]).sum()) if c["kind"] == "number" else int((x[:, i] == 0).sum())
+        if gone:
+            missing.append(f"{c['name']}: {gone:,} of {len(x):,} rows ({gone / len(x):.0%})")
+    if not missing:
+        return []
+    return [problem("warning", "missing-values", f"{len(missing)} column(s) have missing values", missing)]
