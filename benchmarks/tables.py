@@ -56,8 +56,9 @@ def diabetes(work: Path) -> tuple[Path, str]:
     return _with_splits([*d.feature_names, "target"], rows, work / "diabetes.csv"), "target"
 
 
-def packages(work: Path) -> tuple[Path, str]:
-    """Debian's package metadata as a table: numbers and categories, the section as the label."""
+def packages(work: Path, text: bool = False) -> tuple[Path, str]:
+    """Debian's package metadata as a table: numbers and categories (and with ``text`` the one-line description),
+    the section as the label."""
     text = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True, check=True).stdout
     records = []
     for block in text.split("\n\n"):
@@ -65,7 +66,8 @@ def packages(work: Path) -> tuple[Path, str]:
         if "Package" in fields and "Section" in fields:
             records.append(fields)
     sections = [s for s, _ in Counter(r["Section"].split("/")[-1] for r in records).most_common(8)]
-    header = ["installed_kb", "size_b", "depends", "recommends", "architecture", "priority", "multi_arch", "label"]
+    header = ["installed_kb", "size_b", "depends", "recommends", "architecture", "priority", "multi_arch"]
+    header += ["description", "label"] if text else ["label"]
     rows = []
     for r in records:
         section = r["Section"].split("/")[-1]
@@ -80,13 +82,14 @@ def packages(work: Path) -> tuple[Path, str]:
                 r.get("Architecture", ""),
                 r.get("Priority", ""),
                 r.get("Multi-Arch", "no"),
+                *([r.get("Description", r.get("Description-en", ""))] if text else []),
                 section,
             ]
         )
-    return _with_splits(header, rows, work / "packages.csv"), "label"
+    return _with_splits(header, rows, work / ("packages-text.csv" if text else "packages.csv")), "label"
 
 
-TABLES = {"wine": wine, "diabetes": diabetes, "packages": packages}
+TABLES = {"wine": wine, "diabetes": diabetes, "packages": packages, "packages-text": lambda w: packages(w, text=True)}
 
 
 def lamina_run(table: Path, label: str, work: Path) -> tuple[dict, float]:
@@ -106,10 +109,13 @@ def baseline(table: Path, label: str) -> tuple[dict, float]:
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.metrics import accuracy_score, f1_score, r2_score
 
-    df = pd.read_csv(table)
+    df = pd.read_csv(table, keep_default_na=False, na_values=[""])
     features = [c for c in df.columns if c not in (label, "split")]
-    for c in features:
-        if df[c].dtype == object:
+    for c in [c for c in features if df[c].dtype == object]:
+        if df[c].nunique() > len(df) / 2:  # free text: TF-IDF fit on train, reduced to 100 dense components
+            df, added = _tfidf_columns(df, c)
+            features = [f for f in features if f != c] + added
+        else:
             df[c] = df[c].astype("category")
     parts = {s: df[df["split"] == s] for s in ("train", "val", "test")}
     regression = df[label].dtype.kind in "if" and df[label].nunique() > 20
@@ -124,6 +130,20 @@ def baseline(table: Path, label: str) -> tuple[dict, float]:
     if regression:
         return {"r2": r2_score(truth, pred)}, seconds
     return {"accuracy": accuracy_score(truth, pred), "macro_f1": f1_score(truth, pred, average="macro")}, seconds
+
+
+def _tfidf_columns(df, column: str, components: int = 100):
+    """The text column as TF-IDF (fit on the train split) reduced by truncated SVD: what boosting can split on."""
+    import pandas as pd
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = df[column].fillna("").astype(str)
+    tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit(texts[df["split"] == "train"])
+    svd = TruncatedSVD(components, random_state=0).fit(tfidf.transform(texts[df["split"] == "train"]))
+    names = [f"{column}_{i}" for i in range(components)]
+    dense = pd.DataFrame(svd.transform(tfidf.transform(texts)), columns=names, index=df.index)
+    return pd.concat([df.drop(columns=[column]), dense], axis=1), names
 
 
 def main() -> None:

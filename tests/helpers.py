@@ -218,9 +218,18 @@ def cli_fails(capsys, *args) -> str:
     return err
 
 
+NOTE_WORDS = [  # a wine's tasting note: words of its class among words of every class
+    ["cherry", "plum", "oak"],
+    ["citrus", "apple", "mineral"],
+    ["tobacco", "leather", "spice"],
+    ["fine", "dry", "bright", "round", "long", "young", "soft"],
+]
+
+
 def write_wine_table(path, seed: int = 0):
     """scikit-learn's wine measurements (numbers) with columns a user's table has: a graded category made from one
-    measurement, a noise category, an id per row, a constant, a code of the label (leakage) and missing cells."""
+    measurement, a noise category, an id per row, a constant, a code of the label (leakage), a tasting note (free
+    text) and missing cells."""
     import csv
 
     from sklearn.datasets import load_wine
@@ -231,9 +240,13 @@ def write_wine_table(path, seed: int = 0):
     idx = [list(wine.feature_names).index(n) for n in names]
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["id", *names, "grade", "cellar", "country", "code", "label"])
+        w.writerow(["id", *names, "grade", "cellar", "country", "code", "notes", "label"])
         for i, (row, y) in enumerate(zip(wine.data[:, idx], wine.target)):
             cells = [f"{v:.3f}" if rng.random() > 0.05 else "" for v in row]  # 5% missing
             grade = ["light", "medium", "deep"][min(2, int(row[2] // 4))]  # from color_intensity
-            w.writerow([f"W-{1000 + i}", *cells, grade, rng.choice(["north", "south"]), "FR", f"c{y}", f"class_{y}"])
+            words = rng.choice(NOTE_WORDS[y], 3).tolist() + rng.choice(NOTE_WORDS[3], 4).tolist()  # a few say the class
+            note = " ".join(rng.permutation(words)) + f", bottle {i}"
+            w.writerow(
+                [f"W-{1000 + i}", *cells, grade, rng.choice(["north", "south"]), "FR", f"c{y}", note, f"class_{y}"]
+            )
     return path

@@ -23,7 +23,11 @@ MODALITY_MODULES = {
     "data/mel.py",
     "data/text_data.py",
     "data/text_splits.py",
-    "data/column_kinds.py",  # the kinds of a table's columns (free text among them), which the text modality reads
+    "data/table_data.py",
+    "data/table_splits.py",
+    "data/hashed_text.py",
+    "data/column_kinds.py",  # the kinds of a table's columns (free text among them), which text and table models read
+    "models/tabular.py",
     "models/modality.py",
 }
 # Functions outside them that compare a dtype for another reason than telling modalities apart, and why.

@@ -80,7 +80,7 @@ def test_a_table_of_measurements_with_a_numeric_label_trains_a_regressor(tmp_pat
     assert json.loads(r.stdout)["metrics"]["test"]["r2"] >= 0.8  # price is carat * 4000 plus noise
 
 
-def test_a_text_table_with_other_columns_trains_and_names_the_ignored_ones(tmp_path):
+def test_a_table_of_a_text_and_other_columns_reads_them_all(tmp_path):
     rng = np.random.default_rng(2)
     rows = [
         (t, label, f"P{rng.integers(1, 9)}", ["low", "high"][i % 2]) for i, (t, label) in enumerate(topic_texts(30))
@@ -89,18 +89,20 @@ def test_a_text_table_with_other_columns_trains_and_names_the_ignored_ones(tmp_p
     run = tmp_path / "run"
     r = run_cli("train", data, "--output", run, "--set", "train.epochs=1")
     assert r.returncode == 0, r.stderr
+    assert "columns read: 'text' (text), 'product' (category), 'priority' (category), 'label' (label)" in r.stderr
+    summary = json.loads((run / "data.json").read_text())
+    assert summary["modality"] == "table" and summary["use"]["ignored"] == []
+    report = (run / "report.html").read_text()
+    assert "<code>product</code> (category)" in report and "ignored: none" in report
+    r = run_cli("validate", data, "--json")
+    assert json.loads(r.stdout)["columns"]["read"] == {"text": "text", "product": "category", "priority": "category"}
+    # a text model reads the text alone, and names the columns it ignores
+    r = run_cli(
+        "train", data, "--output", tmp_path / "text-run", "--set", "train.epochs=1", "--set", "data.modality=text"
+    )
+    assert r.returncode == 0, r.stderr
     assert "columns read: 'text' (text), 'label' (label); ignored: product, priority" in r.stderr
     assert "ignores 2 other column(s): product, priority" in r.stderr
-    summary = json.loads((run / "data.json").read_text())
-    assert summary["columns"] == ["text", "label"] and summary["ignored_columns"] == ["product", "priority"]
-    report = (run / "report.html").read_text()
-    assert "ignored: <code>product</code>, <code>priority</code>" in report
-    r = run_cli("validate", data, "--json")
-    assert json.loads(r.stdout)["columns"] == {
-        "read": {"text": "text"},
-        "label": "label",
-        "ignored": ["product", "priority"],
-    }
 
 
 def _duplicated(path, distinct=700, copies=3):

@@ -99,10 +99,10 @@ class DataConfig(_Stage):
         description="tables: the label column; None = inferred (label, labels, class, target, value, score, y, ...; "
         "text tables also: the fewest distinct values)",
     )
-    columns: dict[str, Literal["number", "category", "ignore"]] | None = Field(
+    columns: dict[str, Literal["number", "category", "text", "ignore"]] | None = Field(
         None,
-        description="tables of many columns: a kind per column name, over the inferred ones (numbers, categories; "
-        "identifiers, constant columns, free text and columns that decide the label are left out); None = inferred",
+        description="tables of many columns: a kind per column name, over the inferred ones (numbers, categories, free "
+        "text; identifiers, constant columns and columns that decide the label are left out); None = inferred",
     )
     task: Literal["auto", "classification", "multilabel", "regression"] = Field(
         "auto",

@@ -1,7 +1,8 @@
 """Tables of many columns: the ``table`` modality's preprocessing, what a row becomes, and what a server accepts.
 
-A row of numbers and categories becomes one float32 vector (``columns``): a number column its value (NaN when
-missing), a category column the index of its value in the vocabulary the train split saw (0: missing or unseen).
+A row of numbers, categories and free text becomes one float32 vector (``columns``): a number column its value
+(NaN when missing), a category column the index of its value in the vocabulary the train split saw (0: missing or
+unseen), a free-text column its words hashed into a fixed number of buckets (lamina.data.hashed_text).
 The network's first layer scales the numbers and flags the missing ones (lamina.models.tabular), so the exported
 graph takes rows as a server reads them. No torch here: the server uses it.
 """
@@ -18,8 +19,9 @@ import numpy as np
 
 from lamina.common.errors import DataError, DecodeError
 from lamina.data.column_kinds import column_facts
+from lamina.data.hashed_text import hashed_text
 
-FEATURE_KINDS = ("number", "category")  # what a table model reads of a column (data.columns: also "ignore")
+FEATURE_KINDS = ("number", "category", "text")  # what a table model reads of a column (data.columns: also "ignore")
 MAX_ROW_BYTES = 1 << 20  # one JSON row to score
 
 
@@ -33,8 +35,9 @@ class RowRefused(DecodeError):
 class TablePreprocess:
     """Everything that turns a table row into the model's input, saved in the model package."""
 
-    # one per feature column, in input order: {"name", "kind": number|category, "median", "scale"} for numbers,
-    # {"name", "kind", "values": [the train split's values, most frequent first]} for categories
+    # one per feature column, in input order: {"name", "kind": number|category|text, "median", "scale"} for numbers,
+    # {"name", "kind", "values": [the train split's values, most frequent first]} for categories, {"name", "kind",
+    # "width"} for free text (hashed words: lamina.data.hashed_text)
     columns: tuple = ()
     label: str = ""  # the label column
     lookups: dict = field(default_factory=dict, compare=False, repr=False)  # column -> {value: index}, built on use
@@ -50,9 +53,23 @@ class TablePreprocess:
     def names(self) -> list[str]:
         return [c["name"] for c in self.columns]
 
+    @property
+    def spans(self) -> list[tuple[dict, int, int]]:
+        """(column, first position, width) of each column in a row: one position, a text column's ``width``."""
+        out, at = [], 0
+        for c in self.columns:
+            width = int(c.get("width", 1))
+            out.append((c, at, width))
+            at += width
+        return out
+
+    @property
+    def width(self) -> int:
+        return sum(w for _, _, w in self.spans)
+
     def input_spec(self) -> dict:
         """The network's input, as lamina.json records it."""
-        return {"name": self.graph_input_name, "dtype": "float32", "shape": [-1, len(self.columns)]}
+        return {"name": self.graph_input_name, "dtype": "float32", "shape": [-1, self.width]}
 
     # --- the modality interface (lamina.data.modality) ----------------------------------------------------------------
     name = "table"
@@ -86,7 +103,7 @@ class TablePreprocess:
 
     def graph_input(self) -> dict:
         """The exported graph's input, as lamina.json records it, with the column each position holds."""
-        return {**self.input_spec(), "columns": self.names, "missing": "NaN"}
+        return {**self.input_spec(), "columns": self.names, "widths": [w for _, _, w in self.spans], "missing": "NaN"}
 
     def request_inputs(self, graph: dict) -> list[dict]:
         """One input per column (FP32 numbers, BYTES categories, shape [N]), then the graph's rows."""
@@ -105,9 +122,13 @@ class TablePreprocess:
         whose columns are at least 95% numbers) a missing value."""
         if not isinstance(record, dict):
             raise RowRefused(f"{where}: expected a JSON object of column values, got {type(record).__name__}")
-        out = np.empty(len(self.columns), np.float32)
-        for i, c in enumerate(self.columns):
-            out[i] = _cell_value(c, record.get(c["name"]), where, self._lookup, strict)
+        out = np.empty(self.width, np.float32)
+        for c, at, width in self.spans:
+            value = record.get(c["name"])
+            if c["kind"] == "text":
+                out[at : at + width] = hashed_text(category_text(value), width)
+            else:
+                out[at] = _cell_value(c, value, where, self._lookup, strict)
         return out
 
     def _lookup(self, column: dict) -> dict:
@@ -128,8 +149,8 @@ class TablePreprocess:
         return self.row(record, "the row")
 
     def column_groups(self) -> dict[str, list[int]]:
-        """Each column's position in a row, for the report's permutation importance."""
-        return {c["name"]: [i] for i, c in enumerate(self.columns)}
+        """Each column's positions in a row, for the report's permutation importance."""
+        return {c["name"]: list(range(at, at + width)) for c, at, width in self.spans}
 
     def advertised(self, inputs: list[dict]) -> list[dict]:
         return inputs[:-1]  # one per column
@@ -159,25 +180,30 @@ class TablePreprocess:
         return sum(map(len, blobs)) <= max_bytes
 
     def out_of_range(self, batch: np.ndarray) -> str | None:
-        """Why rows cannot be run: a category index that names no value, or an infinite number."""
-        for i, c in enumerate(self.columns):
-            col = batch[:, i]
-            if c["kind"] == "category":
-                if not np.all((col >= 0) & (col <= len(c["values"])) & (col == np.floor(col))):
-                    return f"column '{c['name']}' holds category indices 0..{len(c['values'])}"
-            elif np.isinf(col).any():
+        """Why rows cannot be run: a category index that names no value, an infinite number, a text vector that is
+        not one (negative or infinite)."""
+        for c, at, width in self.spans:
+            col = batch[:, at : at + width]
+            if c["kind"] == "category" and not np.all((col >= 0) & (col <= len(c["values"])) & (col == np.floor(col))):
+                return f"column '{c['name']}' holds category indices 0..{len(c['values'])}"
+            if c["kind"] == "number" and np.isinf(col).any():
                 return f"column '{c['name']}' holds an infinite number"
+            if c["kind"] == "text" and not (np.isfinite(col).all() and (col >= 0).all()):
+                return f"column '{c['name']}' holds hashed word counts (finite, at least 0)"
         return None
 
     def parity_noise(self, rng: np.random.Generator) -> np.ndarray:
-        """Random rows (numbers around the train split's, some missing; any category index)."""
-        out = np.empty((8, len(self.columns)), np.float32)
-        for i, c in enumerate(self.columns):
+        """Random rows (numbers around the train split's, some missing; any category index; a few hashed words)."""
+        out = np.zeros((8, self.width), np.float32)
+        for c, at, width in self.spans:
             if c["kind"] == "number":
-                out[:, i] = c["median"] + c["scale"] * rng.normal(0, 2, 8)
-                out[rng.random(8) < 0.2, i] = np.nan
+                out[:, at] = c["median"] + c["scale"] * rng.normal(0, 2, 8)
+                out[rng.random(8) < 0.2, at] = np.nan
+            elif c["kind"] == "category":
+                out[:, at] = rng.integers(0, len(c["values"]) + 1, 8)
             else:
-                out[:, i] = rng.integers(0, len(c["values"]) + 1, 8)
+                words = [" ".join(rng.choice(list("abcdefgh"), 5)) for _ in range(8)]
+                out[:, at : at + width] = np.stack([hashed_text(w, width) for w in words])
         return out
 
     def preview(self, split, i: int) -> str:
@@ -206,11 +232,11 @@ class TablePreprocess:
         return np.zeros((0, 1, 1, 1), np.uint8)  # rows have no picture to compare
 
     def describe(self, record: dict) -> str:
-        """A row's feature cells as one line, for reports: 'island=Biscoe, bill_length_mm=39.1'."""
-        return ", ".join(f"{c['name']}={record.get(c['name'])}" for c in self.columns)
+        """A row's feature cells as one line, for reports: 'island=Biscoe, bill_length_mm=39.1' (texts cut)."""
+        return ", ".join(f"{c['name']}={str(record.get(c['name']))[:80]}" for c in self.columns)
 
     def _empty(self) -> np.ndarray:
-        return np.zeros((0, len(self.columns)), np.float32)
+        return np.zeros((0, self.width), np.float32)
 
 
 def _cell_value(column: dict, value, where: str, lookup, strict: bool) -> float:

@@ -1,8 +1,8 @@
 """Tables of many columns -> prepared splits: the ``table`` modality's data path and its pre-flight checks.
 
-Each column's kind is read from its cells (lamina.data.column_kinds) or set in ``data.columns``: numbers and
-categories (booleans among them) are read; identifiers (a value per row), constant and empty columns, free text
-and a column that determines the label (leakage) are left out, each with a warning that names it. A row whose
+Each column's kind is read from its cells (lamina.data.column_kinds) or set in ``data.columns``: numbers,
+categories (booleans among them) and free text are read; identifiers (a value per row), constant and empty
+columns and a column that determines the label (leakage) are left out, each with a warning that names it. A row whose
 label is missing is an error naming the row (or skipped with --skip-bad).
 """
 
@@ -23,7 +23,8 @@ from lamina.data.column_kinds import table_facts
 from lamina.data.layout import Sample
 from lamina.data.prepared import PreparedData, SplitData
 from lamina.data.split import SPLIT_ALIASES, canonical_split, select_split
-from lamina.data.table_data import TablePreprocess, category_text
+from lamina.data.hashed_text import TEXT_BUCKETS
+from lamina.data.table_data import FEATURE_KINDS, TablePreprocess, category_text
 from lamina.data.targets import balance_labels, check_known, integer_targets, make_task, split_samples
 from lamina.data.task import TASK_KINDS, Task, cell_text, detect, number
 from lamina.data.text import LABEL_NAMES, SPLIT_NAMES, read_records
@@ -158,20 +159,16 @@ def _feature_kinds(path, columns, records, label, split_col, given: dict) -> tup
         wanted = given.get(name)
         if wanted == "ignore":
             left[name] = "ignored by data.columns"
-        elif wanted in ("number", "category"):
+        elif wanted in FEATURE_KINDS:
             kinds[name] = wanted
         elif wanted is not None:
             raise DataError(f"{path}: data.columns: '{name}': {wanted} columns are not read by table models yet")
         elif f.kind == "empty" or f.distinct <= 1:
             left[name] = "constant" if f.kind != "empty" else "empty"
-        elif f.kind in ("number", "category"):
-            kinds[name] = f.kind
         elif f.kind == "identifier":
             left[name] = "an identifier (a different value in every row)"
         else:
-            left[name] = (
-                "free text (table models read numbers and categories; data.modality=text reads one text column)"
-            )
+            kinds[name] = f.kind  # number, category or text
     warnings = (
         [
             problem(
@@ -208,6 +205,8 @@ def _samples(path, records, label, split_col, kind, skip_bad, min_labels: int = 
 
 def _column_stats(name: str, kind: str, values: list) -> dict:
     """What the model keeps of a train column: a number column's median and scale, a category column's values."""
+    if kind == "text":
+        return {"name": name, "kind": kind, "width": TEXT_BUCKETS}
     if kind == "number":
         nums = np.array([v for v in (number(category_text(x)) for x in values) if v is not None], np.float64)
         if not len(nums):
@@ -225,8 +224,8 @@ def _leakage(kinds: dict, train: list[dict], labels: list[str], given: dict) -> 
     if len(train) < LEAKAGE_MIN_ROWS:
         return []
     leaks = []
-    for name in kinds:
-        if name in given:
+    for name, kind in kinds.items():
+        if name in given or kind == "text":  # a text decides a label by its words, not by being a code of it
             continue
         seen: dict[str, set] = defaultdict(set)
         for rec, label in zip(train, labels):
@@ -250,8 +249,9 @@ def _missing_warning(prep: TablePreprocess, x: np.ndarray) -> list[dict]:
     """How many cells of each column are missing (numbers: empty or not a number; categories: empty, or in val and
     test a value train never had)."""
     missing = []
-    for i, c in enumerate(prep.columns):
-        gone = int(np.isnan(x[:, i]).sum()) if c["kind"] == "number" else int((x[:, i] == 0).sum())
+    for c, at, width in prep.spans:
+        part = x[:, at : at + width]
+        gone = int(np.isnan(part).sum()) if c["kind"] == "number" else int((part == 0).all(1).sum())
         if gone:
             missing.append(f"{c['name']}: {gone:,} of {len(x):,} rows ({gone / len(x):.0%})")
     if not missing:

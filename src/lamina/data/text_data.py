@@ -115,8 +115,11 @@ class TextPreprocess:
     # --- the data path of a table of texts (lamina.data.text_splits) -------------------------------------------------
     @classmethod
     def claims_table(cls, cfg) -> bool:
-        """data.text_column is set, or the table has a column of free text besides a label (lamina.data.column_kinds)."""
-        return cfg.text_column is not None or (is_text_table(cfg.path) and has_free_text(cfg.path))
+        """data.text_column is set, or the table is texts and a label (lamina.data.column_kinds): a table with numbers
+        or categories besides is the table modality's, which reads its texts beside them."""
+        return cfg.text_column is not None or (
+            is_text_table(cfg.path) and texts_and_a_label(cfg.path, cfg.label_column)
+        )
 
     @classmethod
     def prepare(cls, cfg, seed: int, tokenizer_file, layout):
@@ -172,17 +175,22 @@ class TextRefused(DecodeError):
     prefixed = False
 
 
-def has_free_text(path: str | Path) -> bool:
-    """Whether a table has a column of free text that is not named like a label (read from its first rows)."""
+def texts_and_a_label(path: str | Path, label: str | None = None) -> bool:
+    """Whether a table is a column of free text (or several) and a label: no number or category column besides the
+    label (``label``, else the one named like a label, else any one) and a split column (read from its first rows)."""
     from itertools import islice
 
     from lamina.data.column_kinds import SAMPLE_ROWS, table_facts
     from lamina.data.table_rows import table_columns, table_records
-    from lamina.data.text import LABEL_NAMES
+    from lamina.data.text import LABEL_NAMES, SPLIT_NAMES
 
-    columns = [c for c in table_columns(path) if c.lower() not in LABEL_NAMES]
-    facts = table_facts(columns, list(islice(table_records(path), SAMPLE_ROWS)))
-    return any(f.is_text for f in facts.values())
+    columns = table_columns(path)
+    lower = {c.lower(): c for c in columns}
+    label = label or next((lower[n] for n in LABEL_NAMES if n in lower), None)
+    rest = [c for c in columns if c != label and c.lower() not in SPLIT_NAMES]
+    facts = table_facts(rest, list(islice(table_records(path), SAMPLE_ROWS)))
+    features = sum(f.kind in ("number", "category") for f in facts.values())
+    return any(f.is_text for f in facts.values()) and features <= (0 if label else 1)
 
 
 def is_text_table(path: str | Path) -> bool:

@@ -1,5 +1,6 @@
-"""A network for tables of numbers and categories: robust-scaled numbers with their missing flags, an embedding per
-category column, joined and fed to an MLP (the shape Ludwig's and AutoGluon's tabular networks share).
+"""A network for tables of numbers, categories and short texts: robust-scaled numbers with their missing flags,
+hashed words of each text, an embedding per category column, joined and fed to an MLP (the shape Ludwig's and
+AutoGluon's tabular networks share).
 
 Input: the table modality's rows (B, columns) float32 (lamina.data.table_data): numbers as they are (NaN when
 missing), category indices (0: missing or unseen). ``ColumnScaling`` is the parameter-free front end; the
@@ -29,26 +30,35 @@ MAX_EMBEDDING = 16  # widest category embedding
 
 
 class ColumnScaling(nn.Module):
-    """(B, columns) raw rows -> (B, 2 * numbers + categories): asinh of robust-scaled numbers (missing: 0), a 0/1
-    flag per number that was missing, then the category indices as they came."""
+    """(B, row width) raw rows -> (B, 2 * numbers + text width + categories): asinh of robust-scaled numbers (missing:
+    0), a 0/1 flag per number that was missing, the text columns' hashed words as they came, then the category
+    indices as they came."""
 
     def __init__(self, prep):
         super().__init__()
-        numbers = [i for i, c in enumerate(prep.columns) if c["kind"] == "number"]
-        categories = [i for i, c in enumerate(prep.columns) if c["kind"] == "category"]
-        self.register_buffer("numbers", torch.tensor(numbers, dtype=torch.int64))
+        spans = prep.spans
+        numbers = [(c, at) for c, at, _ in spans if c["kind"] == "number"]
+        texts = [i for c, at, w in spans if c["kind"] == "text" for i in range(at, at + w)]
+        categories = [at for c, at, _ in spans if c["kind"] == "category"]
+        self.register_buffer("numbers", torch.tensor([at for _, at in numbers], dtype=torch.int64))
+        self.register_buffer("texts", torch.tensor(texts, dtype=torch.int64))
         self.register_buffer("categories", torch.tensor(categories, dtype=torch.int64))
-        self.register_buffer("median", torch.tensor([prep.columns[i]["median"] for i in numbers], dtype=torch.float32))
-        self.register_buffer("scale", torch.tensor([prep.columns[i]["scale"] for i in numbers], dtype=torch.float32))
+        self.register_buffer("median", torch.tensor([c["median"] for c, _ in numbers], dtype=torch.float32))
+        self.register_buffer("scale", torch.tensor([c["scale"] for c, _ in numbers], dtype=torch.float32))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, columns) -> (B, 2 * numbers + categories)
-        nums = x.index_select(1, self.numbers)
-        missing = torch.isnan(nums)
-        # asinh: linear near the median, logarithmic in the tails, so a heavy-tailed column (a price) stays in range
-        z = ((nums - self.median) / self.scale).clamp(-1e6, 1e6)
-        squashed = torch.sign(z) * torch.log(z.abs() + torch.sqrt(z * z + 1))  # asinh, as ONNX export writes it
-        scaled = torch.where(missing, torch.zeros_like(nums), squashed)
-        return torch.cat([scaled, missing.to(x.dtype), x.index_select(1, self.categories)], dim=1)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, row width) -> (B, 2 * numbers + texts + categories)
+        parts = []
+        if len(self.median):  # the groups a table lacks are left out of the graph (an empty one would not export)
+            nums = x.index_select(1, self.numbers)
+            missing = torch.isnan(nums)
+            # asinh: linear near the median, logarithmic in the tails, so a heavy-tailed column (a price) stays in range
+            z = ((nums - self.median) / self.scale).clamp(-1e6, 1e6)
+            squashed = torch.sign(z) * torch.log(z.abs() + torch.sqrt(z * z + 1))  # asinh, as ONNX export writes it
+            parts += [torch.where(missing, torch.zeros_like(nums), squashed), missing.to(x.dtype)]
+        for index in (self.texts, self.categories):
+            if len(index):
+                parts.append(x.index_select(1, index))
+        return torch.cat(parts, dim=1)
 
 
 def embedding_width(values: int) -> int:
@@ -58,13 +68,14 @@ def embedding_width(values: int) -> int:
 
 
 class TabularMLP(Network):
-    """Embeddings of the category columns beside the scaled numbers and their missing flags, then an MLP."""
+    """Embeddings of the category columns beside the scaled numbers, their missing flags and the texts' hashed words
+    (``dense`` values in all), then an MLP."""
 
-    def __init__(self, numbers: int, cardinalities: list[int], outputs: int, width: int, depth: int, dropout: float):
+    def __init__(self, dense: int, cardinalities: list[int], outputs: int, width: int, depth: int, dropout: float):
         super().__init__()
-        self.numbers = numbers
+        self.dense = dense
         self.embeddings = nn.ModuleList(nn.Embedding(n + 1, embedding_width(n)) for n in cardinalities)
-        layers, fan_in = [], 2 * numbers + sum(e.embedding_dim for e in self.embeddings)
+        layers, fan_in = [], dense + sum(e.embedding_dim for e in self.embeddings)
         for _ in range(depth):
             layers += [nn.Linear(fan_in, width), nn.LayerNorm(width), nn.GELU(), nn.Dropout(dropout)]
             fan_in = width
@@ -73,14 +84,14 @@ class TabularMLP(Network):
         for e in self.embeddings:
             nn.init.normal_(e.weight, std=1.0 / math.sqrt(e.embedding_dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 2 * numbers + categories) -> (B, outputs)
-        ids = x[:, 2 * self.numbers :].long()
-        parts = [x[:, : 2 * self.numbers]] + [e(ids[:, i]) for i, e in enumerate(self.embeddings)]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, dense + categories) -> (B, outputs)
+        ids = x[:, self.dense :].long()
+        parts = [x[:, : self.dense]] + [e(ids[:, i]) for i, e in enumerate(self.embeddings)]
         return self.head(self.body(torch.cat(parts, dim=1)))
 
 
 def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, prep) -> TabularMLP:
-    """The configured TabularMLP for the table modality's ``prep`` (its columns decide numbers and embeddings)."""
-    numbers = sum(c["kind"] == "number" for c in prep.columns)
+    """The configured TabularMLP for the table modality's ``prep`` (its columns decide the widths and embeddings)."""
+    dense = sum(2 if c["kind"] == "number" else w for c, _, w in prep.spans if c["kind"] != "category")
     cardinalities = [len(c["values"]) for c in prep.columns if c["kind"] == "category"]
-    return TabularMLP(numbers, cardinalities, num_classes, cfg.width, cfg.depth, cfg.dropout)
+    return TabularMLP(dense, cardinalities, num_classes, cfg.width, cfg.depth, cfg.dropout)
