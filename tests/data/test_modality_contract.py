@@ -148,3 +148,4 @@ def test_what_a_server_and_batch_scoring_accept(prepared):
     assert noise.dtype == np.dtype(prep.dtype) and list(noise.shape[1:]) == graph["shape"][1:]
     assert prep.out_of_range(noise) is None
     assert isinstance(prep.upload_noun, str) and isinstance(prep.upload_fields, str)
+    assert prep.page_form()["kind"] in ("file", "text", "fields")  # the kinds the try-it page draws

@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -144,3 +145,59 @@ def test_the_package_is_an_mlflow_model_that_scores_a_dataframe(wine_run):
     answers = model.predict(frame.drop(columns=["label"]))
     assert len(answers) == 20 and (answers["label"] == frame["label"]).mean() >= 0.85
     assert answers["label"].notna().all()
+
+
+def test_the_page_asks_for_each_column_in_a_real_browser(wine_run):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from helpers import chromium_driver
+
+    table, run, _, _ = wine_run
+    row = next(r for r in csv.DictReader(table.open()) if all(r.values()))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lamina", "serve", f"wine={run}", "--port", str(port), "--no-auth"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    driver = chromium_driver()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, proc)
+        driver.get(url + "/")
+        fields = driver.find_elements(By.CSS_SELECTOR, '#fields-wine input[data-field-of="wine"]')
+        named = {f.get_attribute("data-field"): f for f in fields}
+        assert "proline" in named and "grade" in named and "id" not in named  # the columns the model reads
+        assert named["proline"].get_attribute("type") == "number" and named["grade"].get_attribute("type") == "text"
+        for name, f in named.items():
+            f.send_keys(row[name])
+        driver.find_element(By.ID, "run-wine").click()
+        WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#out-wine table.result tr"))
+        first = driver.find_elements(By.CSS_SELECTOR, "#out-wine table.result tr")[0]
+        assert first.find_elements(By.TAG_NAME, "td")[0].text == row["label"]
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    finally:
+        driver.quit()
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_a_study_tunes_a_table_model(wine_run, tmp_path):
+    table, _, _, _ = wine_run
+    config = tmp_path / "search.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"path": str(table)},
+                "train": {"epochs": 20},
+                "search": {"train.lr": {"loguniform": [1e-3, 1e-2]}, "model.width": {"choice": [32, 128]}},
+            }
+        )
+    )
+    r = run_cli("tune", str(config), "--trials", "3", "--output", str(tmp_path / "out"), "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout)
+    trained = yaml.safe_load((Path(out["best_run"]) / "config.yaml").read_text())
+    assert trained["data"]["modality"] == "table" and trained["model"]["width"] in (32, 128)
+    assert out["best_value"] >= 0.85  # val accuracy of the best trial

@@ -71,6 +71,7 @@ class AudioPreprocess(FileSamples):
     name = "audio"
     datatype, dtype = "INT16", np.int16  # the exported graph's input: (N, samples) at sample_rate
     upload_noun = "an audio file"
+    accept = "audio/*"
     content_noun = "clips"  # what two duplicate samples share, in messages
     decode_in_processes = True
 

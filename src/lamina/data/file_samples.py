@@ -40,6 +40,9 @@ class FileSamples:
     def from_named_inputs(self, named: dict, tokenizer=None):
         raise TypeError("a file modality takes its graph's tensor only")  # request_inputs offers nothing else
 
+    def page_form(self) -> dict:
+        return {"kind": "file", "accept": self.accept}  # the page's file chooser
+
     def uploads(self, body: bytes) -> list[bytes]:
         return [body]  # one file
 

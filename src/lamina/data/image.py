@@ -81,6 +81,7 @@ class ImagePreprocess(FileSamples):
     name = "image"
     datatype, dtype = "UINT8", np.uint8  # the exported graph's input: (N, H, W, C) pixels
     upload_noun = "an image file"
+    accept = "image/*"  # what a browser's file chooser offers
     content_noun = "file contents"  # what two duplicate samples share, in messages
     decode_in_processes = True  # decoding is Python-heavy: batch scoring spreads it over processes
 

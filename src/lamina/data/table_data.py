@@ -155,6 +155,13 @@ class TablePreprocess:
     def advertised(self, inputs: list[dict]) -> list[dict]:
         return inputs[:-1]  # one per column
 
+    def page_form(self) -> dict:
+        """A field per column (numbers as number fields), sent as one JSON object."""
+        return {
+            "kind": "fields",
+            "fields": [{"name": c["name"], "number": c["kind"] == "number"} for c in self.columns],
+        }
+
     def uploads(self, body: bytes) -> list[bytes]:
         """A /predict body: one JSON object, or a JSON list of them (each an upload)."""
         try:

@@ -149,6 +149,9 @@ class TextPreprocess:
         """{"text": texts} -> int64 token ids (N, max_tokens). Raises TextRefused."""
         return self.encode(named[TEXT_INPUT], tokenizer)
 
+    def page_form(self) -> dict:
+        return {"kind": "text"}  # a text area, sent as text/plain
+
     def uploads(self, body: bytes) -> list[bytes]:
         return [body]  # one text
 

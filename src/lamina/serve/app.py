@@ -149,6 +149,7 @@ class App:
                     "modality": model.meta["modality"],
                     "labels": model.labels,
                     "task": model.task.to_dict(),
+                    "form": model.prep.page_form(),  # what lamina's try-it page asks for
                 },
             }
         )

@@ -17,6 +17,7 @@ STYLE = """
  .model{border:1px solid #ccc;border-radius:8px;padding:1rem;margin:1rem 0}
  table{border-collapse:collapse;margin-top:.5rem} td{padding:2px 10px;border-bottom:1px solid #eee}
  .bar{background:#4a7;height:10px;display:inline-block} .err{color:#b00}
+ .field{display:inline-block;margin:0 1rem .4rem 0} .field input{width:8rem}
 """
 
 SCRIPT = """
@@ -37,13 +38,21 @@ function show(name, preds){
   }
   out.appendChild(table);
 }
+function fields(name){
+  const row={}; let any=false;
+  for(const f of document.querySelectorAll('[data-field-of="'+CSS.escape(name)+'"]')){
+    if(f.value.trim()===''){continue;} any=true;
+    row[f.dataset.field]=f.type==='number'?Number(f.value):f.value;
+  }
+  return any?JSON.stringify(row):'';
+}
 async function run(name){
-  const area=document.getElementById('text-'+name);
-  const body=area?area.value:document.getElementById('file-'+name).files[0];
+  const area=document.getElementById('text-'+name), form=document.getElementById('fields-'+name);
+  const body=form?fields(name):area?area.value:document.getElementById('file-'+name).files[0];
   const out=document.getElementById('out-'+name);
-  if(!body||(area&&!body.trim())){fail(out,area?'type a text first':'choose a file first');return;}
+  if(!body||(area&&!body.trim())){fail(out,form?'fill in a field first':area?'type a text first':'choose a file first');return;}
   out.textContent='…';
-  const h=headers(); if(area){h['Content-Type']='text/plain; charset=utf-8';}
+  const h=headers(); if(area){h['Content-Type']='text/plain; charset=utf-8';} if(form){h['Content-Type']='application/json';}
   try{
     const r=await fetch('predict/'+encodeURIComponent(name)+'?top_k=5',{method:'POST',body:body,headers:h});
     const j=await r.json();
@@ -51,14 +60,21 @@ async function run(name){
     show(name,j.predictions);
   }catch(e){fail(out,e);}
 }
+function field(name, f){
+  const input=el('input',{type:f.number?'number':'text',step:'any'}); input.dataset.fieldOf=name; input.dataset.field=f.name;
+  return el('label',{className:'field'},f.name+' ',input);
+}
+function entry(m){
+  const form=m.form;
+  if(form.kind==='text'){return el('textarea',{id:'text-'+m.name,rows:3,cols:60,placeholder:'a text to classify'});}
+  if(form.kind==='fields'){return el('div',{id:'fields-'+m.name},...form.fields.map(f=>field(m.name,f)));}
+  return el('input',{type:'file',id:'file-'+m.name,accept:form.accept});
+}
 function card(m){
   const shown=m.labels.slice(0,20).join(', ')+(m.labels.length>20?' …':'');
-  const input=m.modality==='text'
-    ? el('textarea',{id:'text-'+m.name,rows:3,cols:60,placeholder:'a text to classify'})
-    : el('input',{type:'file',id:'file-'+m.name,accept:m.modality==='audio'?'audio/*':'image/*'});
   const button=el('button',{id:'run-'+m.name},'Predict'); button.addEventListener('click',()=>run(m.name));
   const div=el('div',{className:'model'},el('h2',{},m.name),el('p',{},m.modality+' · '+m.labels.length+' labels: '+shown),
-               input,m.modality==='text'?el('br'):' ',button,el('div',{id:'out-'+m.name}));
+               entry(m),m.form.kind==='file'?' ':el('br'),button,el('div',{id:'out-'+m.name}));
   div.dataset.model=m.name;
   return div;
 }
@@ -71,7 +87,7 @@ async function connect(){
     const models=[];
     for(const n of names){
       const meta=await (await fetch('v2/models/'+encodeURIComponent(n),{headers:headers()})).json();
-      models.push({name:n,modality:meta.parameters.modality,labels:meta.parameters.labels});
+      models.push({name:n,modality:meta.parameters.modality,labels:meta.parameters.labels,form:meta.parameters.form});
     }
     status.textContent=''; models.forEach(m=>document.getElementById('cards').appendChild(card(m)));
   }catch(e){fail(status,e);}
@@ -102,7 +118,7 @@ def render_page(models, token_required: bool) -> str:
         "token": token_required,
         "models": []
         if token_required
-        else [{"name": m.name, "modality": m.modality, "labels": m.labels} for m in models],
+        else [{"name": m.name, "modality": m.modality, "labels": m.labels, "form": m.prep.page_form()} for m in models],
     }
     blob = json.dumps(data).replace("<", "\\u003c")  # no '</script>' can close the data block
     return (
