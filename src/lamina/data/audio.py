@@ -72,6 +72,7 @@ class AudioPreprocess(FileSamples):
     datatype, dtype = "INT16", np.int16  # the exported graph's input: (N, samples) at sample_rate
     upload_noun = "an audio file"
     accept = "audio/*"
+    folder_extensions = AUDIO_EXTENSIONS
     content_noun = "clips"  # what two duplicate samples share, in messages
     decode_in_processes = True
 

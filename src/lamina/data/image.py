@@ -82,6 +82,7 @@ class ImagePreprocess(FileSamples):
     datatype, dtype = "UINT8", np.uint8  # the exported graph's input: (N, H, W, C) pixels
     upload_noun = "an image file"
     accept = "image/*"  # what a browser's file chooser offers
+    folder_extensions = IMAGE_EXTENSIONS  # the files batch scoring takes from a folder
     content_noun = "file contents"  # what two duplicate samples share, in messages
     decode_in_processes = True  # decoding is Python-heavy: batch scoring spreads it over processes
 

@@ -228,7 +228,9 @@ def _infer_modality(samples: list[Sample], where: Path) -> str:
     found = {_modality_of(s.path) for s in samples}
     if len(found) > 1:
         raise DataError(f"{where}: mixed modalities {sorted(found)}; one run trains on one modality.")
-    return found.pop() if found else "image"
+    if not found:
+        raise DataError(f"{where}: no file lamina reads (expected one of {_supported()})")
+    return found.pop()
 
 
 def scan(path: str | Path, skip_bad: bool = False, task: str = "auto") -> Layout:

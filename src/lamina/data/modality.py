@@ -38,7 +38,8 @@ class Modality(Protocol):
     upload_noun: ClassVar[str]  # what one upload is, for messages ("an image file")
     upload_fields: ClassVar[str]  # what a multipart upload carries its inputs in, for messages ("file field")
     content_noun: ClassVar[str]  # what two duplicate samples share, for messages ("file contents")
-    cell: ClassVar[str]  # what a batch-scoring table's cell holds for it: "path" (a file) or "text"
+    cell: ClassVar[str]  # what a batch-scoring table's cell holds for it: "path" (a file), "text" or "row"
+    folder_extensions: ClassVar  # the files batch scoring takes from a folder (none: it scores tables only)
     decode_in_processes: ClassVar[bool]  # whether batch scoring decodes in worker processes (Python-heavy decoding)
 
     @classmethod

@@ -13,6 +13,7 @@ import html
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ class TablePreprocess:
     def names(self) -> list[str]:
         return [c["name"] for c in self.columns]
 
-    @property
+    @cached_property  # read for every row: computed once (the dataclass's fields never change)
     def spans(self) -> list[tuple[dict, int, int]]:
         """(column, first position, width) of each column in a row: one position, a text column's ``width``."""
         out, at = [], 0
@@ -63,7 +64,7 @@ class TablePreprocess:
             at += width
         return out
 
-    @property
+    @cached_property
     def width(self) -> int:
         return sum(w for _, _, w in self.spans)
 
@@ -80,6 +81,7 @@ class TablePreprocess:
     content_noun = "rows"
     reads_tables = True
     cell = "row"  # a batch-scoring table's rows are the inputs themselves
+    folder_extensions = ()  # rows come in a table, never a folder of files
     decode_in_processes = False
 
     @classmethod
@@ -164,6 +166,8 @@ class TablePreprocess:
 
     def uploads(self, body: bytes) -> list[bytes]:
         """A /predict body: one JSON object, or a JSON list of them (each an upload)."""
+        if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] != b"[":  # a BOM or blanks may lead
+            return [body]  # one object: decode parses it (once)
         try:
             doc = json.loads(body.decode("utf-8-sig"))
         except (UnicodeDecodeError, ValueError):

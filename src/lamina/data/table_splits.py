@@ -27,7 +27,7 @@ from lamina.data.hashed_text import TEXT_BUCKETS
 from lamina.data.table_data import FEATURE_KINDS, TablePreprocess, category_text
 from lamina.data.targets import balance_labels, check_known, integer_targets, make_task, split_samples
 from lamina.data.task import TASK_KINDS, Task, cell_text, detect, number
-from lamina.data.text import LABEL_NAMES, SPLIT_NAMES, read_records
+from lamina.data.text import LABEL_NAMES, SPLIT_NAMES, named_label, read_records
 
 MAX_CATEGORY_VALUES = 1000  # a category column keeps its most frequent values; the rest share the unseen index
 LEAKAGE_MIN_ROWS = 20  # fewer training rows cannot tell a column that determines the label from chance
@@ -134,8 +134,7 @@ def _label_column(path: Path, columns: list[str], records, given: str | None) ->
                 f"{path}: no label column '{given}'{did_you_mean(given, columns)}; columns: {names(columns)}"
             )
         return given
-    lower = {c.lower(): c for c in columns}
-    found = next((lower[n] for n in LABEL_NAMES if n in lower), None)
+    found = named_label(columns)
     if found is None:
         raise DataError(
             f"{path}: which column is the label? None is named {', '.join(LABEL_NAMES[:5])}, ...; "

@@ -39,6 +39,12 @@ LABEL_NAMES = (
 SPLIT_NAMES = ("split",)
 
 
+def named_label(columns: list[str]) -> str | None:
+    """The column named like a label (LABEL_NAMES, in that order of preference, any case), or None."""
+    lower = {c.lower(): c for c in columns}
+    return next((lower[n] for n in LABEL_NAMES if n in lower), None)
+
+
 @dataclass
 class TextTable:
     path: str
@@ -92,7 +98,7 @@ def infer_columns(
             )
     facts = table_facts(columns, records)
     lower = {c.lower(): c for c in columns}
-    label = label_column or next((lower[n] for n in LABEL_NAMES if n in lower), None)
+    label = label_column or named_label(columns)
     text = text_column or next((lower[n] for n in TEXT_NAMES if n in lower and lower[n] != label), None)
     sample = [rec for _, rec in records[:2000]]
     if label is None:

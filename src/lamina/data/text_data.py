@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import html
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,7 @@ class TextPreprocess:
     content_noun = "texts"  # what two duplicate samples share, in messages
     reads_tables = True  # samples are rows of one table
     cell = "text"  # a batch-scoring table holds the texts themselves
+    folder_extensions = (".txt",)  # batch scoring reads a folder of UTF-8 .txt files, a text each
     upload_fields = "file field or text field"  # texts come as multipart string fields too
     decode_in_processes = False  # the tokenizer runs in Rust on every core already
 
@@ -180,16 +182,22 @@ class TextRefused(DecodeError):
 
 def texts_and_a_label(path: str | Path, label: str | None = None) -> bool:
     """Whether a table is a column of free text (or several) and a label: no number or category column besides the
-    label (``label``, else the one named like a label, else any one) and a split column (read from its first rows)."""
+    label (``label``, else the one named like a label, else any one) and a split column (read from its first rows).
+    Asked by every step that picks a modality at start-up, so answered once per version of the file."""
+    stat = Path(path).stat()
+    return _texts_and_a_label(str(path), stat.st_mtime_ns, stat.st_size, label)
+
+
+@lru_cache(maxsize=16)
+def _texts_and_a_label(path: str, mtime_ns: int, size: int, label: str | None) -> bool:
     from itertools import islice
 
     from lamina.data.column_kinds import SAMPLE_ROWS, table_facts
     from lamina.data.table_rows import table_columns, table_records
-    from lamina.data.text import LABEL_NAMES, SPLIT_NAMES
+    from lamina.data.text import SPLIT_NAMES, named_label
 
     columns = table_columns(path)
-    lower = {c.lower(): c for c in columns}
-    label = label or next((lower[n] for n in LABEL_NAMES if n in lower), None)
+    label = label or named_label(columns)
     rest = [c for c in columns if c != label and c.lower() not in SPLIT_NAMES]
     facts = table_facts(rest, list(islice(table_records(path), SAMPLE_ROWS)))
     features = sum(f.kind in ("number", "category") for f in facts.values())

@@ -51,7 +51,7 @@ class ServingGraph(torch.nn.Module):
     inside the network); text: int64 token ids (N, max_tokens).
     """
 
-    def __init__(self, model: torch.nn.Module, modality: str = "image", task: Task | None = None):
+    def __init__(self, model: torch.nn.Module, modality: str, task: Task | None = None):
         super().__init__()
         self.model = model
         self.modality = torch_modality(modality)

@@ -15,10 +15,7 @@ from pathlib import Path
 
 from lamina.common.errors import DataError
 from lamina.data.table_rows import table_columns, table_records
-from lamina.data.layout import MODALITY_EXTENSIONS
 from lamina.data.text import TEXT_NAMES, TEXT_SUFFIXES
-
-FILE_EXTENSIONS = {**MODALITY_EXTENSIONS, "text": (".txt",)}  # a text model scores a folder of .txt files
 
 
 @dataclass(frozen=True)
@@ -39,11 +36,12 @@ class Source:
     kind: str  # "folder" | "manifest" | "table" | "rows"
     modality: str
     column: str | None = None  # manifest: the path column; table: the text column
+    extensions: tuple = ()  # folder: the files of the model's kind (its modality's folder_extensions)
 
     def __iter__(self) -> Iterator[Input]:
         if self.kind == "folder":
             skip = len(os.path.join(str(self.path), ""))
-            for f in _walk(self.path, FILE_EXTENSIONS[self.modality]):
+            for f in _walk(self.path, self.extensions):
                 yield Input(_one_line(f[skip:].replace(os.sep, "/")), path=f)
             return
         for row, record in table_records(self.path):
@@ -59,7 +57,7 @@ class Source:
 
     def __len__(self) -> int:
         if self.kind == "folder":
-            return sum(1 for _ in _walk(self.path, FILE_EXTENSIONS[self.modality]))
+            return sum(1 for _ in _walk(self.path, self.extensions))
         return sum(1 for _ in table_records(self.path))
 
 
@@ -71,7 +69,9 @@ def open_source(path: str | Path, prep, column: str | None = None) -> Source:
     """
     p, modality = Path(path), prep.name
     if p.is_dir():
-        return Source(p, "folder", modality)
+        if not prep.folder_extensions:
+            raise DataError(f"{p}: a {modality} model scores a table, not a folder")
+        return Source(p, "folder", modality, extensions=tuple(prep.folder_extensions))
     if not p.is_file():
         raise DataError(f"{p}: no such file or folder")
     if p.suffix.lower() not in TEXT_SUFFIXES:
