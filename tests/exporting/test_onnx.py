@@ -12,6 +12,7 @@ from lamina.exporting.onnx import (
     parity,
     sample_inputs,
 )
+from lamina.data.task import Task
 from lamina.models.package import load_model
 
 
@@ -52,7 +53,7 @@ def test_graph_has_dynamic_batch_and_matches_eager(digits_run):
     model, meta = load_model(digits_run)
     images = sample_inputs(digits_run / "model", meta)
     for n in (1, 3, len(images)):
-        check = parity(session, ServingGraph(model, "image").eval(), images[:n])
+        check = parity(session, ServingGraph(model, "image", Task.from_meta(meta)).eval(), images[:n])
         assert check["max_abs_diff"] < 1e-5 and check["argmax_equal"]
 
 
@@ -64,7 +65,9 @@ def test_parity_failure_is_loud(digits_run, tmp_path):
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(-1.5)  # the eager model no longer matches the graph
-    check = parity(session, ServingGraph(model, "image").eval(), sample_inputs(digits_run / "model", meta))
+    check = parity(
+        session, ServingGraph(model, "image", Task.from_meta(meta)).eval(), sample_inputs(digits_run / "model", meta)
+    )
     assert check["max_abs_diff"] > 1e-2
     with pytest.raises(ExportError, match="ONNX parity failed"):
         check_parity(check, digits_run / "model")

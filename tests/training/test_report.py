@@ -17,7 +17,7 @@ def _screenshot_is_drawn(png: bytes) -> bool:
     return img.std() > 10 and (img < 128).mean() > 0.01  # not a blank page: dark strokes on white
 
 
-def _check_page(path, n_labels: int, curves: bool):
+def _check_page(path, n_labels: int, lines_drawn: int):
     from selenium.webdriver.common.by import By
 
     driver = chromium_driver()
@@ -25,10 +25,13 @@ def _check_page(path, n_labels: int, curves: bool):
         driver.get(path.resolve().as_uri())
         assert driver.title
         lines = driver.find_elements(By.CSS_SELECTOR, "svg.chart polyline.series")
-        assert len(lines) == (4 if curves else 0)  # train/val loss and train/val accuracy
-        for line in lines:
+        assert len(lines) == lines_drawn
+        curves = driver.find_elements(By.CSS_SELECTOR, "svg.chart:not([aria-label^='reliability']) polyline.series")
+        for line in curves:  # a reliability diagram's series may be one bin (a sure model): a dot, not a line
             assert len(line.get_attribute("points").split()) >= 2
             assert line.size["width"] > 100  # drawn across the chart, not collapsed
+        perfect = driver.find_elements(By.CSS_SELECTOR, "svg.chart[aria-label^='reliability'] polyline.series")[:1]
+        assert all(line.size["width"] > 100 for line in perfect)  # the diagonal spans the reliability diagram
         assert len(driver.find_elements(By.CSS_SELECTOR, "svg.confusion rect.cell")) == n_labels**2
         thumbs = driver.find_elements(By.CSS_SELECTOR, ".mistake img")
         assert all(driver.execute_script("return arguments[0].naturalWidth", t) > 0 for t in thumbs)
@@ -44,7 +47,8 @@ def test_training_report_renders_in_chromium(digits_run):
     assert "http://" not in text and "https://" not in text  # self-contained: nothing fetched
     data_json = (digits_run / "data.json").read_text()
     assert __import__("json").loads(data_json)["fingerprint"] in text
-    _check_page(page, 10, curves=True)
+    # train/val loss and train/val accuracy; the reliability diagram: perfect, before and after calibration
+    _check_page(page, 10, lines_drawn=4 + 3)
 
 
 def test_evaluate_report_renders_in_chromium(digits_run, digits, tmp_path):
@@ -52,7 +56,7 @@ def test_evaluate_report_renders_in_chromium(digits_run, digits, tmp_path):
     r = run_cli("evaluate", digits_run, digits, "--split", "test", "--report", out, "--json")
     assert r.returncode == 0, r.stderr
     assert __import__("json").loads(r.stdout)["report"] == str(out)
-    _check_page(out, 10, curves=True)
+    _check_page(out, 10, lines_drawn=4)  # the run's curves; a package's evaluation fits no temperature
 
 
 def test_worst_mistakes_are_the_most_confident_wrong_ones():

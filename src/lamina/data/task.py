@@ -113,7 +113,7 @@ class Classification:
         return np.array([index[c] for c in cells], dtype=np.int64)
 
     def recorded(self, task: "Task") -> dict:  # what lamina.json records besides the kind
-        return {}
+        return {"temperature": task.temperature}
 
     def score_scale(self, task: "Task") -> float:  # the unit the export's parity check measures differences in
         return 1.0
@@ -167,7 +167,7 @@ class MultiLabel(Classification):
         return y
 
     def recorded(self, task: "Task") -> dict:
-        return {"thresholds": task.cutoffs}
+        return {"thresholds": task.cutoffs, "temperature": task.temperature}
 
     def answer(self, task: "Task", scores: np.ndarray, top_k: int) -> list[dict]:
         thresholds = np.array(task.cutoffs)
@@ -250,6 +250,7 @@ class Task:
     mean: float = 0.0  # regression: the train split's target mean and standard deviation
     std: float = 1.0
     thresholds: list[float] | None = None  # multilabel: one per label, tuned on val
+    temperature: float = 1.0  # classification, multilabel: raw outputs / this before the softmax or sigmoids (val)
 
     @property
     def rules(self) -> Classification | MultiLabel | Regression:
@@ -277,7 +278,12 @@ class Task:
         """The task of a model package's lamina.json (packages without one are classifiers)."""
         t = meta.get("task") or {"kind": "classification"}
         return cls(
-            t["kind"], list(meta["labels"]), float(t.get("mean", 0.0)), float(t.get("std", 1.0)), t.get("thresholds")
+            t["kind"],
+            list(meta["labels"]),
+            float(t.get("mean", 0.0)),
+            float(t.get("std", 1.0)),
+            t.get("thresholds"),
+            float(t.get("temperature", 1.0)),  # packages from before calibration: none
         )
 
     def answer(self, scores: np.ndarray, top_k: int = 5) -> list[dict]:

@@ -29,7 +29,7 @@ class ClassificationOutput:
     name = "classification"
 
     def activate(self, task: Task, out: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(out, dim=1)
+        return torch.softmax(out / task.temperature, dim=1)  # the temperature calibrates (lamina.training.calibration)
 
     def loss(self, task: Task, out, y, w, reduction: str, smoothing: float) -> torch.Tensor:
         return F.cross_entropy(out, y, weight=w, label_smoothing=smoothing, reduction=reduction)
@@ -52,7 +52,7 @@ class MultiLabelOutput:
     name = "multilabel"
 
     def activate(self, task: Task, out: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(out)
+        return torch.sigmoid(out / task.temperature)
 
     def loss(self, task: Task, out, y, w, reduction: str, smoothing: float) -> torch.Tensor:
         # summed over labels, not averaged: a mean would scale the gradient by 1 / labels (10 labels: a tenth of the

@@ -18,6 +18,7 @@ from lamina.training.validation import predict_split
 from lamina.training.report import write_report
 from lamina.training.run import read_metrics
 from lamina.training.figures import FIGURES
+from lamina.training.calibration import fit_temperature, reliability
 from lamina.training.metrics import tune_thresholds
 from lamina.training.objective import Objective
 
@@ -29,20 +30,39 @@ def evaluate_scores(task: Task, scores: np.ndarray, y: np.ndarray, present_only:
 
 def final_metrics(model: torch.nn.Module, data: PreparedData, batch_size: int) -> tuple[dict, tuple | None]:
     """({split: summary figures and loss}, (split name, SplitData, scores, full figures) of the split a report shows:
-    test when there is one, else val). A multi-label task gets its thresholds from val first (0.5 without val)."""
+    test when there is one, else val). A classifier's temperature and a multi-label task's thresholds are fit on val
+    first, in that order (without val: neither); each split's figures record its ECE before and after."""
     task, objective = data.task, Objective(data.task)
-    outputs = {}
+    raw = {}
     for name in ("val", "test"):
         split = data.splits.get(name)
         if split is not None and len(split):
-            out, loss = predict_split(model, split, "cpu", "fp32", batch_size, objective)
-            outputs[name] = (split, activate(task, out).numpy(), loss)
-    if FIGURES[task.kind].tunes_thresholds:
+            raw[name] = (split, *predict_split(model, split, "cpu", "fp32", batch_size, objective))
+    figures = FIGURES[task.kind]
+    task.temperature = 1.0  # the network's own probabilities first
+    uncalibrated = (
+        {name: activate(task, out).numpy() for name, (_, out, _) in raw.items()} if figures.calibrates else {}
+    )
+    if figures.calibrates and "val" in raw:
+        task.temperature = fit_temperature(raw["val"][1].numpy(), raw["val"][0].y.numpy(), task.kind)
+    outputs = {name: (split, activate(task, out).numpy(), loss) for name, (split, out, loss) in raw.items()}
+    if figures.tunes_thresholds:
         task.thresholds = tune_thresholds(outputs["val"][1], outputs["val"][0].y.numpy()) if "val" in outputs else None
     metrics, reported = {}, None
     for name, (split, scores, loss) in outputs.items():
         full = evaluate_scores(task, scores, split.y.numpy())
-        metrics[name] = {**{k: full[k] for k in FIGURES[task.kind].summary}, "loss": loss, "n": full["n"]}
+        metrics[name] = {**{k: full[k] for k in figures.summary}, "loss": loss, "n": full["n"]}
+        if name in uncalibrated:
+            before = reliability(uncalibrated[name], split.y.numpy(), task.kind)
+            full.update(
+                ece_uncalibrated=before["ece"],
+                temperature=task.temperature,
+                reliability={
+                    "before": before["bins"],
+                    "after": reliability(scores, split.y.numpy(), task.kind)["bins"],
+                },
+            )
+            metrics[name].update({k: full[k] for k in ("ece", "ece_uncalibrated", "temperature")})
         reported = (name, split, scores, full)
     return metrics, reported
 

@@ -13,6 +13,7 @@ import torch
 
 from lamina.data.task import Task
 from lamina.models.output import activate
+from lamina.training.calibration import reliability
 from lamina.training.charts import confusion_svg, line_chart, pr_curves, scatter_svg
 from lamina.training.metrics import classification_metrics, multilabel_metrics, regression_metrics
 
@@ -21,6 +22,7 @@ class ClassificationFigures:
     summary = ("accuracy", "macro_f1")  # kept in the package and printed after training
     mistakes_heading = "Most confident mistakes"  # the report's gallery of the predictions furthest from the truth
     tunes_thresholds = False
+    calibrates = True  # a temperature fit on val (lamina.training.calibration)
 
     def cheap(self, task: Task, out: torch.Tensor, y: torch.Tensor, monitor: str) -> dict:
         """Accuracy, and macro-F1 when it is the monitored metric (scikit-learn costs ~15 ms a call: only when it decides)."""
@@ -31,7 +33,10 @@ class ClassificationFigures:
         return m
 
     def full(self, task: Task, scores: np.ndarray, y: np.ndarray, present_only: bool) -> dict:
-        return classification_metrics(y, scores.argmax(1), task.labels, present_only=present_only)
+        return {
+            **classification_metrics(y, scores.argmax(1), task.labels, present_only=present_only),
+            "ece": reliability(scores, y, task.kind)["ece"],
+        }
 
     def mistakes(self, task, scores: np.ndarray, y: np.ndarray, limit: int) -> list[tuple]:
         pred = scores.argmax(1)
@@ -49,10 +54,10 @@ class ClassificationFigures:
             f"<tr><td>{e(name)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td><td>{m['support']}</td></tr>"
             for name, m in evaluation["per_class"].items()
         )
-        return summary, (
+        return summary + _ece_span(evaluation), (
             f"<h2>Confusion matrix ({split})</h2>{confusion_svg(evaluation['confusion_matrix'], evaluation['labels'])}"
             f"<h2>Per class ({split})</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
-            f"<th>support</th></tr>{per_class}</table>"
+            f"<th>support</th></tr>{per_class}</table>{calibration_section(split, evaluation)}"
         )
 
 
@@ -60,6 +65,7 @@ class MultiLabelFigures:
     summary = ("micro_f1", "macro_f1", "samples_f1", "mean_average_precision", "subset_accuracy")
     mistakes_heading = "Most confident mistakes"
     tunes_thresholds = True  # one decision threshold per label, chosen on val
+    calibrates = True
 
     def cheap(self, task: Task, out: torch.Tensor, y: torch.Tensor, monitor: str) -> dict:
         """Micro-F1 and subset accuracy at 0.5."""
@@ -71,7 +77,10 @@ class MultiLabelFigures:
         }
 
     def full(self, task: Task, scores: np.ndarray, y: np.ndarray, present_only: bool) -> dict:
-        return multilabel_metrics(y, scores, task.labels, task.thresholds)
+        return {
+            **multilabel_metrics(y, scores, task.labels, task.thresholds),
+            "ece": reliability(scores, y, task.kind)["ece"],
+        }
 
     def mistakes(self, task, scores: np.ndarray, y: np.ndarray, limit: int) -> list[tuple]:
         pred = scores >= np.asarray(task.cutoffs)[None, :]
@@ -95,10 +104,10 @@ class MultiLabelFigures:
         chart = (
             line_chart(pr_curves(scores, y, task.labels), "precision-recall", "recall") if scores is not None else ""
         )
-        return summary, (
+        return summary + _ece_span(evaluation), (
             f'<h2>Precision-recall ({split})</h2><div class="charts">{chart}</div>'
             f"<h2>Per label ({split})</h2><table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th>"
-            f"<th>AP</th><th>support</th><th>threshold</th></tr>{rows}</table>"
+            f"<th>AP</th><th>support</th><th>threshold</th></tr>{rows}</table>{calibration_section(split, evaluation)}"
         )
 
 
@@ -106,6 +115,7 @@ class RegressionFigures:
     summary = ("mae", "rmse", "r2")
     mistakes_heading = "Largest errors"
     tunes_thresholds = False
+    calibrates = False  # answers values, not probabilities
 
     def cheap(self, task: Task, out: torch.Tensor, y: torch.Tensor, monitor: str) -> dict:
         """MAE, RMSE and R2 in the target's units."""
@@ -129,6 +139,29 @@ class RegressionFigures:
                 y, scores[:, 0], "predicted against true", "true", "predicted", diagonal=True
             ) + scatter_svg(scores[:, 0], scores[:, 0] - y, "residuals", "predicted", "predicted - true")
         return summary, f'<h2>Predictions ({split})</h2><div class="charts">{plots}</div>'
+
+
+def _ece_span(evaluation: dict) -> str:
+    return f"<span>ECE {evaluation['ece']:.4f}</span>" if "ece" in evaluation else ""
+
+
+def calibration_section(split: str, evaluation: dict) -> str:
+    """The reliability diagram (accuracy against confidence per bin, before and after the temperature) and the ECE
+    both ways; empty when the evaluation did not calibrate (``lamina evaluate`` of a package)."""
+    bins = evaluation.get("reliability")
+    if not bins:
+        return ""
+    series = {
+        "perfect": [(0.0, 0.0), (1.0, 1.0)],
+        "network's own": [(b["confidence"], b["accuracy"]) for b in bins["before"]],
+        "calibrated": [(b["confidence"], b["accuracy"]) for b in bins["after"]],
+    }
+    return (
+        f"<h2>Calibration ({split})</h2><p>Temperature {evaluation['temperature']:.3f}, fit on val: expected "
+        f"calibration error {evaluation['ece_uncalibrated']:.4f} before, {evaluation['ece']:.4f} after "
+        f"(15 bins; the probabilities served are the calibrated ones).</p>"
+        f'<div class="charts">{line_chart(series, "reliability: accuracy against confidence", "confidence")}</div>'
+    )
 
 
 FIGURES = {
