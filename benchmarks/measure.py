@@ -11,6 +11,14 @@ import time
 from pathlib import Path
 
 
+def machine_line() -> str:
+    """The machine a table was measured on: architecture, cores and the CPU's bf16 and AMX flags."""
+    import platform
+
+    flags = [f for f in ("avx512_bf16", "amx_tile") if f in Path("/proc/cpuinfo").read_text()]
+    return f"{platform.machine()}, {os.cpu_count()} cores, flags: {' '.join(flags) or 'fp32 only'}"
+
+
 def zero_config(data: Path, work: Path, *options: str, name: str = "run") -> dict:
     """`lamina train DATA [OPTIONS]` (no options: zero-config) with an empty decode cache, into WORK/NAME: the run summary
     plus wall_s and peak_rss_mb (of this training process and its children alone, from wait4)."""

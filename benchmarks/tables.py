@@ -16,7 +16,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -26,11 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-SPLIT_SEED = 0
+sys.path.insert(0, str(Path(__file__).parent))
+from measure import machine_line  # noqa: E402
+
+SPLIT_SEED = {"seed": 0}  # the split column's draw (--split-seeds runs each table on several)
 
 
 def _with_splits(header: list[str], rows: list[list], path: Path) -> Path:
-    rng = np.random.default_rng(SPLIT_SEED)
+    rng = np.random.default_rng(SPLIT_SEED["seed"])
     draw = rng.random(len(rows))
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
@@ -59,9 +61,9 @@ def diabetes(work: Path) -> tuple[Path, str]:
 def packages(work: Path, text: bool = False) -> tuple[Path, str]:
     """Debian's package metadata as a table: numbers and categories (and with ``text`` the one-line description),
     the section as the label."""
-    text = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True, check=True).stdout
+    dump = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True, check=True).stdout
     records = []
-    for block in text.split("\n\n"):
+    for block in dump.split("\n\n"):
         fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(" "))
         if "Package" in fields and "Section" in fields:
             records.append(fields)
@@ -89,14 +91,64 @@ def packages(work: Path, text: bool = False) -> tuple[Path, str]:
     return _with_splits(header, rows, work / ("packages-text.csv" if text else "packages.csv")), "label"
 
 
-TABLES = {"wine": wine, "diabetes": diabetes, "packages": packages, "packages-text": lambda w: packages(w, text=True)}
+def penguins(work: Path) -> tuple[Path, str]:
+    """palmerpenguins: measurements (some missing), island and sex as categories; the species as the label."""
+    from palmerpenguins import load_penguins
+
+    d = load_penguins()
+    rows = [["" if v != v else v for v in r] for r in d.itertuples(index=False)]
+    return _with_splits(list(d.columns), rows, work / "penguins.csv"), "species"
 
 
-def lamina_run(table: Path, label: str, work: Path) -> tuple[dict, float]:
+def anes96(work: Path) -> tuple[Path, str]:
+    """statsmodels' 1996 American National Election Study: coded opinions, party, education, income; the vote."""
+    import statsmodels.api as sm
+
+    d = sm.datasets.anes96.load_pandas().data.drop(columns=["logpopul"])
+    d["PID"] = d["PID"].map(lambda v: f"party_{int(v)}")  # a coded category, as a survey table spells it
+    rows = [[f"{v:g}" if isinstance(v, float) else v for v in r] for r in d.itertuples(index=False)]
+    header = [c if c != "vote" else "label" for c in d.columns]
+    return _with_splits(header, [r for r in rows], work / "anes96.csv"), "label"
+
+
+def affairs(work: Path) -> tuple[Path, str]:
+    """statsmodels' Fair (1978) survey: marriage, religion, education, occupation; whether the person had affairs."""
+    import statsmodels.api as sm
+
+    d = sm.datasets.fair.load_pandas().data
+    d["label"] = np.where(d.pop("affairs") > 0, "yes", "no")
+    for c in ("occupation", "occupation_husb"):
+        d[c] = d[c].map(lambda v: f"occ_{int(v)}")
+    rows = [[f"{v:g}" if isinstance(v, float) else v for v in r] for r in d.itertuples(index=False)]
+    return _with_splits(list(d.columns), rows, work / "affairs.csv"), "label"
+
+
+def breast_cancer(work: Path) -> tuple[Path, str]:
+    from sklearn.datasets import load_breast_cancer
+
+    d = load_breast_cancer()
+    rows = [[*(f"{v:.4g}" for v in x), d.target_names[y]] for x, y in zip(d.data, d.target)]
+    return _with_splits([*d.feature_names, "label"], rows, work / "breast_cancer.csv"), "label"
+
+
+TABLES = {
+    "penguins": penguins,
+    "anes96": anes96,
+    "affairs": affairs,
+    "breast-cancer": breast_cancer,
+    "wine": wine,
+    "diabetes": diabetes,
+    "packages": packages,
+    "packages-text": lambda w: packages(w, text=True),
+}
+
+
+def lamina_run(table: Path, label: str, work: Path, settings: list[str]) -> tuple[dict, float]:
     t0 = time.perf_counter()
+    sets = [a for s in settings for a in ("--set", s)]
     r = subprocess.run(
         [sys.executable, "-m", "lamina", "train", str(table), "--output", str(work / f"{table.stem}-run"), "--json",
-         "--set", f"data.label_column={label}"],
+         "--set", f"data.label_column={label}", *sets],
         capture_output=True, text=True, env=dict(os.environ, LAMINA_PLAIN="1"),
     )  # fmt: skip
     if r.returncode != 0:
@@ -149,24 +201,27 @@ def _tfidf_columns(df, column: str, components: int = 100):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tables", default=",".join(TABLES))
+    ap.add_argument("--split-seeds", default="0", help="comma-separated: each table on each split, then the mean")
+    ap.add_argument("--set", action="append", default=[], help="a lamina setting for every run (experiments)")
     args = ap.parse_args()
     print("| table | rows | metric | lamina | gradient boosting | lamina s | boosting s |")
     print("|---|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        for name in args.tables.split(","):
-            table, label = TABLES[name](work)
-            rows = sum(1 for _ in open(table)) - 1
-            ours, our_s = lamina_run(table, label, work)
-            theirs, their_s = baseline(table, label)
-            for metric in theirs:
-                print(
-                    f"| {name} | {rows} | {metric} | {ours[metric]:.3f} | {theirs[metric]:.3f} | {our_s:.0f} | {their_s:.1f} |"
-                )
-    flags = [f for f in ("avx512_bf16", "amx_tile") if f in Path("/proc/cpuinfo").read_text()]
-    print(
-        f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, flags: {' '.join(flags) or 'fp32 only'}"
-    )
+    gaps = []
+    for name in args.tables.split(","):
+        results = []
+        for seed in map(int, args.split_seeds.split(",")):
+            SPLIT_SEED["seed"] = seed
+            with tempfile.TemporaryDirectory() as tmp:
+                table, label = TABLES[name](Path(tmp))
+                rows = sum(1 for _ in open(table)) - 1
+                results.append((*lamina_run(table, label, Path(tmp), args.set), *baseline(table, label)))
+        for metric in results[0][2]:
+            ours, theirs = (float(np.mean([r[i][metric] for r in results])) for i in (0, 2))
+            our_s, their_s = (float(np.mean([r[i] for r in results])) for i in (1, 3))
+            gaps.append(ours - theirs)
+            print(f"| {name} | {rows} | {metric} | {ours:.3f} | {theirs:.3f} | {our_s:.0f} | {their_s:.1f} |")
+    print(f"\nmean lamina - boosting over the rows above: {np.mean(gaps):+.3f} (splits {args.split_seeds})")
+    print(machine_line())
 
 
 if __name__ == "__main__":

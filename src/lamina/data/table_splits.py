@@ -30,6 +30,7 @@ from lamina.data.task import TASK_KINDS, Task, cell_text, detect, number
 from lamina.data.text import LABEL_NAMES, SPLIT_NAMES, named_label, read_records
 
 MAX_CATEGORY_VALUES = 1000  # a category column keeps its most frequent values; the rest share the unseen index
+NUMBER_BINS = 16  # a number column's quantile bins (lamina.models.tabular: piecewise-linear encoding)
 LEAKAGE_MIN_ROWS = 20  # fewer training rows cannot tell a column that determines the label from chance
 
 
@@ -212,7 +213,14 @@ def _column_stats(name: str, kind: str, values: list) -> dict:
             return {"name": name, "kind": kind, "median": 0.0, "scale": 1.0}
         q1, median, q3 = np.percentile(nums, [25, 50, 75])
         scale = (q3 - q1) / 1.349 or float(nums.std()) or 1.0  # the IQR as a normal's standard deviation
-        return {"name": name, "kind": kind, "median": float(median), "scale": float(scale)}
+        edges = np.unique(np.quantile(nums, np.linspace(0, 1, NUMBER_BINS + 1)))
+        return {
+            "name": name,
+            "kind": kind,
+            "median": float(median),
+            "scale": float(scale),
+            "edges": [float(e) for e in edges] if len(edges) > 1 else [],
+        }
     counts = Counter(t for t in (category_text(x) for x in values) if t)
     return {"name": name, "kind": kind, "values": [v for v, _ in counts.most_common(MAX_CATEGORY_VALUES)]}
 

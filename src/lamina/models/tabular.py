@@ -29,15 +29,30 @@ TRAIN_DEFAULTS = {
 MAX_EMBEDDING = 16  # widest category embedding
 
 
+def number_width(column: dict) -> int:
+    """What ColumnScaling makes of a number column: its scaled value, its missing flag, one value per quantile bin."""
+    return 2 + max(0, len(column.get("edges", [])) - 1)
+
+
 class ColumnScaling(nn.Module):
-    """(B, row width) raw rows -> (B, 2 * numbers + text width + categories): asinh of robust-scaled numbers (missing:
-    0), a 0/1 flag per number that was missing, the text columns' hashed words as they came, then the category
+    """(B, row width) raw rows -> (B, dense + categories): asinh of robust-scaled numbers (missing: 0), a 0/1 flag per
+    number that was missing, each number's piecewise-linear encoding over its train quantile bins (Gorishniy et al.,
+    2022: 1 for the bins below the value, its place within its own bin, 0 above; a step in the label at any bin edge
+    is one weight away, as a tree's split is), the text columns' hashed words as they came, then the category
     indices as they came."""
 
     def __init__(self, prep):
         super().__init__()
         spans = prep.spans
         numbers = [(c, at) for c, at, _ in spans if c["kind"] == "number"]
+        bins = [
+            (i, lo, hi)
+            for i, (c, _) in enumerate(numbers)
+            for lo, hi in zip(c.get("edges", []), c.get("edges", [])[1:])
+        ]
+        self.register_buffer("bin_column", torch.tensor([i for i, _, _ in bins], dtype=torch.int64))
+        self.register_buffer("bin_low", torch.tensor([lo for _, lo, _ in bins], dtype=torch.float32))
+        self.register_buffer("bin_width", torch.tensor([hi - lo for _, lo, hi in bins], dtype=torch.float32))
         texts = [i for c, at, w in spans if c["kind"] == "text" for i in range(at, at + w)]
         categories = [at for c, at, _ in spans if c["kind"] == "category"]
         self.register_buffer("numbers", torch.tensor([at for _, at in numbers], dtype=torch.int64))
@@ -46,7 +61,7 @@ class ColumnScaling(nn.Module):
         self.register_buffer("median", torch.tensor([c["median"] for c, _ in numbers], dtype=torch.float32))
         self.register_buffer("scale", torch.tensor([c["scale"] for c, _ in numbers], dtype=torch.float32))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, row width) -> (B, 2 * numbers + texts + categories)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, row width) -> (B, dense + categories)
         parts = []
         if len(self.median):  # the groups a table lacks are left out of the graph (an empty one would not export)
             nums = x.index_select(1, self.numbers)
@@ -55,6 +70,9 @@ class ColumnScaling(nn.Module):
             z = ((nums - self.median) / self.scale).clamp(-1e6, 1e6)
             squashed = torch.sign(z) * torch.log(z.abs() + torch.sqrt(z * z + 1))  # asinh, as ONNX export writes it
             parts += [torch.where(missing, torch.zeros_like(nums), squashed), missing.to(x.dtype)]
+        if len(self.bin_low):
+            within = (x.index_select(1, self.numbers).index_select(1, self.bin_column) - self.bin_low) / self.bin_width
+            parts.append(torch.where(torch.isnan(within), torch.zeros_like(within), within.clamp(0.0, 1.0)))
         for index in (self.texts, self.categories):
             if len(index):
                 parts.append(x.index_select(1, index))
@@ -92,6 +110,6 @@ class TabularMLP(Network):
 
 def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, prep) -> TabularMLP:
     """The configured TabularMLP for the table modality's ``prep`` (its columns decide the widths and embeddings)."""
-    dense = sum(2 if c["kind"] == "number" else w for c, _, w in prep.spans if c["kind"] != "category")
+    dense = sum(number_width(c) if c["kind"] == "number" else w for c, _, w in prep.spans if c["kind"] != "category")
     cardinalities = [len(c["values"]) for c in prep.columns if c["kind"] == "category"]
     return TabularMLP(dense, cardinalities, num_classes, cfg.width, cfg.depth, cfg.dropout)
