@@ -83,3 +83,28 @@ def test_decoding_keeps_sample_order_across_thread_pool_chunks(tmp_path, monkeyp
     assert [s.key for s in kept] == [s.key for i, s in enumerate(samples) if i != bad]
     assert arr[:, 0, 0, 0].tolist() == [i for i in range(n) if i != bad]
     assert len(set(hashes)) == n - 1
+
+
+def test_splits_of_cached_images_are_taken_and_joined_without_reading(tmp_path):
+    """A review's folds: samples picked from several splits' lazy views of one cache file, in the order asked."""
+    import torch
+
+    from lamina.data.pixel_rows import pixel_tensor
+    from lamina.data.prepared import SplitData
+
+    prep = ImagePreprocess(4, 1)
+    cache = image_cache(tmp_path, prep)
+    rows = cache.add({f"h{i}": np.full((4, 4, 1), 10 * i, np.uint8) for i in range(5)})
+    train = SplitData(
+        pixel_tensor(cache.view(np.array([rows["h0"], rows["h1"], rows["h2"]]))),
+        torch.arange(3),
+        ["a", "b", "c"],
+        "image",
+    )
+    val = SplitData(
+        pixel_tensor(cache.view(np.array([rows["h3"], rows["h4"]]))), torch.arange(3, 5), ["d", "e"], "image"
+    )
+    pooled = SplitData.join([train, val])
+    fold = pooled.take([4, 0, 2])
+    assert fold.keys == ["e", "a", "c"] and fold.y.tolist() == [4, 0, 2]
+    assert fold.x[torch.arange(3)][:, 0, 0, 0].tolist() == [40, 0, 20]

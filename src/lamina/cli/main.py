@@ -121,6 +121,18 @@ def _cmd_validate(a) -> None:
         raise SystemExit(2)
 
 
+def _cmd_review(a) -> None:
+    from lamina.api import review
+
+    r = review(a.source, output=a.output, folds=a.folds, overrides=a.overrides, quiet=a.json)
+    if a.json:
+        _print_json(r)
+        return
+    print(f"{r['flagged']} of {r['samples']} samples flagged as likely mislabelled ({r['folds']} folds)")
+    print(f"ranked list: {r['csv']}")
+    print(f"top suspects: {r['page']}")
+
+
 def _cmd_tune(a) -> None:
     from lamina.api import tune
 
@@ -289,6 +301,7 @@ COMMANDS = {
     "datasets": _cmd_datasets,
     "train": _cmd_train,
     "validate": _cmd_validate,
+    "review": _cmd_review,
     "tune": _cmd_tune,
     "evaluate": _cmd_evaluate,
     "predict": _cmd_predict,

@@ -33,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _training_commands(sub) -> None:
-    """datasets, train, validate, tune."""
+    """datasets, train, validate, review, tune."""
     ds = sub.add_parser("datasets", help="make ready-to-train datasets")
     ds_sub = ds.add_subparsers(dest="action", metavar="ACTION", required=True)
     mk = ds_sub.add_parser("make", help="write a dataset in lamina's layout")
@@ -61,6 +61,19 @@ def _training_commands(sub) -> None:
     va.add_argument(
         "--output", metavar="FILE", help="write every problem's full list here (JSON lines); the screen shows a few"
     )
+
+    rv = sub.add_parser("review", help="find likely label errors: out-of-fold predictions and confident learning")
+    rv.add_argument("source", help="data folder / CSV manifest or a YAML config")
+    rv.add_argument(
+        "--output", required=True, metavar="FILE", help="the CSV to write, one row per sample (and FILE.html)"
+    )
+    rv.add_argument(
+        "--folds", type=int, default=5, help="models trained, each predicting the samples it did not see (default 5)"
+    )
+    rv.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value"
+    )
+    rv.add_argument("--json", action="store_true", help="print one JSON object")
 
     tu = sub.add_parser("tune", help="hyperparameter search with Optuna over a config's search: section")
     tu.add_argument("config", help="YAML config with a search: section (dotted key -> loguniform|uniform|int|choice)")

@@ -116,6 +116,7 @@ class _File:
     """A read-only file descriptor, closed with the last view that uses it."""
 
     def __init__(self, path: Path):
+        self.path = Path(path)
         self.fd = os.open(path, os.O_RDONLY)
 
     def __del__(self):
@@ -143,6 +144,17 @@ class CachedRows:
         view = object.__new__(CachedRows)
         view.__dict__.update(self.__dict__, rows=self.rows[np.asarray(indices, dtype=np.int64)])
         view.shape = (len(view.rows), *self.shape[1:])
+        return view
+
+    @staticmethod
+    def join(parts: list["CachedRows"]) -> "CachedRows":
+        """The rows of ``parts`` one after another; they must be views of the same cache file."""
+        files = {p._file.path for p in parts}
+        if len(files) != 1:
+            raise ValueError(f"cannot join rows of different cache files: {sorted(map(str, files))}")
+        view = parts[0].take(np.arange(0))
+        view.rows = np.concatenate([p.rows for p in parts])
+        view.shape = (len(view.rows), *parts[0].shape[1:])
         return view
 
     def _read(self, rows: np.ndarray) -> np.ndarray:

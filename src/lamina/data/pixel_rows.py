@@ -28,6 +28,15 @@ class PixelRows:
     def dim(self) -> int:
         return 4
 
+    def take(self, indices: np.ndarray) -> "PixelRows":
+        """A view of the images at ``indices`` (nothing read)."""
+        return PixelRows(self.rows.take(indices))
+
+    @staticmethod
+    def join(parts: list["PixelRows"]) -> "PixelRows":
+        """The images of ``parts`` one after another: views of one cache file (the splits of one data set)."""
+        return PixelRows(CachedRows.join([p.rows for p in parts]))
+
     def __getitem__(self, index) -> torch.Tensor:
         if torch.is_tensor(index):
             index = index.numpy()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from lamina.common.listing import bounded
@@ -35,6 +36,25 @@ class SplitData:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def take(self, indices) -> "SplitData":
+        """The samples at ``indices``, in that order (images stay on disk: a view of the same cache rows)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        x = self.x.take(idx) if isinstance(self.x, PixelRows) else self.x[torch.from_numpy(idx)]
+        pick = lambda values: None if values is None else [values[i] for i in idx]  # noqa: E731
+        return SplitData(
+            x, self.y[torch.from_numpy(idx)], pick(self.keys), self.form, pick(self.texts), pick(self.hashes)
+        )
+
+    @staticmethod
+    def join(parts: list["SplitData"]) -> "SplitData":
+        """The samples of ``parts`` one after another (splits of one prepared data set: the same stored form)."""
+        xs = [p.x for p in parts]
+        x = PixelRows.join(xs) if isinstance(xs[0], PixelRows) else torch.cat(xs)
+        joined = lambda name: None if getattr(parts[0], name) is None else [v for p in parts for v in getattr(p, name)]  # noqa: E731
+        return SplitData(
+            x, torch.cat([p.y for p in parts]), joined("keys"), parts[0].form, joined("texts"), joined("hashes")
+        )
 
 
 @dataclass

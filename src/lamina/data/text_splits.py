@@ -45,6 +45,7 @@ def prepare_texts(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
         max_tokens = infer_max_tokens(token_counts(tok, [table.texts[k] for k in train_keys]))
     prep = TextPreprocess(max_tokens, tok.get_vocab_size())
     digest, hashes = text_fingerprint(table.samples, table.texts, assignment)
+    hash_of = {s.key: h for s, h in zip(table.samples, hashes)}
     splits = {}
     for name in sorted({assignment[s.key] for s in table.samples}):
         chosen = [s for s in table.samples if assignment[s.key] == name]
@@ -55,6 +56,7 @@ def prepare_texts(cfg: DataConfig, seed: int, tokenizer_file) -> PreparedData:
             [s.key for s in chosen],
             prep.name,
             texts,
+            [hash_of[s.key] for s in chosen],  # a frozen encoder's features are cached by them
         )
     keys = [s.key for s in table.samples]
     checks = check_samples(

@@ -161,8 +161,13 @@ class TextTorch:
     name = "text"
     memory_format = torch.contiguous_format
 
-    def cached_features(self, prep) -> None:
-        return None  # features are not kept between runs
+    def cached_features(self, prep) -> str:
+        """A frozen sentence encoder's features are cached on disk, keyed by each text's hash and these (the text is
+        cut at max_tokens of a vocabulary of vocab_size): a rerun, a review's folds or a resumed run encode nothing
+        again."""
+        from lamina.data.cache import CACHE_VERSION
+
+        return f"t{prep.max_tokens}-v{prep.vocab_size}-c{CACHE_VERSION}"
 
     def frontend(
         self, spec, cfg, prep, input_shape: tuple, stats: tuple[list, list], load_pretrained: bool

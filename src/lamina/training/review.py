@@ -1,0 +1,151 @@
+"""`lamina review DATA`: every sample's label checked by models that never trained on it.
+
+The data is read as training reads it (the same config, model and checks); its samples, all splits together, are
+dealt into K stratified folds; for each fold the configured model trains on the others (a tenth of them held out
+for its early stopping) and predicts the fold. Those out-of-fold probabilities go through confident learning
+(lamina.training.label_issues); the result is one row per sample, most suspect first, in a CSV, and a page with the
+top suspects beside their given and suggested labels. A frozen encoder's features are cached, so its folds train
+heads only; a network trained from scratch gets ``train.time_budget / K`` per fold.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import html
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lamina.common.config import Config
+from lamina.common.errors import ConfigError
+from lamina.common.progress import Reporter
+from lamina.data.prepared import PreparedData, SplitData
+from lamina.training.checkpoint import CheckpointWriter
+from lamina.training.label_issues import review_ranking
+from lamina.training.objective import Objective
+from lamina.training.preparation import prepare_run
+from lamina.training.run import RunDir
+from lamina.training.trainer import fit
+from lamina.training.validation import predict_split
+
+EARLY_STOPPING_SHARE = 0.1  # of a fold's training samples, held out for its early stopping
+GALLERY = 24  # suspects shown on the review page
+
+
+def run_review(cfg: Config, output: Path, folds: int, report: Reporter) -> dict:
+    """Out-of-fold probabilities of every sample, ranked by confident learning, written to ``output`` (CSV) and a
+    page beside it (``output`` with .html). Returns a summary: samples, flagged, folds, the page.
+
+    Raises:
+        ConfigError: fewer than 2 folds, a task other than one label per sample, a label with fewer than ``folds``
+            samples.
+    """
+    if folds < 2:
+        raise ConfigError(f"--folds {folds}: a review needs at least 2 folds")
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"time_budget": _per_fold(cfg, folds)})})
+    with tempfile.TemporaryDirectory(prefix="lamina-review-") as tmp:
+        cfg, data = prepare_run(cfg, RunDir(Path(tmp) / "data").create(), False, report)
+        if data.task.kind != "classification":
+            raise ConfigError(f"lamina review checks one label per sample; {data.root} is a {data.task.kind} task")
+        pooled = SplitData.join([s for s in data.splits.values() if len(s)])
+        given = pooled.y.numpy()
+        fold_of = _stratified_folds(given, folds, cfg.train.seed, data.root, data.labels)
+        probs = np.zeros((len(given), len(data.labels)), np.float32)
+        for k in range(folds):
+            probs[fold_of == k], epochs = _fold_probs(cfg, data, pooled, fold_of, k, Path(tmp) / f"fold-{k}")
+            agree = float((probs[fold_of == k].argmax(1) == given[fold_of == k]).mean())
+            report.say(
+                f"fold {k + 1}/{folds}: trained on {int((fold_of != k).sum())} samples for {epochs} epochs; "
+                f"agrees with {agree:.1%} of the labels of the {int((fold_of == k).sum())} it did not see"
+            )
+    order, issues, suggested = review_ranking(probs, given)
+    _write_csv(output, pooled, data.labels, given, probs, order, issues, suggested)
+    page = output.with_suffix(".html")
+    _write_page(page, data, pooled, given, probs, order, issues, suggested)
+    return {"samples": len(given), "flagged": int(issues.sum()), "folds": folds, "csv": str(output), "page": str(page)}
+
+
+def _per_fold(cfg: Config, folds: int) -> float | None:
+    budget = cfg.train.time_budget
+    return None if budget is None else budget / folds
+
+
+def _stratified_folds(given: np.ndarray, folds: int, seed: int, root, labels: list[str]) -> np.ndarray:
+    """(N,) the fold of each sample: each label's samples shuffled and dealt round-robin."""
+    rng = np.random.default_rng([seed, 0x0F01D])
+    out = np.empty(len(given), np.int64)
+    for j in np.unique(given):
+        mine = np.flatnonzero(given == j)
+        if len(mine) < folds:
+            raise ConfigError(
+                f"{root}: label '{labels[j]}' has {len(mine)} samples; a {folds}-fold review needs at least {folds} "
+                "(pass --folds, or leave the label out)"
+            )
+        out[rng.permutation(mine)] = np.arange(len(mine)) % folds
+    return out
+
+
+def _fold_probs(cfg: Config, data: PreparedData, pooled: SplitData, fold_of: np.ndarray, k: int, where: Path):
+    """(the probabilities of fold ``k``'s samples from the model trained on the other folds, its epochs)."""
+    rest = np.flatnonzero(fold_of != k)
+    rng = np.random.default_rng([cfg.train.seed, k])
+    held = np.zeros(len(rest), bool)
+    for j in np.unique(pooled.y.numpy()[rest]):
+        mine = np.flatnonzero(pooled.y.numpy()[rest] == j)
+        held[rng.permutation(mine)[: max(1, round(EARLY_STOPPING_SHARE * len(mine)))]] = True
+    splits = {"train": pooled.take(rest[~held]), "val": pooled.take(rest[held])}
+    run = RunDir(where).create()
+    writer = CheckpointWriter(run.checkpoints)
+    try:
+        result = fit(cfg, dataclasses.replace(data, splits=splits), run, writer, progress_quiet=True)
+    finally:
+        writer.wait()
+    out, _ = predict_split(
+        result.model, pooled.take(np.flatnonzero(fold_of == k)), "cpu", "fp32", 512, Objective(data.task)
+    )
+    return torch.softmax(out, dim=1).numpy(), result.epochs_run
+
+
+def _write_csv(output: Path, pooled, labels, given, probs, order, issues, suggested) -> None:
+    """One row per sample, most suspect first: input, label, suggested, confidence (of the suggestion), suspect, and
+    label_score (the given label's out-of-fold probability: the plain "lowest first" ranking sorts by it)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["input", "label", "suggested", "confidence", "suspect", "label_score"])
+        for i in order:
+            w.writerow(
+                [
+                    pooled.keys[i],
+                    labels[given[i]],
+                    labels[suggested[i]],
+                    f"{probs[i, suggested[i]]:.4f}",
+                    "true" if issues[i] else "false",
+                    f"{probs[i, given[i]]:.4f}",
+                ]
+            )
+
+
+def _write_page(page: Path, data, pooled, given, probs, order, issues, suggested) -> None:
+    """The top suspects, each with what the modality shows of it (a picture, a clip's spectrogram, a text)."""
+    e = html.escape
+    cards = []
+    for i in [i for i in order if issues[i]][:GALLERY]:
+        shown = data.prep.preview(pooled, int(i))
+        cards.append(
+            f'<figure class="card">{shown}<figcaption>{e(pooled.keys[i])}<br>labelled <b>{e(data.labels[given[i]])}'
+            f"</b> ({probs[i, given[i]]:.2f}), looks like <b>{e(data.labels[suggested[i]])}</b> "
+            f"({probs[i, suggested[i]]:.2f})</figcaption></figure>"
+        )
+    body = "".join(cards) or "<p>No sample was flagged.</p>"
+    page.write_text(
+        f"<!doctype html><meta charset='utf-8'><title>Label review: {e(str(data.root))}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}.card{display:inline-block;width:220px;vertical-align:top;"
+        "margin:.5em}.card img{max-width:200px}</style>"
+        f"<h1>Label review: {e(str(data.root))}</h1><p>{int(issues.sum())} of {len(given)} samples flagged by "
+        f"confident learning on out-of-fold probabilities; the top {min(GALLERY, int(issues.sum()))}:</p>{body}",
+        encoding="utf-8",
+    )
