@@ -58,8 +58,9 @@ def _row_keys(path: Path) -> list[str]:
         return [f"row {reader.line_num}" for _ in reader]
 
 
-def _flipped_table(table: Path, label: str, work: Path, share: float) -> tuple[Path, set[str]]:
-    """A copy of ``table`` without its split column and with flipped labels; the flipped rows' keys."""
+def _flipped_table(table: Path, label: str, work: Path, share: float) -> tuple[Path, set[str], list[str]]:
+    """A copy of ``table`` without its split column and with flipped labels; the flipped rows' keys; the settings
+    that name its label column."""
     with open(table, newline="") as f:
         reader = csv.reader(f)
         header = next(reader)
@@ -68,27 +69,27 @@ def _flipped_table(table: Path, label: str, work: Path, share: float) -> tuple[P
     rows, flipped = _flip([[r[i] for i in keep] for r in body], [header[i] for i in keep].index(label), share)
     out = _write(work / "noisy.csv", [header[i] for i in keep], rows)
     keys = _row_keys(out)
-    return out, {keys[i] for i in flipped}
+    return out, {keys[i] for i in flipped}, ["--set", f"data.label_column={label}"]
 
 
-def digits(work: Path, share: float) -> tuple[Path, set[str]]:
+def digits(work: Path, share: float) -> tuple[Path, set[str], list[str]]:
     """The digits images as a manifest (path, label)."""
     subprocess.run(
         [sys.executable, "-m", "lamina", "datasets", "make", "digits", "--output", str(work / "d")], check=True
     )
     files = sorted((work / "d").rglob("*.png"))
     rows, flipped = _flip([[str(f.relative_to(work / "d")), f.parent.name] for f in files], 1, share)
-    return _write(work / "d" / "noisy.csv", ["path", "label"], rows), {rows[i][0] for i in flipped}
+    return _write(work / "d" / "noisy.csv", ["path", "label"], rows), {rows[i][0] for i in flipped}, []
 
 
-def fortunes(work: Path, share: float) -> tuple[Path, set[str]]:
+def fortunes(work: Path, share: float) -> tuple[Path, set[str], list[str]]:
     """The fortunes texts (text, label)."""
     made = work / "fortunes.csv"
     subprocess.run([sys.executable, "-m", "lamina", "datasets", "make", "fortunes", "--output", str(made)], check=True)
     return _flipped_table(made, "label", work, share)
 
 
-def penguins(work: Path, share: float) -> tuple[Path, set[str]]:
+def penguins(work: Path, share: float) -> tuple[Path, set[str], list[str]]:
     table, label = tables.penguins(work)
     return _flipped_table(table, label, work, share)
 
@@ -123,10 +124,20 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.sets.split(","):
         with tempfile.TemporaryDirectory() as tmp:
-            data, flipped = SETS[name](Path(tmp), args.share)
+            data, flipped, settings = SETS[name](Path(tmp), args.share)
             t0 = time.perf_counter()
             r = subprocess.run(
-                [sys.executable, "-m", "lamina", "review", str(data), "--output", f"{tmp}/review.csv", "--json"],
+                [
+                    sys.executable,
+                    "-m",
+                    "lamina",
+                    "review",
+                    str(data),
+                    "--output",
+                    f"{tmp}/review.csv",
+                    "--json",
+                    *settings,
+                ],
                 capture_output=True,
                 text=True,
             )

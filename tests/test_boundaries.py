@@ -1,10 +1,11 @@
-"""The guide's layering: imports only point left (common -> data -> models -> training -> export -> serve)."""
+"""The guide's layering: imports only point left (common -> data -> models -> training -> export -> serve ->
+explaining, which reads packages through the server's ONNX Runtime predictor)."""
 
 import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "lamina"
-ORDER = ["common", "data", "models", "training", "exporting", "serve"]  # the guide's train/export layers
+ORDER = ["common", "data", "models", "training", "exporting", "serve", "explaining"]  # the guide's layers
 # Top-level modules that sit above every layer (they may import any of them; no layer imports them): the API,
 # the CLI and the dataset makers.
 TOP = {"api", "cli", "datasets", "__init__", "__main__"}

@@ -246,6 +246,16 @@ def evaluate(model, data, *, split: str | None = None, skip_bad: bool = False, c
     return run_evaluation(model, data, split=split, skip_bad=skip_bad, cache=cache, report_path=report)
 
 
+def explain(model, inputs, *, output=None) -> list[dict]:
+    """Why the model answers what it does for each input: occlusion maps through ONNX Runtime (torch-free, any
+    package with model.onnx); see lamina.explaining.explain. With ``output``, each map is also drawn over its input
+    (PNG; HTML for texts and table rows) beside its JSON."""
+    from lamina.explaining.explain import explain_inputs
+
+    items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    return explain_inputs(model, list(items), Path(output) if output is not None else None)
+
+
 def load(path, device: str = "cpu"):
     """Load a model package (or run directory) for prediction: ``load(p).predict([...])``. Without torch (the
     serving-only install) the package's model.onnx answers, through ONNX Runtime, as ``lamina serve`` would."""

@@ -121,6 +121,18 @@ def _cmd_validate(a) -> None:
         raise SystemExit(2)
 
 
+def _cmd_explain(a) -> None:
+    from lamina.api import explain
+
+    records = explain(a.model, a.inputs, output=a.output)
+    if a.json:
+        _print_json({"explanations": records})
+        return
+    for r in records:
+        where = f"  -> {r['files']['map']}" if "files" in r else ""
+        print(f"{r['input']}: {r['label']} ({r['score']:.4f}), {r['method']} map{where}")
+
+
 def _cmd_review(a) -> None:
     from lamina.api import review
 
@@ -302,6 +314,7 @@ COMMANDS = {
     "train": _cmd_train,
     "validate": _cmd_validate,
     "review": _cmd_review,
+    "explain": _cmd_explain,
     "tune": _cmd_tune,
     "evaluate": _cmd_evaluate,
     "predict": _cmd_predict,

@@ -240,7 +240,7 @@ def _deploy_command(sub) -> None:
 
 
 def _runs_and_predict_commands(sub) -> None:
-    """runs ls|show|compare, predict (one file or batch scoring)."""
+    """runs ls|show|compare, explain, predict (one file or batch scoring)."""
     rn = sub.add_parser("runs", help="list, show and compare run directories")
     rn_sub = rn.add_subparsers(dest="action", metavar="ACTION", required=True)
     ls = rn_sub.add_parser("ls", help="table of the runs under a folder")
@@ -253,6 +253,14 @@ def _runs_and_predict_commands(sub) -> None:
     cp.add_argument("a", help="run directory")
     cp.add_argument("b", help="run directory")
     cp.add_argument("--json", action="store_true", help="print one JSON object")
+
+    ex = sub.add_parser("explain", help="what each answer rests on: occlusion maps through ONNX Runtime")
+    ex.add_argument("model", help="run directory or its model/ directory")
+    ex.add_argument("inputs", nargs="+", help="image or audio files, texts, or JSON rows for a table model")
+    ex.add_argument(
+        "--output", metavar="DIR", help="also draw each map over its input here (PNG, or HTML), with its JSON"
+    )
+    ex.add_argument("--json", action="store_true", help="print one JSON object")
 
     pr = sub.add_parser(
         "predict", help="what the model says of inputs: top-k labels, the labels above their thresholds, or a number"

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 ECE_BINS = 15  # equal-width confidence bins (the usual choice since Guo et al.)
-LOG_T_RANGE = (math.log(0.05), math.log(20.0))  # the temperatures searched
+LOG_T_RANGE = (math.log(0.005), math.log(200.0))  # the temperatures searched (label smoothing trains T ~ 0.05)
 SEARCH_STEPS = 60  # golden-section steps: the bracket shrinks to ~1e-12 of its width
 
 
@@ -23,9 +23,15 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, kind: str) -> float:
 
     ``kind`` "classification" (``y`` label indices, softmax) or "multilabel" (``y`` 0/1 per label, a sigmoid each).
     The likelihood is unimodal in log T, so a golden-section search finds it without a learning rate.
+
+    The targets are smoothed by 1 / (n + 2) (Laplace's rule of succession: after n right answers, the next is wrong
+    with probability about 1 / (n + 2)). Without it a val split the model gets all right drives T to its smallest
+    value and every probability to exactly 1.0 in float32, which no explanation or threshold can read.
     """
     logits = np.asarray(logits, np.float64)
-    nll = _softmax_nll if kind == "classification" else _sigmoid_nll
+    smoothing = 1.0 / (len(logits) + 2)
+    loss = _softmax_nll if kind == "classification" else _sigmoid_nll
+    nll = lambda z, y: loss(z, y, smoothing)  # noqa: E731
     lo, hi = LOG_T_RANGE
     ratio = (math.sqrt(5) - 1) / 2
     a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
@@ -42,15 +48,17 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, kind: str) -> float:
     return float(math.exp((lo + hi) / 2))
 
 
-def _softmax_nll(z: np.ndarray, y: np.ndarray) -> float:
+def _softmax_nll(z: np.ndarray, y: np.ndarray, smoothing: float) -> float:
     z = z - z.max(1, keepdims=True)
     log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
-    return float(-log_p[np.arange(len(y)), np.asarray(y, np.int64)].mean())
+    right = log_p[np.arange(len(y)), np.asarray(y, np.int64)]
+    return float(-((1 - smoothing) * right + smoothing * log_p.mean(1)).mean())
 
 
-def _sigmoid_nll(z: np.ndarray, y: np.ndarray) -> float:
+def _sigmoid_nll(z: np.ndarray, y: np.ndarray, smoothing: float) -> float:
+    target = np.asarray(y, np.float64) * (1 - smoothing) + smoothing / 2
     # log(1 + e^-z) for positives, log(1 + e^z) for negatives, written so neither overflows
-    return float((np.logaddexp(0, z) - np.asarray(y, np.float64) * z).mean())
+    return float((np.logaddexp(0, z) - target * z).mean())
 
 
 def reliability(scores: np.ndarray, y: np.ndarray, kind: str, bins: int = ECE_BINS) -> dict:

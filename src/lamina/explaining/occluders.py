@@ -1,0 +1,242 @@
+"""What occluding a part of an input means, per modality: the twins of lamina.data's modality objects for
+explanations (``OCCLUDERS``, by modality name), torch-free like the server.
+
+Each takes one input as the exported graph takes it (``x``: the graph's row, batch of one) and answers:
+
+- ``parts(x, prep, tokenizer)``: the parts of ``x`` that can be hidden, each one in turn;
+- ``hide(x, parts, prep)``: ``x`` with all of ``parts`` hidden (one a time for a map, the most important fifth
+  together for the deletion check);
+- ``attribution(drops, parts, x, prep, tokenizer)``: the JSON map of how much hiding each part lowered the predicted
+  label's score (``drops``, one per part), in the input's own coordinates;
+- ``render`` (the map drawn over the input) and ``extras`` (what else the JSON says: an image's ``box``).
+
+Images hide square patches (half-overlapping, an eighth of the side) under the picture's mean colour; audio hides
+tiles of the short-time spectrum (a band of mel frequencies over 100 ms) by zeroing them and resynthesising the
+clip; texts replace one token at a time by padding; tables set one column at a time to missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def variants(occluder, x: np.ndarray, prep, tokenizer=None) -> tuple[np.ndarray, list]:
+    """(copies of ``x`` with one part each hidden (M, ...), the M parts)."""
+    parts = occluder.parts(x, prep, tokenizer)
+    if not parts:
+        return x[:0], []
+    return np.concatenate([occluder.hide(x, [p], prep) for p in parts]), parts
+
+
+class ImageOccluder:
+    """uint8 (1, H, W, C): patches of ~H/8 pixels at half their size apart, filled with the picture's mean colour."""
+
+    def parts(self, x: np.ndarray, prep, tokenizer=None) -> list[tuple[int, int, int]]:
+        """(top, left, side) of each patch."""
+        _, h, w, _ = x.shape
+        patch = max(2, round(min(h, w) / 8))
+        step = max(1, patch // 2)
+        return [(t, lft, patch) for t in range(0, h - patch + step, step) for lft in range(0, w - patch + step, step)]
+
+    def hide(self, x: np.ndarray, parts: list, prep) -> np.ndarray:
+        out = x.copy()
+        mean = x[0].reshape(-1, x.shape[3]).mean(0).round().astype(x.dtype)
+        for top, left, patch in parts:
+            out[0, top : top + patch, left : left + patch] = mean
+        return out
+
+    def render(self, stem: Path, title: str, x: np.ndarray, heat, prep) -> Path:
+        from lamina.explaining.render import image_png
+
+        return image_png(stem.with_suffix(".png"), x[0], heat)
+
+    def extras(self, item, prep) -> dict:
+        """``box``: the region of the original picture the model saw, [left, top, right, bottom] in its pixels (the
+        centre square of a cropped picture, all of a squashed one); none for pixels given as an array."""
+        size = _picture_size(item)
+        if size is None:
+            return {}
+        w, h = size
+        if prep.fit != "crop":
+            return {"box": [0, 0, w, h]}
+        side = min(w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        return {"box": [left, top, left + side, top + side]}
+
+    def attribution(self, drops: np.ndarray, parts: list, x: np.ndarray, prep, tokenizer=None) -> list[list[float]]:
+        """(H, W): each pixel's mean drop over the patches that hid it."""
+        _, h, w, _ = x.shape
+        total, seen = np.zeros((h, w)), np.zeros((h, w))
+        for d, (top, left, patch) in zip(drops, parts):
+            total[top : top + patch, left : left + patch] += d
+            seen[top : top + patch, left : left + patch] += 1
+        return np.round(total / np.maximum(seen, 1), 5).tolist()
+
+
+class AudioOccluder:
+    """int16 (1, samples): tiles of 8 mel-spaced frequency bands x 100 ms of the short-time spectrum zeroed (the
+    clip resynthesised by overlap-add), so the map is over mel bands x frames as the network's front end sees them."""
+
+    BANDS = 8
+    TILE_FRAMES = 10  # 100 ms at the front end's 10 ms hop
+
+    def render(self, stem: Path, title: str, x: np.ndarray, heat, prep) -> Path:
+        from lamina.explaining.render import audio_png
+
+        return audio_png(stem.with_suffix(".png"), x[0], prep, heat)
+
+    def extras(self, item, prep) -> dict:
+        return {}
+
+    def parts(self, x: np.ndarray, prep, tokenizer=None) -> list[tuple[int, int]]:
+        """(band, first frame) of each tile."""
+        frames = 1 + x.shape[1] // prep.hop_length
+        return [(b, t) for b in range(self.BANDS) for t in range(0, frames, self.TILE_FRAMES)]
+
+    def hide(self, x: np.ndarray, parts: list, prep) -> np.ndarray:
+        clip = x[0].astype(np.float64)
+        spec = _stft(clip, prep.n_fft, prep.hop_length)
+        edges = _band_edges(prep, self.BANDS)
+        for b, t in parts:
+            spec[t : t + self.TILE_FRAMES, edges[b] : edges[b + 1]] = 0
+        out = np.round(_istft(spec, prep.n_fft, prep.hop_length, len(clip)))
+        return np.clip(out, -32768, 32767).astype(x.dtype)[None]
+
+    def attribution(self, drops: np.ndarray, parts: list, x: np.ndarray, prep, tokenizer=None) -> list[list[float]]:
+        """(n_mels, frames): each tile's drop on the mel bands whose centres fall in its frequency band."""
+        from lamina.data.mel import mel_filterbank
+
+        frames = 1 + x.shape[1] // prep.hop_length
+        edges = _band_edges(prep, self.BANDS)
+        centre_bins = mel_filterbank(prep).argmax(1)  # the FFT bin each mel band peaks at
+        band_of_mel = np.clip(np.searchsorted(edges, centre_bins, side="right") - 1, 0, self.BANDS - 1)
+        out = np.zeros((prep.n_mels, frames))
+        for d, (b, t) in zip(drops, parts):
+            out[band_of_mel == b, t : t + self.TILE_FRAMES] = d
+        return np.round(out, 5).tolist()
+
+
+class TextOccluder:
+    """int64 token ids (1, L): each real token (not padding, not the first and last special ids) replaced by
+    padding, which every text model masks."""
+
+    def render(self, stem: Path, title: str, x: np.ndarray, heat, prep) -> Path:
+        from lamina.explaining.render import tokens_html
+
+        return tokens_html(stem.with_suffix(".html"), title, heat)
+
+    def extras(self, item, prep) -> dict:
+        return {}
+
+    def parts(self, x: np.ndarray, prep, tokenizer=None) -> list[int]:
+        """The positions of the text's own tokens."""
+        return _text_positions(x[0], tokenizer)
+
+    def hide(self, x: np.ndarray, parts: list, prep) -> np.ndarray:
+        out = x.copy()
+        out[0, list(parts)] = 0
+        return out
+
+    def attribution(self, drops: np.ndarray, parts: list, x: np.ndarray, prep, tokenizer=None) -> list[list]:
+        """[[token, drop], ...] in the text's order."""
+        return [[_token(tokenizer, int(x[0, p])), round(float(d), 5)] for p, d in zip(parts, drops)]
+
+
+class TableOccluder:
+    """float32 rows (1, width): each column in turn set to missing (a number NaN, a category 0, a text no words)."""
+
+    def render(self, stem: Path, title: str, x: np.ndarray, heat, prep) -> Path:
+        from lamina.explaining.render import columns_html
+
+        return columns_html(stem.with_suffix(".html"), title, heat)
+
+    def extras(self, item, prep) -> dict:
+        return {}
+
+    def parts(self, x: np.ndarray, prep, tokenizer=None) -> list[int]:
+        """The columns, by their place in the row."""
+        return list(range(len(prep.spans)))
+
+    def hide(self, x: np.ndarray, parts: list, prep) -> np.ndarray:
+        out = x.copy()
+        for i in parts:
+            column, at, width = prep.spans[i]
+            out[0, at : at + width] = np.nan if column["kind"] == "number" else 0.0
+        return out
+
+    def attribution(self, drops: np.ndarray, parts: list, x: np.ndarray, prep, tokenizer=None) -> list[list]:
+        """[[column, drop], ...] in the table's column order."""
+        return [[prep.spans[i][0]["name"], round(float(d), 5)] for i, d in zip(parts, drops)]
+
+
+OCCLUDERS = {"image": ImageOccluder(), "audio": AudioOccluder(), "text": TextOccluder(), "table": TableOccluder()}
+
+
+def _picture_size(item) -> tuple[int, int] | None:
+    """(width, height) of a picture file or its bytes as it is meant to be seen (EXIF orientation applied)."""
+    import io
+
+    from PIL import Image
+
+    if not isinstance(item, (str, bytes)) and not hasattr(item, "read_bytes"):
+        return None
+    try:
+        with Image.open(io.BytesIO(item) if isinstance(item, bytes) else item) as img:
+            w, h = img.size
+            turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    except (OSError, ValueError):
+        return None
+    return (h, w) if turned else (w, h)
+
+
+def _text_positions(ids: np.ndarray, tokenizer) -> list[int]:
+    """The positions of a text's own tokens: the ids before the padding, less a leading and trailing special id."""
+    real = np.flatnonzero(ids != 0).tolist()
+    specials = _special_ids(tokenizer)
+    return [p for i, p in enumerate(real) if not ((i == 0 or i == len(real) - 1) and int(ids[p]) in specials)]
+
+
+def _special_ids(tokenizer) -> set[int]:
+    if tokenizer is None:
+        return set()
+    found = (tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "<s>", "</s>", "[BOS]", "[EOS]"))
+    return {i for i in found if i is not None}
+
+
+def _token(tokenizer, token_id: int) -> str:
+    word = tokenizer.id_to_token(token_id) if tokenizer is not None else None
+    return word if word is not None else f"#{token_id}"
+
+
+def _band_edges(prep, bands: int) -> np.ndarray:
+    """FFT bin edges of ``bands`` bands equally wide on the mel scale between the front end's fmin and fmax."""
+    from lamina.data.mel import _hz_to_mel, _mel_to_hz
+
+    hz = _mel_to_hz(np.linspace(_hz_to_mel(prep.fmin), _hz_to_mel(prep.fmax), bands + 1))
+    edges = np.round(hz / (prep.sample_rate / 2) * (prep.n_fft // 2)).astype(np.int64)
+    edges[-1] = prep.n_fft // 2 + 1
+    return edges
+
+
+def _stft(clip: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """(frames, n_fft // 2 + 1) complex spectrum of Hann-windowed frames, centred (reflect-padded by n_fft // 2)."""
+    padded = np.pad(clip, n_fft // 2, mode="reflect")
+    frames = 1 + (len(padded) - n_fft) // hop
+    window = np.hanning(n_fft + 1)[:-1]
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
+    return np.fft.rfft(padded[idx] * window, axis=1)
+
+
+def _istft(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
+    """The clip of ``length`` samples back from _stft's spectrum (weighted overlap-add)."""
+    window = np.hanning(n_fft + 1)[:-1]
+    frames = np.fft.irfft(spec, n=n_fft, axis=1) * window
+    total = n_fft + hop * (len(spec) - 1)
+    out, norm = np.zeros(total), np.zeros(total)
+    for i, frame in enumerate(frames):
+        out[i * hop : i * hop + n_fft] += frame
+        norm[i * hop : i * hop + n_fft] += window**2
+    out /= np.maximum(norm, 1e-8)
+    return out[n_fft // 2 : n_fft // 2 + length]
