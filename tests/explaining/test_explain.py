@@ -18,8 +18,9 @@ import pytest
 
 from helpers import run_cli
 from lamina.common.files import sha256_file
-from lamina.explaining.explain import evidence, part_drops
-from lamina.explaining.occluders import OCCLUDERS
+from lamina.data.occluders import evidence
+from lamina.explaining.explain import part_drops
+from lamina.data.occluders import OCCLUDERS
 from lamina.serve.predictor import OnnxPredictor
 
 SAMPLES = 12  # per check: inputs explained

@@ -215,6 +215,11 @@ def _serve_command(sub) -> None:
         help="extra wait for a batch to fill, under load only (default 0: a batch is what is waiting when the model is free)",
     )
     sv.add_argument("--max-body-mb", type=float, default=10.0, help="largest request body in MiB (default 10)")
+    sv.add_argument(
+        "--explain",
+        action="store_true",
+        help="POST /explain/{model}: occlusion maps, under the same limits as inference (off by default)",
+    )
     sv.add_argument("--max-queue", type=int, default=256, help="waiting requests per model before 503 (default 256)")
     sv.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads per model (default 0 = all cores)")
 

@@ -31,6 +31,7 @@ def cmd_serve(a) -> None:
         body_timeout_s=a.body_timeout_s,
         limits=DecodeLimits(a.max_image_pixels, a.max_audio_seconds),
         allowed_hosts=allowed_hosts(a.host, a.allowed_hosts),
+        explain=a.explain,
     )
     models, versions = list(a.models), {}
     if any(m.startswith("models:/") for m in models):

@@ -1,7 +1,7 @@
 """`lamina explain MODEL INPUT...`: what each input's answer rests on, by occlusion through ONNX Runtime.
 
 Model-agnostic and torch-free: any package with model.onnx, any modality. Per input, the parts the modality's
-occluder hides (lamina.explaining.occluders) are scored in batches by the exported graph; a part's value is how much
+occluder hides (lamina.data.occluders) are scored in batches by the exported graph; a part's value is how much
 hiding it lowered the model's evidence for the label it gave (the log-odds of its probability; a regression model:
 its value). The JSON holds ``input``,
 ``label``, ``score``, ``method`` ("occlusion") and ``map`` (an image: (H, W) over the region it saw, with ``box``,
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lamina.explaining.occluders import OCCLUDERS, variants
+from lamina.explaining.render import draw
+from lamina.data.occluders import OCCLUDERS, evidence, variants
 
 METHOD = "occlusion"
 
@@ -37,7 +38,7 @@ def explain_inputs(model_path, inputs: list, output: Path | None = None) -> list
         if output is not None:
             output.mkdir(parents=True, exist_ok=True)
             stem = output / f"{n:03d}-{_safe(record['input'])}"
-            drawn = OCCLUDERS[predictor.modality].render(stem, record["input"], x, heat, predictor.prep)
+            drawn = draw(OCCLUDERS[predictor.modality].drawn_as, stem, record["input"], x, heat, predictor.prep)
             record["files"] = {"map": str(drawn), "json": str(stem.with_suffix(".json"))}
             stem.with_suffix(".json").write_text(json.dumps(record), encoding="utf-8")
         out.append(record)
@@ -72,20 +73,6 @@ def part_drops(predictor, x: np.ndarray) -> tuple[int, float, list, np.ndarray]:
     kind = predictor.task.kind
     drops = evidence(base, target, kind)[0] - evidence(predictor.scores(hidden), target, kind)
     return target, float(base[0, target]), parts, drops
-
-
-def evidence(scores: np.ndarray, target: int, kind: str) -> np.ndarray:
-    """(N,) the model's evidence for output ``target``: a probability's log-odds, computed from the other labels'
-    probabilities so that a sure answer (p = 1.0 in float32) still moves when a part is hidden; a regression's
-    value as it is."""
-    p = scores[:, target].astype(np.float64)
-    if kind == "regression":
-        return p
-    rest = scores.sum(1) - scores[:, target] if kind == "classification" else 1.0 - p
-    return np.log(np.maximum(p, TINY)) - np.log(np.maximum(rest.astype(np.float64), TINY))
-
-
-TINY = 1e-38  # float32's smallest normal: probabilities below it are zero
 
 
 def _safe(name: str) -> str:

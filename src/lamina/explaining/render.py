@@ -11,6 +11,17 @@ import numpy as np
 MIN_SIDE = 224  # small pictures and spectrograms are enlarged to at least this many pixels
 
 
+def draw(drawn_as: str, stem: Path, title: str, x: np.ndarray, heat, prep) -> Path:
+    """The map ``heat`` of the graph input ``x`` drawn as its occluder says (``drawn_as``), at ``stem`` + .png or
+    .html; the file written."""
+    if drawn_as == "picture":
+        return image_png(stem.with_suffix(".png"), x[0], heat)
+    if drawn_as == "spectrogram":
+        return audio_png(stem.with_suffix(".png"), x[0], prep, heat)
+    pairs = tokens_html if drawn_as == "tokens" else columns_html
+    return pairs(stem.with_suffix(".html"), title, heat)
+
+
 def image_png(path: Path, x: np.ndarray, heat: list[list[float]]) -> Path:
     """The (H, W, C) picture with the (H, W) map over it."""
     picture = np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x
@@ -20,7 +31,7 @@ def image_png(path: Path, x: np.ndarray, heat: list[list[float]]) -> Path:
 def audio_png(path: Path, clip: np.ndarray, prep, heat: list[list[float]]) -> Path:
     """The clip's log-mel spectrogram (low frequencies at the bottom) with the (n_mels, frames) map over it."""
     from lamina.data.mel import mel_filterbank
-    from lamina.explaining.occluders import _stft
+    from lamina.data.occluders import _stft
 
     power = np.abs(_stft(clip.astype(np.float64), prep.n_fft, prep.hop_length)) ** 2
     mel = np.log10(mel_filterbank(prep) @ power.T + 1e-6)  # (n_mels, frames)

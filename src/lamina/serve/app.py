@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from lamina.common.version import __version__
 from lamina.serve.batching import Batcher, Overloaded
+from lamina.serve.explain_route import explain_upload
 from lamina.serve.guard import BadEncoding, BodyTimeout, BodyTooLarge, Guard
 from lamina.serve.metrics import Metrics
 from lamina.serve.offload import Busy, Offload, TooSlow
@@ -60,6 +61,7 @@ class ServeOptions:
         None  # Host header names accepted (None = any); loopback names when bound to loopback
     )
     body_timeout_s: float = 30.0  # the whole request body must arrive within this; else 408
+    explain: bool = False  # POST /explain/{name}: occlusion maps (lamina.serve.explain_route)
 
     @property
     def max_body_bytes(self) -> int:
@@ -322,6 +324,9 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
     async def internal(request: Request, exc: Exception):
         return error(500, "internal error")
 
+    async def explain(request: Request):
+        return await explain_upload(core, request, _decode_files)
+
     routes = [  # matched in order: the inference routes first, since nearly every request is one
         Route("/predict/{name}", core.predict, methods=["POST"]),
         Route("/v2/models/{name}/infer", core.infer, methods=["POST"]),
@@ -337,7 +342,7 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
         Route("/v2/models/{name}/ready", core.model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}", core.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", core.model_ready, methods=["GET"]),
-    ]
+    ] + ([Route("/explain/{name}", explain, methods=["POST"])] if options.explain else [])
     app = Starlette(
         routes=routes,
         exception_handlers={

@@ -8,7 +8,8 @@ Each takes one input as the exported graph takes it (``x``: the graph's row, bat
   together for the deletion check);
 - ``attribution(drops, parts, x, prep, tokenizer)``: the JSON map of how much hiding each part lowered the predicted
   label's score (``drops``, one per part), in the input's own coordinates;
-- ``render`` (the map drawn over the input) and ``extras`` (what else the JSON says: an image's ``box``).
+- ``drawn_as`` (how lamina.explaining.render draws the map over the input) and ``extras`` (what else the JSON
+  says: an image's ``box``).
 
 Images hide square patches (half-overlapping, an eighth of the side) under the picture's mean colour; audio hides
 tiles of the short-time spectrum (a band of mel frequencies over 100 ms) by zeroing them and resynthesising the
@@ -16,8 +17,6 @@ clip; texts replace one token at a time by padding; tables set one column at a t
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
@@ -47,10 +46,7 @@ class ImageOccluder:
             out[0, top : top + patch, left : left + patch] = mean
         return out
 
-    def render(self, stem: Path, title: str, x: np.ndarray, heat, prep) -> Path:
-        from lamina.explaining.render import image_png
-
-        return image_png(stem.with_suffix(".png"), x[0], heat)
+    drawn_as = "picture"  # lamina.explaining.render
 
     def extras(self, item, prep) -> dict:
         """``box``: the region of the original picture the model saw, [left, top, right, bottom] in its pixels (the
@@ -82,10 +78,7 @@ class AudioOccluder:
     BANDS = 8
     TILE_FRAMES = 10  # 100 ms at the front end's 10 ms hop
 
-    def render(self, stem: Path, title: str, x: np.ndarray, heat, prep) -> Path:
-        from lamina.explaining.render import audio_png
-
-        return audio_png(stem.with_suffix(".png"), x[0], prep, heat)
+    drawn_as = "spectrogram"  # lamina.explaining.render
 
     def extras(self, item, prep) -> dict:
         return {}
@@ -122,10 +115,7 @@ class TextOccluder:
     """int64 token ids (1, L): each real token (not padding, not the first and last special ids) replaced by
     padding, which every text model masks."""
 
-    def render(self, stem: Path, title: str, x: np.ndarray, heat, prep) -> Path:
-        from lamina.explaining.render import tokens_html
-
-        return tokens_html(stem.with_suffix(".html"), title, heat)
+    drawn_as = "tokens"  # lamina.explaining.render
 
     def extras(self, item, prep) -> dict:
         return {}
@@ -147,10 +137,7 @@ class TextOccluder:
 class TableOccluder:
     """float32 rows (1, width): each column in turn set to missing (a number NaN, a category 0, a text no words)."""
 
-    def render(self, stem: Path, title: str, x: np.ndarray, heat, prep) -> Path:
-        from lamina.explaining.render import columns_html
-
-        return columns_html(stem.with_suffix(".html"), title, heat)
+    drawn_as = "columns"  # lamina.explaining.render
 
     def extras(self, item, prep) -> dict:
         return {}
@@ -170,6 +157,19 @@ class TableOccluder:
         """[[column, drop], ...] in the table's column order."""
         return [[prep.spans[i][0]["name"], round(float(d), 5)] for i, d in zip(parts, drops)]
 
+
+def evidence(scores: np.ndarray, target: int, kind: str) -> np.ndarray:
+    """(N,) a model's evidence for output ``target`` in its scores (N, outputs): a probability's log-odds, computed
+    from the other labels' probabilities so that a sure answer (p = 1.0 in float32) still moves when a part is
+    hidden; a regression's value as it is."""
+    p = scores[:, target].astype(np.float64)
+    if kind == "regression":
+        return p
+    rest = scores.sum(1) - scores[:, target] if kind == "classification" else 1.0 - p
+    return np.log(np.maximum(p, TINY)) - np.log(np.maximum(rest.astype(np.float64), TINY))
+
+
+TINY = 1e-38  # float32's smallest normal: probabilities below it are zero
 
 OCCLUDERS = {"image": ImageOccluder(), "audio": AudioOccluder(), "text": TextOccluder(), "table": TableOccluder()}
 
