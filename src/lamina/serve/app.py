@@ -283,6 +283,17 @@ def _decode_files(model: ServedModel, blobs: list[bytes], limits: DecodeLimits) 
     return model.check_batch(np.stack([model.decode_file(b, limits) for b in blobs]))
 
 
+def _explain_routes(core: App, options: ServeOptions) -> list[Route]:
+    """POST /explain/{name}, when the server was started with --explain (lamina.serve.explain_route)."""
+    if not options.explain:
+        return []
+
+    async def explain(request: Request):
+        return await explain_upload(core, request, _decode_files)
+
+    return [Route("/explain/{name}", explain, methods=["POST"])]
+
+
 def build_app(models: list[ServedModel], options: ServeOptions | None = None):
     """The ASGI app serving ``models``; ``app.state.lamina`` is the App (for readiness on shutdown)."""
     options = options or ServeOptions()
@@ -324,9 +335,6 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
     async def internal(request: Request, exc: Exception):
         return error(500, "internal error")
 
-    async def explain(request: Request):
-        return await explain_upload(core, request, _decode_files)
-
     routes = [  # matched in order: the inference routes first, since nearly every request is one
         Route("/predict/{name}", core.predict, methods=["POST"]),
         Route("/v2/models/{name}/infer", core.infer, methods=["POST"]),
@@ -342,7 +350,7 @@ def build_app(models: list[ServedModel], options: ServeOptions | None = None):
         Route("/v2/models/{name}/ready", core.model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}", core.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", core.model_ready, methods=["GET"]),
-    ] + ([Route("/explain/{name}", explain, methods=["POST"])] if options.explain else [])
+    ] + _explain_routes(core, options)
     app = Starlette(
         routes=routes,
         exception_handlers={
