@@ -42,6 +42,7 @@ def test_explain_endpoint_answers_as_the_cli_does_within_the_limits(digits_run, 
         assert httpx.post(f"{s.url}/explain/digits", content=_claims_pixels(5000, 5000)).status_code == 413
         assert httpx.post(f"{s.url}/explain/digits", content=b"not a picture").status_code in (400, 415)
         assert httpx.post(f"{s.url}/explain/nope", content=picture.read_bytes()).status_code == 404
+        assert "/explain/{name}" in httpx.get(f"{s.url}/openapi.json").json()["paths"]
 
 
 def test_a_full_queue_refuses_explanations_and_the_server_stays_up(digits_run, digits):
@@ -62,3 +63,4 @@ def test_explain_is_off_unless_asked_for(digits_run, digits):
     picture = sorted((digits / "test" / "4").glob("*.png"))[0]
     with Server(f"digits={digits_run}") as s:
         assert httpx.post(f"{s.url}/explain/digits", content=picture.read_bytes()).status_code == 404
+        assert "/explain/{name}" not in httpx.get(f"{s.url}/openapi.json").json()["paths"]

@@ -229,7 +229,8 @@ class App:
 
     async def openapi(self, request: Request):
         request.scope["lamina.labels"] = ("_none", "openapi")
-        return JSONResponse(openapi_document(self.models, __version__, self.options.token is not None))
+        doc = openapi_document(self.models, __version__, self.options.token is not None, self.options.explain)
+        return JSONResponse(doc)
 
     async def metrics_endpoint(self, request: Request):
         request.scope["lamina.labels"] = ("_none", "metrics")

@@ -29,8 +29,9 @@ def _errors(*codes: int) -> dict:
     return {str(c): {"description": text[c], **_json(ERROR)} for c in codes}
 
 
-def openapi_document(models: dict, version: str, token_required: bool) -> dict:
-    """The document for ``models`` (name -> ServedModel-like with .v2_inputs, .modality, .datatype, .input_shape and .labels)."""
+def openapi_document(models: dict, version: str, token_required: bool, explain: bool = False) -> dict:
+    """The document for ``models`` (name -> ServedModel-like with .v2_inputs, .modality, .datatype, .input_shape and
+    .labels); with ``explain``, POST /explain/{name} too (``lamina serve --explain``)."""
     datatypes = {i["datatype"] for m in models.values() for i in m.v2_inputs}  # what the models' inputs take
     name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": sorted(models)}}
     doc = {
@@ -44,6 +45,7 @@ def openapi_document(models: dict, version: str, token_required: bool) -> dict:
             **_health_paths(),
             **_model_paths(name_param, _infer_request(models, datatypes)),
             **_predict_path(name_param, "BYTES" in datatypes),
+            **(_explain_path(name_param) if explain else {}),
             **_metrics_path(),
         },
         "components": {
@@ -162,6 +164,26 @@ def _model_paths(name_param: dict, infer_request: dict) -> dict:
                 },
             }
         },
+    }
+
+
+def _explain_path(name_param: dict) -> dict:
+    """POST /explain/{name}: one input as the raw body, its occlusion map (lamina.serve.explain_route)."""
+    return {
+        "/explain/{name}": {
+            "post": {
+                "summary": "the occlusion map of one input (raw body, as /predict takes it): label, score, method, map",
+                "parameters": [name_param],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "responses": {
+                    "200": {"description": "the map", **_json({"type": "object"})},
+                    **_errors(400, 401, 403, 404, 408, 413, 415, 503),
+                },
+            }
+        }
     }
 
 
