@@ -337,14 +337,37 @@ def load_image(src, prep: ImagePreprocess, max_pixels: int = MAX_IMAGE_PIXELS) -
     return np.ascontiguousarray(arr)
 
 
+ORIENTATION = 0x0112  # the EXIF tag; values 5 to 8 turn the picture a quarter
+
+
 def _upright(img):
     """The image as it is meant to be seen: its EXIF orientation applied (phone photos are stored sideways)."""
     from PIL import ImageOps
 
     try:
-        return ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
+        return ImageOps.exif_transpose(img) if img.getexif().get(ORIENTATION, 1) != 1 else img
     except (OSError, ValueError, SyntaxError):  # a broken EXIF block: the pixels as stored
         return img
+
+
+def region_seen(src, fit: str) -> list[int] | None:
+    """[left, top, right, bottom] of the picture in ``src`` (a path or bytes) that load_image turns into the model's
+    input, in the picture's own pixels as it is meant to be seen: all of it ("squash"), or its centre square
+    ("crop", as _cover_and_crop takes it). None when ``src`` is not a picture lamina reads."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(src) if isinstance(src, bytes) else src, formats=IMAGE_FORMATS) as img:
+            w, h = img.size
+            if img.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8):
+                w, h = h, w
+    except (OSError, SyntaxError, ValueError):
+        return None
+    if fit != "crop":
+        return [0, 0, w, h]
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    return [left, top, left + side, top + side]
 
 
 def _cover_and_crop(img, size: int, filt):

@@ -18,6 +18,8 @@ clip; texts replace one token at a time by padding; tables set one column at a t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -49,17 +51,12 @@ class ImageOccluder:
     drawn_as = "picture"  # lamina.explaining.render
 
     def extras(self, item, prep) -> dict:
-        """``box``: the region of the original picture the model saw, [left, top, right, bottom] in its pixels (the
-        centre square of a cropped picture, all of a squashed one); none for pixels given as an array."""
-        size = _picture_size(item)
-        if size is None:
-            return {}
-        w, h = size
-        if prep.fit != "crop":
-            return {"box": [0, 0, w, h]}
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        return {"box": [left, top, left + side, top + side]}
+        """``box``: the region of the original picture the model saw (lamina.data.image.region_seen); none for pixels
+        given as an array."""
+        from lamina.data.image import region_seen
+
+        box = region_seen(item, prep.fit) if isinstance(item, (str, bytes, Path)) else None
+        return {"box": box} if box is not None else {}
 
     def attribution(self, drops: np.ndarray, parts: list, x: np.ndarray, prep, tokenizer=None) -> list[list[float]]:
         """(H, W): each pixel's mean drop over the patches that hid it."""
@@ -158,6 +155,10 @@ class TableOccluder:
         return [[prep.spans[i][0]["name"], round(float(d), 5)] for i, d in zip(parts, drops)]
 
 
+METHOD = "occlusion"
+TINY = 1e-38  # float32's smallest normal: probabilities below it are zero
+
+
 def evidence(scores: np.ndarray, target: int, kind: str) -> np.ndarray:
     """(N,) a model's evidence for output ``target`` in its scores (N, outputs): a probability's log-odds, computed
     from the other labels' probabilities so that a sure answer (p = 1.0 in float32) still moves when a part is
@@ -169,26 +170,29 @@ def evidence(scores: np.ndarray, target: int, kind: str) -> np.ndarray:
     return np.log(np.maximum(p, TINY)) - np.log(np.maximum(rest.astype(np.float64), TINY))
 
 
-TINY = 1e-38  # float32's smallest normal: probabilities below it are zero
+def lowered_evidence(base: np.ndarray, occluded: np.ndarray, kind: str) -> tuple[int, np.ndarray]:
+    """(the output the model answers, (M,) how much hiding each part lowered the evidence for it), from the scores of
+    the input (1, outputs) and of its occluded copies (M, outputs)."""
+    target = int(np.argmax(base[0]))
+    if not len(occluded):
+        return target, np.zeros(0)
+    return target, evidence(base, target, kind)[0] - evidence(occluded, target, kind)
+
+
+def explanation(occluder, item, x: np.ndarray, base: np.ndarray, occluded: np.ndarray, parts: list, served) -> dict:
+    """What ``lamina explain`` and POST /explain answer for one input: label, score, method, map (and an image's box).
+    ``served`` has the package's labels, task, prep and tokenizer."""
+    target, lowered = lowered_evidence(base, occluded, served.task.kind)
+    return {
+        "label": served.labels[target] if target < len(served.labels) else str(target),
+        "score": float(base[0, target]),
+        "method": METHOD,
+        **occluder.extras(item, served.prep),
+        "map": occluder.attribution(lowered, parts, x, served.prep, served.tokenizer),
+    }
+
 
 OCCLUDERS = {"image": ImageOccluder(), "audio": AudioOccluder(), "text": TextOccluder(), "table": TableOccluder()}
-
-
-def _picture_size(item) -> tuple[int, int] | None:
-    """(width, height) of a picture file or its bytes as it is meant to be seen (EXIF orientation applied)."""
-    import io
-
-    from PIL import Image
-
-    if not isinstance(item, (str, bytes)) and not hasattr(item, "read_bytes"):
-        return None
-    try:
-        with Image.open(io.BytesIO(item) if isinstance(item, bytes) else item) as img:
-            w, h = img.size
-            turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-    except (OSError, ValueError):
-        return None
-    return (h, w) if turned else (w, h)
 
 
 def _text_positions(ids: np.ndarray, tokenizer) -> list[int]:

@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lamina.explaining.render import draw
-from lamina.data.occluders import OCCLUDERS, evidence, variants
-
-METHOD = "occlusion"
+from lamina.data.occluders import OCCLUDERS, explanation, lowered_evidence, variants
 
 
 def explain_inputs(model_path, inputs: list, output: Path | None = None) -> list[dict]:
@@ -32,47 +30,31 @@ def explain_inputs(model_path, inputs: list, output: Path | None = None) -> list
     from lamina.serve.predictor import OnnxPredictor
 
     predictor = OnnxPredictor.load(model_path)
+    occluder = OCCLUDERS[predictor.modality]
     out = []
     for n, item in enumerate(inputs, start=1):
-        record, x, heat = explain_one(predictor, item)
+        x = predictor.encode([item])
+        hidden, parts = variants(occluder, x, predictor.prep, predictor.tokenizer)
+        occluded = predictor.scores(hidden) if len(hidden) else hidden
+        name = str(item) if isinstance(item, (str, Path)) else type(item).__name__
+        record = {"input": name, **explanation(occluder, item, x, predictor.scores(x), occluded, parts, predictor)}
         if output is not None:
             output.mkdir(parents=True, exist_ok=True)
-            stem = output / f"{n:03d}-{_safe(record['input'])}"
-            drawn = draw(OCCLUDERS[predictor.modality].drawn_as, stem, record["input"], x, heat, predictor.prep)
+            stem = output / f"{n:03d}-{_safe(name)}"
+            drawn = draw(occluder.drawn_as, stem, name, x, record["map"], predictor.prep)
             record["files"] = {"map": str(drawn), "json": str(stem.with_suffix(".json"))}
             stem.with_suffix(".json").write_text(json.dumps(record), encoding="utf-8")
         out.append(record)
     return out
 
 
-def explain_one(predictor, item) -> tuple[dict, np.ndarray, list]:
-    """(the explanation of one input, the graph's input for it, its map)."""
-    occluder = OCCLUDERS[predictor.modality]
-    x = predictor.encode([item])
-    target, score, parts, drops = part_drops(predictor, x)
-    heat = occluder.attribution(drops, parts, x, predictor.prep, predictor.tokenizer)
-    record = {
-        "input": str(item) if isinstance(item, (str, Path)) else type(item).__name__,
-        "label": predictor.labels[target] if target < len(predictor.labels) else str(target),
-        "score": score,
-        "method": METHOD,
-        **occluder.extras(item, predictor.prep),
-        "map": heat,
-    }
-    return record, x, heat
-
-
 def part_drops(predictor, x: np.ndarray) -> tuple[int, float, list, np.ndarray]:
     """(the output the model answers for ``x``, its score, the parts of ``x``, how much hiding each lowered the
-    evidence for it)."""
+    evidence for it): the figures the sanity checks read (tests/explaining)."""
     base = predictor.scores(x)
-    target = int(np.argmax(base[0]))
     hidden, parts = variants(OCCLUDERS[predictor.modality], x, predictor.prep, predictor.tokenizer)
-    if not len(hidden):
-        return target, float(base[0, target]), parts, np.zeros(0)
-    kind = predictor.task.kind
-    drops = evidence(base, target, kind)[0] - evidence(predictor.scores(hidden), target, kind)
-    return target, float(base[0, target]), parts, drops
+    target, lowered = lowered_evidence(base, predictor.scores(hidden) if len(hidden) else hidden, predictor.task.kind)
+    return target, float(base[0, target]), parts, lowered
 
 
 def _safe(name: str) -> str:

@@ -63,15 +63,15 @@ class ColumnScaling(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, row width) -> (B, dense + categories)
         parts = []
+        nums = x.index_select(1, self.numbers)
         if len(self.median):  # the groups a table lacks are left out of the graph (an empty one would not export)
-            nums = x.index_select(1, self.numbers)
             missing = torch.isnan(nums)
             # asinh: linear near the median, logarithmic in the tails, so a heavy-tailed column (a price) stays in range
             z = ((nums - self.median) / self.scale).clamp(-1e6, 1e6)
             squashed = torch.sign(z) * torch.log(z.abs() + torch.sqrt(z * z + 1))  # asinh, as ONNX export writes it
             parts += [torch.where(missing, torch.zeros_like(nums), squashed), missing.to(x.dtype)]
         if len(self.bin_low):
-            within = (x.index_select(1, self.numbers).index_select(1, self.bin_column) - self.bin_low) / self.bin_width
+            within = (nums.index_select(1, self.bin_column) - self.bin_low) / self.bin_width
             parts.append(torch.where(torch.isnan(within), torch.zeros_like(within), within.clamp(0.0, 1.0)))
         for index in (self.texts, self.categories):
             if len(index):

@@ -12,10 +12,8 @@ from __future__ import annotations
 import numpy as np
 from starlette.responses import JSONResponse
 
-from lamina.data.occluders import OCCLUDERS, evidence, variants
+from lamina.data.occluders import OCCLUDERS, explanation, variants
 from lamina.serve.batching import Overloaded
-
-METHOD = "occlusion"
 
 
 async def explain_upload(core, request, decode) -> JSONResponse:
@@ -32,19 +30,7 @@ async def explain_upload(core, request, decode) -> JSONResponse:
     occluder = OCCLUDERS[model.modality]
     hidden, parts = await core.offload.run(variants, occluder, x, model.prep, model.tokenizer)
     base = await core._probabilities(model, x)
-    target = int(np.argmax(base[0]))
     step = core.options.max_batch_size
     scores = [await core._probabilities(model, hidden[i : i + step]) for i in range(0, len(hidden), step)]
-    kind = model.task.kind
-    drops = evidence(base, target, kind)[0] - evidence(np.concatenate(scores), target, kind) if scores else []
-    heat = occluder.attribution(np.asarray(drops), parts, x, model.prep, model.tokenizer)
-    return JSONResponse(
-        {
-            "model": model.name,
-            "label": model.labels[target] if target < len(model.labels) else str(target),
-            "score": float(base[0, target]),
-            "method": METHOD,
-            **occluder.extras(blobs[0], model.prep),
-            "map": heat,
-        }
-    )
+    occluded = np.concatenate(scores) if scores else hidden
+    return JSONResponse({"model": model.name, **explanation(occluder, blobs[0], x, base, occluded, parts, model)})
