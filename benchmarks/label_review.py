@@ -1,6 +1,6 @@
 """Label review: how many of 5% deliberately flipped labels `lamina review` finds.
 
-    .venv/bin/python benchmarks/label_review.py [--sets digits,fortunes,penguins] [--share 0.05]
+    .venv/bin/python benchmarks/label_review.py [--sets digits,fortunes,descriptions,penguins] [--share 0.05]
 
 Each dev set gets a seeded 5% of its labels changed to another label at random; `lamina review` (zero-config, 5
 folds) ranks every sample. Figures: the flagged set's precision and recall against the flipped samples,
@@ -89,12 +89,22 @@ def fortunes(work: Path, share: float) -> tuple[Path, set[str], list[str]]:
     return _flipped_table(made, "label", work, share)
 
 
+def package_descriptions(work: Path, share: float) -> tuple[Path, set[str], list[str]]:
+    """Debian packages' one-line descriptions (text) and their section (8 sections), 4,000 drawn at random (seeded)."""
+    table, _ = tables.packages(work, text=True)
+    with open(table, newline="") as f:
+        rows = [(r["description"], r["label"]) for r in csv.DictReader(f) if r["description"].strip()]
+    keep = np.random.default_rng(SEED).choice(len(rows), min(4000, len(rows)), replace=False)
+    made = _write(work / "descriptions.csv", ["text", "label"], [list(rows[i]) for i in sorted(keep)])
+    return _flipped_table(made, "label", work, share)
+
+
 def penguins(work: Path, share: float) -> tuple[Path, set[str], list[str]]:
     table, label = tables.penguins(work)
     return _flipped_table(table, label, work, share)
 
 
-SETS = {"digits": digits, "fortunes": fortunes, "penguins": penguins}
+SETS = {"digits": digits, "fortunes": fortunes, "descriptions": package_descriptions, "penguins": penguins}
 
 
 def score(review: Path, flipped: set[str]) -> dict:

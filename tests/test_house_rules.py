@@ -33,6 +33,9 @@ MODALITY_MODULES = {
 # Functions outside them that compare a dtype for another reason than telling modalities apart, and why.
 NOT_QUESTIONS = {
     ("serve/runtime.py", "check_batch"): "a request's tensor against the dtype the graph declares",
+    ("explaining/sanity.py", "randomised_network"): "a weight's rank: He initialisation redraws matrices, not biases",
+    ("explaining/sanity.py", "randomised_graph"): "a weight's rank: He initialisation redraws matrices, not biases",
+    ("models/attribution.py", "note_feature_map"): "a layer's output with channels and positions: Grad-CAM's map",
 }
 MODALITY_NAMES = {"image", "audio", "text"}
 MODALITY_CLASSES = {"ImagePreprocess", "AudioPreprocess", "TextPreprocess", "ImageTorch", "AudioTorch", "TextTorch"}

@@ -246,14 +246,15 @@ def evaluate(model, data, *, split: str | None = None, skip_bad: bool = False, c
     return run_evaluation(model, data, split=split, skip_bad=skip_bad, cache=cache, report_path=report)
 
 
-def explain(model, inputs, *, output=None) -> list[dict]:
-    """Why the model answers what it does for each input: occlusion maps through ONNX Runtime (torch-free, any
-    package with model.onnx); see lamina.explaining.explain. With ``output``, each map is also drawn over its input
-    (PNG; HTML for texts and table rows) beside its JSON."""
+def explain(model, inputs, *, output=None, method: str = "auto") -> list[dict]:
+    """Why the model answers what it does for each input: integrated gradients where the network has them (images,
+    audio, texts; needs torch), occlusion through ONNX Runtime elsewhere (torch-free, any package with model.onnx);
+    ``method`` "integrated-gradients", "grad-cam" (convolutional image networks) or "occlusion" insists on one. See lamina.explaining.explain. With ``output``, each map is also drawn over its input (PNG; HTML for texts
+    and table rows) beside its JSON."""
     from lamina.explaining.explain import explain_inputs
 
     items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-    return explain_inputs(model, list(items), Path(output) if output is not None else None)
+    return explain_inputs(model, list(items), Path(output) if output is not None else None, method)
 
 
 def load(path, device: str = "cpu"):

@@ -131,3 +131,22 @@ def test_a_second_run_reads_the_backbone_features_from_the_cache(photo_run, phot
     assert r.returncode == 0, r.stderr
     assert index[0].stat().st_mtime == stamp  # nothing new was encoded
     assert json.loads(r.stdout)["metrics"]["val"]["accuracy"] == summary["metrics"]["val"]["accuracy"]
+
+
+def test_grad_cam_points_at_the_glyph_not_the_background(photo_run, photos):
+    """Grad-CAM on the backbone's last feature map (7 x 7 at 224 px): its mass lies on the glyph's pixels, and
+    integrated gradients (the default) answer the same label with a map of the same size."""
+    glyph = sorted(photos.rglob("*.png"))[0]
+    r = run_cli("explain", photo_run[0], glyph, "--method", "grad-cam", "--json")
+    assert r.returncode == 0, r.stderr
+    cam = json.loads(r.stdout)["explanations"][0]
+    heat = np.asarray(cam["map"])
+    assert cam["method"] == "grad-cam" and heat.shape == (224, 224) and heat.min() >= 0 and heat.max() > 0
+    with Image.open(glyph) as img:
+        alpha = np.asarray(img.convert("RGBA").resize((224, 224)))[..., 3] > 0  # the glyph, on a clear ground
+    assert heat[alpha].mean() > heat[~alpha].mean()
+    r = run_cli("explain", photo_run[0], glyph, "--json")
+    assert r.returncode == 0, r.stderr
+    ig = json.loads(r.stdout)["explanations"][0]
+    assert ig["method"] == "integrated-gradients" and ig["label"] == cam["label"]
+    assert np.asarray(ig["map"]).shape == (224, 224)

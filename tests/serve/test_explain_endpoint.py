@@ -28,7 +28,7 @@ def _claims_pixels(width: int, height: int) -> bytes:
 
 def test_explain_endpoint_answers_as_the_cli_does_within_the_limits(digits_run, digits):
     picture = sorted((digits / "test" / "4").glob("*.png"))[0]
-    r = run_cli("explain", digits_run, picture, "--json")
+    r = run_cli("explain", digits_run, picture, "--method", "occlusion", "--json")
     assert r.returncode == 0, r.stderr
     cli = json.loads(r.stdout)["explanations"][0]
     with Server(f"digits={digits_run}", "--explain", "--max-body-mb", "1", "--max-image-pixels", "1000000") as s:

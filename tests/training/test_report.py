@@ -101,3 +101,50 @@ def test_curves_take_each_epochs_last_train_line_and_skip_final_lines():
 def test_labels_are_escaped():
     svg = charts.confusion_svg([[1, 0], [0, 1]], ["<script>", "b&c"])
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "b&amp;c" in svg
+
+
+def test_mistakes_get_their_maps_within_the_time_budget(digits_run, digits, monkeypatch):
+    """Each mistake the report shows gets the integrated-gradients map of the answer it gave, drawn over the
+    picture, until the budget is spent."""
+    import torch
+
+    from lamina.data.prepared import SplitData
+    from lamina.models.package import Predictor
+    from lamina.training import mistake_maps
+
+    predictor = Predictor.load(digits_run)
+    pictures = sorted((digits / "test").rglob("*.png"))[:3]
+    stored = predictor.encode([str(p) for p in pictures])
+    split = SplitData(stored, torch.zeros(3, dtype=torch.int64), [p.name for p in pictures], "image")
+    maps = mistake_maps.mistake_maps(
+        predictor.model, predictor.prep, predictor.task, predictor.labels, None, split, None
+    )
+    assert all(maps(i).startswith('<img class="map"') for i in range(3))
+    monkeypatch.setattr(mistake_maps, "BUDGET_S", 0.0)
+    spent = mistake_maps.mistake_maps(
+        predictor.model, predictor.prep, predictor.task, predictor.labels, None, split, None
+    )
+    assert spent(0) == ""
+
+
+def test_a_mistake_s_occlusion_map_scored_by_torch_equals_lamina_explain_s(fasttext_run):
+    """Texts are explained by occlusion (their preferred method); the report scores the occluded copies with the
+    torch network, and its map is the one ``lamina explain`` gets through ONNX Runtime."""
+    import json
+    from types import SimpleNamespace
+
+    from lamina.data.occluders import OCCLUDERS
+    from lamina.models.modality import torch_modality
+    from lamina.models.package import Predictor
+    from lamina.training.mistake_maps import _occlusion
+
+    text = "the striker scored twice in the second half"
+    r = run_cli("explain", fasttext_run[0], text, "--method", "occlusion", "--json")
+    assert r.returncode == 0, r.stderr
+    cli = json.loads(r.stdout)["explanations"][0]
+    p = Predictor.load(fasttext_run[0])
+    twin = torch_modality(p.prep)
+    served = SimpleNamespace(labels=p.labels, task=p.task, prep=p.prep, tokenizer=p.tokenizer)
+    found = _occlusion(p.model, twin, OCCLUDERS["text"], twin.served(p.encode([text])), served)
+    assert found["label"] == cli["label"] and [t for t, _ in found["map"]] == [t for t, _ in cli["map"]]
+    assert np.allclose([v for _, v in found["map"]], [v for _, v in cli["map"]], atol=1e-3)

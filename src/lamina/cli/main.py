@@ -124,7 +124,7 @@ def _cmd_validate(a) -> None:
 def _cmd_explain(a) -> None:
     from lamina.api import explain
 
-    records = explain(a.model, a.inputs, output=a.output)
+    records = explain(a.model, a.inputs, output=a.output, method=a.method)
     if a.json:
         _print_json({"explanations": records})
         return

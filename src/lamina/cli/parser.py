@@ -259,11 +259,20 @@ def _runs_and_predict_commands(sub) -> None:
     cp.add_argument("b", help="run directory")
     cp.add_argument("--json", action="store_true", help="print one JSON object")
 
-    ex = sub.add_parser("explain", help="what each answer rests on: occlusion maps through ONNX Runtime")
+    ex = sub.add_parser(
+        "explain", help="what each answer rests on: gradient maps where the network has them, else occlusion"
+    )
     ex.add_argument("model", help="run directory or its model/ directory")
     ex.add_argument("inputs", nargs="+", help="image or audio files, texts, or JSON rows for a table model")
     ex.add_argument(
         "--output", metavar="DIR", help="also draw each map over its input here (PNG, or HTML), with its JSON"
+    )
+    ex.add_argument(
+        "--method",
+        choices=("auto", "integrated-gradients", "grad-cam", "occlusion"),
+        default="auto",
+        help="auto (default): integrated gradients where the network has them (images, audio, texts), else "
+        "occlusion (tables); grad-cam: convolutional image networks; occlusion runs the exported graph only",
     )
     ex.add_argument("--json", action="store_true", help="print one JSON object")
 

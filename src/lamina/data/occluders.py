@@ -8,8 +8,10 @@ Each takes one input as the exported graph takes it (``x``: the graph's row, bat
   together for the deletion check);
 - ``attribution(drops, parts, x, prep, tokenizer)``: the JSON map of how much hiding each part lowered the predicted
   label's score (``drops``, one per part), in the input's own coordinates;
-- ``drawn_as`` (how lamina.explaining.render draws the map over the input) and ``extras`` (what else the JSON
-  says: an image's ``box``).
+- ``drawn_as`` (how lamina.data.map_drawing draws the map over the input) and ``extras`` (what else the JSON
+  says: an image's ``box``);
+- ``judged_parts(drops, parts, x, prep)`` and ``map_parts(heat, x, prep, tokenizer)`` (where a gradient map
+  exists): the parts the deletion check hides a fifth of, with their values (lamina.explaining.sanity).
 
 Images hide square patches (half-overlapping, an eighth of the side) under the picture's mean colour; audio hides
 tiles of the short-time spectrum (a band of mel frequencies over 100 ms) by zeroing them and resynthesising the
@@ -48,7 +50,7 @@ class ImageOccluder:
             out[0, top : top + patch, left : left + patch] = mean
         return out
 
-    drawn_as = "picture"  # lamina.explaining.render
+    drawn_as = "picture"  # lamina.data.map_drawing
 
     def extras(self, item, prep) -> dict:
         """``box``: the region of the original picture the model saw (lamina.data.image.region_seen); none for pixels
@@ -67,6 +69,15 @@ class ImageOccluder:
             seen[top : top + patch, left : left + patch] += 1
         return np.round(total / np.maximum(seen, 1), 5).tolist()
 
+    def judged_parts(self, drops: np.ndarray, parts: list, x: np.ndarray, prep) -> tuple[list, np.ndarray]:
+        """(parts, values) the deletion check (lamina.explaining.sanity) hides a fifth of, for an occlusion map:
+        1-pixel patches, valued by the map (a fifth of the overlapping patches covers less than a fifth)."""
+        return self.map_parts(np.asarray(self.attribution(drops, parts, x, prep)), x, prep)
+
+    def map_parts(self, heat: np.ndarray, x: np.ndarray, prep, tokenizer=None) -> tuple[list, np.ndarray]:
+        """(parts, values) for a map over the picture (H, W): its pixels."""
+        return [(r, c, 1) for r in range(heat.shape[0]) for c in range(heat.shape[1])], heat.ravel()
+
 
 class AudioOccluder:
     """int16 (1, samples): tiles of 8 mel-spaced frequency bands x 100 ms of the short-time spectrum zeroed (the
@@ -75,7 +86,7 @@ class AudioOccluder:
     BANDS = 8
     TILE_FRAMES = 10  # 100 ms at the front end's 10 ms hop
 
-    drawn_as = "spectrogram"  # lamina.explaining.render
+    drawn_as = "spectrogram"  # lamina.data.map_drawing
 
     def extras(self, item, prep) -> dict:
         return {}
@@ -107,19 +118,32 @@ class AudioOccluder:
             out[band_of_mel == b, t : t + self.TILE_FRAMES] = d
         return np.round(out, 5).tolist()
 
+    def judged_parts(self, drops: np.ndarray, parts: list, x: np.ndarray, prep) -> tuple[list, np.ndarray]:
+        return parts, drops
+
+    def map_parts(self, heat: np.ndarray, x: np.ndarray, prep, tokenizer=None) -> tuple[list, np.ndarray]:
+        """(tiles, values) for a map over (bands, frames) of any resolution: each tile's sum of the map, rows and
+        frames placed by their share of the band range and of the clip."""
+        parts = self.parts(x, prep)
+        frames = 1 + x.shape[1] // prep.hop_length
+        band = np.arange(heat.shape[0]) * self.BANDS // heat.shape[0]  # mel rows -> the tiles' bands
+        frame = np.arange(heat.shape[1]) * frames // heat.shape[1]  # the map's frames -> the clip's 10 ms frames
+        values = [heat[band == b][:, (frame >= t) & (frame < t + self.TILE_FRAMES)].sum() for b, t in parts]
+        return parts, np.asarray(values)
+
 
 class TextOccluder:
     """int64 token ids (1, L): each real token (not padding, not the first and last special ids) replaced by
     padding, which every text model masks."""
 
-    drawn_as = "tokens"  # lamina.explaining.render
+    drawn_as = "tokens"  # lamina.data.map_drawing
 
     def extras(self, item, prep) -> dict:
         return {}
 
     def parts(self, x: np.ndarray, prep, tokenizer=None) -> list[int]:
         """The positions of the text's own tokens."""
-        return _text_positions(x[0], tokenizer)
+        return text_positions(x[0], tokenizer)
 
     def hide(self, x: np.ndarray, parts: list, prep) -> np.ndarray:
         out = x.copy()
@@ -128,13 +152,21 @@ class TextOccluder:
 
     def attribution(self, drops: np.ndarray, parts: list, x: np.ndarray, prep, tokenizer=None) -> list[list]:
         """[[token, drop], ...] in the text's order."""
-        return [[_token(tokenizer, int(x[0, p])), round(float(d), 5)] for p, d in zip(parts, drops)]
+        return [[token_text(tokenizer, int(x[0, p])), round(float(d), 5)] for p, d in zip(parts, drops)]
+
+    def judged_parts(self, drops: np.ndarray, parts: list, x: np.ndarray, prep) -> tuple[list, np.ndarray]:
+        return parts, drops
+
+    def map_parts(self, heat: np.ndarray, x: np.ndarray, prep, tokenizer=None) -> tuple[list, np.ndarray]:
+        """(positions, values) for a map over the token positions: the text's own tokens."""
+        positions = self.parts(x, prep, tokenizer)
+        return positions, heat[positions]
 
 
 class TableOccluder:
     """float32 rows (1, width): each column in turn set to missing (a number NaN, a category 0, a text no words)."""
 
-    drawn_as = "columns"  # lamina.explaining.render
+    drawn_as = "columns"  # lamina.data.map_drawing
 
     def extras(self, item, prep) -> dict:
         return {}
@@ -153,6 +185,9 @@ class TableOccluder:
     def attribution(self, drops: np.ndarray, parts: list, x: np.ndarray, prep, tokenizer=None) -> list[list]:
         """[[column, drop], ...] in the table's column order."""
         return [[prep.spans[i][0]["name"], round(float(d), 5)] for i, d in zip(parts, drops)]
+
+    def judged_parts(self, drops: np.ndarray, parts: list, x: np.ndarray, prep) -> tuple[list, np.ndarray]:
+        return parts, drops
 
 
 METHOD = "occlusion"
@@ -195,7 +230,7 @@ def explanation(occluder, item, x: np.ndarray, base: np.ndarray, occluded: np.nd
 OCCLUDERS = {"image": ImageOccluder(), "audio": AudioOccluder(), "text": TextOccluder(), "table": TableOccluder()}
 
 
-def _text_positions(ids: np.ndarray, tokenizer) -> list[int]:
+def text_positions(ids: np.ndarray, tokenizer) -> list[int]:
     """The positions of a text's own tokens: the ids before the padding, less a leading and trailing special id."""
     real = np.flatnonzero(ids != 0).tolist()
     specials = _special_ids(tokenizer)
@@ -209,7 +244,7 @@ def _special_ids(tokenizer) -> set[int]:
     return {i for i in found if i is not None}
 
 
-def _token(tokenizer, token_id: int) -> str:
+def token_text(tokenizer, token_id: int) -> str:
     word = tokenizer.id_to_token(token_id) if tokenizer is not None else None
     return word if word is not None else f"#{token_id}"
 

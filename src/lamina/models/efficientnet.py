@@ -107,6 +107,7 @@ class EfficientNetLite0(Network):
                 cin = cout
         self._blocks = nn.ModuleList(blocks)
         self._conv_head, self._bn1 = SameConv(cin, FEATURES, 1), _bn(FEATURES)
+        self._head_act = nn.ReLU6()  # a module, not a function: Grad-CAM reads the last feature map from it
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(FEATURES, num_classes))
         self.feature_width = FEATURES  # of features(): what a frozen backbone's cache holds per image
         self.freeze = freeze
@@ -134,7 +135,7 @@ class EfficientNetLite0(Network):
         h = F.relu6(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
             h = block(h)
-        h = F.relu6(self._bn1(self._conv_head(h)))
+        h = self._head_act(self._bn1(self._conv_head(h)))
         return h.mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, K)

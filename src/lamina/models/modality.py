@@ -184,9 +184,11 @@ class TextTorch:
         return model, None
 
     def model_input(self, x: torch.Tensor, device: str) -> torch.Tensor:
-        """int32 (B, L) -> int64 (B, L') with L' the longest text of the batch: the padding after it changes no
-        output (every text model masks it), so short texts cost short compute."""
-        longest = int((x != 0).sum(1).max()) if len(x) else 1
+        """int32 (B, L) -> int64 (B, L') with L' the end of the batch's longest text (its last real id; a token an
+        explanation hid inside a text is padding too): the padding after it changes no output (every text model
+        masks it), so short texts cost short compute."""
+        ends = (x != 0) * torch.arange(1, x.shape[1] + 1)  # each real id's position + 1
+        longest = int(ends.max()) if x.numel() else 1
         return x[:, : max(1, longest)].to(device, torch.int64, non_blocking=True)
 
     def lengths(self, x: torch.Tensor) -> torch.Tensor:
@@ -196,8 +198,8 @@ class TextTorch:
     def graph_input(self, inputs: torch.Tensor) -> torch.Tensor:
         return inputs
 
-    def stored(self, inputs: np.ndarray) -> torch.Tensor:  # int32 (N, max_tokens)
-        return torch.from_numpy(inputs)
+    def stored(self, inputs: np.ndarray) -> torch.Tensor:  # token ids (N, max_tokens) -> int32, as served ids too
+        return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.int32))
 
     def served(self, stored: torch.Tensor) -> np.ndarray:  # int32 -> int64 token ids, as the graph takes them
         return stored.numpy().astype(np.int64)

@@ -88,6 +88,8 @@ LAYERS = (
 class MelFrontend(nn.Module):
     """int16-unit waveforms (B, T) at 16 kHz -> speech_embedding's log-mel input (B, 1, frames, 32)."""
 
+    BANDS_LAST = True  # its output is (frames, bands), not (bands, frames) (lamina.models.attribution)
+
     def __init__(self, pad_samples: int = PAD_SAMPLES):
         super().__init__()
         self.register_buffer("real", torch.zeros(N_FFT // 2 + 1, 1, N_FFT))  # (257, 1, 512) windowed DFT basis

@@ -15,6 +15,7 @@ from lamina.data.task import Task
 from lamina.models.output import activate
 from lamina.models.package import Predictor
 from lamina.training.validation import predict_split
+from lamina.training.mistake_maps import mistake_maps
 from lamina.training.report import write_report
 from lamina.training.run import read_metrics
 from lamina.training.figures import FIGURES
@@ -135,6 +136,9 @@ def run_evaluation(
             {},
             predictor.prep,
             _training_data_notes(info),
+            mistake_maps(
+                predictor.model, predictor.prep, predictor.task, meta["labels"], predictor.tokenizer, data, None
+            ),
         )
         result["report"] = str(report_path)
     return result

@@ -83,7 +83,8 @@ svg text{font-size:11px;fill:#333}svg .title{font-size:13px;font-weight:600}.axi
 .charts{display:flex;flex-wrap:wrap;gap:16px}table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}
 th:first-child,td:first-child{text-align:left}.mistakes{display:flex;flex-wrap:wrap;gap:10px}
 .mistake{border:1px solid #ddd;border-radius:4px;padding:6px;width:150px;font-size:12px;word-break:break-all}
-.mistake img{image-rendering:pixelated;display:block;margin-bottom:4px}.mistake:has(blockquote),.mistake:has(audio){width:260px;word-break:normal}.mistake audio{width:250px;display:block}.mistake blockquote.text{margin:0 0 4px;font-size:12px;white-space:pre-wrap;max-width:260px}pre{background:#f6f6f6;padding:10px;overflow:auto}
+.mistake img{image-rendering:pixelated;display:block;margin-bottom:4px;max-width:100%}
+.mistake p.tokens{margin:0 0 4px;font-size:12px}.mistake:has(blockquote),.mistake:has(audio){width:260px;word-break:normal}.mistake audio{width:250px;display:block}.mistake blockquote.text{margin:0 0 4px;font-size:12px;white-space:pre-wrap;max-width:260px}pre{background:#f6f6f6;padding:10px;overflow:auto}
 .summary span{margin-right:18px}
 """
 
@@ -198,10 +199,13 @@ def write_report(
     extra: dict,
     prep,
     data_notes: dict | None = None,
+    maps=None,
 ) -> Path:
     """report.html for ``split``'s figures: curves from ``rows``, the worst mistakes with a preview of each input
-    (``prep``, the modality object, shows a sample), the columns read and the data's problems (``data_notes``)."""
-    mistakes = worst_mistakes(task, probs, split.y.numpy(), split.keys, lambda i: prep.preview(split, i))
+    (``prep``, the modality object, shows a sample) and its map (``maps(i)``: HTML, lamina.training.mistake_maps),
+    the columns read and the data's problems (``data_notes``)."""
+    shown = (lambda i: prep.preview(split, i) + maps(i)) if maps is not None else (lambda i: prep.preview(split, i))
+    mistakes = worst_mistakes(task, probs, split.y.numpy(), split.keys, shown)
     page = render(
         title=title,
         split=split_name,

@@ -18,6 +18,7 @@ from lamina.data.dataset import PreparedData, prepare_training_data
 from lamina.models.package import package_meta, parity_samples, save_package
 from lamina.models.modality import torch_modality
 from lamina.training.importance import column_importance
+from lamina.training.mistake_maps import mistake_maps
 from lamina.models.registry import check_name, registered
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
 from lamina.training import distributed
@@ -308,6 +309,7 @@ def _finish(cfg: Config, run: RunDir, data: PreparedData, result) -> dict:
                 "problems": data_problems(data),
                 "importance": column_importance(result.model, data, result.batch["eval_batch_size"]),
             },
+            mistake_maps(result.model, data.prep, data.task, data.labels, data.tokenizer, split, data.root),
         )
     return {
         "run": str(run.path),
