@@ -4,7 +4,8 @@ import pytest
 from helpers import write_png
 from lamina.data.cache import image_cache
 from lamina.data.decode import decode_samples
-from lamina.data.image import ImageDecodeError, ImagePreprocess, load_image
+from lamina.data.image import ImagePreprocess, load_image
+from lamina.data.image_file import ImageDecodeError
 from lamina.data.layout import scan
 
 

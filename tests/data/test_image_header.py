@@ -7,7 +7,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from lamina.data.image import pixels_in_header
+from lamina.data.image_file import pixels_in_header
 
 
 def _encoded(array: np.ndarray, fmt: str, **kw) -> bytes:

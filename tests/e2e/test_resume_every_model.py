@@ -1,6 +1,7 @@
 """Exact resume for every registered model: killed with SIGKILL halfway, resumed by the same
 command, the final weights equal an uninterrupted run's bit for bit (BatchNorm, dropout,
-channels-last convolutions, frozen encoders with cached features, audio front-ends)."""
+channels-last convolutions, frozen encoders with cached features, audio front-ends). Each trained
+model is then explained by every method that applies to it (`lamina.explain`)."""
 
 from __future__ import annotations
 
@@ -100,3 +101,33 @@ def test_sigkill_then_resume_is_bit_identical(case, request, tmp_path):
     assert set(a) == set(b)
     differ = [k for k in a if not (a[k] == b[k]).all()]
     assert differ == [], f"{case}: killed at step {killed_at} of {total}, resumed weights differ in {differ[:5]}"
+    _explained_by_every_method(reference, _one_input(fixture, data), gradients=fixture != "wine_table")
+
+
+def _one_input(fixture: str, data):
+    """One input of the fixture's kind, as lamina explain takes it."""
+    if fixture == "corpus":
+        import csv
+
+        with open(data, newline="") as f:
+            return next(csv.DictReader(f))["text"]
+    if fixture == "wine_table":
+        return json.dumps({"alcohol": 13.2, "malic_acid": 1.8, "color_intensity": 5.1, "proline": 1050})
+    return str(sorted(p for p in data.rglob("*") if p.suffix in (".png", ".wav") and "_" not in p.parent.name)[0])
+
+
+def _explained_by_every_method(run, item, gradients: bool) -> None:
+    """auto and occlusion explain every model; integrated gradients every one but a table's (``gradients``); Grad-CAM
+    where the last feature map is fine enough; a method that does not apply is refused, naming occlusion."""
+    from lamina.api import explain
+    from lamina.common.errors import ConfigError
+
+    methods = {explain(run, item, method=m)[0]["method"] for m in ("auto", "occlusion")}
+    assert "occlusion" in methods
+    for method in ("integrated-gradients", "grad-cam"):
+        try:
+            (record,) = explain(run, item, method=method)
+        except ConfigError as e:
+            assert "--method occlusion" in str(e) and (method == "grad-cam" or not gradients), e
+            continue
+        assert record["method"] == method and len(record["map"]) > 0

@@ -128,6 +128,12 @@ class DataConfig(_Stage):
         None,
         description="squash to the square, or shorter side + centre crop; None = the model's (efficientnet-lite0: crop, else squash)",
     )
+    max_image_pixels: int | None = Field(
+        None,
+        ge=1,
+        description="images: the most pixels (width x height) a training file may have, read from its header before "
+        "decoding; None = 89,478,485 (Pillow's warning level). A server has its own (--max-image-pixels)",
+    )
     val_fraction: float = Field(0.1, ge=0, lt=1, description="of all samples, when the data has no val split")
     test_fraction: float = Field(0.1, ge=0, lt=1, description="of all samples, when the data has no split folders")
     skip_bad: bool = Field(
