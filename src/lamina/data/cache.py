@@ -103,7 +103,7 @@ class RowCache:
         return out
 
 
-IMAGE_DECODE_VERSION = 2  # 2: EXIF orientation applied, 16-bit scaled (not clipped), the fit mode in the key
+IMAGE_DECODE_VERSION = 3  # 2: EXIF orientation applied, 16-bit scaled (not clipped), the fit mode in the key; 3: squashed JPEGs decoded at a DCT scale
 
 
 def image_cache(root: Path, prep) -> RowCache:
