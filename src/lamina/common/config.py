@@ -124,9 +124,10 @@ class DataConfig(_Stage):
         None, ge=4, le=1024, description="pixels, square side; None = most common side in the data"
     )
     channels: Literal[1, 3] | None = Field(None, description="None = 1 when every image is grayscale, else 3")
-    image_fit: Literal["squash", "crop"] | None = Field(
+    image_fit: Literal["squash", "crop", "pad"] | None = Field(
         None,
-        description="squash to the square, or shorter side + centre crop; None = the model's (efficientnet-lite0: crop, else squash)",
+        description="squash to the square; shorter side + centre crop; or pad: longer side, the whole picture on a "
+        "square of its edge colour; None = the model's (efficientnet-lite0: crop, else squash)",
     )
     max_image_pixels: int | None = Field(
         None,

@@ -4,7 +4,9 @@ prediction and (later) serving. numpy + Pillow only, no torch, so a server can i
 An image becomes uint8 (H, W, C): decoded, turned upright by its EXIF orientation, converted
 to L or RGB (transparent pixels on white), then either squashed to a square side ("squash",
 small sets trained from scratch) or resized by its shorter side and centre-cropped ("crop",
-photos for a pretrained backbone, which keeps their proportions). A JPEG is decoded at the
+photos for a pretrained backbone, which keeps their proportions), or resized by its longer side
+and centred on a square of its own edge colour ("pad": all of a picture far from square kept,
+clip art and product shots whose object is not in the middle). A JPEG is decoded at the
 smallest DCT scale that still covers the target size (a phone photo decodes at 1/8 of its
 pixels). Pixels are counted from the header before anything is decoded, against lamina's
 limit (Pillow's own warnings are silenced: lamina's message is the one a user reads).
@@ -43,7 +45,9 @@ class ImagePreprocess(FileSamples):
     size: int  # pixels, square side after resizing
     channels: int  # 1 (L) or 3 (RGB)
     resample: str = "bilinear"  # Pillow filter used when the size differs
-    fit: str = "squash"  # "squash": resize to size x size; "crop": shorter side to size, then the centre square
+    # "squash": resize to size x size; "crop": shorter side to size, then the centre square; "pad": longer side to
+    # size, the whole picture on a square of its edge colour
+    fit: str = "squash"
     # training's limit on a file's width x height (data.max_image_pixels); not the model's: a server has its own
     max_pixels: int = field(default=MAX_IMAGE_PIXELS, compare=False)
 
@@ -213,6 +217,8 @@ def load_image(src, prep: ImagePreprocess, max_pixels: int = MAX_IMAGE_PIXELS) -
     filt = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}[prep.resample]
     if prep.fit == "crop":
         img = _cover_and_crop(img, prep.size, filt)
+    elif prep.fit == "pad":
+        img = _fit_and_pad(img, prep.size, filt)
     elif img.size != (prep.size, prep.size):
         img = img.resize((prep.size, prep.size), filt)
     arr = np.asarray(img, dtype=np.uint8)
@@ -236,7 +242,7 @@ def _upright(img):
 
 def region_seen(src, fit: str) -> list[int] | None:
     """[left, top, right, bottom] of the picture in ``src`` (a path or bytes) that load_image turns into the model's
-    input, in the picture's own pixels as it is meant to be seen: all of it ("squash"), or its centre square
+    input, in the picture's own pixels as it is meant to be seen: all of it ("squash", "pad"), or its centre square
     ("crop", as _cover_and_crop takes it). None when ``src`` is not a picture lamina reads."""
     try:
         with header(src) as img:
@@ -261,6 +267,25 @@ def _cover_and_crop(img, size: int, filt):
         img = img.resize((rw, rh), filt)
     left, top = (rw - size) // 2, (rh - size) // 2
     return img.crop((left, top, left + size, top + size))
+
+
+def _fit_and_pad(img, size: int, filt):
+    """Longer side resized to ``size``, the whole picture centred on a ``size`` x ``size`` square filled with the
+    mean colour of its own outermost pixels (white around clip art, the scene's edge around a photo)."""
+    Image = pillow()
+    w, h = img.size
+    scale = size / max(w, h)
+    rw, rh = max(1, round(w * scale)), max(1, round(h * scale))
+    if (rw, rh) != (w, h):
+        img = img.resize((rw, rh), filt)
+    if (rw, rh) == (size, size):
+        return img
+    arr = np.asarray(img)
+    frame = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]]).reshape(-1, *arr.shape[2:])
+    fill = tuple(int(v) for v in np.atleast_1d(frame.mean(0).round()))
+    square = Image.new(img.mode, (size, size), fill if len(fill) > 1 else fill[0])
+    square.paste(img, ((size - rw) // 2, (size - rh) // 2))
+    return square
 
 
 def image_preview(x: np.ndarray, side: int = 64) -> str:
