@@ -98,10 +98,14 @@ _PILLOW_LIMIT = threading.Lock()  # held while Pillow's own pixel limit is lifte
 
 def pillow():
     """PIL.Image, with Pillow's DecompressionBombWarning silenced: lamina checks every image's pixels from its header
-    against its own limit (MAX_IMAGE_PIXELS, data.max_image_pixels, a server's) and says so in its own words."""
+    against its own limit (MAX_IMAGE_PIXELS, data.max_image_pixels, a server's) and says so in its own words. The
+    filter is added when it is missing (a caller's warnings.catch_warnings may have taken it away), not on every
+    call: decoding threads would race on the filter list."""
     from PIL import Image
 
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    quiet = ("ignore", None, Image.DecompressionBombWarning, None, 0)
+    if quiet not in warnings.filters:
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     return Image
 
 
