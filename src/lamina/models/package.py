@@ -158,6 +158,17 @@ def load_model(path: str | Path) -> tuple[FullNetwork, dict]:
     return model, meta
 
 
+@torch.no_grad()
+def stored_scores(model, twin, task: Task, x: torch.Tensor, device: str = "cpu", batch_size: int = 256) -> torch.Tensor:
+    """The task's scores (N, outputs) of a FullNetwork for inputs in their stored form, ``batch_size`` at a time
+    (``twin``: the modality's lamina.models.modality object)."""
+    out = []
+    for start in range(0, len(x), batch_size):
+        batch = twin.model_input(x[start : start + batch_size], device)
+        out.append(activate(task, model(batch).float()).cpu())
+    return torch.cat(out) if out else torch.zeros((0, task.outputs))
+
+
 class Predictor:
     """A loaded model package: ``predict`` takes image files, bytes, PIL images or uint8 arrays; audio files; or texts."""
 
@@ -181,15 +192,10 @@ class Predictor:
         """The stored form of inputs: uint8 images (N, C, H, W), int32 token ids (N, max_tokens) or int16 clips (N, samples)."""
         return self.twin.stored(self.prep.inputs(list(items), self.tokenizer))
 
-    @torch.no_grad()
     def scores(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """The task's scores (N, outputs) for stored inputs (see encode): class probabilities, per-label
         probabilities, or predicted values."""
-        out = []
-        for start in range(0, len(x), batch_size):
-            batch = self.twin.model_input(x[start : start + batch_size], self.device)
-            out.append(activate(self.task, self.model(batch).float()).cpu())
-        return torch.cat(out) if out else torch.zeros((0, self.task.outputs))
+        return stored_scores(self.model, self.twin, self.task, x, self.device, batch_size)
 
     probabilities = scores  # the name before multi-label and regression
 

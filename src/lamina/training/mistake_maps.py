@@ -48,20 +48,15 @@ def mistake_maps(model, prep, task, labels: list[str], tokenizer, split, root: s
     return maps
 
 
-@torch.no_grad()
 def _occlusion(model, twin, occluder, x: np.ndarray, served) -> dict:
     """lamina explain's occlusion record for graph input ``x``, its copies scored by the torch network."""
     from lamina.data.occluders import explanation, variants
-    from lamina.models.output import activate
+    from lamina.models.package import stored_scores
 
     device = next(model.parameters()).device.type
 
     def scores(graph_inputs: np.ndarray) -> np.ndarray:
-        out = [
-            activate(served.task, model(twin.model_input(twin.stored(graph_inputs[s : s + OCCLUSION_BATCH]), device)))
-            for s in range(0, len(graph_inputs), OCCLUSION_BATCH)
-        ]
-        return torch.cat(out).float().cpu().numpy()
+        return stored_scores(model, twin, served.task, twin.stored(graph_inputs), device, OCCLUSION_BATCH).numpy()
 
     hidden, parts = variants(occluder, x, served.prep, served.tokenizer)
     return explanation(occluder, None, x, scores(x), scores(hidden) if len(hidden) else hidden, parts, served)
