@@ -205,10 +205,12 @@ def evidence(scores: np.ndarray, target: int, kind: str) -> np.ndarray:
     return np.log(np.maximum(p, TINY)) - np.log(np.maximum(rest.astype(np.float64), TINY))
 
 
-def lowered_evidence(base: np.ndarray, occluded: np.ndarray, kind: str) -> tuple[int, np.ndarray]:
-    """(the output the model answers, (M,) how much hiding each part lowered the evidence for it), from the scores of
-    the input (1, outputs) and of its occluded copies (M, outputs)."""
-    target = int(np.argmax(base[0]))
+def lowered_evidence(
+    base: np.ndarray, occluded: np.ndarray, kind: str, target: int | None = None
+) -> tuple[int, np.ndarray]:
+    """(the output explained: ``target``, or the one the model answers, (M,) how much hiding each part lowered the
+    evidence for it), from the scores of the input (1, outputs) and of its occluded copies (M, outputs)."""
+    target = int(np.argmax(base[0])) if target is None else target
     if not len(occluded):
         return target, np.zeros(0)
     return target, evidence(base, target, kind)[0] - evidence(occluded, target, kind)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lamina.data.occluders import OCCLUDERS, evidence, variants
+from lamina.data.occluders import OCCLUDERS, evidence, lowered_evidence, variants
 
 FIFTH = 0.2
 
@@ -81,9 +81,10 @@ def _units(predictor, model, x: np.ndarray, target: int, method: str) -> tuple[l
 
 
 def _occlusion_units(predictor, x: np.ndarray, target: int) -> tuple[list, np.ndarray]:
-    occluder, kind = OCCLUDERS[predictor.modality], predictor.task.kind
+    occluder = OCCLUDERS[predictor.modality]
     hidden, parts = variants(occluder, x, predictor.prep, predictor.tokenizer)
-    drops = evidence(predictor.scores(x), target, kind)[0] - evidence(predictor.scores(hidden), target, kind)
+    occluded = predictor.scores(hidden) if len(hidden) else hidden
+    _, drops = lowered_evidence(predictor.scores(x), occluded, predictor.task.kind, target)
     return occluder.judged_parts(drops, parts, x, predictor.prep)
 
 
