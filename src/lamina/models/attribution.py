@@ -45,13 +45,6 @@ def preferred_method(modality: str) -> str:
     return INTEGRATED_GRADIENTS if kind is not None and kind.preferred else OCCLUSION
 
 
-def gradient_method(model: nn.Module, modality: str, x: torch.Tensor, wanted: str = INTEGRATED_GRADIENTS) -> bool:
-    """Whether the FullNetwork (front end + network) ``model`` of ``modality`` has map ``wanted`` for model input
-    ``x`` (a batch of one)."""
-    kind = GRADIENTS.get(modality)
-    return kind is not None and kind.available(model, x, wanted)
-
-
 def gradient_explanation(
     model: nn.Module, twin, stored: torch.Tensor, task, labels: list[str], tokenizer, wanted: str
 ) -> dict | None:
@@ -61,12 +54,12 @@ def gradient_explanation(
     from lamina.models.output import activate
 
     x = twin.model_input(stored, next(model.parameters()).device.type)
-    if not gradient_method(model, twin.name, x, wanted):
-        return None
     with torch.no_grad():
         scores = activate(task, model.eval()(x).float())[0].cpu()
     target = int(scores.argmax())
-    heat = gradient_map(model, twin.name, x, target, task, wanted)
+    heat = _map(model, twin.name, x, target, task, wanted)
+    if heat is None:
+        return None
     return {
         "label": labels[target] if target < len(labels) else str(target),
         "score": float(scores[target]),
@@ -83,16 +76,23 @@ def gradient_map(
     audio, (tokens,) for text ids (padding positions 0).
 
     Raises:
-        ValueError: the network has no such map (see gradient_method).
+        ValueError: the network has no such map (a table; Grad-CAM on a coarse map or outside images; a text
+            network without a token embedding).
     """
-    if not gradient_method(model, modality, x, wanted):
+    heat = _map(model, modality, x, target, task, wanted)
+    if heat is None:
         raise ValueError(f"{type(model.net).__name__} has no {wanted} map for {modality}")
+    return heat
+
+
+def _map(model: nn.Module, modality: str, x: torch.Tensor, target: int, task, wanted: str) -> np.ndarray | None:
+    kind = GRADIENTS.get(modality)
+    if kind is None:
+        return None
     model.eval()
     answer = lambda out: _evidence(task, out, target)  # noqa: E731
     with torch.enable_grad():
-        if wanted == GRAD_CAM:
-            return _grad_cam(model, x, answer)
-        return GRADIENTS[modality].integrated(model, x, answer)
+        return kind.grad_cam(model, x, answer) if wanted == GRAD_CAM else kind.integrated(model, x, answer)
 
 
 class ImageGradients:
@@ -101,11 +101,11 @@ class ImageGradients:
 
     preferred = True  # preferred_method
 
-    def available(self, model: nn.Module, x: torch.Tensor, wanted: str) -> bool:
-        return wanted == INTEGRATED_GRADIENTS or _last_feature_map(model, x)[1] >= MIN_POSITIONS
-
     def integrated(self, model: nn.Module, x: torch.Tensor, answer) -> np.ndarray:
         return _integrated(model, None, x, _mean_colour, answer)[0].sum(0).cpu().numpy()
+
+    def grad_cam(self, model: nn.Module, x: torch.Tensor, answer) -> np.ndarray | None:
+        return _grad_cam(model, x, answer)
 
     def shown(self, heat: np.ndarray, stored: torch.Tensor, tokenizer) -> list:
         return np.round(heat, 5).tolist()
@@ -117,14 +117,14 @@ class AudioGradients:
 
     preferred = False  # preferred_method: occlusion hides what the deletion check hides
 
-    def available(self, model: nn.Module, x: torch.Tensor, wanted: str) -> bool:
-        return wanted == INTEGRATED_GRADIENTS
-
     def integrated(self, model: nn.Module, x: torch.Tensor, answer) -> np.ndarray:
         ig = _integrated(model, model.frontend, x, lambda out: out.min(), answer)[0].sum(0).cpu()
         return ig.T.numpy() if getattr(model.frontend, "BANDS_LAST", False) else ig.numpy()
 
     shown = ImageGradients.shown
+
+    def grad_cam(self, model: nn.Module, x: torch.Tensor, answer) -> None:
+        return None  # convolutional image networks only
 
 
 class TextGradients:
@@ -133,11 +133,10 @@ class TextGradients:
 
     preferred = False  # preferred_method
 
-    def available(self, model: nn.Module, x: torch.Tensor, wanted: str) -> bool:
-        return wanted == INTEGRATED_GRADIENTS and _token_embedding(model.net) is not None
-
-    def integrated(self, model: nn.Module, x: torch.Tensor, answer) -> np.ndarray:
+    def integrated(self, model: nn.Module, x: torch.Tensor, answer) -> np.ndarray | None:
         embedding = _token_embedding(model.net)
+        if embedding is None:
+            return None
         padding = embedding.weight[embedding.padding_idx].detach()
         return _integrated(model, embedding, x, lambda out: padding, answer)[0].sum(-1).cpu().numpy()
 
@@ -146,6 +145,8 @@ class TextGradients:
 
         ids = stored[0].numpy()
         return [[token_text(tokenizer, int(ids[p])), round(float(heat[p]), 5)] for p in text_positions(ids, tokenizer)]
+
+    grad_cam = AudioGradients.grad_cam
 
 
 GRADIENTS = {"image": ImageGradients(), "audio": AudioGradients(), "text": TextGradients()}  # tables: occlusion
@@ -166,15 +167,28 @@ def _mean_colour(pixels: torch.Tensor) -> torch.Tensor:
     return pixels.mean(dim=(2, 3), keepdim=True).round()  # (1, C, 1, 1)
 
 
-def _grad_cam(model: nn.Module, x: torch.Tensor, answer) -> np.ndarray:
-    with _replaced_output(_last_feature_map(model, x)[0], lambda out: out.detach().requires_grad_(True)) as seen:
-        evidence = answer(model(x))[0]
-    (acts,) = seen
+def _grad_cam(model: nn.Module, x: torch.Tensor, answer) -> np.ndarray | None:
+    """Grad-CAM on the last feature map of one forward pass (the last module of ``model.net``, in the order they
+    finish, with a (B, C, h, w) output); None when it has fewer than MIN_POSITIONS positions."""
+    maps: list[torch.Tensor] = []
+
+    def note_feature_map(_module, _inputs, out):
+        if isinstance(out, torch.Tensor) and out.dim() == 4:
+            maps.append(out)
+
+    handles = [m.register_forward_hook(note_feature_map) for m in model.net.modules() if m is not model.net]
+    try:
+        evidence = answer(model(x.detach().float().requires_grad_(True)))[0]  # every activation on the graph
+    finally:
+        for h in handles:
+            h.remove()
+    if not maps or maps[-1].shape[2] * maps[-1].shape[3] < MIN_POSITIONS:
+        return None
+    acts = maps[-1]
     (grads,) = torch.autograd.grad(evidence, acts)
     cam = torch.relu((grads.mean(dim=(2, 3), keepdim=True) * acts).sum(1, keepdim=True))  # (1, 1, h, w)
-    size = x.shape[-2:]
-    upsampled = nn.functional.interpolate(cam, size=size, mode="bilinear", align_corners=False)
-    return upsampled[0, 0].detach().cpu().numpy()
+    upsampled = nn.functional.interpolate(cam.detach(), size=x.shape[-2:], mode="bilinear", align_corners=False)
+    return upsampled[0, 0].cpu().numpy()
 
 
 def _integrated(model: nn.Module, module: nn.Module | None, x: torch.Tensor, baseline, answer) -> torch.Tensor:
@@ -216,24 +230,6 @@ def _replaced_output(module: nn.Module, replace):
         yield made
     finally:
         handle.remove()
-
-
-def _last_feature_map(model: nn.Module, x: torch.Tensor) -> tuple[nn.Module | None, int]:
-    """(the module of ``model.net`` that finishes last with a (B, C, h, w) output, its h x w), or (None, 0)."""
-    finished: list[tuple[nn.Module, int]] = []
-
-    def note_feature_map(module, _inputs, out):
-        if isinstance(out, torch.Tensor) and out.dim() == 4:
-            finished.append((module, out.shape[2] * out.shape[3]))
-
-    handles = [m.register_forward_hook(note_feature_map) for m in model.net.modules() if m is not model.net]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return finished[-1] if finished else (None, 0)
 
 
 def _token_embedding(net: nn.Module) -> nn.Embedding | None:
