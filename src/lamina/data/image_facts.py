@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from lamina.common.config import DataConfig
 from lamina.common.errors import DataError
 from lamina.data.image import ImagePreprocess
-from lamina.data.image_file import ImageDecodeError, peek
+from lamina.data.image_file import MAX_IMAGE_PIXELS, ImageDecodeError, peek
 from lamina.data.layout import Layout, Sample, scan
 from lamina.data.modality import table_modality
 from lamina.data.task import TASK_KINDS
@@ -61,13 +61,13 @@ def image_facts(samples: list[Sample]) -> ImageFacts:
 
 def infer_prep(cfg: DataConfig, samples: list[Sample]) -> ImagePreprocess:
     fit = cfg.image_fit or "squash"
-    limit = {"max_pixels": cfg.max_image_pixels} if cfg.max_image_pixels else {}
+    limit = cfg.max_image_pixels or MAX_IMAGE_PIXELS
     if cfg.image_size and cfg.channels:
-        return ImagePreprocess(cfg.image_size, cfg.channels, fit=fit, **limit)
+        return ImagePreprocess(cfg.image_size, cfg.channels, fit=fit, max_pixels=limit)
     facts = image_facts(samples)
     size = cfg.image_size or min(facts.side, MAX_INFERRED_SIZE)
     channels = cfg.channels or (1 if facts.gray else 3)
-    return ImagePreprocess(size, channels, fit=fit, **limit)
+    return ImagePreprocess(size, channels, fit=fit, max_pixels=limit)
 
 
 def scan_images(cfg: DataConfig) -> tuple[Layout, ImageFacts] | None:
