@@ -36,6 +36,8 @@ NOT_QUESTIONS = {
     ("explaining/sanity.py", "randomised_network"): "a weight's rank: He initialisation redraws matrices, not biases",
     ("explaining/sanity.py", "randomised_graph"): "a weight's rank: He initialisation redraws matrices, not biases",
     ("models/attribution.py", "note_feature_map"): "a layer's output with channels and positions: Grad-CAM's map",
+    ("models/network.py", "per_member"): "outputs with an ensemble's member axis, in any modality",
+    ("models/network.py", "ensemble_answer"): "outputs with an ensemble's member axis, in any modality",
 }
 MODALITY_NAMES = {"image", "audio", "text"}
 MODALITY_CLASSES = {"ImagePreprocess", "AudioPreprocess", "TextPreprocess", "ImageTorch", "AudioTorch", "TextTorch"}

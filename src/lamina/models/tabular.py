@@ -17,7 +17,7 @@ from torch import nn
 from lamina.common.config import ModelConfig
 from lamina.models.network import Network
 
-DEFAULTS = {"width": 256, "depth": 2, "dropout": 0.1}
+DEFAULTS = {"width": 256, "depth": 2, "dropout": 0.1, "members": 5}
 # small tables take many passes: the epochs auto range of a table model (lamina.training.budget)
 TRAIN_DEFAULTS = {
     "batch_size": 128,
@@ -25,6 +25,9 @@ TRAIN_DEFAULTS = {
     "eval_batch_size": 1024,
     "label_smoothing": 0.0,  # 0.1 measured within noise and left the wine notes unread (benchmarks/DEFAULTS.md)
     "epoch_range": (20, 200),
+    # the best epoch by val loss, not accuracy: a small table's val split (a few hundred rows) ties or flips its
+    # accuracy on a handful of rows; with the ensemble, level with gradient boosting on every dev table (DEFAULTS.md)
+    "monitor": "loss",
 }
 MAX_EMBEDDING = 16  # widest category embedding
 
@@ -85,31 +88,71 @@ def embedding_width(values: int) -> int:
     return max(2, min(MAX_EMBEDDING, round(1.6 * (values + 1) ** 0.56)))
 
 
+class MemberLinear(nn.Module):
+    """``members`` linear layers side by side, each with its own weights: (M, B, fan_in) -> (M, B, fan_out), each
+    initialised as nn.Linear initialises one."""
+
+    def __init__(self, members: int, fan_in: int, fan_out: int):
+        super().__init__()
+        bound = 1.0 / math.sqrt(fan_in)
+        self.weight = nn.Parameter(torch.empty(members, fan_in, fan_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(members, 1, fan_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(x, self.weight) + self.bias
+
+
+class MemberLayerNorm(nn.Module):
+    """LayerNorm over the last dimension with a scale and shift of its own per member: (M, B, width)."""
+
+    def __init__(self, members: int, width: int):
+        super().__init__()
+        self.width = width
+        self.weight = nn.Parameter(torch.ones(members, 1, width))
+        self.bias = nn.Parameter(torch.zeros(members, 1, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.layer_norm(x, (self.width,)) * self.weight + self.bias
+
+
 class TabularMLP(Network):
     """Embeddings of the category columns beside the scaled numbers, their missing flags and the texts' hashed words
-    (``dense`` values in all), then an MLP."""
+    (``dense`` values in all), then an MLP; ``members`` of them side by side (embeddings and layers of their own, the
+    inputs shared), each trained on its own loss, their outputs averaged: a deep ensemble in one graph (Lakshminarayanan
+    et al., 2017; AutoGluon bags its tabular networks for the same reason). In training mode the network answers each
+    member's outputs (B, members, outputs) (lamina.models.network: per_member); in eval mode their mean (B, outputs)."""
 
-    def __init__(self, dense: int, cardinalities: list[int], outputs: int, width: int, depth: int, dropout: float):
+    def __init__(
+        self, dense: int, cardinalities: list[int], outputs: int, width: int, depth: int, dropout: float, members: int
+    ):
         super().__init__()
-        self.dense = dense
-        self.embeddings = nn.ModuleList(nn.Embedding(n + 1, embedding_width(n)) for n in cardinalities)
-        layers, fan_in = [], dense + sum(e.embedding_dim for e in self.embeddings)
+        self.dense, self.members = dense, members
+        self.embeddings = nn.ModuleList(nn.Embedding(n + 1, members * embedding_width(n)) for n in cardinalities)
+        layers, fan_in = [], dense + sum(embedding_width(n) for n in cardinalities)
         for _ in range(depth):
-            layers += [nn.Linear(fan_in, width), nn.LayerNorm(width), nn.GELU(), nn.Dropout(dropout)]
+            layers += [MemberLinear(members, fan_in, width), MemberLayerNorm(members, width), nn.GELU()]
+            layers.append(nn.Dropout(dropout))
             fan_in = width
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(fan_in, outputs)
-        for e in self.embeddings:
-            nn.init.normal_(e.weight, std=1.0 / math.sqrt(e.embedding_dim))
+        self.head = MemberLinear(members, fan_in, outputs)
+        for n, e in zip(cardinalities, self.embeddings):
+            nn.init.normal_(e.weight, std=1.0 / math.sqrt(embedding_width(n)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, dense + categories) -> (B, outputs)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, dense + categories) -> (B, outputs) or (B, M, outputs)
         ids = x[:, self.dense :].long()
-        parts = [x[:, : self.dense]] + [e(ids[:, i]) for i, e in enumerate(self.embeddings)]
-        return self.head(self.body(torch.cat(parts, dim=1)))
+        shared = x[:, : self.dense].unsqueeze(0).expand(self.members, -1, -1)  # (M, B, dense)
+        parts = [shared] + [  # each member's embedding of each category: (M, B, width)
+            e(ids[:, i]).reshape(-1, self.members, e.embedding_dim // self.members).transpose(0, 1)
+            for i, e in enumerate(self.embeddings)
+        ]
+        out = self.head(self.body(torch.cat(parts, dim=2)))  # (M, B, outputs)
+        if self.training and self.members > 1:
+            return out.transpose(0, 1)
+        return out.mean(0)
 
 
 def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, prep) -> TabularMLP:
     """The configured TabularMLP for the table modality's ``prep`` (its columns decide the widths and embeddings)."""
     dense = sum(number_width(c) if c["kind"] == "number" else w for c, _, w in prep.spans if c["kind"] != "category")
     cardinalities = [len(c["values"]) for c in prep.columns if c["kind"] == "category"]
-    return TabularMLP(dense, cardinalities, num_classes, cfg.width, cfg.depth, cfg.dropout)
+    return TabularMLP(dense, cardinalities, num_classes, cfg.width, cfg.depth, cfg.dropout, cfg.members)

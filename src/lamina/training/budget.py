@@ -46,7 +46,7 @@ def auto_epochs(epochs: int | str, n_train: int, span: tuple[int, int] = AUTO_EP
 def resolve_train(tc: TrainConfig, model: str, n_train: int, task: str = "classification") -> TrainConfig:
     """``tc`` with epochs, batch sizes, learning rate and monitor written in for the registered ``model``,
     ``n_train`` training samples and the ``task``: 'auto' epochs (see auto_epochs), the model's batch size,
-    lr and evaluation batch size where they are None, the task's metric for monitor 'auto'. batch_size
+    lr and evaluation batch size where they are None, the model's monitor (else the task's metric) for 'auto'. batch_size
     'auto' stays (the loop probes memory for it).
 
     Raises:
@@ -55,7 +55,7 @@ def resolve_train(tc: TrainConfig, model: str, n_train: int, task: str = "classi
     own = train_defaults(model)
     filled = {k: own[k] for k in ("batch_size", "lr", "eval_batch_size", "label_smoothing") if getattr(tc, k) is None}
     rules = TASK_KINDS[task]
-    monitor = rules.monitor if tc.monitor == "auto" else tc.monitor
+    monitor = (own["monitor"] or rules.monitor) if tc.monitor == "auto" else tc.monitor
     if monitor != "loss" and monitor not in rules.monitors:
         raise ConfigError(
             f"config: train.monitor: a {task} task has no '{monitor}'; use auto, loss or {' or '.join(rules.monitors)}"

@@ -57,12 +57,18 @@ def _cpu_bytes(model, x: torch.Tensor, train: bool, autocast) -> int:
         with torch.set_grad_enabled(train), autocast(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             out = model(x)
         if train:
-            F.cross_entropy(out.float(), torch.zeros(len(x), dtype=torch.long)).backward()
+            _backward(out)
             model.zero_grad(set_to_none=True)
     finally:
         for h in hooks:
             h.remove()
     return 2 * saved if train else sum(largest)
+
+
+def _backward(out: torch.Tensor) -> None:
+    """A backward pass through the outputs of a forward (one answer per sample, or one per member)."""
+    flat = out.float().flatten(0, -2)
+    F.cross_entropy(flat, torch.zeros(len(flat), dtype=torch.long, device=flat.device)).backward()
 
 
 def _measure(model, sample: torch.Tensor, batch: int, device: str, train: bool, autocast, to_input) -> int:
@@ -78,7 +84,7 @@ def _measure(model, sample: torch.Tensor, batch: int, device: str, train: bool, 
     with torch.set_grad_enabled(train), autocast():
         out = model(x)
     if train:
-        F.cross_entropy(out.float(), torch.zeros(batch, dtype=torch.long, device=device)).backward()
+        _backward(out)
         model.zero_grad(set_to_none=True)
     torch.cuda.synchronize(device)
     return max(0, torch.cuda.max_memory_allocated(device) - base)

@@ -7,6 +7,7 @@ import torch
 
 from lamina.common.errors import ConfigError
 from lamina.data.task import Task
+from lamina.models.network import ensemble_answer, per_member
 from lamina.models.output import output_of
 
 
@@ -23,14 +24,16 @@ class Objective:
         return self.task.rules.hit_name
 
     def loss(self, out: torch.Tensor, y: torch.Tensor, reduction: str = "mean", plain: bool = False) -> torch.Tensor:
-        """out: (B, outputs) float32 raw outputs; y: the task's targets. ``plain``: no smoothing or weights
-        (the validation and evaluation loss, comparable across settings)."""
+        """out: (B, outputs) float32 raw outputs, or each member's (B, members, outputs) (the mean of their losses);
+        y: the task's targets. ``plain``: no smoothing or weights (the validation and evaluation loss, comparable
+        across settings)."""
+        out, y = per_member(out, y)
         w = None if plain or self.weights is None else self.weights.to(out.device)
         return output_of(self.task).loss(self.task, out, y, w, reduction, 0.0 if plain else self.smoothing)
 
     def hits(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Right answers in a batch: the top label, or the whole label set at 0.5; 0 for regression."""
-        return output_of(self.task).hits(out, y)
+        return output_of(self.task).hits(ensemble_answer(out), y)
 
 
 def class_weights(task: Task, y: torch.Tensor, setting) -> torch.Tensor | None:
