@@ -84,12 +84,43 @@ def test_lamina_review_ranks_a_tables_flipped_rows_first(tmp_path):
     assert "Label review" in page and suspects[0]["input"] in page
 
 
-def test_review_refuses_what_it_cannot_check(tmp_path, capsys):
-    table = tmp_path / "numbers.csv"
+def _numbers(path):
+    """A regression table: a number and a noisy multiple of it."""
     rng = np.random.default_rng(0)
-    with open(table, "w", newline="") as f:
+    with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["x", "target"])
         w.writerows([[f"{v:.3f}", f"{3 * v + rng.normal():.3f}"] for v in rng.normal(0, 1, 120)])
+    return path
+
+
+def test_review_refuses_what_it_cannot_check(tmp_path, capsys):
+    table = _numbers(tmp_path / "numbers.csv")
     assert "regression task" in cli_fails(capsys, "review", table, "--output", tmp_path / "r.csv", "--json")
     assert "at least 2 folds" in cli_fails(capsys, "review", table, "--output", tmp_path / "r.csv", "--folds", "1")
+
+
+def test_a_training_with_review_folds_reports_the_labels_to_check(tmp_path):
+    table = tmp_path / "sizes.csv"
+    flipped = _table_with_flips(table)
+    run = tmp_path / "run"
+    r = run_cli("train", table, "--output", run, "--json", "--set", "train.review_folds=3")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)["review"]
+    with open(run / "review.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert summary["samples"] == len(rows) == 300 and summary["folds"] == 3 and summary["flagged"] > 0
+    report = (run / "report.html").read_text()
+    assert "Labels to check" in report and 'href="review.html"' in report
+    listed = [r["input"] for r in rows if r["suspect"] == "true"][:20]
+    assert all(f"<td>{key}</td>" in report for key in listed)
+    assert len(set(listed) & flipped) >= 0.6 * len(listed)  # the report's suspects are mostly the flipped rows
+    assert (run / "review.html").is_file()
+
+
+def test_review_folds_on_a_regression_says_there_is_no_review(tmp_path):
+    table = _numbers(tmp_path / "numbers.csv")
+    r = run_cli("train", table, "--output", tmp_path / "run", "--json", "--set", "train.review_folds=3")
+    assert r.returncode == 0, r.stderr
+    assert "no label review" in json.loads(r.stdout)["review"]["note"]
+    assert "no label review" in (tmp_path / "run" / "report.html").read_text()

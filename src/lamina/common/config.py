@@ -260,6 +260,11 @@ class TrainConfig(_Stage):
     deterministic: bool = Field(
         False, description="torch.use_deterministic_algorithms: bit-identical reruns and resumes"
     )
+    review_folds: int = Field(
+        0,
+        ge=0,
+        description="after training, lamina review's check of every label (one label per sample): out-of-fold probabilities from this many folds (about as many trainings more), review.csv and review.html in the run and the suspects in the report; 0 = none",
+    )
 
 
 class TrackConfig(_Stage):

@@ -112,7 +112,8 @@ def render(
         task, scores, y: the task (default: classification over evaluation["labels"]) and the split's scores and
             targets, for the precision-recall and residual plots.
         data_notes: {"columns": what the model reads of a table (PreparedData.column_use) or None, "problems":
-            the training data's problems}, shown bounded in the Data section.
+            the training data's problems, "review": the labels to check (train.review_folds) or None}, shown
+            bounded in the Data section.
     """
     e = html.escape
     task = task or Task("classification", evaluation.get("labels", []))
@@ -169,6 +170,7 @@ def data_section(notes: dict) -> str:
             f"shuffled across rows (mean of 3 shuffles, and their range)</p><table><tr><th>column</th><th>drop</th>"
             f"<th>range</th></tr>{rows}</table>"
         )
+    out += review_section(notes.get("review"))
     for p in notes.get("problems", []):
         p = bounded(p, PRINTED)
         items = "".join(f"<li><code>{e(x)}</code></li>" for x in p.get("paths", []))
@@ -178,6 +180,27 @@ def data_section(notes: dict) -> str:
             f"<ul>{items}</ul>" if items else ""
         )
     return out
+
+
+def review_section(review: dict | None) -> str:
+    """The labels to check (train.review_folds: lamina.training.review.report_review), or nothing."""
+    e = html.escape
+    if not review:
+        return ""
+    if "note" in review:
+        return f"<h3>Labels to check</h3><p>{e(review['note'])}</p>"
+    rows = "".join(
+        f"<tr><td>{e(r['input'])}</td><td>{e(r['label'])}</td><td>{e(r['suggested'])}</td>"
+        f"<td>{float(r['confidence']):.2f}</td><td>{float(r['label_score']):.2f}</td></tr>"
+        for r in review["suspects"]
+    )
+    return (
+        f"<h3>Labels to check</h3><p>{review['flagged']:,} of {review['samples']:,} samples (all splits) flagged by "
+        f"confident learning on {review['folds']}-fold out-of-fold probabilities; the most suspect "
+        f"{len(review['suspects'])} below, every sample ranked in <code>review.csv</code>, pictured in "
+        '<a href="review.html">review.html</a></p><table><tr><th>input</th><th>label</th><th>suggested</th>'
+        f"<th>its probability</th><th>the label's</th></tr>{rows}</table>"
+    )
 
 
 def write(path: Path, page: str) -> Path:

@@ -33,6 +33,7 @@ from lamina.training.validation import predict_split
 
 EARLY_STOPPING_SHARE = 0.1  # of a fold's training samples, held out for its early stopping
 GALLERY = 24  # suspects shown on the review page
+REPORTED = 20  # suspects listed in a training report (train.review_folds)
 
 
 def run_review(cfg: Config, output: Path, folds: int, report: Reporter) -> dict:
@@ -66,6 +67,17 @@ def run_review(cfg: Config, output: Path, folds: int, report: Reporter) -> dict:
     page = output.with_suffix(".html")
     _write_page(page, data, pooled, given, probs, order, issues, suggested)
     return {"samples": len(given), "flagged": int(issues.sum()), "folds": folds, "csv": str(output), "page": str(page)}
+
+
+def report_review(cfg: Config, run_path: Path, task_kind: str) -> dict:
+    """``train.review_folds`` after a training: run_review into the run (review.csv, review.html), and its first
+    REPORTED suspects for the report; for a task other than one label per sample, why there is none."""
+    if task_kind != "classification":
+        return {"note": f"train.review_folds: a {task_kind} task has no label review (one label per sample only)"}
+    summary = run_review(cfg, run_path / "review.csv", cfg.train.review_folds, Reporter(quiet=True))
+    with open(run_path / "review.csv", newline="", encoding="utf-8") as f:
+        suspects = [row for row in csv.DictReader(f) if row["suspect"] == "true"][:REPORTED]
+    return {**summary, "suspects": suspects}
 
 
 def _per_fold(cfg: Config, folds: int) -> float | None:

@@ -19,6 +19,7 @@ from lamina.models.package import package_meta, parity_samples, save_package
 from lamina.models.modality import torch_modality
 from lamina.training.importance import column_importance
 from lamina.training.mistake_maps import mistake_maps
+from lamina.training.review import report_review
 from lamina.models.registry import check_name, registered
 from lamina.training.checkpoint import CheckpointWriter, load_checkpoint
 from lamina.training import distributed
@@ -288,6 +289,7 @@ def _finish(cfg: Config, run: RunDir, data: PreparedData, result) -> dict:
         "seed": cfg.train.seed,
     }
     save_package(run.model, result.model, meta, data.tokenizer, parity_samples(data.splits, data.prep))
+    review = report_review(cfg, run.path, data.task.kind) if cfg.train.review_folds else None
     report_file = None
     if reported is not None:
         name, split, probs, m = reported
@@ -308,6 +310,7 @@ def _finish(cfg: Config, run: RunDir, data: PreparedData, result) -> dict:
                 "columns": data.column_use(),
                 "problems": data_problems(data),
                 "importance": column_importance(result.model, data, result.batch["eval_batch_size"]),
+                "review": review,
             },
             mistake_maps(result.model, data.prep, data.task, data.labels, data.tokenizer, split, data.root),
         )
@@ -324,6 +327,7 @@ def _finish(cfg: Config, run: RunDir, data: PreparedData, result) -> dict:
         "skipped": len(data.skipped),
         "report": str(report_file) if report_file else None,
         "batch": result.batch,
+        **({"review": {k: v for k, v in review.items() if k != "suspects"}} if review else {}),
     }
 
 
