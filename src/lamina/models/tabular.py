@@ -1,6 +1,6 @@
 """A network for tables of numbers, categories and short texts: robust-scaled numbers with their missing flags,
 hashed words of each text, an embedding per category column, joined and fed to an MLP (the shape Ludwig's and
-AutoGluon's tabular networks share).
+AutoGluon's tabular networks share); five such networks side by side, their outputs averaged (``TabularMLP``).
 
 Input: the table modality's rows (B, columns) float32 (lamina.data.table_data): numbers as they are (NaN when
 missing), category indices (0: missing or unseen). ``ColumnScaling`` is the parameter-free front end; the
