@@ -105,3 +105,12 @@ def test_a_lamina_json_off_its_schema_is_exit_2_naming_the_key(package, digits, 
     ):
         r = run_cli(*args)
         assert r.returncode == 2 and f"lamina.json: {named}:" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_weights_that_do_not_fit_the_described_network_are_exit_2(package, digits):
+    meta = _meta(package)
+    meta["model"]["width"] = 2 * meta["model"]["width"]  # lamina.json now describes a wider network
+    _rewrite(package, meta)
+    r = run_cli("predict", package, next((digits / "test" / "3").glob("*.png")))
+    assert r.returncode == 2, r.stderr
+    assert "model.safetensors: the weights do not fit the resnet-small network" in r.stderr and "bug" not in r.stderr

@@ -153,7 +153,14 @@ def load_model(path: str | Path) -> tuple[FullNetwork, dict]:
         raise DataError(
             f"{weights}: not a readable safetensors file ({str(e)[:200]}); copy the package again."
         ) from None
-    model.load_state_dict(current_keys(state), strict=True)
+    try:
+        model.load_state_dict(current_keys(state), strict=True)
+    except RuntimeError as e:  # torch lists every tensor that does not fit; the first says enough
+        first = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e))
+        raise DataError(
+            f"{weights}: the weights do not fit the {meta['model'].get('name')} network lamina.json describes "
+            f"({first[:200]}); a package written by another lamina version, or a changed file: retrain it"
+        ) from None
     model.eval()
     return model, meta
 
