@@ -194,12 +194,18 @@ def review_section(review: dict | None) -> str:
         f"<td>{float(r['confidence']):.2f}</td><td>{float(r['label_score']):.2f}</td></tr>"
         for r in review["suspects"]
     )
+    table = (
+        "<table><tr><th>input</th><th>label</th><th>suggested</th><th>its probability</th><th>the label's</th></tr>"
+        f"{rows}</table>"
+        if rows
+        else ""
+    )
     return (
         f"<h3>Labels to check</h3><p>{review['flagged']:,} of {review['samples']:,} samples (all splits) flagged by "
-        f"confident learning on {review['folds']}-fold out-of-fold probabilities; the most suspect "
-        f"{len(review['suspects'])} below, every sample ranked in <code>review.csv</code>, pictured in "
-        '<a href="review.html">review.html</a></p><table><tr><th>input</th><th>label</th><th>suggested</th>'
-        f"<th>its probability</th><th>the label's</th></tr>{rows}</table>"
+        f"confident learning on {review['folds']}-fold out-of-fold probabilities"
+        + (f"; the most suspect {len(review['suspects'])} below" if rows else "")
+        + ', every sample ranked in <code>review.csv</code>, pictured in <a href="review.html">review.html</a></p>'
+        + table
     )
 
 
