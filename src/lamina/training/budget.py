@@ -46,8 +46,8 @@ def auto_epochs(epochs: int | str, n_train: int, span: tuple[int, int] = AUTO_EP
 def resolve_train(tc: TrainConfig, model: str, n_train: int, task: str = "classification") -> TrainConfig:
     """``tc`` with epochs, batch sizes, learning rate and monitor written in for the registered ``model``,
     ``n_train`` training samples and the ``task``: 'auto' epochs (see auto_epochs), the model's batch size,
-    lr and evaluation batch size where they are None, the model's monitor (else the task's metric) for 'auto'. batch_size
-    'auto' stays (the loop probes memory for it).
+    lr and evaluation batch size where they are None, the model's monitor (else the task's metric) for 'auto'.
+    batch_size 'auto' stays (the loop probes memory for it).
 
     Raises:
         ConfigError: a monitor the task does not have (r2 for a classifier).

@@ -34,11 +34,13 @@ from lamina.training.validation import predict_split
 EARLY_STOPPING_SHARE = 0.1  # of a fold's training samples, held out for its early stopping
 GALLERY = 24  # suspects shown on the review page
 REPORTED = 20  # suspects listed in a training report (train.review_folds)
+RANKED_COLUMNS = ["input", "label", "suggested", "confidence", "suspect", "label_score"]
 
 
-def run_review(cfg: Config, output: Path, folds: int, report: Reporter) -> dict:
+def run_review(cfg: Config, output: Path, folds: int, report: Reporter, suspects: int = 0) -> dict:
     """Out-of-fold probabilities of every sample, ranked by confident learning, written to ``output`` (CSV) and a
-    page beside it (``output`` with .html). Returns a summary: samples, flagged, folds, the page.
+    page beside it (``output`` with .html). Returns a summary: samples, flagged, folds, the page; with ``suspects``,
+    the first that many flagged rows of the CSV too (as dicts).
 
     Raises:
         ConfigError: fewer than 2 folds, a task other than one label per sample, a label with fewer than ``folds``
@@ -63,21 +65,30 @@ def run_review(cfg: Config, output: Path, folds: int, report: Reporter) -> dict:
                 f"agrees with {agree:.1%} of the labels of the {int((fold_of == k).sum())} it did not see"
             )
     order, issues, suggested = review_ranking(probs, given)
-    _write_csv(output, pooled, data.labels, given, probs, order, issues, suggested)
+    rows = _ranked_rows(pooled, data.labels, given, probs, order, issues, suggested)
+    _write_csv(output, rows)
     page = output.with_suffix(".html")
     _write_page(page, data, pooled, given, probs, order, issues, suggested)
-    return {"samples": len(given), "flagged": int(issues.sum()), "folds": folds, "csv": str(output), "page": str(page)}
+    summary = {
+        "samples": len(given),
+        "flagged": int(issues.sum()),
+        "folds": folds,
+        "csv": str(output),
+        "page": str(page),
+    }
+    if suspects:
+        summary["suspects"] = [r for r in rows if r["suspect"] == "true"][:suspects]
+    return summary
 
 
-def report_review(cfg: Config, run_path: Path, task_kind: str) -> dict:
-    """``train.review_folds`` after a training: run_review into the run (review.csv, review.html), and its first
-    REPORTED suspects for the report; for a task other than one label per sample, why there is none."""
-    if task_kind != "classification":
-        return {"note": f"train.review_folds: a {task_kind} task has no label review (one label per sample only)"}
-    summary = run_review(cfg, run_path / "review.csv", cfg.train.review_folds, Reporter(quiet=True))
-    with open(run_path / "review.csv", newline="", encoding="utf-8") as f:
-        suspects = [row for row in csv.DictReader(f) if row["suspect"] == "true"][:REPORTED]
-    return {**summary, "suspects": suspects}
+def report_review(cfg: Config, run_path: Path) -> dict:
+    """``train.review_folds`` after a training: run_review into the run (review.csv, review.html) with its first
+    REPORTED suspects for the report; where the review refuses the data (a task without one label per sample, a label
+    with fewer samples than folds), why there is none, and the finished training stands."""
+    try:
+        return run_review(cfg, run_path / "review.csv", cfg.train.review_folds, Reporter(quiet=True), REPORTED)
+    except ConfigError as e:
+        return {"note": f"train.review_folds: no label review: {e}"}
 
 
 def _per_fold(cfg: Config, folds: int) -> float | None:
@@ -121,24 +132,28 @@ def _fold_probs(cfg: Config, data: PreparedData, pooled: SplitData, fold_of: np.
     return torch.softmax(out, dim=1).numpy(), result.epochs_run
 
 
-def _write_csv(output: Path, pooled, labels, given, probs, order, issues, suggested) -> None:
+def _ranked_rows(pooled, labels, given, probs, order, issues, suggested) -> list[dict]:
     """One row per sample, most suspect first: input, label, suggested, confidence (of the suggestion), suspect, and
     label_score (the given label's out-of-fold probability: the plain "lowest first" ranking sorts by it)."""
+    return [
+        {
+            "input": pooled.keys[i],
+            "label": labels[given[i]],
+            "suggested": labels[suggested[i]],
+            "confidence": f"{probs[i, suggested[i]]:.4f}",
+            "suspect": "true" if issues[i] else "false",
+            "label_score": f"{probs[i, given[i]]:.4f}",
+        }
+        for i in order
+    ]
+
+
+def _write_csv(output: Path, rows: list[dict]) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["input", "label", "suggested", "confidence", "suspect", "label_score"])
-        for i in order:
-            w.writerow(
-                [
-                    pooled.keys[i],
-                    labels[given[i]],
-                    labels[suggested[i]],
-                    f"{probs[i, suggested[i]]:.4f}",
-                    "true" if issues[i] else "false",
-                    f"{probs[i, given[i]]:.4f}",
-                ]
-            )
+        w = csv.DictWriter(f, fieldnames=RANKED_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
 
 
 def _write_page(page: Path, data, pooled, given, probs, order, issues, suggested) -> None:

@@ -289,7 +289,7 @@ def _finish(cfg: Config, run: RunDir, data: PreparedData, result) -> dict:
         "seed": cfg.train.seed,
     }
     save_package(run.model, result.model, meta, data.tokenizer, parity_samples(data.splits, data.prep))
-    review = report_review(cfg, run.path, data.task.kind) if cfg.train.review_folds else None
+    review = report_review(cfg, run.path) if cfg.train.review_folds else None
     report_file = None
     if reported is not None:
         name, split, probs, m = reported
