@@ -7,7 +7,10 @@ zero-config through the CLI (the table modality: lamina.data.table_data); the ba
 HistGradientBoostingClassifier / Regressor with native categorical support, fit on train with val for its early
 stopping, scored on test. Tables: scikit-learn's wine measurements (numbers, 3 classes) and diabetes progression
 (numbers, regression), and a table composed from this machine's Debian package metadata (`apt-cache dumpavail`:
-sizes, counts, architecture, priority and multi-arch categories; the label is the package's section, 8 largest).
+sizes, counts, architecture, priority and multi-arch categories; the label is the package's section, 8 largest),
+and listings whose photo carries the label (emoji rendered from Debian's Noto font, 60 per group, a price that
+says nothing): there the baseline reads the photo as the same frozen EfficientNet-Lite0 features lamina's table
+model computes (1,280 numbers, ImageNet weights, 224 px centre crop).
 """
 
 from __future__ import annotations
@@ -131,6 +134,17 @@ def breast_cancer(work: Path) -> tuple[Path, str]:
     return _with_splits([*d.feature_names, "label"], rows, work / "breast_cancer.csv"), "label"
 
 
+def emoji_listings(work: Path) -> tuple[Path, str]:
+    """A photo (an emoji, 60 per group, seeded) and a price drawn at random; the emoji's group as the label."""
+    from lamina.datasets.emoji import make_emoji
+
+    make_emoji(work / "photos", seed=0, per_class=60)
+    rng = np.random.default_rng(0)
+    files = sorted((work / "photos").rglob("*.png"))
+    rows = [[str(f.relative_to(work)), f"{rng.gamma(2.0, 10.0):.2f}", f.parent.name] for f in files]
+    return _with_splits(["photo", "price", "label"], rows, work / "listings.csv"), "label"
+
+
 TABLES = {
     "penguins": penguins,
     "anes96": anes96,
@@ -140,6 +154,7 @@ TABLES = {
     "diabetes": diabetes,
     "packages": packages,
     "packages-text": lambda w: packages(w, text=True),
+    "emoji-listings": emoji_listings,
 }
 
 
@@ -164,7 +179,10 @@ def baseline(table: Path, label: str) -> tuple[dict, float]:
     df = pd.read_csv(table, keep_default_na=False, na_values=[""])
     features = [c for c in df.columns if c not in (label, "split")]
     for c in [c for c in features if df[c].dtype == object]:
-        if df[c].nunique() > len(df) / 2:  # free text: TF-IDF fit on train, reduced to 100 dense components
+        if df[c].str.lower().str.endswith(".png").all():  # photos: the frozen backbone's features
+            df, added = _photo_columns(df, c, table.parent)
+            features = [f for f in features if f != c] + added
+        elif df[c].nunique() > len(df) / 2:  # free text: TF-IDF fit on train, reduced to 100 dense components
             df, added = _tfidf_columns(df, c)
             features = [f for f in features if f != c] + added
         else:
@@ -182,6 +200,28 @@ def baseline(table: Path, label: str) -> tuple[dict, float]:
     if regression:
         return {"r2": r2_score(truth, pred)}, seconds
     return {"accuracy": accuracy_score(truth, pred), "macro_f1": f1_score(truth, pred, average="macro")}, seconds
+
+
+def _photo_columns(df, column: str, root: Path):
+    """The photo column as EfficientNet-Lite0's pooled ImageNet features (the table model's own preprocessing)."""
+    import pandas as pd
+    import torch
+
+    from lamina.data.image import load_image
+    from lamina.data.table_files import image_column, image_prep
+    from lamina.models import efficientnet
+
+    prep = image_prep(image_column(column, None, None))
+    net = efficientnet.EfficientNetLite0(1, 0.0, freeze=True)
+    efficientnet.load_pretrained(net, efficientnet.default_folder())
+    net.eval()
+    pixels = np.stack([load_image(root / p, prep) for p in df[column]])  # (N, H, W, 3) uint8
+    with torch.no_grad():
+        x = (torch.from_numpy(pixels).permute(0, 3, 1, 2).float() - efficientnet.PIXEL_MEAN) / efficientnet.PIXEL_STD
+        feats = torch.cat([net.features(part) for part in x.split(64)]).numpy()
+    names = [f"{column}_{i}" for i in range(feats.shape[1])]
+    dense = pd.DataFrame(feats, columns=names, index=df.index)
+    return pd.concat([df.drop(columns=[column]), dense], axis=1), names
 
 
 def _tfidf_columns(df, column: str, components: int = 100):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -75,6 +76,24 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+@contextlib.contextmanager
+def served(*models: str):
+    """A real `lamina serve` of ``models`` (name=run) on a free port of 127.0.0.1, without auth: yields its URL, ends it."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lamina", "serve", *models, "--port", str(port), "--no-auth"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def wait_ready(url: str, proc: subprocess.Popen, path: str = "/v2/health/ready", seconds: float = 60) -> None:

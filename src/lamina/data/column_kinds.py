@@ -7,6 +7,8 @@ first ``SAMPLE_ROWS`` rows:
 
 - ``number``: at least 95% of the cells are finite numbers;
 - ``category``: few distinct values (at most half as many as cells), short ones (40 characters on average);
+- ``image`` / ``audio``: at least 95% of the cells are file names with an image (audio) extension, paths relative to
+  the table (lamina.data.table_files checks that each file is there);
 - ``identifier``: every cell distinct, one word, most with a digit ('7590-VHVEG', a UUID, a SKU);
 - ``text``: anything else;
 - ``empty``: no cell has a value.
@@ -17,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lamina.common.listing import shorten
+from lamina.data.audio import AUDIO_EXTENSIONS
+from lamina.data.image import IMAGE_EXTENSIONS
 from lamina.data.task import cell_text, number
 
 SAMPLE_ROWS = 5000  # rows whose cells decide a column's kind
@@ -25,6 +29,8 @@ CATEGORY_DISTINCT_SHARE = 0.5  # at most this many distinct values per cell ...
 CATEGORY_MEAN_CHARS = 40  # ... of at most this mean length: categories
 IDENTIFIER_MIN_CELLS = 20  # fewer cells cannot tell identifiers from single words
 IDENTIFIER_DIGIT_SHARE = 0.9  # share of one-word cells with a digit that makes unique cells identifiers
+FILE_SHARE = 0.95  # share of cells naming files of one kind that makes a column of image or audio paths
+FILE_KINDS = {"image": tuple(IMAGE_EXTENSIONS), "audio": tuple(AUDIO_EXTENSIONS)}
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,7 @@ class ColumnFacts:
     """One column's kind and the figures that decided it."""
 
     name: str
-    kind: str  # number | category | identifier | text | empty
+    kind: str  # number | category | image | audio | identifier | text | empty
     cells: int  # cells with a value, of the rows read
     distinct: int  # distinct values among them
     examples: tuple[str, ...]  # the first few distinct values
@@ -43,7 +49,14 @@ class ColumnFacts:
 
     def describe(self) -> str:
         """'categories (3 distinct values in 2,000 rows, e.g. 'One year', 'Two year')'."""
-        noun = {"number": "numbers", "category": "categories", "identifier": "identifiers", "text": "free text"}
+        noun = {
+            "number": "numbers",
+            "category": "categories",
+            "identifier": "identifiers",
+            "text": "free text",
+            "image": "image files",
+            "audio": "audio files",
+        }
         if self.kind == "empty":
             return "no values"
         shown = ", ".join(repr(shorten(e, 40)) for e in self.examples)
@@ -59,12 +72,20 @@ def column_facts(name: str, values: list) -> ColumnFacts:
         return facts("empty")
     if sum(number(c) is not None for c in cells) >= NUMBER_SHARE * len(cells):
         return facts("number")
+    for kind, extensions in FILE_KINDS.items():
+        if sum(_names_file(c, extensions) for c in cells) >= FILE_SHARE * len(cells):
+            return facts(kind)
     mean_chars = sum(map(len, distinct)) / len(distinct)
     if len(distinct) <= CATEGORY_DISTINCT_SHARE * len(cells) and mean_chars <= CATEGORY_MEAN_CHARS:
         return facts("category")
     if _identifiers(cells, distinct):
         return facts("identifier")
     return facts("text")
+
+
+def _names_file(cell: str, extensions: tuple[str, ...]) -> bool:
+    """A cell that reads as one file's path with one of ``extensions`` (case aside)."""
+    return "\n" not in cell and len(cell) <= 1024 and cell.lower().endswith(extensions)
 
 
 def _identifiers(cells: list[str], distinct: list[str]) -> bool:

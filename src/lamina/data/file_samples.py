@@ -10,6 +10,7 @@ class FileSamples:
     """The file modalities' common part of the modality interface."""
 
     reads_tables = False
+    encoded_once = False  # only a pretrained model's config freezes its encoder
     cell = "path"  # a batch-scoring table names files
     upload_fields = "file field"  # what a multipart upload carries the inputs in
 
@@ -37,7 +38,7 @@ class FileSamples:
     def advertised(self, inputs: list[dict]) -> list[dict]:
         return inputs[:1]
 
-    def from_named_inputs(self, named: dict, tokenizer=None):
+    def from_named_inputs(self, named: dict, tokenizer=None, root=None):
         raise TypeError("a file modality takes its graph's tensor only")  # request_inputs offers nothing else
 
     def page_form(self) -> dict:

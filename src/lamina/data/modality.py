@@ -32,6 +32,7 @@ class Modality(Protocol):
 
     name: ClassVar[str]  # the modality's name in config.yaml (data.modality) and lamina.json
     reads_tables: ClassVar[bool]  # whether its samples are rows of one table (else files in folders or a manifest)
+    encoded_once: bool  # a frozen encoder reads part of every input, whichever model is configured (a table's pictures)
     datatype: ClassVar[str]  # the exported graph's input as a v2 datatype ("UINT8") and as numpy's dtype
     dtype: ClassVar[Any]
     graph_input_name: ClassVar[str]
@@ -57,7 +58,8 @@ class Modality(Protocol):
     def request_inputs(self, graph: dict) -> list[dict]: ...  # the v2 inputs a request may send, the first advertised
     def string_fields(self, values: list[str]) -> list[bytes]: ...  # a multipart form's string fields -> uploads
     def advertised(self, inputs: list[dict]) -> list[dict]: ...  # of request_inputs, those a client should send
-    def from_named_inputs(self, named: dict[str, list], tokenizer=None) -> np.ndarray: ...  # values per input -> batch
+    # values per input -> batch; ``root``: the folder a table on disk's file cells are relative to (None: a request)
+    def from_named_inputs(self, named: dict[str, list], tokenizer=None, root=None) -> np.ndarray: ...
     def uploads(self, body: bytes) -> list[bytes]: ...  # a /predict body -> the uploads it holds
     def page_form(self) -> dict: ...  # what the try-it page asks for: {"kind": file|text|fields, ...}
     def read_eval(self, path, task, split, recorded, skip_bad, use_cache, tokenizer, columns): ...

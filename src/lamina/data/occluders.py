@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lamina.data.table_data import missing_value
+
 
 def variants(occluder, x: np.ndarray, prep, tokenizer=None) -> tuple[np.ndarray, list]:
     """(copies of ``x`` with one part each hidden (M, ...), the M parts)."""
@@ -164,7 +166,8 @@ class TextOccluder:
 
 
 class TableOccluder:
-    """float32 rows (1, width): each column in turn set to missing (a number NaN, a category 0, a text no words)."""
+    """float32 rows (1, width): each column in turn set to missing (a number NaN, a category 0, a text no words, a
+    picture NaN)."""
 
     drawn_as = "columns"  # lamina.data.map_drawing
 
@@ -179,7 +182,7 @@ class TableOccluder:
         out = x.copy()
         for i in parts:
             column, at, width = prep.spans[i]
-            out[0, at : at + width] = np.nan if column["kind"] == "number" else 0.0
+            out[0, at : at + width] = missing_value(column)
         return out
 
     def attribution(self, drops: np.ndarray, parts: list, x: np.ndarray, prep, tokenizer=None) -> list[list]:

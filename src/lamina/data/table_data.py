@@ -1,8 +1,9 @@
 """Tables of many columns: the ``table`` modality's preprocessing, what a row becomes, and what a server accepts.
 
-A row of numbers, categories and free text becomes one float32 vector (``columns``): a number column its value
-(NaN when missing), a category column the index of its value in the vocabulary the train split saw (0: missing or
-unseen), a free-text column its words hashed into a fixed number of buckets (lamina.data.hashed_text).
+A row of numbers, categories, free text and pictures becomes one float32 vector (``columns``): a number column its
+value (NaN when missing), a category column the index of its value in the vocabulary the train split saw (0: missing
+or unseen), a free-text column its words hashed into a fixed number of buckets (lamina.data.hashed_text), an image
+column the picture's pixels (lamina.data.table_files).
 The network's first layer scales the numbers and flags the missing ones (lamina.models.tabular), so the exported
 graph takes rows as a server reads them. No torch here: the server uses it.
 """
@@ -21,8 +22,10 @@ import numpy as np
 from lamina.common.errors import DataError, DecodeError
 from lamina.data.column_kinds import column_facts
 from lamina.data.hashed_text import hashed_text
+from lamina.data.table_files import MAX_IMAGE_FILE, CellRefused, image_cell, image_noise, pixels_out_of_range
 
-FEATURE_KINDS = ("number", "category", "text")  # what a table model reads of a column (data.columns: also "ignore")
+# what a table model reads of a column (data.columns: also "ignore")
+FEATURE_KINDS = ("number", "category", "text", "image")
 MAX_ROW_BYTES = 1 << 20  # one JSON row to score
 
 
@@ -38,7 +41,8 @@ class TablePreprocess:
 
     # one per feature column, in input order: {"name", "kind": number|category|text, "median", "scale"} for numbers,
     # {"name", "kind", "values": [the train split's values, most frequent first]} for categories, {"name", "kind",
-    # "width"} for free text (hashed words: lamina.data.hashed_text)
+    # "width"} for free text (hashed words: lamina.data.hashed_text), {"name", "kind", "size", "channels", "fit",
+    # "resample", "width"} for pictures (lamina.data.table_files)
     columns: tuple = ()
     label: str = ""  # the label column
     lookups: dict = field(default_factory=dict, compare=False, repr=False)  # column -> {value: index}, built on use
@@ -64,6 +68,11 @@ class TablePreprocess:
             at += width
         return out
 
+    @property
+    def encoded_once(self) -> bool:
+        """Pictures in the rows: a frozen photo backbone reads them (lamina.models.table_pictures)."""
+        return any(c["kind"] == "image" for c in self.columns)
+
     @cached_property
     def width(self) -> int:
         return sum(w for _, _, w in self.spans)
@@ -87,10 +96,10 @@ class TablePreprocess:
     @classmethod
     def claims_table(cls, cfg) -> bool:
         """A table file that is not a manifest of files (texts have been offered it first: a table with a column of
-        free text is theirs)."""
+        free text is theirs), or a manifest with columns besides its files, label and split: pictures with facts."""
         from lamina.data.text_data import is_text_table  # a table, not a manifest: the rule both modalities share
 
-        return is_text_table(cfg.path)
+        return is_text_table(cfg.path) or files_and_columns(cfg.path)
 
     @classmethod
     def prepare(cls, cfg, seed: int, tokenizer_file, layout):
@@ -108,7 +117,8 @@ class TablePreprocess:
         return {**self.input_spec(), "columns": self.names, "widths": [w for _, _, w in self.spans], "missing": "NaN"}
 
     def request_inputs(self, graph: dict) -> list[dict]:
-        """One input per column (FP32 numbers, BYTES categories, shape [N]), then the graph's rows."""
+        """One input per column (FP32 numbers, BYTES categories, texts and base64 pictures, shape [N]), then the graph's
+        rows."""
         per_column = [
             {"name": c["name"], "datatype": "FP32" if c["kind"] == "number" else "BYTES", "shape": [-1]}
             for c in self.columns
@@ -118,10 +128,11 @@ class TablePreprocess:
     def string_fields(self, values: list[str]) -> list[bytes]:
         return []  # a row comes as one JSON object, not as form fields
 
-    def row(self, record: dict, where: str = "row", strict: bool = True) -> np.ndarray:
+    def row(self, record: dict, where: str = "row", strict: bool = True, root: Path | None = None) -> np.ndarray:
         """{column: value} -> float32 (columns,). A missing or null value is missing; a number column's value must
         be a number (or text of one): else RowRefused naming the column, or with ``strict`` off (training data,
-        whose columns are at least 95% numbers) a missing value."""
+        whose columns are at least 95% numbers) a missing value. A picture is a path under ``root`` (a table on
+        disk), else the file's bytes or base64 text: CellRefused naming the column when it cannot be read."""
         if not isinstance(record, dict):
             raise RowRefused(f"{where}: expected a JSON object of column values, got {type(record).__name__}")
         out = np.empty(self.width, np.float32)
@@ -129,6 +140,8 @@ class TablePreprocess:
             value = record.get(c["name"])
             if c["kind"] == "text":
                 out[at : at + width] = hashed_text(category_text(value), width)
+            elif c["kind"] == "image":
+                out[at : at + width] = image_cell(c, value, where, root)
             else:
                 out[at] = _cell_value(c, value, where, self._lookup, strict)
         return out
@@ -142,8 +155,9 @@ class TablePreprocess:
 
     def decode(self, data: bytes, limits=None, tokenizer=None) -> np.ndarray:
         """UTF-8 JSON bytes of one object -> float32 (columns,). Raises RowRefused."""
-        if len(data) > MAX_ROW_BYTES:
-            raise RowRefused(f"a row is at most {MAX_ROW_BYTES:,} bytes of JSON")
+        most = MAX_ROW_BYTES + sum(MAX_IMAGE_FILE * 4 // 3 for c in self.columns if c["kind"] == "image")
+        if len(data) > most:
+            raise RowRefused(f"a row is at most {most:,} bytes of JSON")
         try:
             record = json.loads(data.decode("utf-8-sig"))
         except (UnicodeDecodeError, ValueError) as e:
@@ -158,11 +172,13 @@ class TablePreprocess:
         return inputs[:-1]  # one per column
 
     def page_form(self) -> dict:
-        """A field per column (numbers as number fields), sent as one JSON object."""
-        return {
-            "kind": "fields",
-            "fields": [{"name": c["name"], "number": c["kind"] == "number"} for c in self.columns],
-        }
+        """A field per column (numbers as number fields, pictures as file choosers whose file is sent as a data URL),
+        sent as one JSON object."""
+        fields = [{"name": c["name"], "number": c["kind"] == "number"} for c in self.columns]
+        for f, c in zip(fields, self.columns):
+            if c["kind"] == "image":
+                f["accept"] = "image/*"
+        return {"kind": "fields", "fields": fields}
 
     def uploads(self, body: bytes) -> list[bytes]:
         """A /predict body: one JSON object, or a JSON list of them (each an upload)."""
@@ -174,18 +190,20 @@ class TablePreprocess:
             return [body]  # decode says what is wrong with it
         return [json.dumps(item).encode() for item in doc] if isinstance(doc, list) and doc else [body]
 
-    def from_named_inputs(self, named: dict[str, list], tokenizer=None) -> np.ndarray:
+    def from_named_inputs(self, named: dict[str, list], tokenizer=None, root=None) -> np.ndarray:
         """One list of values per column (an infer request's inputs, a batch-scoring row) -> float32 (N, columns)."""
-        return self.rows_from_columns(named)
+        return self.rows_from_columns(named, root)
 
-    def rows_from_columns(self, named: dict[str, list]) -> np.ndarray:
-        """One list of values per column (an infer request's inputs, same length) -> float32 (N, columns)."""
+    def rows_from_columns(self, named: dict[str, list], root: Path | None = None) -> np.ndarray:
+        """One list of values per column (an infer request's inputs, same length) -> float32 (N, columns); pictures
+        are paths under ``root`` (a table on disk) or, without one, the files' base64 text."""
         lengths = {len(v) for v in named.values()}
         if len(lengths) > 1:
             raise RowRefused(f"every column input needs as many values; got lengths {sorted(lengths)}")
         n = lengths.pop() if lengths else 0
         records = [{name: values[i] for name, values in named.items()} for i in range(n)]
-        return np.stack([self.row(r, f"row {i + 1}") for i, r in enumerate(records)]) if records else self._empty()
+        rows = [self.row(r, f"row {i + 1}", root=root) for i, r in enumerate(records)]
+        return np.stack(rows) if records else self._empty()
 
     def cheap_to_decode(self, blobs: list[bytes], max_bytes: int, max_pixels: int) -> bool:
         return sum(map(len, blobs)) <= max_bytes
@@ -201,10 +219,13 @@ class TablePreprocess:
                 return f"column '{c['name']}' holds an infinite number"
             if c["kind"] == "text" and not (np.isfinite(col).all() and (col >= 0).all()):
                 return f"column '{c['name']}' holds hashed word counts (finite, at least 0)"
+            if c["kind"] == "image" and pixels_out_of_range(col):
+                return f"column '{c['name']}' holds pixel values 0..255 (NaN: no picture)"
         return None
 
     def parity_noise(self, rng: np.random.Generator) -> np.ndarray:
-        """Random rows (numbers around the train split's, some missing; any category index; a few hashed words)."""
+        """Random rows (numbers around the train split's, some missing; any category index; a few hashed words;
+        random pictures, one missing)."""
         out = np.zeros((8, self.width), np.float32)
         for c, at, width in self.spans:
             if c["kind"] == "number":
@@ -212,6 +233,8 @@ class TablePreprocess:
                 out[rng.random(8) < 0.2, at] = np.nan
             elif c["kind"] == "category":
                 out[:, at] = rng.integers(0, len(c["values"]) + 1, 8)
+            elif c["kind"] == "image":
+                out[:, at : at + width] = image_noise(c, rng, 8)
             else:
                 words = [" ".join(rng.choice(list("abcdefgh"), 5)) for _ in range(8)]
                 out[:, at : at + width] = np.stack([hashed_text(w, width) for w in words])
@@ -229,14 +252,17 @@ class TablePreprocess:
         return None
 
     def inputs(self, items: list, tokenizer=None) -> np.ndarray:
-        """What ``Predictor.predict`` takes (dicts of column values, or JSON texts of them) -> float32 (N, columns).
-        Raises DataError naming the input."""
+        """What ``Predictor.predict`` takes (dicts of column values, or JSON texts of them; pictures as paths from the
+        working directory) -> float32 (N, columns). Raises DataError naming the input."""
         rows = []
         for n, item in enumerate(items, start=1):
             try:
-                rows.append(self.decode(item.encode()) if isinstance(item, str) else self.row(item, f"input {n}"))
-            except RowRefused as e:
-                raise DataError(f"input {n}: {e}") from None
+                record = json.loads(item) if isinstance(item, str) else item
+                rows.append(self.row(record, f"input {n}", root=Path.cwd()))
+            except (RowRefused, CellRefused) as e:  # their message names the input
+                raise DataError(str(e)) from None
+            except ValueError as e:  # the JSON text of a row
+                raise DataError(f"input {n}: a row must be a JSON object of column values ({str(e)[:80]})") from None
         return np.stack(rows) if rows else self._empty()
 
     def near_duplicate_view(self, rows) -> np.ndarray:
@@ -268,6 +294,34 @@ def _cell_value(column: dict, value, where: str, lookup, strict: bool) -> float:
     if not math.isfinite(number):
         return math.nan
     return number
+
+
+def files_and_columns(path) -> bool:
+    """A CSV with a header whose columns are more than a file column, a label and a split ('photo,price,label')."""
+    from lamina.data.table_rows import table_columns
+
+    p = Path(path)
+    if not p.is_file() or p.suffix.lower() != ".csv":
+        return False
+    try:
+        header = table_columns(p)
+    except DataError:
+        return False
+    if not header or _names_a_file(p.parent, header[0]):  # a manifest without a header
+        return False
+    return len([h for h in header if h.strip().lower() != "split"]) > 2
+
+
+def _names_a_file(root: Path, cell: str) -> bool:
+    try:
+        return bool(cell.strip()) and (root / cell.strip()).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def missing_value(column: dict) -> float:
+    """What a row holds for a cell without a value: NaN for a number or a picture, 0 for a category or a text."""
+    return math.nan if column["kind"] in ("number", "image") else 0.0
 
 
 MISSING_WORDS = ("na", "nan", "null", "none", "?", "-")  # cells that mean "no value" in a number column

@@ -50,6 +50,7 @@ class TextPreprocess:
     upload_noun = "a UTF-8 text"
     content_noun = "texts"  # what two duplicate samples share, in messages
     reads_tables = True  # samples are rows of one table
+    encoded_once = False  # only a pretrained model's config freezes its encoder
     cell = "text"  # a batch-scoring table holds the texts themselves
     folder_extensions = (".txt",)  # batch scoring reads a folder of UTF-8 .txt files, a text each
     upload_fields = "file field or text field"  # texts come as multipart string fields too
@@ -147,7 +148,7 @@ class TextPreprocess:
     def advertised(self, inputs: list[dict]) -> list[dict]:
         return inputs[:1]  # the texts
 
-    def from_named_inputs(self, named: dict[str, list], tokenizer=None) -> np.ndarray:
+    def from_named_inputs(self, named: dict[str, list], tokenizer=None, root=None) -> np.ndarray:
         """{"text": texts} -> int64 token ids (N, max_tokens). Raises TextRefused."""
         return self.encode(named[TEXT_INPUT], tokenizer)
 

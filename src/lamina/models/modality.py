@@ -73,7 +73,7 @@ class ImageTorch:
             return [spec.inputs["mean"]] * channels, [spec.inputs["std"]] * channels
         return stats
 
-    def net_args(self, prep) -> tuple:
+    def net_args(self, prep, load_pretrained: bool) -> tuple:
         return ()
 
     def training_view(self, model: nn.Module, cfg, data) -> tuple[nn.Module, Augment]:
@@ -125,7 +125,7 @@ class AudioTorch:
     def normalization(self, spec, prep, stats: tuple[list, list]) -> tuple[list, list]:
         return stats
 
-    def net_args(self, prep) -> tuple:
+    def net_args(self, prep, load_pretrained: bool) -> tuple:
         return ()
 
     def training_view(self, model: nn.Module, cfg, data) -> tuple[nn.Module, Augment]:
@@ -177,7 +177,7 @@ class TextTorch:
     def normalization(self, spec, prep, stats: tuple[list, list]) -> tuple[list, list]:
         return stats
 
-    def net_args(self, prep) -> tuple:
+    def net_args(self, prep, load_pretrained: bool) -> tuple:
         return (prep.vocab_size,)  # ids are in [0, vocab_size)
 
     def training_view(self, model: nn.Module, cfg, data) -> tuple[nn.Module, None]:
@@ -228,8 +228,8 @@ class TableTorch:
     def normalization(self, spec, prep, stats: tuple[list, list]) -> tuple[list, list]:
         return stats
 
-    def net_args(self, prep) -> tuple:
-        return (prep,)  # its columns decide the numbers and the embeddings
+    def net_args(self, prep, load_pretrained: bool) -> tuple:
+        return (prep, load_pretrained)  # its columns decide the numbers, the embeddings and a photo backbone
 
     def model_input(self, x: torch.Tensor, device: str) -> torch.Tensor:
         return x.to(device, non_blocking=True)

@@ -273,4 +273,6 @@ def build_model(
     extra = {"pretrained": load_pretrained} if spec.pretrained else {}
     twin = torch_modality(modality)
     front = twin.frontend(spec, cfg, prep, tuple(input_shape), (mean, std), load_pretrained)
-    return FullNetwork(front, spec.build(cfg, tuple(input_shape), num_classes, *twin.net_args(prep), **extra))
+    return FullNetwork(
+        front, spec.build(cfg, tuple(input_shape), num_classes, *twin.net_args(prep, load_pretrained), **extra)
+    )

@@ -41,8 +41,8 @@ class ColumnScaling(nn.Module):
     """(B, row width) raw rows -> (B, dense + categories): asinh of robust-scaled numbers (missing: 0), a 0/1 flag per
     number that was missing, each number's piecewise-linear encoding over its train quantile bins (Gorishniy et al.,
     2022: 1 for the bins below the value, its place within its own bin, 0 above; a step in the label at any bin edge
-    is one weight away, as a tree's split is), the text columns' hashed words as they came, then the category
-    indices as they came."""
+    is one weight away, as a tree's split is), the text columns' hashed words as they came, the pictures' pixels as
+    they came (lamina.models.table_pictures reads them), then the category indices as they came."""
 
     def __init__(self, prep):
         super().__init__()
@@ -58,6 +58,8 @@ class ColumnScaling(nn.Module):
         self.register_buffer("bin_width", torch.tensor([hi - lo for _, lo, hi in bins], dtype=torch.float32))
         texts = [i for c, at, w in spans if c["kind"] == "text" for i in range(at, at + w)]
         categories = [at for c, at, _ in spans if c["kind"] == "category"]
+        pixels = [i for c, at, w in spans if c["kind"] == "image" for i in range(at, at + w)]
+        self.register_buffer("pixels", torch.tensor(pixels, dtype=torch.int64))
         self.register_buffer("numbers", torch.tensor([at for _, at in numbers], dtype=torch.int64))
         self.register_buffer("texts", torch.tensor(texts, dtype=torch.int64))
         self.register_buffer("categories", torch.tensor(categories, dtype=torch.int64))
@@ -76,7 +78,7 @@ class ColumnScaling(nn.Module):
         if len(self.bin_low):
             within = (nums.index_select(1, self.bin_column) - self.bin_low) / self.bin_width
             parts.append(torch.where(torch.isnan(within), torch.zeros_like(within), within.clamp(0.0, 1.0)))
-        for index in (self.texts, self.categories):
+        for index in (self.texts, self.pixels, self.categories):
             if len(index):
                 parts.append(x.index_select(1, index))
         return torch.cat(parts, dim=1)
@@ -151,8 +153,27 @@ class TabularMLP(Network):
         return out.mean(0)
 
 
-def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, prep) -> TabularMLP:
-    """The configured TabularMLP for the table modality's ``prep`` (its columns decide the widths and embeddings)."""
-    dense = sum(number_width(c) if c["kind"] == "number" else w for c, _, w in prep.spans if c["kind"] != "category")
+def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, prep, load_pretrained: bool = True) -> Network:
+    """The configured TabularMLP for the table modality's ``prep`` (its columns decide the widths and embeddings);
+    behind a frozen photo backbone when the table has image columns (lamina.models.table_pictures)."""
+    from lamina.models.table_pictures import PICTURE_FEATURES, picture_network
+
+    dense = sum(
+        number_width(c) if c["kind"] == "number" else w
+        for c, _, w in prep.spans
+        if c["kind"] not in ("category", "image")
+    )
     cardinalities = [len(c["values"]) for c in prep.columns if c["kind"] == "category"]
-    return TabularMLP(dense, cardinalities, num_classes, cfg.width, cfg.depth, cfg.dropout, cfg.members)
+    pictures = [c for c in prep.columns if c["kind"] == "image"]
+    mlp = TabularMLP(
+        dense + len(pictures) * PICTURE_FEATURES,
+        cardinalities,
+        num_classes,
+        cfg.width,
+        cfg.depth,
+        cfg.dropout,
+        cfg.members,
+    )
+    if not pictures:
+        return mlp
+    return picture_network(mlp, dense, pictures, len(cardinalities), load_pretrained)

@@ -26,6 +26,7 @@ class Input:
     data: bytes | None = None  # a file's bytes (a binary column of a Spark or Ray batch)
     error: str | None = None  # why the input cannot be scored, known before reading it (a cell of the wrong type)
     record: dict | None = None  # a table row's cells, for a model whose inputs are rows
+    root: str | None = None  # the folder a row's file cells are relative to (the table's)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Source:
         for row, record in table_records(self.path):
             cell = record.get(self.column)
             if self.kind == "rows":
-                yield Input(f"row {row}", record=record)
+                yield Input(f"row {row}", record=record, root=str(Path(self.path).parent))
             elif self.kind == "manifest":
                 yield Input(
                     _one_line(str(cell)) if cell else f"row {row}", path=str(self.path.parent / cell) if cell else None

@@ -38,9 +38,13 @@ function show(name, preds){
   }
   out.appendChild(table);
 }
-function fields(name){
+function dataUrl(file){
+  return new Promise((ok,bad)=>{const r=new FileReader(); r.onload=()=>ok(r.result); r.onerror=()=>bad(r.error); r.readAsDataURL(file);});
+}
+async function fields(name){
   const row={}; let any=false;
   for(const f of document.querySelectorAll('[data-field-of="'+CSS.escape(name)+'"]')){
+    if(f.type==='file'){if(f.files[0]){any=true; row[f.dataset.field]=await dataUrl(f.files[0]);} continue;}
     if(f.value.trim()===''){continue;} any=true;
     row[f.dataset.field]=f.type==='number'?Number(f.value):f.value;
   }
@@ -48,7 +52,7 @@ function fields(name){
 }
 async function run(name){
   const area=document.getElementById('text-'+name), form=document.getElementById('fields-'+name);
-  const body=form?fields(name):area?area.value:document.getElementById('file-'+name).files[0];
+  const body=form?await fields(name):area?area.value:document.getElementById('file-'+name).files[0];
   const out=document.getElementById('out-'+name);
   if(!body||(area&&!body.trim())){fail(out,form?'fill in a field first':area?'type a text first':'choose a file first');return;}
   out.textContent='…';
@@ -61,7 +65,8 @@ async function run(name){
   }catch(e){fail(out,e);}
 }
 function field(name, f){
-  const input=el('input',{type:f.number?'number':'text',step:'any'}); input.dataset.fieldOf=name; input.dataset.field=f.name;
+  const input=f.accept?el('input',{type:'file',accept:f.accept}):el('input',{type:f.number?'number':'text',step:'any'});
+  input.dataset.fieldOf=name; input.dataset.field=f.name;
   return el('label',{className:'field'},f.name+' ',input);
 }
 function entry(m){

@@ -101,10 +101,11 @@ class ServedModel:
         """The inputs metadata lists: those a client should send (a table: one per column; else the first)."""
         return self.prep.advertised(self.v2_inputs)
 
-    def from_named_inputs(self, named: dict[str, list]) -> np.ndarray:
-        """Values per request input (other than the graph's own tensor) -> one input batch, as the modality builds it."""
+    def from_named_inputs(self, named: dict[str, list], root: str | None = None) -> np.ndarray:
+        """Values per request input (other than the graph's own tensor) -> one input batch, as the modality builds it;
+        ``root``: the folder of a table on disk whose cells name files (batch scoring; never a request's)."""
         with _as_input_error(self.prep.name):
-            return self.prep.from_named_inputs(named, self.tokenizer)
+            return self.prep.from_named_inputs(named, self.tokenizer, None if root is None else Path(root))
 
     def decode_file(self, data: bytes, limits: DecodeLimits = DecodeLimits()) -> np.ndarray:
         """An uploaded file -> one model input: uint8 (H, W, C) for images, int16 (samples,) for audio, int64 ids (max_tokens,) for UTF-8 text.

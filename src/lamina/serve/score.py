@@ -214,7 +214,7 @@ def _decode_one(model: ServedModel, item: Input):
     if item.data is not None:
         return _decode_bytes(model, item.data)
     if item.record is not None:
-        return _decode_record(model, item.record)
+        return _decode_record(model, item.record, item.root)
     if item.path is None:
         return "no path in this row" if item.text is None else _encode_texts(model, [item])[0]
     try:
@@ -231,10 +231,10 @@ def _decode_one(model: ServedModel, item: Input):
     return _decode_bytes(model, data)
 
 
-def _decode_record(model: ServedModel, record: dict):
-    """A table row's model input, or why it cannot be scored."""
+def _decode_record(model: ServedModel, record: dict, root: str | None):
+    """A table row's model input (its file cells under ``root``), or why it cannot be scored."""
     try:
-        return model.from_named_inputs({name: [value] for name, value in record.items()})[0]
+        return model.from_named_inputs({name: [value] for name, value in record.items()}, root)[0]
     except InputError as e:
         return str(e)
 

@@ -70,7 +70,7 @@ def epochs_within_budget(cfg: Config, data: PreparedData, requested_epochs) -> t
     ``train.time_budget`` here; and what was measured (None when nothing was: explicit epochs, no budget, a frozen
     encoder)."""
     tc = cfg.train
-    if requested_epochs != "auto" or tc.time_budget is None or _frozen_encoder(cfg):
+    if requested_epochs != "auto" or tc.time_budget is None or _frozen_encoder(cfg) or data.prep.encoded_once:
         return cfg, None
     seconds = measure_epoch_seconds(cfg, data)
     fits = max(1, int(tc.time_budget // max(seconds, 1e-9)))
