@@ -27,7 +27,7 @@ MODALITY_MODULES = {
     "data/table_splits.py",
     "data/hashed_text.py",
     "data/table_files.py",
-    "models/table_pictures.py",
+    "models/file_columns.py",
     "data/column_kinds.py",  # the kinds of a table's columns (free text among them), which text and table models read
     "models/tabular.py",
     "models/modality.py",

@@ -3,7 +3,7 @@
 A row of numbers, categories, free text and pictures becomes one float32 vector (``columns``): a number column its
 value (NaN when missing), a category column the index of its value in the vocabulary the train split saw (0: missing
 or unseen), a free-text column its words hashed into a fixed number of buckets (lamina.data.hashed_text), an image
-column the picture's pixels (lamina.data.table_files).
+or audio column the file's pixels or samples (lamina.data.table_files).
 The network's first layer scales the numbers and flags the missing ones (lamina.models.tabular), so the exported
 graph takes rows as a server reads them. No torch here: the server uses it.
 """
@@ -22,10 +22,10 @@ import numpy as np
 from lamina.common.errors import DataError, DecodeError
 from lamina.data.column_kinds import column_facts
 from lamina.data.hashed_text import hashed_text
-from lamina.data.table_files import MAX_IMAGE_FILE, CellRefused, image_cell, image_noise, pixels_out_of_range
+from lamina.data.table_files import DECODERS, MAX_FILE_BYTES, CellRefused, file_cell, file_noise, out_of_range
 
 # what a table model reads of a column (data.columns: also "ignore")
-FEATURE_KINDS = ("number", "category", "text", "image")
+FEATURE_KINDS = ("number", "category", "text", *DECODERS)
 MAX_ROW_BYTES = 1 << 20  # one JSON row to score
 
 
@@ -42,7 +42,8 @@ class TablePreprocess:
     # one per feature column, in input order: {"name", "kind": number|category|text, "median", "scale"} for numbers,
     # {"name", "kind", "values": [the train split's values, most frequent first]} for categories, {"name", "kind",
     # "width"} for free text (hashed words: lamina.data.hashed_text), {"name", "kind", "size", "channels", "fit",
-    # "resample", "width"} for pictures (lamina.data.table_files)
+    # "resample", "width"} for pictures, {"name", "kind", "sample_rate", "duration", "width"} for clips
+    # (lamina.data.table_files)
     columns: tuple = ()
     label: str = ""  # the label column
     lookups: dict = field(default_factory=dict, compare=False, repr=False)  # column -> {value: index}, built on use
@@ -70,8 +71,8 @@ class TablePreprocess:
 
     @property
     def encoded_once(self) -> bool:
-        """Pictures in the rows: a frozen photo backbone reads them (lamina.models.table_pictures)."""
-        return any(c["kind"] == "image" for c in self.columns)
+        """Files in the rows: frozen pretrained encoders read them (lamina.models.file_columns)."""
+        return any(c["kind"] in DECODERS for c in self.columns)
 
     @cached_property
     def width(self) -> int:
@@ -117,7 +118,7 @@ class TablePreprocess:
         return {**self.input_spec(), "columns": self.names, "widths": [w for _, _, w in self.spans], "missing": "NaN"}
 
     def request_inputs(self, graph: dict) -> list[dict]:
-        """One input per column (FP32 numbers, BYTES categories, texts and base64 pictures, shape [N]), then the graph's
+        """One input per column (FP32 numbers, BYTES categories, texts and base64 files, shape [N]), then the graph's
         rows."""
         per_column = [
             {"name": c["name"], "datatype": "FP32" if c["kind"] == "number" else "BYTES", "shape": [-1]}
@@ -131,8 +132,8 @@ class TablePreprocess:
     def row(self, record: dict, where: str = "row", strict: bool = True, root: Path | None = None) -> np.ndarray:
         """{column: value} -> float32 (columns,). A missing or null value is missing; a number column's value must
         be a number (or text of one): else RowRefused naming the column, or with ``strict`` off (training data,
-        whose columns are at least 95% numbers) a missing value. A picture is a path under ``root`` (a table on
-        disk), else the file's bytes or base64 text: CellRefused naming the column when it cannot be read."""
+        whose columns are at least 95% numbers) a missing value. A file is a path under ``root`` (a table on disk),
+        else the file's bytes or base64 text: CellRefused naming the column when it cannot be read."""
         if not isinstance(record, dict):
             raise RowRefused(f"{where}: expected a JSON object of column values, got {type(record).__name__}")
         out = np.empty(self.width, np.float32)
@@ -140,8 +141,8 @@ class TablePreprocess:
             value = record.get(c["name"])
             if c["kind"] == "text":
                 out[at : at + width] = hashed_text(category_text(value), width)
-            elif c["kind"] == "image":
-                out[at : at + width] = image_cell(c, value, where, root)
+            elif c["kind"] in DECODERS:
+                out[at : at + width] = file_cell(c, value, where, root)
             else:
                 out[at] = _cell_value(c, value, where, self._lookup, strict)
         return out
@@ -155,7 +156,7 @@ class TablePreprocess:
 
     def decode(self, data: bytes, limits=None, tokenizer=None) -> np.ndarray:
         """UTF-8 JSON bytes of one object -> float32 (columns,). Raises RowRefused."""
-        most = MAX_ROW_BYTES + sum(MAX_IMAGE_FILE * 4 // 3 for c in self.columns if c["kind"] == "image")
+        most = MAX_ROW_BYTES + sum(MAX_FILE_BYTES * 4 // 3 for c in self.columns if c["kind"] in DECODERS)
         if len(data) > most:
             raise RowRefused(f"a row is at most {most:,} bytes of JSON")
         try:
@@ -172,12 +173,12 @@ class TablePreprocess:
         return inputs[:-1]  # one per column
 
     def page_form(self) -> dict:
-        """A field per column (numbers as number fields, pictures as file choosers whose file is sent as a data URL),
+        """A field per column (numbers as number fields, files as file choosers whose file is sent as a data URL),
         sent as one JSON object."""
         fields = [{"name": c["name"], "number": c["kind"] == "number"} for c in self.columns]
         for f, c in zip(fields, self.columns):
-            if c["kind"] == "image":
-                f["accept"] = "image/*"
+            if c["kind"] in DECODERS:
+                f["accept"] = f"{c['kind']}/*"
         return {"kind": "fields", "fields": fields}
 
     def uploads(self, body: bytes) -> list[bytes]:
@@ -219,13 +220,13 @@ class TablePreprocess:
                 return f"column '{c['name']}' holds an infinite number"
             if c["kind"] == "text" and not (np.isfinite(col).all() and (col >= 0).all()):
                 return f"column '{c['name']}' holds hashed word counts (finite, at least 0)"
-            if c["kind"] == "image" and pixels_out_of_range(col):
-                return f"column '{c['name']}' holds pixel values 0..255 (NaN: no picture)"
+            if c["kind"] in DECODERS and out_of_range(c, col):
+                return out_of_range(c, col)
         return None
 
     def parity_noise(self, rng: np.random.Generator) -> np.ndarray:
         """Random rows (numbers around the train split's, some missing; any category index; a few hashed words;
-        random pictures, one missing)."""
+        random files' values, one missing)."""
         out = np.zeros((8, self.width), np.float32)
         for c, at, width in self.spans:
             if c["kind"] == "number":
@@ -233,8 +234,8 @@ class TablePreprocess:
                 out[rng.random(8) < 0.2, at] = np.nan
             elif c["kind"] == "category":
                 out[:, at] = rng.integers(0, len(c["values"]) + 1, 8)
-            elif c["kind"] == "image":
-                out[:, at : at + width] = image_noise(c, rng, 8)
+            elif c["kind"] in DECODERS:
+                out[:, at : at + width] = file_noise(c, rng, 8)
             else:
                 words = [" ".join(rng.choice(list("abcdefgh"), 5)) for _ in range(8)]
                 out[:, at : at + width] = np.stack([hashed_text(w, width) for w in words])
@@ -320,8 +321,8 @@ def _names_a_file(root: Path, cell: str) -> bool:
 
 
 def missing_value(column: dict) -> float:
-    """What a row holds for a cell without a value: NaN for a number or a picture, 0 for a category or a text."""
-    return math.nan if column["kind"] in ("number", "image") else 0.0
+    """What a row holds for a cell without a value: NaN for a number or a file, 0 for a category or a text."""
+    return math.nan if column["kind"] in ("number", *DECODERS) else 0.0
 
 
 MISSING_WORDS = ("na", "nan", "null", "none", "?", "-")  # cells that mean "no value" in a number column

@@ -1,9 +1,10 @@
 """Tables of many columns -> prepared splits: the ``table`` modality's data path and its pre-flight checks.
 
 Each column's kind is read from its cells (lamina.data.column_kinds) or set in ``data.columns``: numbers,
-categories (booleans among them), free text and image files (paths relative to the table) are read; identifiers (a value per row), constant and empty
-columns and a column that determines the label (leakage) are left out, each with a warning that names it. A row whose
-label is missing is an error naming the row (or skipped with --skip-bad).
+categories (booleans among them), free text, image and audio files (paths relative to the table) are read;
+identifiers (a value per row), constant and empty columns and a column that determines the label (leakage) are left
+out, each with a warning that names it. A row whose label is missing is an error naming the row (or skipped with
+--skip-bad).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from lamina.data.prepared import PreparedData, SplitData
 from lamina.data.split import SPLIT_ALIASES, canonical_split, select_split
 from lamina.data.hashed_text import TEXT_BUCKETS
 from lamina.data.table_data import FEATURE_KINDS, TablePreprocess, category_text
-from lamina.data.table_files import CellRefused, image_cell, image_column
+from lamina.data.table_files import DECODERS, CellRefused, audio_column, file_cell, image_column
 from lamina.data.targets import balance_labels, check_known, integer_targets, make_task, split_samples
 from lamina.data.task import TASK_KINDS, Task, cell_text, detect, number
 from lamina.data.text import LABEL_NAMES, SPLIT_NAMES, named_label, read_records
@@ -48,7 +49,7 @@ def prepare_table(cfg: DataConfig, seed: int) -> PreparedData:
     label = _label_column(path, columns, records, cfg.label_column)
     split_col = next((c for c in columns if c.lower() in SPLIT_NAMES and c != label), None)
     kinds, warnings = _feature_kinds(path, columns, records, label, split_col, cfg.columns or {})
-    images = {"side": cfg.image_size, "fit": cfg.image_fit}
+    files = {"side": cfg.image_size, "fit": cfg.image_fit, "seconds": cfg.audio.duration}
     kind = detect([rec.get(label) for _, rec in records], cfg.task)
     samples, kept, skipped = _samples(path, records, label, split_col, kind, cfg.skip_bad)
     assignment = split_samples(cfg, samples, kind, seed)
@@ -60,7 +61,7 @@ def prepare_table(cfg: DataConfig, seed: int) -> PreparedData:
     if not kinds:
         raise DataError(f"{path}: no column left to read besides the label '{label}'; {names(columns)}")
     prep = TablePreprocess(
-        tuple(_column_stats(name, k, [r.get(name) for r in train], images) for name, k in kinds.items()), label
+        tuple(_column_stats(name, k, [r.get(name) for r in train], files) for name, k in kinds.items()), label
     )
     x, unread = _rows(prep, path, samples, kept, cfg.skip_bad)
     texts = [prep.describe(rec) for rec in kept]
@@ -115,14 +116,14 @@ def eval_table(prep: TablePreprocess, path, task: Task, split: str | None, recor
     by_key = {s.key: rec for s, rec in zip(samples, kept)}
     rows = [by_key[s.key] for s in chosen]
     x, unread = _rows(prep, path, chosen, rows, skip_bad)
-    skipped += [{"path": f"{path}: {u}", "reason": "unreadable image, read as missing"} for u in unread]
+    skipped += [{"path": f"{path}: {u}", "reason": "unreadable file, read as missing"} for u in unread]
     return _split(prep, x, chosen, [prep.describe(r) for r in rows], task), skipped
 
 
 def _rows(prep, path: Path, samples: list[Sample], records: list[dict], skip_bad: bool) -> tuple[np.ndarray, list]:
-    """float32 (N, row width) of the records, and the cells read as missing because their picture could not be read
+    """float32 (N, row width) of the records, and the cells read as missing because their file could not be read
     (with skip_bad; else DataError naming the row, the column and the file)."""
-    x = np.empty((len(records), prep.width), np.float32)  # filled in place: a row of pictures is 600 kB each
+    x = np.empty((len(records), prep.width), np.float32)  # filled in place: a picture takes 600 kB of a row
     unread = []
     for i, (s, rec) in enumerate(zip(samples, records)):
         where = f"{path}: {s.key}"
@@ -130,19 +131,19 @@ def _rows(prep, path: Path, samples: list[Sample], records: list[dict], skip_bad
             x[i] = prep.row(rec, where, strict=False, root=path.parent)
         except CellRefused as e:
             if not skip_bad:
-                raise DataError(f"{e}. Fix the file or pass --skip-bad (the picture is then missing).") from None
+                raise DataError(f"{e}. Fix the file or pass --skip-bad (the file is then missing).") from None
             unread.append(str(e).removeprefix(f"{path}: "))
             x[i] = prep.row(_without_unreadable(prep, rec, path.parent), where, strict=False, root=path.parent)
     return x, unread
 
 
 def _without_unreadable(prep, rec: dict, root: Path) -> dict:
-    """``rec`` with each picture that cannot be read emptied."""
+    """``rec`` with each file that cannot be read emptied."""
     out = dict(rec)
     for c in prep.columns:
-        if c["kind"] == "image":
+        if c["kind"] in DECODERS:
             try:
-                image_cell(c, rec.get(c["name"]), "", root)
+                file_cell(c, rec.get(c["name"]), "", root)
             except CellRefused:
                 out[c["name"]] = ""
     return out
@@ -151,9 +152,7 @@ def _without_unreadable(prep, rec: dict, root: Path) -> dict:
 def _unread_warning(unread: list[str]) -> list[dict]:
     if not unread:
         return []
-    return [
-        problem("warning", "unreadable-images", f"{len(unread)} picture(s) could not be read; read as missing", unread)
-    ]
+    return [problem("warning", "unreadable-files", f"{len(unread)} file(s) could not be read; read as missing", unread)]
 
 
 def _split(prep, x: np.ndarray, samples: list[Sample], texts: list[str], task: Task) -> SplitData:
@@ -197,8 +196,6 @@ def _feature_kinds(path, columns, records, label, split_col, given: dict) -> tup
             left[name] = "ignored by data.columns"
         elif wanted in FEATURE_KINDS:
             kinds[name] = wanted
-        elif f.kind == "audio" and wanted is None:
-            left[name] = "audio files (not read by table models yet)"
         elif wanted is not None:
             raise DataError(f"{path}: data.columns: '{name}': {wanted} columns are not read by table models yet")
         elif f.kind == "empty" or f.distinct <= 1:
@@ -241,11 +238,13 @@ def _samples(path, records, label, split_col, kind, skip_bad, min_labels: int = 
     return samples, kept, skipped
 
 
-def _column_stats(name: str, kind: str, values: list, images: dict) -> dict:
+def _column_stats(name: str, kind: str, values: list, files: dict) -> dict:
     """What the model keeps of a train column: a number column's median and scale, a category column's values, an
-    image column's preprocessing (``images``: data.image_size and data.image_fit, None for the backbone's)."""
+    file column's preprocessing (``files``: data.image_size, data.image_fit and data.audio.duration)."""
     if kind == "image":
-        return image_column(name, images["side"], images["fit"])
+        return image_column(name, files["side"], files["fit"])
+    if kind == "audio":
+        return audio_column(name, files["seconds"])
     if kind == "text":
         return {"name": name, "kind": kind, "width": TEXT_BUCKETS}
     if kind == "number":
@@ -273,7 +272,7 @@ def _leakage(kinds: dict, train: list[dict], labels: list[str], given: dict) -> 
         return []
     leaks = []
     for name, kind in kinds.items():
-        if name in given or kind in ("text", "image"):  # a text or a picture decides by its content, not as a code
+        if name in given or kind in ("text", *DECODERS):  # a text or a file decides by its content, not as a code
             continue
         seen: dict[str, set] = defaultdict(set)
         for rec, label in zip(train, labels):
@@ -299,7 +298,7 @@ def _missing_warning(prep: TablePreprocess, x: np.ndarray) -> list[dict]:
     missing = []
     for c, at, width in prep.spans:
         part = x[:, at : at + width]
-        gone = int(np.isnan(part[:, 0]).sum()) if c["kind"] in ("number", "image") else int((part == 0).all(1).sum())
+        gone = int(np.isnan(part[:, 0]).sum()) if c["kind"] in ("number", *DECODERS) else int((part == 0).all(1).sum())
         if gone:
             missing.append(f"{c['name']}: {gone:,} of {len(x):,} rows ({gone / len(x):.0%})")
     if not missing:

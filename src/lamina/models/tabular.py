@@ -30,6 +30,7 @@ TRAIN_DEFAULTS = {
     "monitor": "loss",
 }
 MAX_EMBEDDING = 16  # widest category embedding
+FILE_KINDS = ("image", "audio")  # columns whose cells are files (lamina.data.table_files): their values pass through
 
 
 def number_width(column: dict) -> int:
@@ -42,7 +43,8 @@ class ColumnScaling(nn.Module):
     number that was missing, each number's piecewise-linear encoding over its train quantile bins (Gorishniy et al.,
     2022: 1 for the bins below the value, its place within its own bin, 0 above; a step in the label at any bin edge
     is one weight away, as a tree's split is), the text columns' hashed words as they came, the pictures' pixels as
-    they came (lamina.models.table_pictures reads them), then the category indices as they came."""
+    files' pixels and samples as they came (lamina.models.file_columns reads them), then the category indices as
+    they came."""
 
     def __init__(self, prep):
         super().__init__()
@@ -58,8 +60,8 @@ class ColumnScaling(nn.Module):
         self.register_buffer("bin_width", torch.tensor([hi - lo for _, lo, hi in bins], dtype=torch.float32))
         texts = [i for c, at, w in spans if c["kind"] == "text" for i in range(at, at + w)]
         categories = [at for c, at, _ in spans if c["kind"] == "category"]
-        pixels = [i for c, at, w in spans if c["kind"] == "image" for i in range(at, at + w)]
-        self.register_buffer("pixels", torch.tensor(pixels, dtype=torch.int64))
+        files = [i for c, at, w in spans if c["kind"] in FILE_KINDS for i in range(at, at + w)]
+        self.register_buffer("files", torch.tensor(files, dtype=torch.int64))
         self.register_buffer("numbers", torch.tensor([at for _, at in numbers], dtype=torch.int64))
         self.register_buffer("texts", torch.tensor(texts, dtype=torch.int64))
         self.register_buffer("categories", torch.tensor(categories, dtype=torch.int64))
@@ -78,7 +80,7 @@ class ColumnScaling(nn.Module):
         if len(self.bin_low):
             within = (nums.index_select(1, self.bin_column) - self.bin_low) / self.bin_width
             parts.append(torch.where(torch.isnan(within), torch.zeros_like(within), within.clamp(0.0, 1.0)))
-        for index in (self.texts, self.pixels, self.categories):
+        for index in (self.texts, self.files, self.categories):
             if len(index):
                 parts.append(x.index_select(1, index))
         return torch.cat(parts, dim=1)
@@ -155,18 +157,18 @@ class TabularMLP(Network):
 
 def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, prep, load_pretrained: bool = True) -> Network:
     """The configured TabularMLP for the table modality's ``prep`` (its columns decide the widths and embeddings);
-    behind a frozen photo backbone when the table has image columns (lamina.models.table_pictures)."""
-    from lamina.models.table_pictures import PICTURE_FEATURES, picture_network
+    behind frozen pretrained encoders when the table has image or audio columns (lamina.models.file_columns)."""
+    from lamina.models.file_columns import FEATURES, file_network
 
     dense = sum(
         number_width(c) if c["kind"] == "number" else w
         for c, _, w in prep.spans
-        if c["kind"] not in ("category", "image")
+        if c["kind"] not in ("category", *FILE_KINDS)
     )
     cardinalities = [len(c["values"]) for c in prep.columns if c["kind"] == "category"]
-    pictures = [c for c in prep.columns if c["kind"] == "image"]
+    files = [c for c in prep.columns if c["kind"] in FILE_KINDS]
     mlp = TabularMLP(
-        dense + len(pictures) * PICTURE_FEATURES,
+        dense + sum(FEATURES[c["kind"]] for c in files),
         cardinalities,
         num_classes,
         cfg.width,
@@ -174,6 +176,6 @@ def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, prep, load_pre
         cfg.dropout,
         cfg.members,
     )
-    if not pictures:
+    if not files:
         return mlp
-    return picture_network(mlp, dense, pictures, len(cardinalities), load_pretrained)
+    return file_network(mlp, dense, files, len(cardinalities), load_pretrained)
