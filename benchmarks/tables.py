@@ -8,9 +8,10 @@ HistGradientBoostingClassifier / Regressor with native categorical support, fit 
 stopping, scored on test. Tables: scikit-learn's wine measurements (numbers, 3 classes) and diabetes progression
 (numbers, regression), and a table composed from this machine's Debian package metadata (`apt-cache dumpavail`:
 sizes, counts, architecture, priority and multi-arch categories; the label is the package's section, 8 largest),
-and listings whose photo carries the label (emoji rendered from Debian's Noto font, 60 per group, a price that
-says nothing): there the baseline reads the photo as the same frozen EfficientNet-Lite0 features lamina's table
-model computes (1,280 numbers, ImageNet weights, 224 px centre crop).
+listings whose photo carries the label (emoji rendered from Debian's Noto font, 60 per group, a price that says
+nothing) and voice notes whose clip carries it (the synthesized keywords, 8 voices per split of espeak-ng, flite and
+Festival, a length that says nothing): there the baseline reads each file as the same frozen features lamina's table
+model computes (EfficientNet-Lite0's 1,280 at 224 px, speech_embedding's 192: lamina.models.file_columns).
 """
 
 from __future__ import annotations
@@ -145,6 +146,18 @@ def emoji_listings(work: Path) -> tuple[Path, str]:
     return _with_splits(["photo", "price", "label"], rows, work / "listings.csv"), "label"
 
 
+def keyword_notes(work: Path) -> tuple[Path, str]:
+    """A clip (a synthesized keyword, lamina's speech set with 8 voices per split) and a length drawn at random; the
+    keyword as the label."""
+    from lamina.datasets.speech_synth import make_speech_commands_synth
+
+    make_speech_commands_synth(work / "clips", seed=0, per_voice=2, voices_per_split=8, boost=1)
+    rng = np.random.default_rng(0)
+    files = sorted((work / "clips").rglob("*.wav"))
+    rows = [[str(f.relative_to(work)), f"{rng.uniform(1, 9):.1f}", f.parent.name] for f in files]
+    return _with_splits(["clip", "minutes", "label"], rows, work / "notes.csv"), "label"
+
+
 TABLES = {
     "penguins": penguins,
     "anes96": anes96,
@@ -155,6 +168,7 @@ TABLES = {
     "packages": packages,
     "packages-text": lambda w: packages(w, text=True),
     "emoji-listings": emoji_listings,
+    "keyword-notes": keyword_notes,
 }
 
 
@@ -179,8 +193,9 @@ def baseline(table: Path, label: str) -> tuple[dict, float]:
     df = pd.read_csv(table, keep_default_na=False, na_values=[""])
     features = [c for c in df.columns if c not in (label, "split")]
     for c in [c for c in features if df[c].dtype == object]:
-        if df[c].str.lower().str.endswith(".png").all():  # photos: the frozen backbone's features
-            df, added = _photo_columns(df, c, table.parent)
+        kind = next((k for k, end in FILE_ENDINGS.items() if df[c].str.lower().str.endswith(end).all()), None)
+        if kind is not None:  # files: the frozen encoder's features
+            df, added = _file_columns(df, c, table.parent, kind)
             features = [f for f in features if f != c] + added
         elif df[c].nunique() > len(df) / 2:  # free text: TF-IDF fit on train, reduced to 100 dense components
             df, added = _tfidf_columns(df, c)
@@ -202,23 +217,27 @@ def baseline(table: Path, label: str) -> tuple[dict, float]:
     return {"accuracy": accuracy_score(truth, pred), "macro_f1": f1_score(truth, pred, average="macro")}, seconds
 
 
-def _photo_columns(df, column: str, root: Path):
-    """The photo column as EfficientNet-Lite0's pooled ImageNet features (the table model's own preprocessing)."""
+FILE_ENDINGS = {"image": ".png", "audio": ".wav"}
+
+
+def _file_columns(df, column: str, root: Path, kind: str):
+    """A file column as its frozen encoder's features, read with the table model's own preprocessing and encoder."""
     import pandas as pd
     import torch
 
-    from lamina.data.image import load_image
-    from lamina.data.table_files import image_column, image_prep
-    from lamina.models import efficientnet
+    from lamina.data.table_files import audio_column, file_cell, image_column
+    from lamina.models import file_columns
 
-    prep = image_prep(image_column(column, None, None))
-    net = efficientnet.EfficientNetLite0(1, 0.0, freeze=True)
-    efficientnet.load_pretrained(net, efficientnet.default_folder())
-    net.eval()
-    pixels = np.stack([load_image(root / p, prep) for p in df[column]])  # (N, H, W, 3) uint8
+    spec = image_column(column, None, None) if kind == "image" else audio_column(column, 1.0)
+    make, installed = file_columns.ENCODERS[kind]
+    encoder = make()
+    encoder.load(installed())
+    encoder.eval()
+    values = torch.from_numpy(np.stack([file_cell(spec, p, column, root) for p in df[column]]))
     with torch.no_grad():
-        x = (torch.from_numpy(pixels).permute(0, 3, 1, 2).float() - efficientnet.PIXEL_MEAN) / efficientnet.PIXEL_STD
-        feats = torch.cat([net.features(part) for part in x.split(64)]).numpy()
+        if kind == "image":
+            values = file_columns.pictures_from_rows(values, spec["size"])
+        feats = torch.cat([encoder(part) for part in values.split(64)]).numpy()
     names = [f"{column}_{i}" for i in range(feats.shape[1])]
     dense = pd.DataFrame(feats, columns=names, index=df.index)
     return pd.concat([df.drop(columns=[column]), dense], axis=1), names

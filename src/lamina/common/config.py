@@ -54,10 +54,11 @@ class DataConfig(_Stage):
         description="tables: the label column; None = inferred (label, labels, class, target, value, score, y, ...; "
         "text tables also: the fewest distinct values)",
     )
-    columns: dict[str, Literal["number", "category", "text", "ignore"]] | None = Field(
+    columns: dict[str, Literal["number", "category", "text", "image", "audio", "ignore"]] | None = Field(
         None,
         description="tables of many columns: a kind per column name, over the inferred ones (numbers, categories, free "
-        "text; identifiers, constant columns and columns that decide the label are left out); None = inferred",
+        "text, image and audio file paths relative to the table; identifiers, constant columns and columns that "
+        "decide the label are left out); None = inferred",
     )
     task: Literal["auto", "classification", "multilabel", "regression"] = Field(
         "auto",

@@ -51,7 +51,7 @@ class FileColumns(Network):
             at += width
             missing = torch.isnan(values[:, :1])  # (B, 1)
             values = torch.where(torch.isnan(values), torch.zeros_like(values), values)
-            encoded = self._encode(kind, values if kind == "audio" else _picture(values, side))
+            encoded = self._encode(kind, values if kind == "audio" else pictures_from_rows(values, side))
             parts += [torch.where(missing, torch.zeros_like(encoded), encoded), missing.to(z.dtype)]
         parts.append(z[:, at:])  # the category indices, last as the ensemble takes them
         return torch.cat(parts, dim=1)
@@ -66,7 +66,7 @@ class FileColumns(Network):
         return self.head(self.features(z))
 
 
-def _picture(values: torch.Tensor, side: int) -> torch.Tensor:  # (B, H*W*3) pixels -> (B, 3, H, W) in [-1, 1]
+def pictures_from_rows(values: torch.Tensor, side: int) -> torch.Tensor:  # (B, H*W*3) pixels -> (B, 3, H, W) in [-1, 1]
     picture = values.reshape(-1, side, side, 3).permute(0, 3, 1, 2)
     return (picture - efficientnet.PIXEL_MEAN) / efficientnet.PIXEL_STD
 
