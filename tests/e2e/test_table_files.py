@@ -49,6 +49,15 @@ def picture_run(tmp_path_factory):
     return table, work / "run", json.loads(r.stdout)
 
 
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG's signature and header chunk declaring ``width`` x ``height`` pixels, and no pixels."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+
+
 def _b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
@@ -99,6 +108,13 @@ def test_batch_scoring_predict_and_the_server_agree(picture_run, tmp_path):
         for photo, words in (("photos/7.png", "base64"), (base64.b64encode(b"not a picture").decode(), "photo")):
             r = httpx.post(f"{url}/predict/shop", json={**row, "photo": photo})  # a server never opens a path
             assert r.status_code == 400 and "photo" in r.json()["error"] and words in r.json()["error"]
+        bomb = base64.b64encode(_png_header(12_000, 12_000)).decode()  # 144 megapixels declared in 33 bytes
+        for r in (
+            httpx.post(f"{url}/predict/shop", json={**row, "photo": bomb}),
+            httpx.post(f"{url}/v2/models/shop/infer", json={"inputs": [{**body["inputs"][0], "data": [bomb, ""]}]}),
+        ):
+            assert 400 <= r.status_code < 500 and "photo" in r.json()["error"], r.text
+        assert httpx.get(f"{url}/v2/health/ready").status_code == 200
 
 
 def test_a_picture_that_cannot_be_read_is_named(tmp_path):

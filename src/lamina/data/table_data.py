@@ -207,7 +207,8 @@ class TablePreprocess:
         return np.stack(rows) if records else self._empty()
 
     def cheap_to_decode(self, blobs: list[bytes], max_bytes: int, max_pixels: int) -> bool:
-        return sum(map(len, blobs)) <= max_bytes
+        """Small rows without files: a picture's few bytes may declare millions of pixels to decode."""
+        return not self.encoded_once and sum(map(len, blobs)) <= max_bytes
 
     def out_of_range(self, batch: np.ndarray) -> str | None:
         """Why rows cannot be run: a category index that names no value, an infinite number, a text vector that is

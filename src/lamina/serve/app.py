@@ -171,9 +171,8 @@ class App:
         body = await request.body()
         timers, start = self.timers[model.name], time.perf_counter()
         args = (model, body, request.headers.get("inference-header-content-length"))
-        batch, names, rid = (
-            _parse_infer(*args) if len(body) <= INLINE_BYTES else await self.offload.run(_parse_infer, *args)
-        )
+        inline = len(body) <= INLINE_BYTES and not model.prep.encoded_once  # files in rows: decoded off the loop
+        batch, names, rid = _parse_infer(*args) if inline else await self.offload.run(_parse_infer, *args)
         timers["preprocess"].observe(time.perf_counter() - start)
         probs = await self._probabilities(model, batch)
         start = time.perf_counter()
