@@ -162,6 +162,14 @@ def spark():
 
 
 @pytest.fixture(scope="session")
+def listings_table(tmp_path_factory):
+    """A table with an image column (listings whose photo carries the label)."""
+    from helpers import write_picture_table
+
+    return write_picture_table(tmp_path_factory.mktemp("listings"), rows=48)
+
+
+@pytest.fixture(scope="session")
 def wine_table(tmp_path_factory):
     """A table of numbers and categories (scikit-learn's wine, with the columns a user's table has)."""
     from helpers import write_wine_table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import socket
 import subprocess
 import sys
@@ -269,3 +270,28 @@ def write_wine_table(path, seed: int = 0):
                 [f"W-{1000 + i}", *cells, grade, rng.choice(["north", "south"]), "FR", f"c{y}", note, f"class_{y}"]
             )
     return path
+
+
+LISTING_COLOURS = {"red": (220, 30, 30), "green": (30, 170, 40), "blue": (30, 60, 220)}
+
+
+def write_picture_table(folder: Path, rows: int = 90, seed: int = 0) -> Path:
+    """A shop's listings with an image column: a photo (a disc whose colour is the label, on pictures of varied
+    shapes), a price that says nothing of it, a shop; listing 5's photo is missing."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    (folder / "photos").mkdir(parents=True)
+    out = []
+    for i in range(rows):
+        label = list(LISTING_COLOURS)[i % 3]
+        w, h = (int(v) for v in rng.integers(48, 160, 2))
+        img = Image.new("RGB", (w, h), (255, 255, 255))
+        ImageDraw.Draw(img).ellipse([w * 0.2, h * 0.2, w * 0.8, h * 0.8], fill=LISTING_COLOURS[label])
+        img.save(folder / "photos" / f"{i}.png")
+        photo = "" if i == 5 else f"photos/{i}.png"
+        out.append([photo, f"{rng.normal(20, 5):.2f}", str(rng.choice(["north", "south"])), label])
+    table = folder / "listings.csv"
+    with table.open("w", newline="") as f:
+        csv.writer(f).writerows([["photo", "price", "shop", "label"], *out])
+    return table

@@ -50,6 +50,8 @@ CASES = {  # name -> (data fixture, extra options)
         ["--set", "train.batch_size=16", "--set", "model.freeze=false"],
     ),  # waveform augmentation
     "tabular-mlp": ("wine_table", ["--set", "train.batch_size=4"]),  # NaN cells, embeddings, LayerNorm
+    # an image column: the frozen photo backbone inside the table model, its features computed again on resume
+    "tabular-mlp-files": ("listings_table", ["--set", "train.batch_size=2"]),
     # fine-tuned (a frozen backbone trains its head in a blink): BatchNorm, channels-last, two learning rates
     "efficientnet-lite0": (
         "photos",
@@ -59,7 +61,12 @@ CASES = {  # name -> (data fixture, extra options)
 
 
 def test_every_registered_model_is_covered():
-    assert set(registered()) <= {name.split("-finetuned")[0] for name in CASES}
+    assert set(registered()) <= {_model(name) for name in CASES}
+
+
+def _model(case: str) -> str:
+    """The registered model a case trains ("minilm-finetuned": minilm, "tabular-mlp-files": tabular-mlp)."""
+    return case.removesuffix("-finetuned").removesuffix("-files")
 
 
 def _step(out) -> int:
@@ -73,7 +80,7 @@ def _step(out) -> int:
 def test_sigkill_then_resume_is_bit_identical(case, request, tmp_path):
     fixture, extra = CASES[case]
     data = request.getfixturevalue(fixture)
-    name = case.split("-finetuned")[0]
+    name = _model(case)
     args = [*SMALL, "--set", f"model.name={name}", *extra]
     if name == "minilm":
         from lamina.data.text_data import read_text_table
@@ -101,7 +108,7 @@ def test_sigkill_then_resume_is_bit_identical(case, request, tmp_path):
     assert set(a) == set(b)
     differ = [k for k in a if not (a[k] == b[k]).all()]
     assert differ == [], f"{case}: killed at step {killed_at} of {total}, resumed weights differ in {differ[:5]}"
-    _explained_by_every_method(reference, _one_input(fixture, data), gradients=fixture != "wine_table")
+    _explained_by_every_method(reference, _one_input(fixture, data), gradients=not fixture.endswith("_table"))
 
 
 def _one_input(fixture: str, data):
@@ -113,6 +120,8 @@ def _one_input(fixture: str, data):
             return next(csv.DictReader(f))["text"]
     if fixture == "wine_table":
         return json.dumps({"alcohol": 13.2, "malic_acid": 1.8, "color_intensity": 5.1, "proline": 1050})
+    if fixture == "listings_table":
+        return json.dumps({"photo": str(data.parent / "photos" / "4.png"), "price": 20.0, "shop": "north"})
     return str(sorted(p for p in data.rglob("*") if p.suffix in (".png", ".wav") and "_" not in p.parent.name)[0])
 
 
