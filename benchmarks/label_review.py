@@ -1,9 +1,9 @@
 """Label review: how many of 5% deliberately flipped labels `lamina review` finds.
 
-    .venv/bin/python benchmarks/label_review.py [--sets digits,fortunes,descriptions,penguins] [--share 0.05]
+    .venv/bin/python benchmarks/label_review.py [--sets digits,fortunes,descriptions,penguins] [--share 0.05] [--repeats 3]
 
 Each dev set gets a seeded 5% of its labels changed to another label at random; `lamina review` (zero-config, 5
-folds) ranks every sample. Figures: the flagged set's precision and recall against the flipped samples,
+folds, dealt --repeats times) ranks every sample. Figures: the flagged set's precision and recall against the flipped samples,
 precision@k for k = the number flipped of confident learning's ranking, and of the plain ranking on the same
 out-of-fold probabilities (lowest probability of the given label first).
 """
@@ -99,12 +99,33 @@ def package_descriptions(work: Path, share: float) -> tuple[Path, set[str], list
     return _flipped_table(made, "label", work, share)
 
 
+def emoji_names(work: Path, share: float) -> tuple[Path, set[str], list[str]]:
+    """unicode-data's emoji names (text: 'grinning face', 'flag: Germany', 'waving hand: medium skin tone') and their
+    Unicode group (9 groups)."""
+    from lamina.datasets.emoji import EMOJI_TEST, SKIP_GROUPS
+
+    rows, group = [], None
+    for line in EMOJI_TEST.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# group:"):
+            group = line.split(":", 1)[1].strip()
+        elif group and "; fully-qualified" in line and group not in SKIP_GROUPS:
+            rows.append([line.split("#", 1)[1].split(" ", 3)[3].strip(), group])  # "# 😀 E1.0 grinning face"
+    made = _write(work / "emoji-names.csv", ["text", "label"], rows)
+    return _flipped_table(made, "label", work, share)
+
+
 def penguins(work: Path, share: float) -> tuple[Path, set[str], list[str]]:
     table, label = tables.penguins(work)
     return _flipped_table(table, label, work, share)
 
 
-SETS = {"digits": digits, "fortunes": fortunes, "descriptions": package_descriptions, "penguins": penguins}
+SETS = {
+    "digits": digits,
+    "fortunes": fortunes,
+    "descriptions": package_descriptions,
+    "emoji-names": emoji_names,
+    "penguins": penguins,
+}
 
 
 def score(review: Path, flipped: set[str]) -> dict:
@@ -129,6 +150,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--share", type=float, default=0.05)
+    ap.add_argument("--repeats", type=int, default=3, help="lamina review --repeats")
     args = ap.parse_args()
     print("| dev set | samples | flipped | flagged | precision | recall | precision@k | plain precision@k | s |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -146,6 +168,8 @@ def main() -> None:
                     "--output",
                     f"{tmp}/review.csv",
                     "--json",
+                    "--repeats",
+                    str(args.repeats),
                     *settings,
                 ],
                 capture_output=True,

@@ -139,19 +139,19 @@ def validate(data_or_config, *, overrides=None, output=None) -> dict:
     }
 
 
-def review(data_or_config, *, output, folds: int = 5, overrides=None, quiet: bool = True) -> dict:
-    """Find likely label errors: out-of-fold probabilities from ``folds`` models trained as ``lamina train`` would,
-    ranked by confident learning (lamina.training.review).
+def review(data_or_config, *, output, folds: int = 5, repeats: int = 3, overrides=None, quiet: bool = True) -> dict:
+    """Find likely label errors: out-of-fold probabilities from ``folds`` models trained as ``lamina train`` would
+    (dealt into folds ``repeats`` times, averaged), ranked by confident learning (lamina.training.review).
 
     Writes ``output`` (CSV: input, label, suggested, confidence, suspect; most suspect first) and a page of the top
-    suspects beside it (.html). Returns {"samples", "flagged", "folds", "csv", "page"}.
+    suspects beside it (.html). Returns {"samples", "flagged", "folds", "repeats", "csv", "page"}.
     """
     require_torch("lamina review")
     from lamina.common.progress import Reporter
     from lamina.training.review import run_review
 
     cfg = resolve_config(data_or_config, overrides=overrides)
-    return run_review(cfg, Path(output), folds, Reporter(quiet=quiet))
+    return run_review(cfg, Path(output), folds, Reporter(quiet=quiet), repeats=repeats)
 
 
 def tune(

@@ -73,7 +73,7 @@ def test_lamina_review_ranks_a_tables_flipped_rows_first(tmp_path):
     summary = json.loads(r.stdout)
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert summary["samples"] == len(rows) == 300 and summary["folds"] == 3
+    assert summary["samples"] == len(rows) == 300 and summary["folds"] == 3 and summary["repeats"] == 3
     assert list(rows[0]) == ["input", "label", "suggested", "confidence", "suspect", "label_score"]
     assert len({r["input"] for r in rows}) == 300  # every sample once
     top = {r["input"] for r in rows[: len(flipped)]}
@@ -124,3 +124,14 @@ def test_review_folds_on_a_regression_says_there_is_no_review(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "no label review" in json.loads(r.stdout)["review"]["note"]
     assert "no label review" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_each_repeat_deals_the_folds_anew_and_the_first_is_a_plain_reviews():
+    from lamina.training.review import _stratified_folds
+
+    given = np.repeat(np.arange(3), 20)
+    deals = [_stratified_folds(given, 5, 0, "data", ["a", "b", "c"], r) for r in range(3)]
+    assert (deals[0] == _stratified_folds(given, 5, 0, "data", ["a", "b", "c"])).all()
+    assert (deals[0] != deals[1]).any() and (deals[1] != deals[2]).any()
+    for deal in deals:  # every label's samples spread evenly over the folds
+        assert all(np.bincount(deal[given == j], minlength=5).tolist() == [4] * 5 for j in range(3))

@@ -136,7 +136,7 @@ def _cmd_explain(a) -> None:
 def _cmd_review(a) -> None:
     from lamina.api import review
 
-    r = review(a.source, output=a.output, folds=a.folds, overrides=a.overrides, quiet=a.json)
+    r = review(a.source, output=a.output, folds=a.folds, repeats=a.repeats, overrides=a.overrides, quiet=a.json)
     if a.json:
         _print_json(r)
         return

@@ -71,6 +71,13 @@ def _training_commands(sub) -> None:
         "--folds", type=int, default=5, help="models trained, each predicting the samples it did not see (default 5)"
     )
     rv.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="deal the samples into folds this many times, each sample's probabilities averaged: a better ranking for "
+        "that many times the trainings (default 3)",
+    )
+    rv.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value"
     )
     rv.add_argument("--json", action="store_true", help="print one JSON object")

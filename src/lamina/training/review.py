@@ -5,7 +5,9 @@ dealt into K stratified folds; for each fold the configured model trains on the 
 for its early stopping) and predicts the fold. Those out-of-fold probabilities go through confident learning
 (lamina.training.label_issues); the result is one row per sample, most suspect first, in a CSV, and a page with the
 top suspects beside their given and suggested labels. A frozen encoder's features are cached, so its folds train
-heads only; a network trained from scratch gets ``train.time_budget / K`` per fold.
+heads only; a network trained from scratch gets ``train.time_budget / (K x repeats)`` per fold. With ``repeats`` the
+samples are dealt into folds that many times, each time differently, and each sample's out-of-fold probabilities
+averaged over the repeats (repeated K-fold: every probability still from models that never saw the sample).
 """
 
 from __future__ import annotations
@@ -37,33 +39,28 @@ REPORTED = 20  # suspects listed in a training report (train.review_folds)
 RANKED_COLUMNS = ["input", "label", "suggested", "confidence", "suspect", "label_score"]
 
 
-def run_review(cfg: Config, output: Path, folds: int, report: Reporter, suspects: int = 0) -> dict:
-    """Out-of-fold probabilities of every sample, ranked by confident learning, written to ``output`` (CSV) and a
-    page beside it (``output`` with .html). Returns a summary: samples, flagged, folds, the page; with ``suspects``,
-    the first that many flagged rows of the CSV too (as dicts).
+def run_review(cfg: Config, output: Path, folds: int, report: Reporter, suspects: int = 0, repeats: int = 1) -> dict:
+    """Out-of-fold probabilities of every sample (averaged over ``repeats`` different deals into folds), ranked by
+    confident learning, written to ``output`` (CSV) and a page beside it (``output`` with .html). Returns a summary:
+    samples, flagged, folds, repeats, the page; with ``suspects``, the first that many flagged rows of the CSV too.
 
     Raises:
-        ConfigError: fewer than 2 folds, a task other than one label per sample, a label with fewer than ``folds``
-            samples.
+        ConfigError: fewer than 2 folds or 1 repeat, a task other than one label per sample, a label with fewer than
+            ``folds`` samples.
     """
-    if folds < 2:
-        raise ConfigError(f"--folds {folds}: a review needs at least 2 folds")
-    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"time_budget": _per_fold(cfg, folds)})})
+    if folds < 2 or repeats < 1:
+        raise ConfigError(f"--folds {folds} --repeats {repeats}: a review needs at least 2 folds and 1 repeat")
+    budget = _per_fold(cfg, folds * repeats)
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"time_budget": budget})})
     with tempfile.TemporaryDirectory(prefix="lamina-review-") as tmp:
         cfg, data = prepare_run(cfg, RunDir(Path(tmp) / "data").create(), False, report)
         if data.task.kind != "classification":
             raise ConfigError(f"lamina review checks one label per sample; {data.root} is a {data.task.kind} task")
         pooled = SplitData.join([s for s in data.splits.values() if len(s)])
         given = pooled.y.numpy()
-        fold_of = _stratified_folds(given, folds, cfg.train.seed, data.root, data.labels)
         probs = np.zeros((len(given), len(data.labels)), np.float32)
-        for k in range(folds):
-            probs[fold_of == k], epochs = _fold_probs(cfg, data, pooled, fold_of, k, Path(tmp) / f"fold-{k}")
-            agree = float((probs[fold_of == k].argmax(1) == given[fold_of == k]).mean())
-            report.say(
-                f"fold {k + 1}/{folds}: trained on {int((fold_of != k).sum())} samples for {epochs} epochs; "
-                f"agrees with {agree:.1%} of the labels of the {int((fold_of == k).sum())} it did not see"
-            )
+        for r in range(repeats):
+            probs += _repeat_probs(cfg, data, pooled, folds, r, Path(tmp) / f"repeat-{r}", report) / repeats
     order, issues, suggested = review_ranking(probs, given)
     rows = _ranked_rows(pooled, data.labels, given, probs, order, issues, suggested)
     _write_csv(output, rows)
@@ -73,6 +70,7 @@ def run_review(cfg: Config, output: Path, folds: int, report: Reporter, suspects
         "samples": len(given),
         "flagged": int(issues.sum()),
         "folds": folds,
+        "repeats": repeats,
         "csv": str(output),
         "page": str(page),
     }
@@ -96,9 +94,26 @@ def _per_fold(cfg: Config, folds: int) -> float | None:
     return None if budget is None else budget / folds
 
 
-def _stratified_folds(given: np.ndarray, folds: int, seed: int, root, labels: list[str]) -> np.ndarray:
-    """(N,) the fold of each sample: each label's samples shuffled and dealt round-robin."""
-    rng = np.random.default_rng([seed, 0x0F01D])
+def _repeat_probs(cfg: Config, data, pooled: SplitData, folds: int, repeat: int, where: Path, report) -> np.ndarray:
+    """(N, labels) every sample's probabilities from the model of the fold it was dealt into, in deal ``repeat``."""
+    given = pooled.y.numpy()
+    fold_of = _stratified_folds(given, folds, cfg.train.seed, data.root, data.labels, repeat)
+    probs = np.zeros((len(given), len(data.labels)), np.float32)
+    for k in range(folds):
+        probs[fold_of == k], epochs = _fold_probs(cfg, data, pooled, fold_of, (repeat, k), where / f"fold-{k}")
+        agree = float((probs[fold_of == k].argmax(1) == given[fold_of == k]).mean())
+        report.say(
+            f"{f'repeat {repeat + 1}, ' if repeat else ''}fold {k + 1}/{folds}: trained on {int((fold_of != k).sum())} "
+            f"samples for {epochs} epochs; agrees with {agree:.1%} of the labels of the {int((fold_of == k).sum())} "
+            "it did not see"
+        )
+    return probs
+
+
+def _stratified_folds(given: np.ndarray, folds: int, seed: int, root, labels: list[str], repeat: int = 0) -> np.ndarray:
+    """(N,) the fold of each sample: each label's samples shuffled and dealt round-robin (each ``repeat`` its own
+    deal; the first is the one a review without repeats makes)."""
+    rng = np.random.default_rng([seed, 0x0F01D] + ([repeat] if repeat else []))
     out = np.empty(len(given), np.int64)
     for j in np.unique(given):
         mine = np.flatnonzero(given == j)
@@ -111,10 +126,12 @@ def _stratified_folds(given: np.ndarray, folds: int, seed: int, root, labels: li
     return out
 
 
-def _fold_probs(cfg: Config, data: PreparedData, pooled: SplitData, fold_of: np.ndarray, k: int, where: Path):
-    """(the probabilities of fold ``k``'s samples from the model trained on the other folds, its epochs)."""
+def _fold_probs(cfg: Config, data: PreparedData, pooled: SplitData, fold_of: np.ndarray, at: tuple, where: Path):
+    """(the probabilities of fold ``k``'s samples from the model trained on the other folds, its epochs); ``at`` is
+    (repeat, k)."""
+    repeat, k = at
     rest = np.flatnonzero(fold_of != k)
-    rng = np.random.default_rng([cfg.train.seed, k])
+    rng = np.random.default_rng([cfg.train.seed, k] + ([repeat] if repeat else []))
     held = np.zeros(len(rest), bool)
     for j in np.unique(pooled.y.numpy()[rest]):
         mine = np.flatnonzero(pooled.y.numpy()[rest] == j)
