@@ -25,7 +25,7 @@ from lamina.data.layout import Sample
 from lamina.data.prepared import PreparedData, SplitData
 from lamina.data.split import SPLIT_ALIASES, canonical_split, select_split
 from lamina.data.hashed_text import TEXT_BUCKETS
-from lamina.data.table_data import FEATURE_KINDS, TablePreprocess, category_text
+from lamina.data.table_data import FEATURE_KINDS, TablePreprocess, category_text, missing_value
 from lamina.data.table_files import DECODERS, CellRefused, audio_column, file_cell, image_column
 from lamina.data.targets import balance_labels, check_known, integer_targets, make_task, split_samples
 from lamina.data.task import TASK_KINDS, Task, cell_text, detect, number
@@ -298,7 +298,7 @@ def _missing_warning(prep: TablePreprocess, x: np.ndarray) -> list[dict]:
     missing = []
     for c, at, width in prep.spans:
         part = x[:, at : at + width]
-        gone = int(np.isnan(part[:, 0]).sum()) if c["kind"] in ("number", *DECODERS) else int((part == 0).all(1).sum())
+        gone = int(np.isnan(part[:, 0]).sum()) if np.isnan(missing_value(c)) else int((part == 0).all(1).sum())
         if gone:
             missing.append(f"{c['name']}: {gone:,} of {len(x):,} rows ({gone / len(x):.0%})")
     if not missing:
