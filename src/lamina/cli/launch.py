@@ -5,6 +5,7 @@ Imported by the CLI at start-up: torch is only imported when a launch actually h
 
 from __future__ import annotations
 
+import os
 import sys
 
 from lamina.common.errors import LaminaError
@@ -38,6 +39,11 @@ def launch_distributed(a, argv: list[str]) -> None:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
 
+    # Each round of the group gets a store of its own, held by its rank 0 worker. The agents' shared store outlives
+    # the rounds, so a restarted group needs keys of its own there, and the only name torchrun gives a round is the
+    # restart count: an agent that restarts its workers because another machine rejoined does not count that as a
+    # restart, so the two machines' workers waited under different names for 600 s (measured, two hosts).
+    os.environ["TORCH_DISABLE_SHARE_RDZV_TCP_STORE"] = "1"
     rdzv = ["--rdzv-backend", "c10d", "--rdzv-endpoint", a.rdzv_endpoint] if a.rdzv_endpoint else ["--standalone"]
     args = [
         "--nnodes",

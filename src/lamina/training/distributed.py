@@ -64,13 +64,12 @@ def init(device_request: str) -> Dist:
         cuda = device_request.startswith("cuda") or (device_request == "auto" and torch.cuda.is_available())
         if cuda:
             torch.cuda.set_device(local_rank)
-        # Our own key prefix per restart: with torch 2.13's env:// set-up, a restarted gloo group
-        # read the dead worker's address from the first attempt and could not connect (measured).
         addr, port, agent_store = dist_store()
         store = torch.distributed.TCPStore(
             addr, port, world, is_master=not agent_store and rank == 0, timeout=COLLECTIVE_TIMEOUT
         )
-        store = torch.distributed.PrefixStore(f"lamina/attempt_{dist_restart_count()}", store)
+        if agent_store:  # torchrun started directly: its agents' store outlives a round (see lamina.cli.launch)
+            store = torch.distributed.PrefixStore(f"lamina/attempt_{dist_restart_count()}", store)
         torch.distributed.init_process_group(
             "nccl" if cuda else "gloo", store=store, rank=rank, world_size=world, timeout=COLLECTIVE_TIMEOUT
         )
