@@ -119,7 +119,8 @@ def _one_input(fixture: str, data):
         with open(data, newline="") as f:
             return next(csv.DictReader(f))["text"]
     if fixture == "wine_table":
-        return json.dumps({"alcohol": 13.2, "malic_acid": 1.8, "color_intensity": 5.1, "proline": 1050})
+        row = {"alcohol": 13.2, "malic_acid": 1.8, "color_intensity": 5.1, "proline": 1050, "grade": "deep"}
+        return json.dumps(row | {"flavanoids": None, "hue": None, "cellar": None, "notes": "dark fruit"})
     if fixture == "listings_table":
         return json.dumps({"photo": str(data.parent / "photos" / "4.png"), "price": 20.0, "shop": "north"})
     return str(sorted(p for p in data.rglob("*") if p.suffix in (".png", ".wav") and "_" not in p.parent.name)[0])

@@ -88,7 +88,10 @@ def test_batch_scoring_predict_and_the_server_agree(picture_run, tmp_path):
         bomb = base64.b64encode(_png_header(12_000, 12_000)).decode()  # 144 megapixels declared in 33 bytes
         for r in (
             httpx.post(f"{url}/predict/shop", json={**row, "photo": bomb}),
-            httpx.post(f"{url}/v2/models/shop/infer", json={"inputs": [{**body["inputs"][0], "data": [bomb, ""]}]}),
+            httpx.post(
+                f"{url}/v2/models/shop/infer",
+                json={"inputs": [{**body["inputs"][0], "data": [bomb, ""]}, *body["inputs"][1:]]},
+            ),
         ):
             assert 400 <= r.status_code < 500 and "photo" in r.json()["error"], r.text
         assert httpx.get(f"{url}/v2/health/ready").status_code == 200
@@ -121,6 +124,8 @@ def test_the_page_sends_a_chosen_picture(picture_run):
                 for f in driver.find_elements(By.CSS_SELECTOR, '#fields-shop input[data-field-of="shop"]')
             }
             assert named["photo"].get_attribute("type") == "file" and named["price"].get_attribute("type") == "number"
+            listed = driver.find_elements(By.CSS_SELECTOR, f"datalist#{named['shop'].get_attribute('list')} option")
+            assert "north" in [o.get_attribute("value") for o in listed]  # a category's values are offered
             named["photo"].send_keys(str(table.parent / "photos" / "4.png"))  # listing 4 is green
             named["price"].send_keys("20")
             driver.find_element(By.ID, "run-shop").click()

@@ -16,6 +16,11 @@ import yaml
 from helpers import free_port, run_cli, wait_ready, write_wine_table
 
 
+# a row as a client sends it: every feature column, null where it has no value (cells training had missing too)
+ROW = {"alcohol": 13.2, "malic_acid": 1.8, "color_intensity": 5.6, "proline": 1100, "grade": "deep"}
+ROW |= {"flavanoids": None, "hue": None, "cellar": None, "notes": None}
+
+
 @pytest.fixture(scope="module")
 def wine_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("wine")
@@ -47,10 +52,13 @@ def test_evaluate_predict_and_batch_scoring_read_rows(wine_run, tmp_path):
     r = run_cli("evaluate", str(run), str(table), "--split", "test", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["accuracy"] >= 0.85
-    row = {"alcohol": 13.2, "malic_acid": 1.8, "color_intensity": 5.6, "proline": 1100, "grade": "deep"}
+    row = dict(ROW)
     r = run_cli("predict", str(run), json.dumps(row), "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["predictions"][0]["label"].startswith("class_")
+    del row["hue"]
+    r = run_cli("predict", str(run), json.dumps(row), "--json")
+    assert r.returncode == 2 and "'hue' not given" in r.stderr and "null" in r.stderr
     out = tmp_path / "preds.csv"
     r = run_cli("predict", str(run), str(table), "--output", str(out))
     assert r.returncode == 0, r.stderr
@@ -62,7 +70,7 @@ def test_evaluate_predict_and_batch_scoring_read_rows(wine_run, tmp_path):
 
 def test_a_bad_cell_is_refused_by_column(wine_run):
     _, run, _, _ = wine_run
-    r = run_cli("predict", str(run), json.dumps({"proline": "lots"}), "--json")
+    r = run_cli("predict", str(run), json.dumps(ROW | {"proline": "lots"}), "--json")
     assert r.returncode == 2 and "proline" in r.stderr and "numbers" in r.stderr
 
 
@@ -85,6 +93,7 @@ def test_the_server_takes_a_row_and_one_input_per_column(wine_run):
         meta = httpx.get(f"{url}/v2/models/wine").json()
         inputs = {i["name"]: i["datatype"] for i in meta["inputs"]}
         assert inputs["proline"] == "FP32" and inputs["grade"] == "BYTES" and "id" not in inputs
+        rows[1]["proline"] = ""  # a missing number: null in JSON
         body = {
             "inputs": [
                 {
@@ -96,13 +105,19 @@ def test_the_server_takes_a_row_and_one_input_per_column(wine_run):
                     else [x[name] for x in rows],
                 }
                 for name, datatype in inputs.items()
-                if datatype == "BYTES" or all(x[name] for x in rows)  # JSON numbers: send the complete columns
             ]
         }
         r = httpx.post(f"{url}/v2/models/wine/infer", json=body)
         assert r.status_code == 200, r.text
         probs = np.array(r.json()["outputs"][0]["data"]).reshape(len(rows), -1)
         assert probs.argmax(1).tolist() == [int(x["label"][-1]) for x in rows]
+        r = httpx.post(f"{url}/v2/models/wine/infer", json={"inputs": body["inputs"][1:]})
+        assert r.status_code == 400 and f"'{body['inputs'][0]['name']}' not given" in r.json()["error"]
+        unknown = {**rows[0], "grade": "purple"}
+        r = httpx.post(f"{url}/predict/wine", json=unknown)
+        assert r.status_code == 400 and "'grade'" in r.json()["error"] and "purple" in r.json()["error"], r.text
+        r = httpx.post(f"{url}/predict/wine", json={**rows[0], "grade": None})  # unknown to the client: answered
+        assert r.status_code == 200, r.text
         bad = {
             "inputs": [
                 {"name": "proline", "datatype": "FP32", "shape": [1], "data": [1.0]},
@@ -111,7 +126,7 @@ def test_the_server_takes_a_row_and_one_input_per_column(wine_run):
         }
         r = httpx.post(f"{url}/v2/models/wine/infer", json=bad)
         assert r.status_code == 400 and "nope" in r.json()["error"]
-        r = httpx.post(f"{url}/predict/wine", content=json.dumps({"proline": "lots"}))
+        r = httpx.post(f"{url}/predict/wine", content=json.dumps(ROW | {"proline": "lots"}))
         assert r.status_code == 400 and "proline" in r.json()["error"]
     finally:
         proc.terminate()

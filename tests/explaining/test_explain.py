@@ -94,6 +94,7 @@ def test_explain_a_table_row_names_its_columns(wine_table, tmp_path):
     r = run_cli("train", wine_table, "--output", run, "--json", "--set", "train.epochs=20")
     assert r.returncode == 0, r.stderr
     row = {"alcohol": 13.2, "malic_acid": 1.8, "color_intensity": 5.1, "proline": 1050, "flavanoids": 2.9}
+    row |= {"hue": None, "grade": "deep", "cellar": "north", "notes": "dark fruit"}
     r = run_cli("explain", run, json.dumps(row), "--json")
     assert r.returncode == 0, r.stderr
     record = json.loads(r.stdout)["explanations"][0]

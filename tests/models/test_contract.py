@@ -267,7 +267,7 @@ def test_every_registered_model_keeps_the_contract(name, tiny_bert, tmp_path):
     )
     items = {
         "text": ["cheese bread dinner", "kernel bug"],
-        "row": [{"a": 1.5, "b": None, "c": "x"}, '{"a": "2", "c": "unseen"}'],  # a dict, or its JSON
+        "row": [{"a": 1.5, "b": None, "c": "x"}, '{"a": "2", "b": null, "c": null}'],  # a dict, or its JSON
     }.get(prep.cell, list(served[:2]))
     out = Predictor.load(tmp_path).predict(items, top_k=2)
     assert [len(r["top_k"]) for r in out] == [2, 2]

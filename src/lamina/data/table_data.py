@@ -27,6 +27,7 @@ from lamina.data.table_files import DECODERS, MAX_FILE_BYTES, CellRefused, file_
 # what a table model reads of a column (data.columns: also "ignore")
 FEATURE_KINDS = ("number", "category", "text", *DECODERS)
 MAX_ROW_BYTES = 1 << 20  # one JSON row to score
+PAGE_CHOICES = 200  # the page suggests up to this many of a category column's values
 
 
 class RowRefused(DecodeError):
@@ -130,12 +131,16 @@ class TablePreprocess:
         return []  # a row comes as one JSON object, not as form fields
 
     def row(self, record: dict, where: str = "row", strict: bool = True, root: Path | None = None) -> np.ndarray:
-        """{column: value} -> float32 (columns,). A missing or null value is missing; a number column's value must
-        be a number (or text of one): else RowRefused naming the column, or with ``strict`` off (training data,
-        whose columns are at least 95% numbers) a missing value. A file is a path under ``root`` (a table on disk),
-        else the file's bytes or base64 text: CellRefused naming the column when it cannot be read."""
+        """{column: value} -> float32 (columns,). A null or empty value is missing. With ``strict`` (a request, a
+        row to score) every column must be there, a number column's value must be a number (or text of one) and a
+        category column's a value training saw: else RowRefused naming the column; with ``strict`` off (training
+        and evaluation data, whose columns are at least 95% numbers and whose test rows may hold values the train
+        rows never did) such a cell is missing. A file is a path under ``root`` (a table on disk), else the file's
+        bytes or base64 text: CellRefused naming the column when it cannot be read."""
         if not isinstance(record, dict):
             raise RowRefused(f"{where}: expected a JSON object of column values, got {type(record).__name__}")
+        if strict:
+            _refuse_absent(self.names, record, where)
         out = np.empty(self.width, np.float32)
         for c, at, width in self.spans:
             value = record.get(c["name"])
@@ -179,6 +184,8 @@ class TablePreprocess:
         for f, c in zip(fields, self.columns):
             if c["kind"] in DECODERS:
                 f["accept"] = f"{c['kind']}/*"
+            if c["kind"] == "category":
+                f["choices"] = c["values"][:PAGE_CHOICES]
         return {"kind": "fields", "fields": fields}
 
     def uploads(self, body: bytes) -> list[bytes]:
@@ -284,7 +291,7 @@ def _cell_value(column: dict, value, where: str, lookup, strict: bool) -> float:
         raise RowRefused(f"{where}: column '{column['name']}' holds a {type(value).__name__}, not a single value")
     text = category_text(value)
     if column["kind"] == "category":
-        return float(lookup(column).get(text, 0))
+        return _category_index(column, value, text, where, lookup(column), strict)
     if text == "" or text.lower() in MISSING_WORDS:
         return math.nan
     try:
@@ -296,6 +303,42 @@ def _cell_value(column: dict, value, where: str, lookup, strict: bool) -> float:
     if not math.isfinite(number):
         return math.nan
     return number
+
+
+def _refuse_absent(names: list[str], record: dict, where: str) -> None:
+    """A request names every column: one it leaves out is refused, not answered as if missing (a misspelt key would
+    otherwise pass unseen)."""
+    absent = [n for n in names if n not in record]
+    if absent:
+        shown = ", ".join(f"'{n}'" for n in absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+        noun = "column" if len(absent) == 1 else "columns"
+        raise RowRefused(f"{where}: {noun} {shown} not given; send null for a value you do not have")
+
+
+def _category_index(column: dict, value, text: str, where: str, table: dict, strict: bool) -> float:
+    """1 + the value's position in the train vocabulary; 0 when missing or, in data read for training and
+    evaluation (or a column with more values than the model keeps), a value the vocabulary lacks. A request's
+    unseen value is refused: its answer would be a missing value's, given as if for this one."""
+    if not text:
+        return 0.0
+    for spelling in (text, *_number_spellings(value)):
+        if spelling in table:
+            return float(table[spelling])
+    if not strict or column.get("open"):
+        return 0.0
+    known = column["values"]
+    shown = ", ".join(repr(v) for v in known[:5]) + (", ..." if len(known) > 5 else "")
+    raise RowRefused(
+        f"{where}: column '{column['name']}' never held {text[:40]!r} in training ({len(known):,} values: {shown}); "
+        "send null for a value it does not know"
+    )
+
+
+def _number_spellings(value) -> tuple[str, ...]:
+    """A JSON number as a table may have spelt it: 3 as '3.0', 3.0 as '3'."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return ()
+    return (str(int(value)), str(float(value))) if float(value).is_integer() else ()
 
 
 def files_and_columns(path) -> bool:

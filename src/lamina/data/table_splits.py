@@ -262,7 +262,8 @@ def _column_stats(name: str, kind: str, values: list, files: dict) -> dict:
             "edges": [float(e) for e in edges] if len(edges) > 1 else [],
         }
     counts = Counter(t for t in (category_text(x) for x in values) if t)
-    return {"name": name, "kind": kind, "values": [v for v, _ in counts.most_common(MAX_CATEGORY_VALUES)]}
+    kept = {"name": name, "kind": kind, "values": [v for v, _ in counts.most_common(MAX_CATEGORY_VALUES)]}
+    return {**kept, "open": True} if len(counts) > MAX_CATEGORY_VALUES else kept  # open: the rest share index 0
 
 
 def _leakage(kinds: dict, train: list[dict], labels: list[str], given: dict) -> list[str]:

@@ -44,8 +44,8 @@ function dataUrl(file){
 async function fields(name){
   const row={}; let any=false;
   for(const f of document.querySelectorAll('[data-field-of="'+CSS.escape(name)+'"]')){
-    if(f.type==='file'){if(f.files[0]){any=true; row[f.dataset.field]=await dataUrl(f.files[0]);} continue;}
-    if(f.value.trim()===''){continue;} any=true;
+    if(f.type==='file'){row[f.dataset.field]=f.files[0]?await dataUrl(f.files[0]):null; any=any||!!f.files[0]; continue;}
+    if(f.value.trim()===''){row[f.dataset.field]=null; continue;} any=true;
     row[f.dataset.field]=f.type==='number'?Number(f.value):f.value;
   }
   return any?JSON.stringify(row):'';
@@ -67,7 +67,10 @@ async function run(name){
 function field(name, f){
   const input=f.accept?el('input',{type:'file',accept:f.accept}):el('input',{type:f.number?'number':'text',step:'any'});
   input.dataset.fieldOf=name; input.dataset.field=f.name;
-  return el('label',{className:'field'},f.name+' ',input);
+  if(!f.choices){return el('label',{className:'field'},f.name+' ',input);}
+  const list=el('datalist',{id:'choices-'+name+'-'+f.name},...f.choices.map(v=>el('option',{value:v})));
+  input.setAttribute('list',list.id);
+  return el('label',{className:'field'},f.name+' ',input,list);
 }
 function entry(m){
   const form=m.form;

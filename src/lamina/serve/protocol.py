@@ -126,9 +126,13 @@ def parse_input(spec: dict, tail: bytes, expected_shape: list[int], datatype: st
 
 
 def input_values(spec: dict, tail: bytes, datatype: str) -> list:
-    """One input of shape [N] as a list of N values: strings for BYTES, numbers for the numeric datatypes."""
+    """One input of shape [N] as a list of N values: strings for BYTES, numbers for the numeric datatypes (a JSON
+    null in FP32 data is NaN: a table's missing number, which JSON cannot spell otherwise)."""
     if datatype == "BYTES":
         return parse_text_input(spec, tail)
+    data = spec.get("data")
+    if datatype == "FP32" and isinstance(data, list) and any(v is None for v in data):
+        spec = {**spec, "data": [math.nan if v is None else v for v in data]}
     return parse_input(spec, tail, [-1], datatype).tolist()
 
 
