@@ -51,3 +51,25 @@ def test_a_wrong_type_is_refused_by_column():
     with pytest.raises(RowRefused, match="column 'shop' holds a list"):
         PREP.row({"size": 1, "shop": ["north"], "city": "x"})
     assert np.isnan(PREP.row({"size": float("inf"), "shop": "north", "city": "x"})[0])
+
+
+def test_a_text_cell_is_the_ids_of_its_distinct_words_and_word_pairs():
+    from lamina.data.hashed_text import term_ids, term_slots
+
+    ids = term_ids("The cat saw the CAT", 8, buckets=1 << 16)
+    # the, cat, saw + "the cat", "cat saw", "saw the" (the repeated words and the repeated pair counted once)
+    assert np.count_nonzero(ids) == 6 and ids[6:].tolist() == [0.0, 0.0] and ids.max() <= 1 << 16
+    assert np.array_equal(ids, term_ids("the cat, saw; the cat!", 8, buckets=1 << 16))  # words, not punctuation
+    assert not term_ids("", 8).any() and np.count_nonzero(term_ids("a b c d e f", 4)) == 4  # the first terms kept
+    assert term_slots(["a b c"] * 50) == 16  # at least FEWEST_TERMS
+    assert term_slots([" ".join(f"w{i}" for i in range(40))] * 50) == 128  # 79 terms: the next power of two
+    assert term_slots([" ".join(f"w{i}" for i in range(400))]) == 256  # at most TEXT_TERMS
+
+
+def test_a_row_holds_a_text_as_term_ids_and_refuses_ids_out_of_range():
+    prep = TablePreprocess(({"name": "note", "kind": "text", "width": 16, "buckets": 64},), "label")
+    row = prep.row({"note": "dark fruit"})
+    assert np.count_nonzero(row) == 3 and row.max() <= 64 and not prep.row({"note": None}).any()
+    assert prep.out_of_range(np.array([[65.0] + [0.0] * 15], np.float32)) == "column 'note' holds term ids 0..64"
+    assert prep.out_of_range(np.array([[1.5] + [0.0] * 15], np.float32)) is not None
+    assert prep.out_of_range(row[None]) is None

@@ -62,3 +62,14 @@ def test_table_models_stop_on_val_loss_and_the_others_on_the_tasks_metric():
     assert resolve_train(TrainConfig(), "tabular-mlp", 500).monitor == "loss"
     assert resolve_train(TrainConfig(), "resnet-small", 500).monitor == "accuracy"
     assert resolve_train(TrainConfig(monitor="accuracy"), "tabular-mlp", 500).monitor == "accuracy"
+
+
+def test_a_text_bag_reads_each_term_once_and_ignores_padding():
+    """The bag of a text column: the same terms in any order and any amount of padding give the same answer; a
+    different term changes it."""
+    torch.manual_seed(0)
+    net = TabularMLP(1, [], 3, width=8, depth=1, dropout=0.0, members=2, texts=[(100, 6)]).eval()
+    rows = torch.tensor([[0.5, 3, 7, 9, 0, 0, 0], [0.5, 9, 3, 7, 0, 0, 0], [0.5, 9, 3, 8, 0, 0, 0]])
+    out = net(rows)
+    assert torch.allclose(out[0], out[1], atol=1e-6) and not torch.allclose(out[0], out[2])
+    assert net.bags[0].sparse and torch.count_nonzero(net.bags[0].weight[0]) == 0  # padding: a zero row

@@ -2,7 +2,7 @@
 
 A row of numbers, categories, free text and pictures becomes one float32 vector (``columns``): a number column its
 value (NaN when missing), a category column the index of its value in the vocabulary the train split saw (0: missing
-or unseen), a free-text column its words hashed into a fixed number of buckets (lamina.data.hashed_text), an image
+or unseen), a free-text column the hashed ids of its words and word pairs (lamina.data.hashed_text), an image
 or audio column the file's pixels or samples (lamina.data.table_files).
 The network's first layer scales the numbers and flags the missing ones (lamina.models.tabular), so the exported
 graph takes rows as a server reads them. No torch here: the server uses it.
@@ -21,7 +21,7 @@ import numpy as np
 
 from lamina.common.errors import DataError, DecodeError
 from lamina.data.column_kinds import column_facts
-from lamina.data.hashed_text import hashed_text
+from lamina.data.hashed_text import term_ids
 from lamina.data.table_files import DECODERS, MAX_FILE_BYTES, CellRefused, file_cell, file_noise, out_of_range
 
 # what a table model reads of a column (data.columns: also "ignore")
@@ -42,7 +42,7 @@ class TablePreprocess:
 
     # one per feature column, in input order: {"name", "kind": number|category|text, "median", "scale"} for numbers,
     # {"name", "kind", "values": [the train split's values, most frequent first]} for categories, {"name", "kind",
-    # "width"} for free text (hashed words: lamina.data.hashed_text), {"name", "kind", "size", "channels", "fit",
+    # "width": term slots, "buckets"} for free text (term ids: lamina.data.hashed_text), {"name", "kind", "size", "channels", "fit",
     # "resample", "width"} for pictures, {"name", "kind", "sample_rate", "duration", "width"} for clips
     # (lamina.data.table_files)
     columns: tuple = ()
@@ -145,7 +145,7 @@ class TablePreprocess:
         for c, at, width in self.spans:
             value = record.get(c["name"])
             if c["kind"] == "text":
-                out[at : at + width] = hashed_text(category_text(value), width)
+                out[at : at + width] = term_ids(category_text(value), width, c["buckets"])
             elif c["kind"] in DECODERS:
                 out[at : at + width] = file_cell(c, value, where, root)
             else:
@@ -218,22 +218,22 @@ class TablePreprocess:
         return not self.encoded_once and sum(map(len, blobs)) <= max_bytes
 
     def out_of_range(self, batch: np.ndarray) -> str | None:
-        """Why rows cannot be run: a category index that names no value, an infinite number, a text vector that is
-        not one (negative or infinite)."""
+        """Why rows cannot be run: a category index that names no value, an infinite number, a text's term id
+        that names no bucket."""
         for c, at, width in self.spans:
             col = batch[:, at : at + width]
             if c["kind"] == "category" and not np.all((col >= 0) & (col <= len(c["values"])) & (col == np.floor(col))):
                 return f"column '{c['name']}' holds category indices 0..{len(c['values'])}"
             if c["kind"] == "number" and np.isinf(col).any():
                 return f"column '{c['name']}' holds an infinite number"
-            if c["kind"] == "text" and not (np.isfinite(col).all() and (col >= 0).all()):
-                return f"column '{c['name']}' holds hashed word counts (finite, at least 0)"
+            if c["kind"] == "text" and not np.all((col >= 0) & (col <= c["buckets"]) & (col == np.floor(col))):
+                return f"column '{c['name']}' holds term ids 0..{c['buckets']}"
             if c["kind"] in DECODERS and out_of_range(c, col):
                 return out_of_range(c, col)
         return None
 
     def parity_noise(self, rng: np.random.Generator) -> np.ndarray:
-        """Random rows (numbers around the train split's, some missing; any category index; a few hashed words;
+        """Random rows (numbers around the train split's, some missing; any category index; a few words' term ids;
         random files' values, one missing)."""
         out = np.zeros((8, self.width), np.float32)
         for c, at, width in self.spans:
@@ -246,7 +246,7 @@ class TablePreprocess:
                 out[:, at : at + width] = file_noise(c, rng, 8)
             else:
                 words = [" ".join(rng.choice(list("abcdefgh"), 5)) for _ in range(8)]
-                out[:, at : at + width] = np.stack([hashed_text(w, width) for w in words])
+                out[:, at : at + width] = np.stack([term_ids(w, width, c["buckets"]) for w in words])
         return out
 
     def preview(self, split, i: int) -> str:

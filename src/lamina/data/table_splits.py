@@ -24,7 +24,7 @@ from lamina.data.column_kinds import table_facts
 from lamina.data.layout import Sample
 from lamina.data.prepared import PreparedData, SplitData
 from lamina.data.split import SPLIT_ALIASES, canonical_split, select_split
-from lamina.data.hashed_text import TEXT_BUCKETS
+from lamina.data.hashed_text import TERM_BUCKETS, term_slots
 from lamina.data.table_data import FEATURE_KINDS, TablePreprocess, category_text, missing_value
 from lamina.data.table_files import DECODERS, CellRefused, audio_column, file_cell, image_column
 from lamina.data.targets import balance_labels, check_known, integer_targets, make_task, split_samples
@@ -246,7 +246,8 @@ def _column_stats(name: str, kind: str, values: list, files: dict) -> dict:
     if kind == "audio":
         return audio_column(name, files["seconds"])
     if kind == "text":
-        return {"name": name, "kind": kind, "width": TEXT_BUCKETS}
+        slots = term_slots([category_text(x) for x in values])
+        return {"name": name, "kind": kind, "width": slots, "buckets": TERM_BUCKETS}
     if kind == "number":
         nums = np.array([v for v in (number(category_text(x)) for x in values) if v is not None], np.float64)
         if not len(nums):

@@ -53,7 +53,7 @@ class FileColumns(Network):
             values = torch.where(torch.isnan(values), torch.zeros_like(values), values)
             encoded = self._encode(kind, values if kind == "audio" else pictures_from_rows(values, side))
             parts += [torch.where(missing, torch.zeros_like(encoded), encoded), missing.to(z.dtype)]
-        parts.append(z[:, at:])  # the category indices, last as the ensemble takes them
+        parts.append(z[:, at:])  # the category indices and term ids, last as the ensemble takes them
         return torch.cat(parts, dim=1)
 
     def _encode(self, kind: str, x: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,9 @@
 """A network for tables of numbers, categories and short texts: robust-scaled numbers with their missing flags,
-hashed words of each text, an embedding per category column, joined and fed to an MLP (the shape Ludwig's and
+an embedding per category column, a bag of each text's hashed terms, joined and fed to an MLP (the shape Ludwig's and
 AutoGluon's tabular networks share); five such networks side by side, their outputs averaged (``TabularMLP``).
 
 Input: the table modality's rows (B, columns) float32 (lamina.data.table_data): numbers as they are (NaN when
-missing), category indices (0: missing or unseen). ``ColumnScaling`` is the parameter-free front end; the
+missing), category indices (0: missing or unseen), texts' term ids (0: no term). ``ColumnScaling`` is the parameter-free front end; the
 embeddings and the MLP are the network.
 """
 
@@ -30,6 +30,7 @@ TRAIN_DEFAULTS = {
     "monitor": "loss",
 }
 MAX_EMBEDDING = 16  # widest category embedding
+BAG_WIDTH = 16  # a text column's bag of terms, per member
 FILE_KINDS = ("image", "audio")  # columns whose cells are files (lamina.data.table_files): their values pass through
 
 
@@ -42,9 +43,8 @@ class ColumnScaling(nn.Module):
     """(B, row width) raw rows -> (B, dense + categories): asinh of robust-scaled numbers (missing: 0), a 0/1 flag per
     number that was missing, each number's piecewise-linear encoding over its train quantile bins (Gorishniy et al.,
     2022: 1 for the bins below the value, its place within its own bin, 0 above; a step in the label at any bin edge
-    is one weight away, as a tree's split is), the text columns' hashed words as they came, the pictures' pixels as
-    files' pixels and samples as they came (lamina.models.file_columns reads them), then the category indices as
-    they came."""
+    is one weight away, as a tree's split is), the files' pixels and samples as they came (lamina.models.file_columns
+    reads them), then the category indices and the texts' term ids as they came."""
 
     def __init__(self, prep):
         super().__init__()
@@ -80,7 +80,7 @@ class ColumnScaling(nn.Module):
         if len(self.bin_low):
             within = (nums.index_select(1, self.bin_column) - self.bin_low) / self.bin_width
             parts.append(torch.where(torch.isnan(within), torch.zeros_like(within), within.clamp(0.0, 1.0)))
-        for index in (self.texts, self.files, self.categories):
+        for index in (self.files, self.categories, self.texts):
             if len(index):
                 parts.append(x.index_select(1, index))
         return torch.cat(parts, dim=1)
@@ -120,19 +120,31 @@ class MemberLayerNorm(nn.Module):
 
 
 class TabularMLP(Network):
-    """Embeddings of the category columns beside the scaled numbers, their missing flags and the texts' hashed words
-    (``dense`` values in all), then an MLP; ``members`` of them side by side (embeddings and layers of their own, the
-    inputs shared), each trained on its own loss, their outputs averaged: a deep ensemble in one graph (Lakshminarayanan
-    et al., 2017; AutoGluon bags its tabular networks for the same reason). In training mode the network answers each
-    member's outputs (B, members, outputs) (lamina.models.network: per_member); in eval mode their mean (B, outputs)."""
+    """Embeddings of the category columns and a bag of each text column's terms beside the scaled numbers and their
+    missing flags (``dense`` values in all), then an MLP; ``members`` of them side by side (embeddings and layers of
+    their own, the inputs shared), each trained on its own loss, their outputs averaged: a deep ensemble in one graph
+    (Lakshminarayanan et al., 2017; AutoGluon bags its tabular networks for the same reason). In training mode the
+    network answers each member's outputs (B, members, outputs) (lamina.models.network: per_member); in eval mode
+    their mean (B, outputs). ``texts``: (buckets, slots) per text column."""
 
     def __init__(
-        self, dense: int, cardinalities: list[int], outputs: int, width: int, depth: int, dropout: float, members: int
+        self,
+        dense: int,
+        cardinalities: list[int],
+        outputs: int,
+        width: int,
+        depth: int,
+        dropout: float,
+        members: int,
+        texts: list[tuple[int, int]] = (),
     ):
         super().__init__()
-        self.dense, self.members = dense, members
+        self.dense, self.members, self.slots = dense, members, [s for _, s in texts]
         self.embeddings = nn.ModuleList(nn.Embedding(n + 1, members * embedding_width(n)) for n in cardinalities)
-        layers, fan_in = [], dense + sum(embedding_width(n) for n in cardinalities)
+        self.bags = nn.ModuleList(
+            nn.Embedding(b + 1, members * BAG_WIDTH, padding_idx=0, sparse=True) for b, _ in texts
+        )
+        layers, fan_in = [], dense + sum(embedding_width(n) for n in cardinalities) + BAG_WIDTH * len(texts)
         for _ in range(depth):
             layers += [MemberLinear(members, fan_in, width), MemberLayerNorm(members, width), nn.GELU()]
             layers.append(nn.Dropout(dropout))
@@ -141,18 +153,31 @@ class TabularMLP(Network):
         self.head = MemberLinear(members, fan_in, outputs)
         for n, e in zip(cardinalities, self.embeddings):
             nn.init.normal_(e.weight, std=1.0 / math.sqrt(embedding_width(n)))
+        for bag in self.bags:
+            nn.init.normal_(bag.weight, std=1.0 / math.sqrt(BAG_WIDTH))
+            bag.weight.data[0] = 0.0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, dense + categories) -> (B, outputs) or (B, M, outputs)
+    def forward(
+        self, x: torch.Tensor
+    ) -> torch.Tensor:  # (B, dense + categories + slots) -> (B, outputs) or (B, M, out)
         ids = x[:, self.dense :].long()
         shared = x[:, : self.dense].unsqueeze(0).expand(self.members, -1, -1)  # (M, B, dense)
         parts = [shared] + [  # each member's embedding of each category: (M, B, width)
-            e(ids[:, i]).reshape(-1, self.members, e.embedding_dim // self.members).transpose(0, 1)
-            for i, e in enumerate(self.embeddings)
+            self._per_member(e(ids[:, i])) for i, e in enumerate(self.embeddings)
         ]
+        at = len(self.embeddings)
+        for bag, slots in zip(self.bags, self.slots):
+            terms = ids[:, at : at + slots]
+            at += slots
+            count = (terms > 0).sum(1, keepdim=True).clamp(min=1).to(x.dtype)
+            parts.append(self._per_member(bag(terms).sum(1) / count.sqrt()))  # padding rows are zero
         out = self.head(self.body(torch.cat(parts, dim=2)))  # (M, B, outputs)
         if self.training and self.members > 1:
             return out.transpose(0, 1)
         return out.mean(0)
+
+    def _per_member(self, e: torch.Tensor) -> torch.Tensor:  # (B, M * width) -> (M, B, width)
+        return e.reshape(-1, self.members, e.shape[-1] // self.members).transpose(0, 1)
 
 
 def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, prep, load_pretrained: bool = True) -> Network:
@@ -160,12 +185,9 @@ def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, prep, load_pre
     behind frozen pretrained encoders when the table has image or audio columns (lamina.models.file_columns)."""
     from lamina.models.file_columns import FEATURES, file_network
 
-    dense = sum(
-        number_width(c) if c["kind"] == "number" else w
-        for c, _, w in prep.spans
-        if c["kind"] not in ("category", *FILE_KINDS)
-    )
+    dense = sum(number_width(c) for c in prep.columns if c["kind"] == "number")
     cardinalities = [len(c["values"]) for c in prep.columns if c["kind"] == "category"]
+    texts = [(int(c["buckets"]), int(c["width"])) for c in prep.columns if c["kind"] == "text"]
     files = [c for c in prep.columns if c["kind"] in FILE_KINDS]
     mlp = TabularMLP(
         dense + sum(FEATURES[c["kind"]] for c in files),
@@ -175,7 +197,8 @@ def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, prep, load_pre
         cfg.depth,
         cfg.dropout,
         cfg.members,
+        texts,
     )
     if not files:
         return mlp
-    return file_network(mlp, dense, files, len(cardinalities), load_pretrained)
+    return file_network(mlp, dense, files, len(cardinalities) + sum(s for _, s in texts), load_pretrained)
