@@ -73,3 +73,14 @@ def test_a_text_bag_reads_each_term_once_and_ignores_padding():
     out = net(rows)
     assert torch.allclose(out[0], out[1], atol=1e-6) and not torch.allclose(out[0], out[2])
     assert net.bags[0].sparse and torch.count_nonzero(net.bags[0].weight[0]) == 0  # padding: a zero row
+
+
+def test_the_text_bags_train_at_their_own_rate_lazily():
+    from lamina.models.tabular import BAG_LR_SCALE
+    from lamina.training.optim import LazyAdamW, make_optimizer
+
+    net = TabularMLP(1, [3], 2, width=8, depth=1, dropout=0.0, members=2, texts=[(100, 6)])
+    opt = make_optimizer(net, TrainConfig())
+    bag = [g for g in opt.param_groups if any(p is net.bags[0].weight for p in g["params"])]
+    assert isinstance(opt, LazyAdamW) and bag[0]["lr_scale"] == BAG_LR_SCALE > 1
+    assert all(g["lr_scale"] == 1.0 for g in opt.param_groups if g is not bag[0])

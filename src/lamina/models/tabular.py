@@ -31,6 +31,9 @@ TRAIN_DEFAULTS = {
 }
 MAX_EMBEDDING = 16  # widest category embedding
 BAG_WIDTH = 16  # a text column's bag of terms, per member
+# a bag's row moves only on the steps whose batch holds its term: at 10x the rate a 124-row table's words are read
+# beside its numbers (at 1x they were not: importance 0); the packages' descriptions 0.896 / 0.888 (1x: 0.886)
+BAG_LR_SCALE = 10.0
 FILE_KINDS = ("image", "audio")  # columns whose cells are files (lamina.data.table_files): their values pass through
 
 
@@ -175,6 +178,10 @@ class TabularMLP(Network):
         if self.training and self.members > 1:
             return out.transpose(0, 1)
         return out.mean(0)
+
+    def lr_groups(self) -> list[tuple[nn.Module, float]]:
+        """The text bags train faster than the rest (BAG_LR_SCALE)."""
+        return [(bag, BAG_LR_SCALE) for bag in self.bags]
 
     def _per_member(self, e: torch.Tensor) -> torch.Tensor:  # (B, M * width) -> (M, B, width)
         return e.reshape(-1, self.members, e.shape[-1] // self.members).transpose(0, 1)
