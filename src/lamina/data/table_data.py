@@ -41,9 +41,9 @@ class TablePreprocess:
     """Everything that turns a table row into the model's input, saved in the model package."""
 
     # one per feature column, in input order: {"name", "kind": number|category|text, "median", "scale"} for numbers,
-    # {"name", "kind", "values": [the train split's values, most frequent first]} for categories, {"name", "kind",
-    # "width": term slots, "buckets"} for free text (term ids: lamina.data.hashed_text), {"name", "kind", "size", "channels", "fit",
-    # "resample", "width"} for pictures, {"name", "kind", "sample_rate", "duration", "width"} for clips
+    # {"name", "kind", "values": [the train split's values, most frequent first], "open" when more were left out} for
+    # categories, {"name", "kind", "width": term slots, "buckets"} for free text (term ids: lamina.data.hashed_text),
+    # {"name", "kind", "size", "channels", "fit", "resample", "width"} for pictures, {"name", "kind", "sample_rate", "duration", "width"} for clips
     # (lamina.data.table_files)
     columns: tuple = ()
     label: str = ""  # the label column
@@ -222,11 +222,11 @@ class TablePreprocess:
         that names no bucket."""
         for c, at, width in self.spans:
             col = batch[:, at : at + width]
-            if c["kind"] == "category" and not np.all((col >= 0) & (col <= len(c["values"])) & (col == np.floor(col))):
+            if c["kind"] == "category" and not _indices_within(col, len(c["values"])):
                 return f"column '{c['name']}' holds category indices 0..{len(c['values'])}"
             if c["kind"] == "number" and np.isinf(col).any():
                 return f"column '{c['name']}' holds an infinite number"
-            if c["kind"] == "text" and not np.all((col >= 0) & (col <= c["buckets"]) & (col == np.floor(col))):
+            if c["kind"] == "text" and not _indices_within(col, c["buckets"]):
                 return f"column '{c['name']}' holds term ids 0..{c['buckets']}"
             if c["kind"] in DECODERS and out_of_range(c, col):
                 return out_of_range(c, col)
@@ -303,6 +303,11 @@ def _cell_value(column: dict, value, where: str, lookup, strict: bool) -> float:
     if not math.isfinite(number):
         return math.nan
     return number
+
+
+def _indices_within(col: np.ndarray, most: int) -> bool:
+    """Every value a whole number in 0..``most`` (a category's index, a term's id)."""
+    return bool(np.all((col >= 0) & (col <= most) & (col == np.floor(col))))
 
 
 def _refuse_absent(names: list[str], record: dict, where: str) -> None:

@@ -1,10 +1,10 @@
 """A network for tables of numbers, categories and short texts: robust-scaled numbers with their missing flags,
-an embedding per category column, a bag of each text's hashed terms, joined and fed to an MLP (the shape Ludwig's and
-AutoGluon's tabular networks share); five such networks side by side, their outputs averaged (``TabularMLP``).
+an embedding per category column, a bag of each text's hashed terms, joined and fed to an MLP (the shape Ludwig's
+and AutoGluon's tabular networks share); five such networks side by side, their outputs averaged (``TabularMLP``).
 
 Input: the table modality's rows (B, columns) float32 (lamina.data.table_data): numbers as they are (NaN when
-missing), category indices (0: missing or unseen), texts' term ids (0: no term). ``ColumnScaling`` is the parameter-free front end; the
-embeddings and the MLP are the network.
+missing), category indices (0: missing or unseen), texts' term ids (0: no term). ``ColumnScaling`` is the
+parameter-free front end; the embeddings, the bags and the MLP are the network.
 """
 
 from __future__ import annotations
@@ -160,9 +160,7 @@ class TabularMLP(Network):
             nn.init.normal_(bag.weight, std=1.0 / math.sqrt(BAG_WIDTH))
             bag.weight.data[0] = 0.0
 
-    def forward(
-        self, x: torch.Tensor
-    ) -> torch.Tensor:  # (B, dense + categories + slots) -> (B, outputs) or (B, M, out)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, dense + categories + slots) -> (B, [M,] outputs)
         ids = x[:, self.dense :].long()
         shared = x[:, : self.dense].unsqueeze(0).expand(self.members, -1, -1)  # (M, B, dense)
         parts = [shared] + [  # each member's embedding of each category: (M, B, width)
