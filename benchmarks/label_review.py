@@ -1,17 +1,19 @@
 """Label review: how many of 5% deliberately flipped labels `lamina review` finds.
 
-    .venv/bin/python benchmarks/label_review.py [--sets digits,fortunes,descriptions,penguins] [--share 0.05] [--repeats 3]
+    .venv/bin/python benchmarks/label_review.py [--sets digits,emoji-images,fortunes,...] [--share 0.05] [--repeats 3]
 
 Each dev set gets a seeded 5% of its labels changed to another label at random; `lamina review` (zero-config, 5
 folds, dealt --repeats times) ranks every sample. Figures: the flagged set's precision and recall against the flipped samples,
-precision@k for k = the number flipped of confident learning's ranking, and of the plain ranking on the same
-out-of-fold probabilities (lowest probability of the given label first).
+precision@k for k = the number flipped of lamina's ranking (the out-of-fold probabilities with the neighbours'
+labels blended in, where the model has a frozen embedding), and of the plain ranking on the same out-of-fold
+probabilities alone (lowest probability of the given label first); the neighbours' weight in the blend.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import subprocess
 import sys
 import tempfile
@@ -82,6 +84,16 @@ def digits(work: Path, share: float) -> tuple[Path, set[str], list[str]]:
     return _write(work / "d" / "noisy.csv", ["path", "label"], rows), {rows[i][0] for i in flipped}, []
 
 
+def emoji_images(work: Path, share: float) -> tuple[Path, set[str], list[str]]:
+    """The emoji pictures (Noto Color Emoji, 3,655 glyphs in 9 Unicode groups) as a manifest (path, label)."""
+    from lamina.datasets.emoji import make_emoji
+
+    make_emoji(work / "e")
+    files = sorted((work / "e").rglob("*.png"))
+    rows, flipped = _flip([[str(f.relative_to(work / "e")), f.parent.name] for f in files], 1, share)
+    return _write(work / "e" / "noisy.csv", ["path", "label"], rows), {rows[i][0] for i in flipped}, []
+
+
 def fortunes(work: Path, share: float) -> tuple[Path, set[str], list[str]]:
     """The fortunes texts (text, label)."""
     made = work / "fortunes.csv"
@@ -121,6 +133,7 @@ def penguins(work: Path, share: float) -> tuple[Path, set[str], list[str]]:
 
 SETS = {
     "digits": digits,
+    "emoji-images": emoji_images,
     "fortunes": fortunes,
     "descriptions": package_descriptions,
     "emoji-names": emoji_names,
@@ -129,11 +142,12 @@ SETS = {
 
 
 def score(review: Path, flipped: set[str]) -> dict:
+    """The flagged set's precision and recall, precision@k of the review's order and of the plain one."""
     with open(review, newline="") as f:
         rows = list(csv.DictReader(f))
     k = len(flipped)
     flagged = [r["input"] for r in rows if r["suspect"] == "true"]
-    plain = sorted(rows, key=lambda r: float(r["label_score"]))
+    plain = sorted(rows, key=lambda r: float(r["model_score"]))
     hits = lambda names: sum(n in flipped for n in names)  # noqa: E731
     return {
         "n": len(rows),
@@ -152,8 +166,10 @@ def main() -> None:
     ap.add_argument("--share", type=float, default=0.05)
     ap.add_argument("--repeats", type=int, default=3, help="lamina review --repeats")
     args = ap.parse_args()
-    print("| dev set | samples | flipped | flagged | precision | recall | precision@k | plain precision@k | s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| dev set | samples | flipped | flagged | precision | recall | precision@k | plain precision@k | weight | s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.sets.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             data, flipped, settings = SETS[name](Path(tmp), args.share)
@@ -178,9 +194,10 @@ def main() -> None:
             if r.returncode != 0:
                 sys.exit(r.stderr[-3000:])
             s = score(Path(tmp) / "review.csv", flipped)
+            weight = json.loads(r.stdout)["neighbour_weight"]
             print(
                 f"| {name} | {s['n']} | {s['flipped']} | {s['flagged']} | {s['precision']:.3f} | {s['recall']:.3f} "
-                f"| {s['p_at_k']:.3f} | {s['plain_p_at_k']:.3f} | {time.perf_counter() - t0:.0f} |"
+                f"| {s['p_at_k']:.3f} | {s['plain_p_at_k']:.3f} | {weight:.2f} | {time.perf_counter() - t0:.0f} |"
             )
     print(f"\n{machine_line()}")
 

@@ -141,10 +141,12 @@ def validate(data_or_config, *, overrides=None, output=None) -> dict:
 
 def review(data_or_config, *, output, folds: int = 5, repeats: int = 3, overrides=None, quiet: bool = True) -> dict:
     """Find likely label errors: out-of-fold probabilities from ``folds`` models trained as ``lamina train`` would
-    (dealt into folds ``repeats`` times, averaged), ranked by confident learning (lamina.training.review).
+    (dealt into folds ``repeats`` times, averaged; a frozen embedding's nearest neighbours' labels blended in), ranked
+    by confident learning (lamina.training.review).
 
-    Writes ``output`` (CSV: input, label, suggested, confidence, suspect; most suspect first) and a page of the top
-    suspects beside it (.html). Returns {"samples", "flagged", "folds", "repeats", "csv", "page"}.
+    Writes ``output`` (CSV: input, label, suggested, confidence, suspect, label_score, model_score; most suspect
+    first) and a page of the top suspects beside it (.html). Returns {"samples", "flagged", "folds", "repeats",
+    "neighbour_weight", "csv", "page"}.
     """
     require_torch("lamina review")
     from lamina.common.progress import Reporter

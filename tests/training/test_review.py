@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 
-from helpers import cli_fails, run_cli
+from helpers import cli_fails, run_cli, topic_texts, write_text_csv
 from lamina.training.label_issues import confident_joint, review_ranking, self_confidence_ranking
 
 
@@ -74,7 +74,9 @@ def test_lamina_review_ranks_a_tables_flipped_rows_first(tmp_path):
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert summary["samples"] == len(rows) == 300 and summary["folds"] == 3 and summary["repeats"] == 3
-    assert list(rows[0]) == ["input", "label", "suggested", "confidence", "suspect", "label_score"]
+    assert list(rows[0]) == ["input", "label", "suggested", "confidence", "suspect", "label_score", "model_score"]
+    assert summary["neighbour_weight"] == 0.0  # the table model has no frozen embedding: the folds' opinion alone
+    assert all(r["label_score"] == r["model_score"] for r in rows)
     assert len({r["input"] for r in rows}) == 300  # every sample once
     top = {r["input"] for r in rows[: len(flipped)]}
     assert len(top & flipped) >= 0.8 * len(flipped)
@@ -135,3 +137,22 @@ def test_each_repeat_deals_the_folds_anew_and_the_first_is_a_plain_reviews():
     assert (deals[0] != deals[1]).any() and (deals[1] != deals[2]).any()
     for deal in deals:  # every label's samples spread evenly over the folds
         assert all(np.bincount(deal[given == j], minlength=5).tolist() == [4] * 5 for j in range(3))
+
+
+def test_a_frozen_embeddings_neighbours_are_blended_into_a_text_review(tmp_path):
+    rows = topic_texts(per_class=40, seed=3)
+    rng = np.random.default_rng(0)
+    flipped = set(rng.choice(len(rows), 6, replace=False).tolist())
+    topics = sorted({label for _, label in rows})
+    noisy = [(t, topics[(topics.index(y) + 1) % 3] if i in flipped else y) for i, (t, y) in enumerate(rows)]
+    table = write_text_csv(tmp_path / "topics.csv", noisy)
+    out = tmp_path / "review.csv"
+    r = run_cli("review", table, "--output", out, "--folds", "3", "--repeats", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    with open(out, newline="") as f:
+        ranked = list(csv.DictReader(f))
+    assert 0.0 < summary["neighbour_weight"] <= 0.95, summary  # the sentence embedding separates the topics
+    assert any(r["label_score"] != r["model_score"] for r in ranked)
+    top = {r["input"] for r in ranked[: len(flipped)]}
+    assert len(top & {f"row {i + 2}" for i in flipped}) >= 5

@@ -110,6 +110,7 @@ class EfficientNetLite0(Network):
         self._head_act = nn.ReLU6()  # a module, not a function: Grad-CAM reads the last feature map from it
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(FEATURES, num_classes))
         self.feature_width = FEATURES  # of features(): what a frozen backbone's cache holds per image
+        self.embedding_width = FEATURES
         self.freeze = freeze
         if freeze:
             for p in self.backbone_parameters():

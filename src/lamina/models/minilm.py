@@ -196,6 +196,7 @@ class SentenceClassifier(Network):
         self.head = Head(width, vocab_size, num_classes, dropout)  # features (B, D + L) -> logits
         self.max_tokens = max_tokens
         self.feature_width = width + max_tokens
+        self.embedding_width = width  # the mean-pooled sentence embedding; the token ids after it are not
         self.freeze = freeze
         if freeze:
             for p in [*self.embeddings.parameters(), *self.encoder.parameters()]:

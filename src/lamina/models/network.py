@@ -6,7 +6,9 @@ A network subclasses :class:`Network` and declares:
   pretrained encoder fine-tuned at 0.01 of it); everything else trains at the full rate;
 - ``freeze``: True when it has a frozen encoder. Then ``features(x)`` is a fixed function of the
   input, ``feature_width`` its width, and ``head`` (a submodule named ``head``) maps features to
-  outputs: the trainer encodes every sample once and trains the head alone.
+  outputs: the trainer encodes every sample once and trains the head alone;
+- ``embedding_width``: how many leading columns of ``features(x)`` are an embedding in which near means alike
+  (cosine), for a label review's neighbours (lamina.training.neighbours); 0 when none are.
 
 In training mode a network of several members trained side by side (a deep ensemble in one graph) may answer
 each member's outputs, (B, members, outputs): each member is trained on its own loss (``per_member``) and the
@@ -29,6 +31,7 @@ class Network(nn.Module):
 
     freeze: bool = False  # a frozen encoder: features() are fixed; only the head trains
     feature_width: int = 0  # of features(), when freeze
+    embedding_width: int = 0  # leading columns of features() where near means alike; 0: none
 
     def lr_groups(self) -> list[tuple[nn.Module, float]]:
         """(submodule, fraction of the learning rate) for the parts that train slower than the rest."""
@@ -104,6 +107,10 @@ class FullNetwork(nn.Module):
     @property
     def feature_width(self) -> int:
         return self.net.feature_width
+
+    @property
+    def embedding_width(self) -> int:
+        return self.net.embedding_width if isinstance(self.net, Network) else 0
 
     def encode(
         self, x: torch.Tensor

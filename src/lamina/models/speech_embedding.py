@@ -148,6 +148,7 @@ class SpeechEmbeddingClassifier(Network):
         self.embedding = Embedding()
         self.head = nn.Sequential(nn.BatchNorm1d(2 * WIDTH), nn.Dropout(dropout), nn.Linear(2 * WIDTH, num_classes))
         self.feature_width = 2 * WIDTH  # of features(): mean and max of the embeddings
+        self.embedding_width = 2 * WIDTH
         self.freeze = freeze
         if freeze:
             self.embedding.requires_grad_(False)

@@ -1,8 +1,8 @@
 """Which labels are likely wrong, from out-of-fold probabilities: confident learning (Northcutt, Jiang and Chuang,
 2021), written here from the paper.
 
-Given each sample's predicted probabilities from a model that never trained on it (``probs`` (N, K)) and its given
-label:
+Given each sample's predicted probabilities from a model that never trained on it (``probs`` (N, K); in a review,
+blended with its neighbours' labels: lamina.training.neighbours) and its given label:
 
 1. each class's threshold is the mean probability of that class over the samples labelled with it (how confident
    the model is, on average, when the label is right);

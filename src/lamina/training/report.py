@@ -203,6 +203,12 @@ def review_section(review: dict | None) -> str:
     return (
         f"<h3>Labels to check</h3><p>{review['flagged']:,} of {review['samples']:,} samples (all splits) flagged by "
         f"confident learning on {review['folds']}-fold out-of-fold probabilities"
+        + (
+            f" with the labels of each sample's nearest neighbours in the frozen embedding blended in (weight "
+            f"{review['neighbour_weight']:.2f})"
+            if review.get("neighbour_weight")
+            else ""
+        )
         + (f"; the most suspect {len(review['suspects'])} below" if rows else "")
         + ', every sample ranked in <code>review.csv</code>, pictured in <a href="review.html">review.html</a></p>'
         + table

@@ -2,8 +2,9 @@
 
 The data is read as training reads it (the same config, model and checks); its samples, all splits together, are
 dealt into K stratified folds; for each fold the configured model trains on the others (a tenth of them held out
-for its early stopping) and predicts the fold. Those out-of-fold probabilities go through confident learning
-(lamina.training.label_issues); the result is one row per sample, most suspect first, in a CSV, and a page with the
+for its early stopping) and predicts the fold. Where the model has a frozen encoder with an embedding, the labels of
+each sample's nearest neighbours in it are a second opinion, blended in (lamina.training.neighbours). Those
+probabilities go through confident learning (lamina.training.label_issues); the result is one row per sample, most suspect first, in a CSV, and a page with the
 top suspects beside their given and suggested labels. A frozen encoder's features are cached, so its folds train
 heads only; a network trained from scratch gets ``train.time_budget / (K x repeats)`` per fold. With ``repeats`` the
 samples are dealt into folds that many times, each time differently, and each sample's out-of-fold probabilities
@@ -25,24 +26,30 @@ from lamina.common.config import Config
 from lamina.common.errors import ConfigError
 from lamina.common.progress import Reporter
 from lamina.data.prepared import PreparedData, SplitData
+from lamina.models.modality import torch_modality
 from lamina.training.checkpoint import CheckpointWriter
+from lamina.training.features import feature_key, frozen_features
 from lamina.training.label_issues import review_ranking
+from lamina.training.neighbours import blend, neighbour_probs
 from lamina.training.objective import Objective
 from lamina.training.preparation import prepare_run
 from lamina.training.run import RunDir
+from lamina.training.state import FitResult
 from lamina.training.trainer import fit
 from lamina.training.validation import predict_split
 
 EARLY_STOPPING_SHARE = 0.1  # of a fold's training samples, held out for its early stopping
 GALLERY = 24  # suspects shown on the review page
 REPORTED = 20  # suspects listed in a training report (train.review_folds)
-RANKED_COLUMNS = ["input", "label", "suggested", "confidence", "suspect", "label_score"]
+RANKED_COLUMNS = ["input", "label", "suggested", "confidence", "suspect", "label_score", "model_score"]
+EVAL_BATCH = 512
 
 
 def run_review(cfg: Config, output: Path, folds: int, report: Reporter, suspects: int = 0, repeats: int = 1) -> dict:
-    """Out-of-fold probabilities of every sample (averaged over ``repeats`` different deals into folds), ranked by
-    confident learning, written to ``output`` (CSV) and a page beside it (``output`` with .html). Returns a summary:
-    samples, flagged, folds, repeats, the page; with ``suspects``, the first that many flagged rows of the CSV too.
+    """Out-of-fold probabilities of every sample (averaged over ``repeats`` different deals into folds), with the
+    neighbours' opinion blended in, ranked by confident learning, written to ``output`` (CSV) and a page beside it
+    (``output`` with .html). Returns a summary: samples, flagged, folds, repeats, neighbour_weight (the blend's weight
+    of the neighbours' opinion, 0 without one), the page; with ``suspects``, the first that many flagged rows too.
 
     Raises:
         ConfigError: fewer than 2 folds or 1 repeat, a task other than one label per sample, a label with fewer than
@@ -58,11 +65,13 @@ def run_review(cfg: Config, output: Path, folds: int, report: Reporter, suspects
             raise ConfigError(f"lamina review checks one label per sample; {data.root} is a {data.task.kind} task")
         pooled = SplitData.join([s for s in data.splits.values() if len(s)])
         given = pooled.y.numpy()
-        probs = np.zeros((len(given), len(data.labels)), np.float32)
+        model_probs = np.zeros((len(given), len(data.labels)), np.float32)
         for r in range(repeats):
-            probs += _repeat_probs(cfg, data, pooled, folds, r, Path(tmp) / f"repeat-{r}", report) / repeats
+            part, last = _repeat_probs(cfg, data, pooled, folds, r, Path(tmp) / f"repeat-{r}", report)
+            model_probs += part / repeats
+        probs, weight = _with_neighbours(cfg, data, pooled, last, model_probs)
     order, issues, suggested = review_ranking(probs, given)
-    rows = _ranked_rows(pooled, data.labels, given, probs, order, issues, suggested)
+    rows = _ranked_rows(pooled, data.labels, given, (probs, model_probs), order, issues, suggested)
     _write_csv(output, rows)
     page = output.with_suffix(".html")
     _write_page(page, data, pooled, given, probs, order, issues, suggested)
@@ -71,6 +80,7 @@ def run_review(cfg: Config, output: Path, folds: int, report: Reporter, suspects
         "flagged": int(issues.sum()),
         "folds": folds,
         "repeats": repeats,
+        "neighbour_weight": weight,
         "csv": str(output),
         "page": str(page),
     }
@@ -94,20 +104,34 @@ def _per_fold(cfg: Config, folds: int) -> float | None:
     return None if budget is None else budget / folds
 
 
-def _repeat_probs(cfg: Config, data, pooled: SplitData, folds: int, repeat: int, where: Path, report) -> np.ndarray:
-    """(N, labels) every sample's probabilities from the model of the fold it was dealt into, in deal ``repeat``."""
+def _with_neighbours(cfg: Config, data: PreparedData, pooled: SplitData, fitted: FitResult, probs: np.ndarray):
+    """(``probs`` blended with the labels of each sample's neighbours in the frozen encoder's embedding, the blend's
+    weight); ``probs`` as they are and 0 where the model has no such embedding (``fitted``: a fold's model)."""
+    model = fitted.model
+    if not (model.frozen_encoder and model.embedding_width):
+        return probs, 0.0
+    kept = torch_modality(data.prep).cached_features(data.prep) if cfg.data.cache else None
+    key = feature_key(model, kept, fitted.precision) if kept else None
+    features = frozen_features(model, pooled, "cpu", fitted.precision, EVAL_BATCH, key).x.numpy()
+    given = pooled.y.numpy()
+    return blend(probs, neighbour_probs(features[:, : model.embedding_width], given, probs.shape[1]), given)
+
+
+def _repeat_probs(cfg: Config, data, pooled: SplitData, folds: int, repeat: int, where: Path, report):
+    """((N, labels) every sample's probabilities from the model of the fold it was dealt into, in deal ``repeat``;
+    the last fold's training)."""
     given = pooled.y.numpy()
     fold_of = _stratified_folds(given, folds, cfg.train.seed, data.root, data.labels, repeat)
     probs = np.zeros((len(given), len(data.labels)), np.float32)
     for k in range(folds):
-        probs[fold_of == k], epochs = _fold_probs(cfg, data, pooled, fold_of, (repeat, k), where / f"fold-{k}")
+        probs[fold_of == k], fitted = _fold_probs(cfg, data, pooled, fold_of, (repeat, k), where / f"fold-{k}")
         agree = float((probs[fold_of == k].argmax(1) == given[fold_of == k]).mean())
         report.say(
             f"{f'repeat {repeat + 1}, ' if repeat else ''}fold {k + 1}/{folds}: trained on {int((fold_of != k).sum())} "
-            f"samples for {epochs} epochs; agrees with {agree:.1%} of the labels of the {int((fold_of == k).sum())} "
+            f"samples for {fitted.epochs_run} epochs; agrees with {agree:.1%} of the labels of the {int((fold_of == k).sum())} "
             "it did not see"
         )
-    return probs
+    return probs, fitted
 
 
 def _stratified_folds(given: np.ndarray, folds: int, seed: int, root, labels: list[str], repeat: int = 0) -> np.ndarray:
@@ -127,8 +151,8 @@ def _stratified_folds(given: np.ndarray, folds: int, seed: int, root, labels: li
 
 
 def _fold_probs(cfg: Config, data: PreparedData, pooled: SplitData, fold_of: np.ndarray, at: tuple, where: Path):
-    """(the probabilities of fold ``k``'s samples from the model trained on the other folds, its epochs); ``at`` is
-    (repeat, k)."""
+    """(the probabilities of fold ``k``'s samples from the model trained on the other folds, its training); ``at``
+    is (repeat, k)."""
     repeat, k = at
     rest = np.flatnonzero(fold_of != k)
     rng = np.random.default_rng([cfg.train.seed, k] + ([repeat] if repeat else []))
@@ -144,14 +168,17 @@ def _fold_probs(cfg: Config, data: PreparedData, pooled: SplitData, fold_of: np.
     finally:
         writer.wait()
     out, _ = predict_split(
-        result.model, pooled.take(np.flatnonzero(fold_of == k)), "cpu", "fp32", 512, Objective(data.task)
+        result.model, pooled.take(np.flatnonzero(fold_of == k)), "cpu", "fp32", EVAL_BATCH, Objective(data.task)
     )
-    return torch.softmax(out, dim=1).numpy(), result.epochs_run
+    return torch.softmax(out, dim=1).numpy(), result
 
 
-def _ranked_rows(pooled, labels, given, probs, order, issues, suggested) -> list[dict]:
-    """One row per sample, most suspect first: input, label, suggested, confidence (of the suggestion), suspect, and
-    label_score (the given label's out-of-fold probability: the plain "lowest first" ranking sorts by it)."""
+def _ranked_rows(pooled, labels, given, both, order, issues, suggested) -> list[dict]:
+    """One row per sample, most suspect first: input, label, suggested, confidence (of the suggestion), suspect,
+    label_score (the given label's probability, neighbours blended in: the order sorts by it) and model_score (the
+    given label's out-of-fold probability alone: the plain "lowest first" ranking sorts by it); ``both`` is (the
+    blended probabilities, the model's)."""
+    probs, model_probs = both
     return [
         {
             "input": pooled.keys[i],
@@ -160,6 +187,7 @@ def _ranked_rows(pooled, labels, given, probs, order, issues, suggested) -> list
             "confidence": f"{probs[i, suggested[i]]:.4f}",
             "suspect": "true" if issues[i] else "false",
             "label_score": f"{probs[i, given[i]]:.4f}",
+            "model_score": f"{model_probs[i, given[i]]:.4f}",
         }
         for i in order
     ]
