@@ -81,7 +81,7 @@ def kws_run(kws, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def kws_embedding_run(kws, tmp_path_factory):
-    """Zero-config training on ``kws`` (the frozen speech_embedding): (run directory, the --json summary)."""
+    """Zero-config training on ``kws`` (the speech_embedding, fine-tuned): (run directory, the --json summary)."""
     import json
 
     out = tmp_path_factory.mktemp("runs") / "kws-embedding"

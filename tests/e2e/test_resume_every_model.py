@@ -43,12 +43,12 @@ CASES = {  # name -> (data fixture, extra options)
     ),  # log-mel front end
     "speech-embedding": (
         "kws",
-        ["--set", "train.batch_size=8"],
+        ["--set", "train.batch_size=8", "--set", "model.freeze=true"],
     ),  # frozen: the clips' embeddings computed once, head only
     "speech-embedding-finetuned": (
         "kws",
-        ["--set", "train.batch_size=16", "--set", "model.freeze=false"],
-    ),  # waveform augmentation
+        ["--set", "train.batch_size=16"],
+    ),  # fine-tuned (its default): waveform augmentation
     "tabular-mlp": ("wine_table", ["--set", "train.batch_size=4"]),  # NaN cells, embeddings, LayerNorm
     # an image column: the frozen photo backbone inside the table model, its features computed again on resume
     "tabular-mlp-files": ("listings_table", ["--set", "train.batch_size=2"]),

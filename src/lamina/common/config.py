@@ -109,7 +109,7 @@ class ModelConfig(_Stage):
 
     name: str = Field(
         "auto",
-        description="a registered architecture (lamina.models.registry.MODELS); auto = images: efficientnet-lite0 (frozen) for photos (colour or sides >= 96 px, at least 32 px) when its weights are installed, else resnet-small; text: minilm (frozen) when its checkpoint is installed, else fasttext; audio: speech-embedding (frozen) when openwakeword is installed, else dscnn",
+        description="a registered architecture (lamina.models.registry.MODELS); auto = images: efficientnet-lite0 (frozen) for photos (colour or sides >= 96 px, at least 32 px) when its weights are installed, else resnet-small; text: minilm (frozen) when its checkpoint is installed, else fasttext; audio: speech-embedding (fine-tuned) when openwakeword is installed, else dscnn",
     )
     layers: list[LayerSpec] | None = Field(
         None, description="hidden layers, e.g. [{conv: 32}, relu, {pool: 2}, {dense: 128}]"
@@ -140,7 +140,7 @@ class ModelConfig(_Stage):
     )
     freeze: bool | None = Field(
         None,
-        description="pretrained encoders: train only the output layer (encoder features computed once); None = the model's default (minilm, efficientnet-lite0, speech-embedding: true)",
+        description="pretrained encoders: train only the output layer (encoder features computed once); None = the model's default (minilm, efficientnet-lite0: true; speech-embedding: false)",
     )
 
 
