@@ -50,7 +50,13 @@ def test_front_end_and_embedding_match_onnx_runtime(kws, folder):
 
 def test_pads_each_clip_with_silence_and_pools_over_time(folder):
     model = build_model(
-        resolve(ModelConfig(name="speech-embedding", freeze=True), "audio"), (16000,), 3, [], [], "audio", AudioPreprocess()
+        resolve(ModelConfig(name="speech-embedding", freeze=True), "audio"),
+        (16000,),
+        3,
+        [],
+        [],
+        "audio",
+        AudioPreprocess(),
     ).eval()
     x = torch.randint(-3000, 3000, (2, 16000)).float()
     with torch.no_grad():
@@ -82,7 +88,13 @@ def test_refuses_what_it_cannot_take(tmp_path, folder):
 
 def test_frozen_by_default_and_fine_tunes_at_a_lower_rate(folder):
     frozen = build_model(
-        resolve(ModelConfig(name="speech-embedding", freeze=True), "audio"), (16000,), 3, [], [], "audio", AudioPreprocess()
+        resolve(ModelConfig(name="speech-embedding", freeze=True), "audio"),
+        (16000,),
+        3,
+        [],
+        [],
+        "audio",
+        AudioPreprocess(),
     )
     assert {n for n, p in frozen.named_parameters() if p.requires_grad} == {
         "net.head.0.weight",
