@@ -383,7 +383,7 @@ def test_frozen_encoder_contract(name, modality, shape):
     prep = AudioPreprocess() if modality == "audio" else None
     stats = ([], []) if modality == "audio" else ([127.0] * shape[0], [64.0] * shape[0])
     model = build_model(
-        resolve(ModelConfig(name=name), modality), shape, 3, *stats, modality, prep, load_pretrained=False
+        resolve(ModelConfig(name=name, freeze=True), modality), shape, 3, *stats, modality, prep, load_pretrained=False
     ).eval()
     assert model.frozen_encoder
     x = torch.randint(0, 256, (2, *shape)).float()

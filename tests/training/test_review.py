@@ -156,3 +156,15 @@ def test_a_frozen_embeddings_neighbours_are_blended_into_a_text_review(tmp_path)
     assert any(r["label_score"] != r["model_score"] for r in ranked)
     top = {r["input"] for r in ranked[: len(flipped)]}
     assert len(top & {f"row {i + 2}" for i in flipped}) >= 5
+
+
+def test_a_review_freezes_a_pretrained_encoder_unless_the_config_says():
+    from lamina.common.config import Config
+    from lamina.training.review import _encoder_frozen
+
+    def freeze(model: dict, modality: str):
+        return _encoder_frozen(Config.model_validate({"data": {"path": "x"}, "model": model}), modality).model.freeze
+
+    assert freeze({"name": "speech-embedding"}, "audio") is True  # its own default is to fine-tune
+    assert freeze({"name": "speech-embedding", "freeze": False}, "audio") is False
+    assert freeze({"name": "dscnn"}, "audio") is None  # nothing to freeze

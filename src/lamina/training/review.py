@@ -6,7 +6,7 @@ for its early stopping) and predicts the fold. Where the model has a frozen enco
 each sample's nearest neighbours in it are a second opinion, blended in (lamina.training.neighbours). Those
 probabilities go through confident learning (lamina.training.label_issues); the result is one row per sample, most suspect first, in a CSV, and a page with the
 top suspects beside their given and suggested labels. A frozen encoder's features are cached, so its folds train
-heads only; a network trained from scratch gets ``train.time_budget / (K x repeats)`` per fold. With ``repeats`` the
+heads only (a pretrained encoder is frozen for the review unless the config sets ``model.freeze``); a network trained from scratch gets ``train.time_budget / (K x repeats)`` per fold. With ``repeats`` the
 samples are dealt into folds that many times, each time differently, and each sample's out-of-fold probabilities
 averaged over the repeats (repeated K-fold: every probability still from models that never saw the sample).
 """
@@ -27,6 +27,7 @@ from lamina.common.errors import ConfigError
 from lamina.common.progress import Reporter
 from lamina.data.prepared import PreparedData, SplitData
 from lamina.models.modality import torch_modality
+from lamina.models.registry import registered, resolve
 from lamina.training.checkpoint import CheckpointWriter
 from lamina.training.features import feature_key, frozen_features
 from lamina.training.label_issues import review_ranking
@@ -61,6 +62,7 @@ def run_review(cfg: Config, output: Path, folds: int, report: Reporter, suspects
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"time_budget": budget})})
     with tempfile.TemporaryDirectory(prefix="lamina-review-") as tmp:
         cfg, data = prepare_run(cfg, RunDir(Path(tmp) / "data").create(), False, report)
+        cfg = _encoder_frozen(cfg, data.modality)
         if data.task.kind != "classification":
             raise ConfigError(f"lamina review checks one label per sample; {data.root} is a {data.task.kind} task")
         pooled = SplitData.join([s for s in data.splits.values() if len(s)])
@@ -97,6 +99,16 @@ def report_review(cfg: Config, run_path: Path) -> dict:
         return run_review(cfg, run_path / "review.csv", cfg.train.review_folds, Reporter(quiet=True), REPORTED)
     except ConfigError as e:
         return {"note": f"train.review_folds: no label review: {e}"}
+
+
+def _encoder_frozen(cfg: Config, modality: str) -> Config:
+    """The config with a pretrained encoder frozen where it leaves ``model.freeze`` to the model's default (the speech
+    embedding's is to fine-tune): K x repeats fine-tunings would each get a sliver of ``train.time_budget``, where a
+    frozen encoder's features are computed once and its embedding gives the neighbours' opinion. An explicit
+    ``model.freeze`` is kept."""
+    if cfg.model.freeze is not None or "freeze" not in registered()[resolve(cfg.model, modality).name].defaults:
+        return cfg
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"freeze": True})})
 
 
 def _per_fold(cfg: Config, folds: int) -> float | None:
