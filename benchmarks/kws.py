@@ -5,8 +5,8 @@
 1. `lamina datasets make speech-commands-synth` (unless --data): wall time.
 2. In one run, each through the CLI with an empty decode cache: zero-config `lamina train DATA`
    (the speech_embedding fine-tuned when openwakeword is installed), `--set model.freeze=true` (that
-   embedding frozen) and `--set model.name=dscnn` (from scratch): wall time (decode, train, evaluate, export ONNX), test accuracy on the held-out
-   voices, peak memory of the training process.
+   embedding frozen) and `--set model.name=dscnn` (from scratch): wall time (decode, train, evaluate,
+   export ONNX), test accuracy on the held-out voices, peak memory of the training process.
 3. Baselines on the same split: (a) frozen speech_embedding features (lamina's layers, the same
    padding and pooling) + logistic regression; (b) librosa MFCCs (20 coefficients, mean and std
    over time) + logistic regression; (c) feature throughput, lamina's batched log-mel layer

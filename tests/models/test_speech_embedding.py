@@ -86,7 +86,7 @@ def test_refuses_what_it_cannot_take(tmp_path, folder):
         )
 
 
-def test_frozen_by_default_and_fine_tunes_at_a_lower_rate(folder):
+def test_frozen_on_request_and_fine_tunes_at_a_lower_rate(folder):
     frozen = build_model(
         resolve(ModelConfig(name="speech-embedding", freeze=True), "audio"),
         (16000,),

@@ -12,7 +12,7 @@ from lamina.common.runtime import cache_dir
 from lamina.data.batches import eval_batches
 from lamina.data.cache import feature_cache
 from lamina.data.prepared import SplitData
-from lamina.models.modality import feed
+from lamina.models.modality import feed, torch_modality
 from lamina.models.network import FullNetwork
 from lamina.training.engine import autocast
 
@@ -25,6 +25,13 @@ def feature_key(model: FullNetwork, preprocessing: str, precision: str) -> str:
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     return f"{model.net.__class__.__name__}-{h.hexdigest()}-{preprocessing}-{precision}"
+
+
+def cache_key(model: FullNetwork, prep, use_cache: bool, precision: str) -> str | None:
+    """The name ``model``'s features go by in lamina's cache for data prepared as ``prep``; None where they are not
+    kept there (``data.cache`` off, or a modality whose features are not worth keeping: lamina.models.modality)."""
+    kept = torch_modality(prep).cached_features(prep) if use_cache else None
+    return feature_key(model, kept, precision) if kept else None
 
 
 @torch.no_grad()

@@ -4,11 +4,13 @@ The data is read as training reads it (the same config, model and checks); its s
 dealt into K stratified folds; for each fold the configured model trains on the others (a tenth of them held out
 for its early stopping) and predicts the fold. Where the model has a frozen encoder with an embedding, the labels of
 each sample's nearest neighbours in it are a second opinion, blended in (lamina.training.neighbours). Those
-probabilities go through confident learning (lamina.training.label_issues); the result is one row per sample, most suspect first, in a CSV, and a page with the
-top suspects beside their given and suggested labels. A frozen encoder's features are cached, so its folds train
-heads only (a pretrained encoder is frozen for the review unless the config sets ``model.freeze``); a network trained from scratch gets ``train.time_budget / (K x repeats)`` per fold. With ``repeats`` the
-samples are dealt into folds that many times, each time differently, and each sample's out-of-fold probabilities
-averaged over the repeats (repeated K-fold: every probability still from models that never saw the sample).
+probabilities go through confident learning (lamina.training.label_issues); the result is one row per sample, most
+suspect first, in a CSV, and a page with the top suspects beside their given and suggested labels. A frozen
+encoder's features are cached, so its folds train heads only (a pretrained encoder is frozen for the review unless
+the config sets ``model.freeze``); a network trained from scratch gets ``train.time_budget / (K x repeats)`` per
+fold. With ``repeats`` the samples are dealt into folds that many times, each time differently, and each sample's
+out-of-fold probabilities averaged over the repeats (repeated K-fold: every probability still from models that never
+saw the sample).
 """
 
 from __future__ import annotations
@@ -26,10 +28,9 @@ from lamina.common.config import Config
 from lamina.common.errors import ConfigError
 from lamina.common.progress import Reporter
 from lamina.data.prepared import PreparedData, SplitData
-from lamina.models.modality import torch_modality
 from lamina.models.registry import registered, resolve
 from lamina.training.checkpoint import CheckpointWriter
-from lamina.training.features import feature_key, frozen_features
+from lamina.training.features import cache_key, frozen_features
 from lamina.training.label_issues import review_ranking
 from lamina.training.neighbours import blend, neighbour_probs
 from lamina.training.objective import Objective
@@ -122,8 +123,7 @@ def _with_neighbours(cfg: Config, data: PreparedData, pooled: SplitData, fitted:
     model = fitted.model
     if not (model.frozen_encoder and model.embedding_width):
         return probs, 0.0
-    kept = torch_modality(data.prep).cached_features(data.prep) if cfg.data.cache else None
-    key = feature_key(model, kept, fitted.precision) if kept else None
+    key = cache_key(model, data.prep, cfg.data.cache, fitted.precision)
     features = frozen_features(model, pooled, "cpu", fitted.precision, EVAL_BATCH, key).x.numpy()
     given = pooled.y.numpy()
     return blend(probs, neighbour_probs(features[:, : model.embedding_width], given, probs.shape[1]), given)

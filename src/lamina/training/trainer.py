@@ -24,7 +24,7 @@ from lamina.models.registry import build_model, resolve, train_defaults
 from lamina.training.checkpoint import CheckpointWriter, restore_optimizer, snapshot
 from lamina.training.distributed import Dist
 from lamina.training.engine import Engine
-from lamina.training.features import feature_key, frozen_features
+from lamina.training.features import cache_key, frozen_features
 from lamina.training.validation import validate
 from lamina.training.memory import probe_batch_sizes
 from lamina.training.objective import Objective, class_weights
@@ -162,8 +162,7 @@ class Trainer:
     def _encode_once(self) -> None:
         """A frozen pretrained encoder: encode every text or image once, train only the head on the features."""
         engine, started = self.engine, time.perf_counter()
-        kept = self.twin.cached_features(self.data.prep) if self.cfg.data.cache else None
-        key = feature_key(self.model, kept, engine.precision) if kept else None
+        key = cache_key(self.model, self.data.prep, self.cfg.data.cache, engine.precision)
         self.train, self.val = (
             frozen_features(self.model, sp, engine.device, engine.precision, self.st.eval_batch_size, key)
             if sp is not None
