@@ -178,7 +178,7 @@ class EfficientNetLite0(Network):
     def features(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) in [-1, 1] -> (B, 192 * h * w)
         return self.maps(x).flatten(1)
 
-    def embedding_of(self, features: torch.Tensor) -> torch.Tensor:  # (B, 192 * h * w) -> (B, 192)
+    def embedding(self, features: torch.Tensor) -> torch.Tensor:  # (B, 192 * h * w) -> (B, 192)
         return features.reshape(features.shape[0], MAP_CHANNELS, -1).mean(dim=2)
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) in [-1, 1] -> (B, 1280), any H and W

@@ -7,7 +7,7 @@ A network subclasses :class:`Network` and declares:
 - ``freeze``: True when it has a frozen encoder. Then ``features(x)`` is a fixed function of the
   input, ``feature_width`` its width, and ``head`` (a submodule named ``head``) maps features to
   outputs: the trainer encodes every sample once and trains the head alone;
-- ``embedding_width``: the width of ``embedding_of(features)``, an embedding in which near means alike (cosine), for
+- ``embedding_width``: the width of ``embedding(features)``, an embedding in which near means alike (cosine), for
   a label review's neighbours (lamina.training.neighbours); 0 when there is none. By default the leading columns.
 
 In training mode a network of several members trained side by side (a deep ensemble in one graph) may answer
@@ -33,7 +33,7 @@ class Network(nn.Module):
 
     freeze: bool = False  # a frozen encoder: features() are fixed; only the head trains
     feature_width: int = 0  # of features(), when freeze
-    embedding_width: int = 0  # of embedding_of(): where near means alike; 0: none
+    embedding_width: int = 0  # of embedding(): where near means alike; 0: none
 
     def lr_groups(self) -> list[tuple[nn.Module, float]]:
         """(submodule, fraction of the learning rate) for the parts that train slower than the rest."""
@@ -42,7 +42,7 @@ class Network(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:  # (B, ...) -> (B, feature_width)
         raise NotImplementedError(f"{type(self).__name__} has no frozen encoder")
 
-    def embedding_of(self, features: torch.Tensor) -> torch.Tensor:  # (B, feature_width) -> (B, embedding_width)
+    def embedding(self, features: torch.Tensor) -> torch.Tensor:  # (B, feature_width) -> (B, embedding_width)
         return features[:, : self.embedding_width]
 
 
@@ -122,8 +122,8 @@ class FullNetwork(nn.Module):
     def embedding_width(self) -> int:
         return self.net.embedding_width if isinstance(self.net, Network) else 0
 
-    def embedding_of(self, features: torch.Tensor) -> torch.Tensor:  # (B, feature_width) -> (B, embedding_width)
-        return self.net.embedding_of(features)
+    def embedding(self, features: torch.Tensor) -> torch.Tensor:  # (B, feature_width) -> (B, embedding_width)
+        return self.net.embedding(features)
 
     def encode(
         self, x: torch.Tensor
