@@ -162,7 +162,7 @@ def frozen_logreg(data: Path, run: Path, rest: Path | None = None) -> dict:
             x = np.stack([load_image(folder / k, prep) for k in keys[i : i + 64]])
             x = torch.from_numpy(x).permute(0, 3, 1, 2).float()
             with torch.no_grad():
-                out.append(backbone.features((x - 127.5) / 127.5).numpy())
+                out.append(backbone.pooled((x - 127.5) / 127.5).numpy())
         return np.concatenate(out), [k.split("/")[0] for k in keys]
 
     part = {name: features(keys) for name, keys in splits.items()}

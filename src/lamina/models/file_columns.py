@@ -82,7 +82,7 @@ class PhotoEncoder(nn.Module):
         efficientnet.load_pretrained(self.net, folder)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.features(x)
+        return self.net.pooled(x)
 
 
 class SpeechEncoder(nn.Module):

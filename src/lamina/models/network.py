@@ -7,8 +7,8 @@ A network subclasses :class:`Network` and declares:
 - ``freeze``: True when it has a frozen encoder. Then ``features(x)`` is a fixed function of the
   input, ``feature_width`` its width, and ``head`` (a submodule named ``head``) maps features to
   outputs: the trainer encodes every sample once and trains the head alone;
-- ``embedding_width``: how many leading columns of ``features(x)`` are an embedding in which near means alike
-  (cosine), for a label review's neighbours (lamina.training.neighbours); 0 when none are.
+- ``embedding_width``: the width of ``embedding_of(features)``, an embedding in which near means alike (cosine), for
+  a label review's neighbours (lamina.training.neighbours); 0 when there is none. By default the leading columns.
 
 In training mode a network of several members trained side by side (a deep ensemble in one graph) may answer
 each member's outputs, (B, members, outputs): each member is trained on its own loss (``per_member``) and the
@@ -22,6 +22,8 @@ the network.
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import nn
 
@@ -31,7 +33,7 @@ class Network(nn.Module):
 
     freeze: bool = False  # a frozen encoder: features() are fixed; only the head trains
     feature_width: int = 0  # of features(), when freeze
-    embedding_width: int = 0  # leading columns of features() where near means alike; 0: none
+    embedding_width: int = 0  # of embedding_of(): where near means alike; 0: none
 
     def lr_groups(self) -> list[tuple[nn.Module, float]]:
         """(submodule, fraction of the learning rate) for the parts that train slower than the rest."""
@@ -39,6 +41,9 @@ class Network(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:  # (B, ...) -> (B, feature_width)
         raise NotImplementedError(f"{type(self).__name__} has no frozen encoder")
+
+    def embedding_of(self, features: torch.Tensor) -> torch.Tensor:  # (B, feature_width) -> (B, embedding_width)
+        return features[:, : self.embedding_width]
 
 
 def per_member(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,6 +75,10 @@ def lr_scales(module: nn.Module) -> dict[int, float]:
 ANSWER_SHAPES = ("vector",)
 
 LEGACY_PREFIXES = {"normalize.": "frontend."}  # weights saved before the front end had its name
+# EfficientNet-Lite0's last block and head convolution, moved into its head (trained on the frozen maps before them):
+# at the start of a key or after a ``net.`` (the package's network, a table's photo encoder)
+LEGACY_PARTS = {"_blocks.15.": "head.block.", "_conv_head.": "head.conv.", "_bn1.": "head.bn."}
+_LEGACY_PART = re.compile(r"(^|(?<![^.])net\.)(" + "|".join(re.escape(p) for p in LEGACY_PARTS) + ")")
 
 
 def current_keys(state: dict) -> dict:
@@ -77,7 +86,8 @@ def current_keys(state: dict) -> dict:
     out = {}
     for key, value in state.items():
         old = next((p for p in LEGACY_PREFIXES if key.startswith(p)), None)
-        out[LEGACY_PREFIXES[old] + key[len(old) :] if old else key] = value
+        key = LEGACY_PREFIXES[old] + key[len(old) :] if old else key
+        out[_LEGACY_PART.sub(lambda m: m.group(1) + LEGACY_PARTS[m.group(2)], key)] = value
     return out
 
 
@@ -111,6 +121,9 @@ class FullNetwork(nn.Module):
     @property
     def embedding_width(self) -> int:
         return self.net.embedding_width if isinstance(self.net, Network) else 0
+
+    def embedding_of(self, features: torch.Tensor) -> torch.Tensor:  # (B, feature_width) -> (B, embedding_width)
+        return self.net.embedding_of(features)
 
     def encode(
         self, x: torch.Tensor

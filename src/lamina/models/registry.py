@@ -32,6 +32,9 @@ class ModelSpec:
     default_weights: Callable[[], Path | None] | None = None  # pretrained: the installed checkpoint folder, or None
     read_weights: Callable[[str], dict] | None = None  # pretrained: checks a folder, returns the config fields it fixes
     architecture_fields: tuple = ()  # pretrained: the fields read_weights fills (unset = not resolved yet)
+    # frozen: its head costs enough per epoch for train.time_budget's probe (efficientnet-lite0's head holds its last
+    # block); a lighter head (an output layer on features computed once) trains its epochs unprobed
+    timed_head: bool = False
     # What the network expects of its input, read by its modality's torch twin (lamina.models.modality): images
     # {"size", "channels", "fit", "mean", "std", "augment"} of the pretrained weights (their input scaling, not the
     # data's; "augment": data.augment values for fine-tuning); audio {"frontend": (AudioPreprocess, weights folder or
@@ -119,6 +122,7 @@ def registered() -> dict[str, ModelSpec]:
                 train_defaults=efficientnet.TRAIN_DEFAULTS,
                 default_weights=efficientnet.default_folder,
                 read_weights=efficientnet.read_weights,
+                timed_head=True,
                 inputs={
                     "size": efficientnet.IMAGE_SIZE,
                     "channels": 3,

@@ -5,7 +5,8 @@ amount of compute, so the same data and seed train the same steps everywhere. On
 them within ``train.time_budget`` seconds (an fp32-only laptop CPU where the budget was set on one with bf16),
 the run first times a few steps of a throwaway copy of itself and trains as many epochs as fit instead. The
 number chosen is written into config.yaml, so a rerun from that file trains the same steps on any machine.
-Frozen pretrained encoders are left alone: their epochs train only an output layer on features computed once.
+Frozen pretrained encoders are left alone where their epochs train only an output layer on features computed once;
+a frozen encoder whose head holds more (EfficientNet-Lite0's last block: ``timed_head``) is timed as the rest.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def epochs_within_budget(cfg: Config, data: PreparedData, requested_epochs) -> t
     ``train.time_budget`` here; and what was measured (None when nothing was: explicit epochs, no budget, a frozen
     encoder)."""
     tc = cfg.train
-    if requested_epochs != "auto" or tc.time_budget is None or _frozen_encoder(cfg) or data.prep.encoded_once:
+    if requested_epochs != "auto" or tc.time_budget is None or _untimed_frozen_head(cfg) or data.prep.encoded_once:
         return cfg, None
     seconds = measure_epoch_seconds(cfg, data)
     fits = max(1, int(tc.time_budget // max(seconds, 1e-9)))
@@ -98,6 +99,7 @@ def measure_epoch_seconds(cfg: Config, data: PreparedData) -> float:
         torch.use_deterministic_algorithms(was_deterministic)
 
 
-def _frozen_encoder(cfg: Config) -> bool:
+def _untimed_frozen_head(cfg: Config) -> bool:
+    """A frozen pretrained encoder whose head is an output layer alone: its epochs are not worth timing."""
     spec = registered().get(cfg.model.name)
-    return spec is not None and spec.pretrained and bool(cfg.model.freeze)
+    return spec is not None and spec.pretrained and bool(cfg.model.freeze) and not spec.timed_head

@@ -124,9 +124,9 @@ def _with_neighbours(cfg: Config, data: PreparedData, pooled: SplitData, fitted:
     if not (model.frozen_encoder and model.embedding_width):
         return probs, 0.0
     key = cache_key(model, data.prep, cfg.data.cache, fitted.precision)
-    features = frozen_features(model, pooled, "cpu", fitted.precision, EVAL_BATCH, key).x.numpy()
+    embedded = model.embedding_of(frozen_features(model, pooled, "cpu", fitted.precision, EVAL_BATCH, key).x).numpy()
     given = pooled.y.numpy()
-    return blend(probs, neighbour_probs(features[:, : model.embedding_width], given, probs.shape[1]), given)
+    return blend(probs, neighbour_probs(embedded, given, probs.shape[1]), given)
 
 
 def _repeat_probs(cfg: Config, data, pooled: SplitData, folds: int, repeat: int, where: Path, report):

@@ -174,7 +174,7 @@ class Trainer:
         n = len(self.train) + (len(self.val) if self.val is not None else 0)
         engine.print(
             f"frozen encoder: {n} {self.data.modality} samples encoded once in {time.perf_counter() - started:.1f} s; "
-            "training the output layer only"
+            "training the head only"
         )
 
     def _restore(self, resume: Resume) -> None:
