@@ -25,10 +25,8 @@ and librosa (the test extra).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from measure import zero_config
+from measure import evaluate, zero_config
 from lamina.common.config import DataConfig
 from lamina.data.audio import AudioPreprocess, load_audio
 from lamina.data.dataset import prepare_training_data
@@ -211,16 +209,6 @@ def espeak_classic_set(out: Path, seed: int = 0) -> Path | None:
                 )
     (out / "tmp.wav").unlink(missing_ok=True)
     return out
-
-
-def evaluate(run: Path, data: Path) -> float:
-    proc = subprocess.run(
-        [sys.executable, "-m", "lamina", "evaluate", str(run), str(data), "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(proc.stdout)["accuracy"]
 
 
 def _embedding_lr(data: Path, unseen: dict[str, Path]) -> dict:

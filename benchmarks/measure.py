@@ -43,6 +43,16 @@ def zero_config(data: Path, work: Path, *options: str, name: str = "run") -> dic
     return summary
 
 
+def evaluate(run: Path, data: Path) -> float:
+    """Accuracy of the run's model on a labelled folder, through `lamina evaluate`."""
+    r = subprocess.run(
+        [sys.executable, "-m", "lamina", "evaluate", str(run), str(data), "--json"], capture_output=True, text=True
+    )
+    if r.returncode:
+        raise SystemExit(r.stderr[-2000:])
+    return json.loads(r.stdout)["accuracy"]
+
+
 def paired_rounds(runners: dict, rounds: int) -> dict[str, list[float]]:
     """Call every runner (name -> no-argument function returning samples/s) once per round, back to back,
     in reverse order every other round (ABBA), so a slow drift of the machine's speed hits all of them alike.

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from measure import evaluate
 
 CONFIGS = {  # label: (run folder, options)
     "lamina zero-config": ("lamina", []),
@@ -130,16 +131,6 @@ def train(data: Path, out: Path, extra: list[str], seed: int) -> dict:
     cfg = (out / "config.yaml").read_text()
     model = next(line.split(":", 1)[1].strip() for line in cfg.splitlines() if line.strip().startswith("name:"))
     return {"accuracy": summary["metrics"]["test"]["accuracy"], "wall": time.perf_counter() - t0, "model": model}
-
-
-def evaluate(run: Path, data: Path) -> float:
-    """Accuracy of the run's model on a labelled folder, through `lamina evaluate`."""
-    r = subprocess.run(
-        [sys.executable, "-m", "lamina", "evaluate", str(run), str(data), "--json"], capture_output=True, text=True
-    )
-    if r.returncode:
-        raise SystemExit(r.stderr[-2000:])
-    return json.loads(r.stdout)["accuracy"]
 
 
 def frozen_logreg(data: Path, run: Path, rest: Path | None = None) -> dict:

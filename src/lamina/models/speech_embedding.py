@@ -37,8 +37,8 @@ from lamina.common.errors import ConfigError
 
 # Fine-tuned (the embedding at PRETRAINED_LR_SCALE of the head's rate, the waveform augmented each epoch): on voices
 # no training clip comes from, 5 to 8 points above the frozen embedding + logistic regression on a 2-core fp32 CPU
-# within the time budget (bf16, 3 seeds: +4.3 and +16.0 on average), where the frozen head was 0 to 3 above it (benchmarks/DEFAULTS.md). freeze: true embeds
-# each clip once and trains the head alone (seconds instead of minutes).
+# within the time budget (bf16, 3 seeds: +4.3 and +16.0 on average), where the frozen head was 0 to 3 above it
+# (benchmarks/DEFAULTS.md). freeze: true embeds each clip once and trains the head alone (seconds, not minutes).
 DEFAULTS = {
     "dropout": 0.2,
     "freeze": False,
