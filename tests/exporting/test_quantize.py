@@ -9,7 +9,7 @@ import pytest
 from helpers import run_cli
 from lamina.common.errors import LaminaError
 from lamina.common.files import sha256_file
-from lamina.exporting.quantize import INT8_FILE, QuantizationRefused, quantize_int8
+from lamina.exporting.quantize import INT8_FILE, QuantizationRefused, allowed_drop, quantize_int8
 from lamina.serve.runtime import load_served_model
 
 
@@ -27,7 +27,8 @@ def test_int8_kept_within_the_gate_and_served(run_copy):
     int8 = json.loads(r.stdout)["int8"]
     assert int8["path"] == str(run_copy / "model" / INT8_FILE) and int8["sha256"] == sha256_file(int8["path"])
     val = int8["val"]
-    assert val["metric"] == "accuracy" and val["n"] > 100 and val["fp32"] - val["int8"] <= 0.005
+    assert val["metric"] == "accuracy" and val["n"] > 100 and val["fp32"] - val["int8"] <= val["allowed"] + 1e-9
+    assert val["allowed"] == max(0.005, 1 / val["n"])  # the gate is no finer than one of its val examples
     assert json.loads((run_copy / "model" / "lamina.json").read_text())["export"]["int8"]["sha256"] == int8["sha256"]
     for batch in ("batch_1", "batch_32"):  # measured on this machine, both graphs (the figures themselves vary by CPU)
         s = int8["speed"][batch]
@@ -50,6 +51,13 @@ def test_int8_kept_within_the_gate_and_served(run_copy):
     meta = json.loads((run_copy / "model" / "lamina.json").read_text())
     assert "int8" not in meta["export"] and INT8_FILE not in meta["files"]
     assert load_served_model(str(run_copy)).graph == "model.onnx"
+
+
+def test_the_gate_is_never_finer_than_one_val_example():
+    assert allowed_drop(0.005, "accuracy", 143) == pytest.approx(1 / 143)  # one flip of 143 passes (0.70 points)
+    assert allowed_drop(0.005, "accuracy", 1000) == 0.005  # 5 flips of 1,000 pass, 6 do not
+    assert allowed_drop(0.005, "r2", 143) == 0.005  # no examples to count on R2 or micro-F1
+    assert allowed_drop(-1.0, "accuracy", 143) == -1.0
 
 
 def test_a_drop_past_the_gate_is_refused_with_the_figures(run_copy):
