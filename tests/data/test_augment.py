@@ -1,7 +1,7 @@
 import torch
 
 from lamina.common.config import AugmentConfig
-from lamina.data.augment import augment_batch, hflip, translate
+from lamina.data.augment import augment_batch, hflip, mirror_half, translate
 from lamina.data.batches import steps_per_epoch, train_batches
 
 
@@ -27,6 +27,20 @@ def test_augment_is_seeded_and_flip_only_when_asked():
     flipped = hflip(x, torch.Generator().manual_seed(0))
     n_flipped = sum(torch.equal(flipped[i], x[i].flip(2)) for i in range(16))
     assert 0 < n_flipped < 16
+
+
+def test_mirror_half_takes_the_mirror_rows_of_features_as_hflip_does_of_images():
+    x = torch.randn(32, 12)  # features: (B, D)
+    mirrored = mirror_half(x, lambda t: -t, torch.Generator().manual_seed(0))
+    taken = torch.tensor([torch.equal(mirrored[i], -x[i]) for i in range(32)])
+    assert all(torch.equal(mirrored[i], x[i]) for i in range(32) if not taken[i]) and 4 < int(taken.sum()) < 28
+    images = torch.randint(0, 255, (32, 3, 4, 4), dtype=torch.uint8)
+    flipped = hflip(images, torch.Generator().manual_seed(0))  # the same draws: the same rows mirrored
+    assert all(
+        torch.equal(flipped[i], images[i].flip(2)) == bool(taken[i])
+        for i in range(32)
+        if not images[i].equal(images[i].flip(2))
+    )
 
 
 def test_batches_cover_epoch_and_depend_on_seed_and_epoch():

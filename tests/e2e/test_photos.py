@@ -42,6 +42,7 @@ def test_zero_config_uses_the_frozen_backbone_at_224(photo_run):
     cfg = (out / "config.yaml").read_text()
     assert "name: efficientnet-lite0" in cfg and "freeze: true" in cfg
     assert "image_size: 224" in cfg and "image_fit: crop" in cfg and "channels: 3" in cfg
+    assert "flip: false" in cfg and "crop_area: 0.0" in cfg  # mirrored maps measured worse (benchmarks/DEFAULTS.md)
     assert "image samples encoded once" in stderr
     meta = json.loads((out / "model" / "lamina.json").read_text())
     assert meta["preprocessing"]["fit"] == "crop" and meta["preprocessing"]["mean"] == [127.5] * 3
@@ -125,12 +126,18 @@ def test_a_second_run_reads_the_backbone_features_from_the_cache(photo_run, phot
         if len(json.loads(p.read_text())) == seen
     ]
     assert len(index) == 1
+    maps = index[0].parent / "data.f16"  # block 14's maps, 192 x 7 x 7 a picture, kept at half precision
+    assert index[0].parent.name.endswith("-f16") and maps.stat().st_size == seen * 192 * 7 * 7 * 2
     stamp = index[0].stat().st_mtime
     time.sleep(0.01)
     r = run_cli("train", photos, "--output", tmp_path / "again", "--json")
     assert r.returncode == 0, r.stderr
     assert index[0].stat().st_mtime == stamp  # nothing new was encoded
     assert json.loads(r.stdout)["metrics"]["val"]["accuracy"] == summary["metrics"]["val"]["accuracy"]
+    r = run_cli("train", photos, "--output", tmp_path / "mirrored", "--json", "--set", "data.augment.flip=true")
+    assert r.returncode == 0, r.stderr
+    assert index[0].stat().st_mtime == stamp  # the same cached maps, mirrored in training: a different head
+    assert json.loads(r.stdout)["metrics"]["val"]["loss"] != summary["metrics"]["val"]["loss"]
 
 
 def test_grad_cam_points_at_the_glyph_not_the_background(photo_run, photos):

@@ -394,6 +394,8 @@ def test_frozen_encoder_contract(name, modality, shape):
     feats = model.encode(x)
     assert feats.shape == (2, model.feature_width)
     torch.testing.assert_close(model.head(feats), model(x))
+    kept = model.head(feats.to(model.feature_dtype))  # features as the trainer keeps them (float16 maps) feed the head
+    assert kept.dtype == torch.float32 and torch.equal(kept.argmax(1), model(x).argmax(1))
     assert not any(name.startswith("head.") for name in model.encoder_state())
     slow = lr_scales(model)
     head_ids = {id(p) for p in model.head.parameters()}

@@ -75,3 +75,40 @@ def test_a_package_saved_before_the_last_block_joined_the_head_loads():
     again = build_model(resolve(ModelConfig(name="efficientnet-lite0")), (3, 64, 64), 4, [], [])
     again.load_state_dict(current_keys(saved), strict=True)
     assert all(torch.equal(again.state_dict()[k], v) for k, v in state.items())
+
+
+def test_mirrored_maps_stand_for_the_mirrored_photo():
+    """data.augment.flip on a frozen backbone mirrors its cached maps: close to the mirrored picture's own maps."""
+    from PIL import Image
+    from skimage import data
+
+    model, _ = imagenet_classifier(default_folder())
+    pixels = load_image(Image.fromarray(data.chelsea()), ImagePreprocess(224, 3, fit="crop"))  # the cat faces one way
+    x = (torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float() - 127.5) / 127.5
+    with torch.no_grad():
+        maps, maps_of_mirror = model.features(x), model.features(x.flip(3))
+    assert model.mirrors_features and torch.equal(model.mirrored(model.mirrored(maps)), maps)
+    cosine = torch.nn.functional.cosine_similarity
+    assert cosine(model.mirrored(maps), maps_of_mirror) > cosine(maps, maps_of_mirror) + 0.1
+    assert cosine(model.mirrored(maps), maps_of_mirror) > 0.8
+
+
+def test_half_precision_maps_give_the_answers_of_full_precision():
+    """A frozen backbone keeps its maps as float16 (half the memory of a large photo set); the head reads either."""
+    from PIL import Image
+    from skimage import data
+
+    from lamina.common.config import ModelConfig
+    from lamina.models.registry import build_model, resolve
+
+    model = build_model(resolve(ModelConfig(name="efficientnet-lite0")), (3, 224, 224), 10, [], [])
+    model.eval()
+    photos = [data.chelsea(), data.coffee(), data.astronaut(), data.rocket()]
+    pixels = np.stack([load_image(Image.fromarray(p), ImagePreprocess(224, 3, fit="crop")) for p in photos])
+    x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        maps = model.encode(x)
+        full, half = model.head(maps), model.head(maps.to(model.feature_dtype))
+    assert model.feature_dtype == torch.float16 and maps.dtype == torch.float32
+    assert torch.equal(full.argmax(1), half.argmax(1)) and (full - half).abs().max() < 0.02
+    assert torch.allclose(model.embedding_of(maps), model.embedding_of(maps.half()), atol=1e-2)

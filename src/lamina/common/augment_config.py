@@ -15,7 +15,7 @@ class AugmentConfig(Stage):
     )
     flip: bool = Field(
         False,
-        description="random horizontal flips; off by default (digits and text are not mirror-symmetric); efficientnet-lite0 fine-tuning: on",
+        description="random horizontal flips; off by default (digits and text are not mirror-symmetric); efficientnet-lite0 fine-tuning: on; on a frozen efficientnet-lite0 its cached maps are flipped",
     )
     crop_area: float = Field(
         0.0,

@@ -61,8 +61,14 @@ def random_resized_crop(
 
 def hflip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Mirror a random half of the batch left-right. x: (B, C, H, W)."""
+    return mirror_half(x, lambda t: t.flip(3), gen)
+
+
+def mirror_half(x: torch.Tensor, mirror, gen: torch.Generator) -> torch.Tensor:
+    """A random half of the batch (B, ...) replaced by ``mirror(x)``'s rows (images flipped, or a frozen backbone's
+    features of them)."""
     mask = torch.rand(x.shape[0], generator=gen) < 0.5
-    return torch.where(mask[:, None, None, None], x.flip(3), x)
+    return torch.where(mask.view(-1, *([1] * (x.dim() - 1))), mirror(x), x)
 
 
 def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:

@@ -180,10 +180,13 @@ class CachedRows:
         return out.astype(dtype) if dtype is not None else out
 
 
-def feature_cache(root: Path, key: str, width: int) -> RowCache:
-    """The cache of float32 (width,) features of a frozen backbone; ``key`` names the backbone's weights, the
-    preprocessing and the precision, so features are reused only where they would come out the same."""
-    return RowCache(Path(root) / "features" / f"v{CACHE_VERSION}-{key}", (width,), np.float32)
+def feature_cache(root: Path, key: str, width: int, dtype=np.float32) -> RowCache:
+    """The cache of (width,) features of a frozen backbone, float32 or as the network keeps them (float16: a folder
+    of its own); ``key`` names the backbone's weights, the preprocessing and the precision, so features are reused
+    only where they would come out the same."""
+    kept = np.dtype(dtype)
+    suffix = "" if kept == np.float32 else f"-{kept.kind}{kept.itemsize * 8}"
+    return RowCache(Path(root) / "features" / f"v{CACHE_VERSION}-{key}{suffix}", (width,), kept)
 
 
 def audio_cache(root: Path, prep) -> RowCache:

@@ -9,6 +9,8 @@ A network subclasses :class:`Network` and declares:
   outputs: the trainer encodes every sample once and trains the head alone;
 - ``embedding_width``: the width of ``embedding_of(features)``, an embedding in which near means alike (cosine), for
   a label review's neighbours (lamina.training.neighbours); 0 when there is none. By default the leading columns.
+- ``mirrors_features``: True when ``mirrored(features)`` stands for the features of the mirrored input (a frozen
+  backbone's feature maps flipped left-right): with ``data.augment.flip`` the trainer mirrors half of each batch.
 
 In training mode a network of several members trained side by side (a deep ensemble in one graph) may answer
 each member's outputs, (B, members, outputs): each member is trained on its own loss (``per_member``) and the
@@ -34,6 +36,8 @@ class Network(nn.Module):
     freeze: bool = False  # a frozen encoder: features() are fixed; only the head trains
     feature_width: int = 0  # of features(), when freeze
     embedding_width: int = 0  # of embedding_of(): where near means alike; 0: none
+    mirrors_features: bool = False  # mirrored() is defined
+    feature_dtype: torch.dtype = torch.float32  # how features() are kept once computed; the head takes that dtype
 
     def lr_groups(self) -> list[tuple[nn.Module, float]]:
         """(submodule, fraction of the learning rate) for the parts that train slower than the rest."""
@@ -44,6 +48,9 @@ class Network(nn.Module):
 
     def embedding_of(self, features: torch.Tensor) -> torch.Tensor:  # (B, feature_width) -> (B, embedding_width)
         return features[:, : self.embedding_width]
+
+    def mirrored(self, features: torch.Tensor) -> torch.Tensor:  # (B, feature_width) -> the same, mirrored inputs'
+        raise NotImplementedError(f"{type(self).__name__} does not mirror its features")
 
 
 def per_member(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,6 +131,17 @@ class FullNetwork(nn.Module):
 
     def embedding_of(self, features: torch.Tensor) -> torch.Tensor:  # (B, feature_width) -> (B, embedding_width)
         return self.net.embedding_of(features)
+
+    @property
+    def feature_dtype(self) -> torch.dtype:
+        return self.net.feature_dtype
+
+    @property
+    def mirrors_features(self) -> bool:
+        return isinstance(self.net, Network) and self.net.mirrors_features
+
+    def mirrored(self, features: torch.Tensor) -> torch.Tensor:  # (B, feature_width) -> the mirrored inputs' features
+        return self.net.mirrored(features)
 
     def encode(
         self, x: torch.Tensor

@@ -38,25 +38,27 @@ def cache_key(model: FullNetwork, prep, use_cache: bool, precision: str) -> str 
 def frozen_features(
     model: FullNetwork, split: SplitData, device: str, precision: str, batch_size: int, cache_key: str | None = None
 ) -> SplitData:
-    """The split as its frozen encoder's features (N, D) float32: a frozen encoder runs once per sample, not once per epoch.
+    """The split as its frozen encoder's features (N, D), in the network's ``feature_dtype`` (float32; float16 for
+    large feature maps): a frozen encoder runs once per sample, not once per epoch.
 
     With ``cache_key`` (images with content hashes), features are kept in lamina's cache and an image
     the same backbone saw before, at the same preprocessing and precision, is not encoded again.
     """
     model.eval()
-    width = model.feature_width
-    cache = feature_cache(cache_dir(), cache_key, width) if cache_key and split.hashes is not None else None
+    width, dtype = model.feature_width, model.feature_dtype
+    kept = torch.empty(0, dtype=dtype).numpy().dtype
+    cache = feature_cache(cache_dir(), cache_key, width, kept) if cache_key and split.hashes is not None else None
     known = cache.lookup(split.hashes) if cache is not None else {}
     todo = torch.tensor(
         [i for i in range(len(split)) if cache is None or split.hashes[i] not in known], dtype=torch.int64
     )
-    feats = torch.empty((len(split), width))
+    feats = torch.empty((len(split), width), dtype=dtype)
     fed = feed(split)
     lengths = fed.lengths(split.x)
     for part in eval_batches(len(todo), batch_size, lengths[todo] if lengths is not None else None):
         idx = todo[part]
         with autocast(device, precision):
-            feats[idx] = model.encode(fed.model_input(split.x[idx], device)).float().cpu()
+            feats[idx] = model.encode(fed.model_input(split.x[idx], device)).to(dtype).cpu()
     if known:
         hits = torch.tensor([i for i, h in enumerate(split.hashes) if h in known], dtype=torch.int64)
         feats[hits] = torch.from_numpy(

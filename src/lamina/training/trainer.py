@@ -17,6 +17,7 @@ import torch
 from lamina.common.config import Config
 from lamina.common.progress import Progress
 from lamina.common.runtime import set_threads
+from lamina.data.augment import mirror_half
 from lamina.data.batches import steps_per_epoch, train_batches
 from lamina.data.dataset import PreparedData, SplitData
 from lamina.models.modality import feed, torch_modality
@@ -170,7 +171,9 @@ class Trainer:
             for sp in (self.train, self.val)
         )
         self.step_model = self.eval_model = self.model.head
-        self.augment = None  # features are not augmented
+        self.augment = None  # features are not augmented, but mirrored where the network can (data.augment.flip)
+        if self.cfg.data.augment.flip and self.model.mirrors_features:
+            self.augment = lambda xb, gen, device: mirror_half(xb, self.model.mirrored, gen)
         n = len(self.train) + (len(self.val) if self.val is not None else 0)
         engine.print(
             f"frozen encoder: {n} {self.data.modality} samples encoded once in {time.perf_counter() - started:.1f} s; "
