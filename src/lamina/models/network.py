@@ -9,6 +9,8 @@ A network subclasses :class:`Network` and declares:
   outputs: the trainer encodes every sample once and trains the head alone;
 - ``embedding_width``: the width of ``embedding_of(features)``, an embedding in which near means alike (cosine), for
   a label review's neighbours (lamina.training.neighbours); 0 when there is none. By default the leading columns.
+- ``feature_dtype``: what those features are kept in once computed (float32; float16 where they are large feature
+  maps): the head takes them in it;
 - ``mirrors_features``: True when ``mirrored(features)`` stands for the features of the mirrored input (a frozen
   backbone's feature maps flipped left-right): with ``data.augment.flip`` the trainer mirrors half of each batch.
 
